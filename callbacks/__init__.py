@@ -1,0 +1,1 @@
+"""Monitoring callbacks (see issue 3)."""

@@ -1,0 +1,63 @@
+"""Every quantity of the paper as a pure, documented torch function (no Lightning import).
+
+Equation and theorem numbers refer to Sarussi, Brutzkus & Globerson, "Towards Understanding
+Learning in Neural Networks with Linear Teachers", ICML 2021, with its supplementary.
+"""
+
+from lt_teacher.functional.agreement import (
+    NeuralAgreement,
+    PARFraction,
+    neural_agreement,
+    par_fraction,
+)
+from lt_teacher.functional.clustering import (
+    ClusterRadius,
+    cluster_radius,
+    linear_direction,
+    linear_region_mask,
+    max_pairwise_angle,
+    radius,
+)
+from lt_teacher.functional.margins import (
+    log_sum_loss,
+    normalized_margin,
+    satisfies_assumption_6_1,
+    smoothed_margin,
+    theorem_6_2_threshold,
+)
+from lt_teacher.functional.network import (
+    append_bias_coordinate,
+    leaky_relu,
+    log_logistic_loss,
+    logistic_loss,
+    margins,
+    network_output,
+)
+from lt_teacher.functional.par_svm import PARSolution, par_features, par_svm
+
+__all__ = [
+    "ClusterRadius",
+    "NeuralAgreement",
+    "PARFraction",
+    "PARSolution",
+    "append_bias_coordinate",
+    "cluster_radius",
+    "leaky_relu",
+    "linear_direction",
+    "linear_region_mask",
+    "log_logistic_loss",
+    "log_sum_loss",
+    "logistic_loss",
+    "margins",
+    "max_pairwise_angle",
+    "network_output",
+    "neural_agreement",
+    "normalized_margin",
+    "par_features",
+    "par_fraction",
+    "par_svm",
+    "radius",
+    "satisfies_assumption_6_1",
+    "smoothed_margin",
+    "theorem_6_2_threshold",
+]

@@ -1,0 +1,94 @@
+"""Argument validation shared by the functional API.
+
+Every public function validates its inputs here, so a wrong shape, a NaN or a
+wrong label set raises a ``ValueError``/``TypeError`` that names the argument,
+what was found and what is expected.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+
+def check_tensor(value: object, name: str) -> Tensor:
+    if not isinstance(value, Tensor):
+        raise TypeError(f"`{name}` must be a torch.Tensor, got {type(value).__name__}.")
+    if not (value.is_floating_point() or value.dtype in (torch.int64, torch.int32, torch.bool)):
+        raise TypeError(f"`{name}` must hold real numbers, got dtype {value.dtype}.")
+    return value
+
+
+def check_matrix(value: object, name: str, *, columns: int | None = None, allow_empty: bool = False) -> Tensor:
+    """A finite 2-D floating tensor, optionally with a given number of columns."""
+    t = check_tensor(value, name)
+    if t.ndim != 2:
+        raise ValueError(f"`{name}` must be a 2-D tensor (rows x features), got shape {tuple(t.shape)}.")
+    if columns is not None and t.shape[1] != columns:
+        raise ValueError(f"`{name}` must have {columns} columns to match the other inputs, got shape {tuple(t.shape)}.")
+    if not allow_empty and t.shape[0] == 0:
+        raise ValueError(f"`{name}` must have at least one row, got shape {tuple(t.shape)}.")
+    if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+        raise ValueError(f"`{name}` contains NaN or Inf values; every entry must be finite.")
+    return t
+
+
+def check_groups(w: object, u: object) -> tuple[Tensor, Tensor]:
+    """The w-group (k_w x d) and u-group (k_u x d) of first-layer neurons."""
+    w_t = check_matrix(w, "w")
+    u_t = check_matrix(u, "u", columns=w_t.shape[1])
+    return w_t, u_t
+
+
+def check_alpha(alpha: object) -> float:
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)):
+        raise TypeError(f"`alpha` must be a float in (0, 1), got {type(alpha).__name__}.")
+    if not (0.0 < float(alpha) < 1.0):
+        raise ValueError(f"`alpha` must be in (0, 1) (Leaky ReLU slope), got {alpha}.")
+    return float(alpha)
+
+
+def check_positive(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"`{name}` must be a positive number, got {type(value).__name__}.")
+    if not (math.isfinite(float(value)) and float(value) > 0.0):
+        raise ValueError(f"`{name}` must be a finite number > 0, got {value}.")
+    return float(value)
+
+
+def check_beta(beta: object) -> float:
+    if isinstance(beta, bool) or not isinstance(beta, (int, float)):
+        raise TypeError(f"`beta` must be a number >= 0, got {type(beta).__name__}.")
+    if not (math.isfinite(float(beta)) and float(beta) >= 0.0):
+        raise ValueError(f"`beta` must be a finite margin >= 0, got {beta}.")
+    return float(beta)
+
+
+def signed_labels(y: object, n: int | None = None, name: str = "y") -> Tensor:
+    """Labels in {0, 1} or {-1, +1} as a float64 tensor of +-1.
+
+    0 maps to -1. A label set that mixes 0 and -1, or holds anything else, is rejected.
+    """
+    t = check_tensor(y, name)
+    if t.ndim == 2 and t.shape[1] == 1:
+        t = t[:, 0]
+    if t.ndim != 1:
+        raise ValueError(f"`{name}` must be a 1-D tensor of labels, got shape {tuple(t.shape)}.")
+    if n is not None and t.shape[0] != n:
+        raise ValueError(f"`{name}` has {t.shape[0]} labels but the inputs have {n} rows.")
+    t64 = t.to(torch.float64)
+    if not bool(torch.isfinite(t64).all()):
+        raise ValueError(f"`{name}` contains NaN or Inf labels; expected labels in {{0, 1}} or {{-1, +1}}.")
+    values = torch.unique(t64)
+    allowed = {-1.0, 0.0, 1.0}
+    found = [float(v) for v in values.tolist()]
+    if any(v not in allowed for v in found) or (0.0 in found and -1.0 in found):
+        shown = found[:6]
+        raise ValueError(
+            f"`{name}` must hold labels in {{0, 1}} or {{-1, +1}}, found values {shown}"
+            + (" ..." if len(found) > 6 else "")
+            + "."
+        )
+    return torch.where(t64 > 0, 1.0, -1.0)

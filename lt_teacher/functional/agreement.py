@@ -1,0 +1,172 @@
+"""Neural agreement (Definition 6.2, supplementary 17) and the perfect agreement regime (Definition 6.3).
+
+Conventions (SPEC "Numerics worth care"):
+
+* A neuron *classifies* point x_i as c in {-1, +1} with margin beta >= 0 when
+  c * (w_hat . x_i) >= beta and c * (w_hat . x_i) > 0. A zero pre-activation classifies nothing,
+  so sign(0) always counts as a disagreement, also at beta = 0.
+* A neuron of norm 0 has no direction w_hat; it classifies nothing, disagrees with every other
+  neuron on every point and is never in the PAR.
+
+Every statistic here is a sum, a count or a minimum over points, so it can be accumulated
+batch by batch and reduced exactly across processes (see :mod:`lt_teacher.metrics`).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+from lt_teacher.functional._checks import check_beta, check_groups, check_matrix, signed_labels
+
+
+class NeuralAgreement(NamedTuple):
+    """Agreement of the neurons of each group on a set of points (Definition 6.2, Figure 9c).
+
+    Attributes:
+        max_disagreement_w: max(n_diff) of the w-group: the largest number of points on which two
+            w-neurons classify differently (sign only, supplementary 17). 0 for a single neuron.
+        max_disagreement_u: the same for the u-group.
+        agreement_fraction_w: share of points on which every w-neuron classifies alike with margin beta.
+        agreement_fraction_u: the same for the u-group.
+        agreement_fraction: share of points on which both groups agree (each within itself).
+        in_nar: True when both groups agree with margin beta on every point: the network is in the
+            NAR(beta, c^w, c^u) whose c^w, c^u are the groups' common classifications.
+    """
+
+    max_disagreement_w: Tensor
+    max_disagreement_u: Tensor
+    agreement_fraction_w: Tensor
+    agreement_fraction_u: Tensor
+    agreement_fraction: Tensor
+    in_nar: Tensor
+
+
+class PARFraction(NamedTuple):
+    """Share of each group's neurons in the PAR(beta) (Definition 6.3, Figure 8).
+
+    Attributes:
+        fraction_w: share of w-neurons with y_i * w_hat . x_i >= beta (and > 0) on every point.
+        fraction_u: share of u-neurons with -y_i * u_hat . x_i >= beta (and > 0) on every point.
+    """
+
+    fraction_w: Tensor
+    fraction_u: Tensor
+
+
+def normalized_preactivations(h: Tensor, neuron_norms: Tensor) -> Tensor:
+    """w_hat . x from h = w . x: divides column l by ||w_l||; columns of zero-norm neurons become 0."""
+    safe = torch.where(neuron_norms > 0, neuron_norms, torch.ones_like(neuron_norms))
+    return torch.where(neuron_norms > 0, h / safe, torch.zeros_like(h))
+
+
+def classifies(signed_margin: Tensor, beta: float) -> Tensor:
+    """c * (w_hat . x) >= beta and > 0: the neuron classifies the point as c with margin beta."""
+    return (signed_margin >= beta) & (signed_margin > 0)
+
+
+def pairwise_agreement_counts(h: Tensor) -> Tensor:
+    """A[l, m] = number of points on which neurons l and m have the same nonzero sign.
+
+    A sum over points (k x k, float64, exact for counts below 2^53); the disagreement count
+    n_diff[l, m] of supplementary 17 is n - A[l, m].
+    """
+    positive = (h > 0).to(torch.float64)
+    negative = (h < 0).to(torch.float64)
+    return positive.T @ positive + negative.T @ negative
+
+
+def max_disagreement(agreement_counts: Tensor, n: int | Tensor) -> Tensor:
+    """max over pairs of neurons of n_diff = n - A[l, m] (supplementary 17, Figure 9c)."""
+    if agreement_counts.shape[0] < 2:
+        return torch.zeros((), dtype=torch.float64)
+    k = agreement_counts.shape[0]
+    off_diagonal = ~torch.eye(k, dtype=torch.bool, device=agreement_counts.device)
+    return (n - agreement_counts[off_diagonal]).max().to(torch.float64)
+
+
+def group_agrees(h_hat: Tensor, beta: float) -> Tensor:
+    """Per point: every neuron of the group classifies it +1 with margin beta, or every one -1."""
+    return classifies(h_hat, beta).all(dim=1) | classifies(-h_hat, beta).all(dim=1)
+
+
+def neural_agreement(x: Tensor, w: Tensor, u: Tensor, beta: float = 0.0) -> NeuralAgreement:
+    """Neural agreement of each group on the points x (Definition 6.2; max(n_diff) of supplementary 17).
+
+    Args:
+        x: points, shape (n, d).
+        w: w-neurons, shape (k_w, d).
+        u: u-neurons, shape (k_u, d).
+        beta: the margin of Definition 6.2, >= 0 (0: agreement in sign only).
+
+    Returns:
+        :class:`NeuralAgreement` of float64 scalars (``in_nar`` is a bool tensor).
+
+    Example:
+        >>> import torch
+        >>> x = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+        >>> w = torch.tensor([[1.0, 1.0], [1.0, -1.0]])
+        >>> neural_agreement(x, w, -w).max_disagreement_w
+        tensor(1., dtype=torch.float64)
+    """
+    w, u = check_groups(w, u)
+    x = check_matrix(x, "x", columns=w.shape[1])
+    beta = check_beta(beta)
+    x64, w64, u64 = x.to(torch.float64), w.to(torch.float64), u.to(torch.float64)
+    h_w, h_u = x64 @ w64.T, x64 @ u64.T
+    n = x64.shape[0]
+    agree_w = group_agrees(normalized_preactivations(h_w, w64.norm(dim=1)), beta)
+    agree_u = group_agrees(normalized_preactivations(h_u, u64.norm(dim=1)), beta)
+    both = agree_w & agree_u
+    return NeuralAgreement(
+        max_disagreement_w=max_disagreement(pairwise_agreement_counts(h_w), n),
+        max_disagreement_u=max_disagreement(pairwise_agreement_counts(h_u), n),
+        agreement_fraction_w=agree_w.to(torch.float64).mean(),
+        agreement_fraction_u=agree_u.to(torch.float64).mean(),
+        agreement_fraction=both.to(torch.float64).mean(),
+        in_nar=both.all(),
+    )
+
+
+def min_signed_margins(h_hat: Tensor, c: Tensor) -> Tensor:
+    """Per neuron: min over points of c_i * (w_hat . x_i). Reduces across batches by ``min``."""
+    return (c[:, None] * h_hat).min(dim=0).values
+
+
+def par_fraction_from_min_margins(min_w: Tensor, min_u: Tensor, beta: float) -> PARFraction:
+    """Definition 6.3 from the per-neuron minimum margins (y for w-neurons, -y for u-neurons)."""
+    return PARFraction(
+        fraction_w=classifies(min_w, beta).to(torch.float64).mean(),
+        fraction_u=classifies(min_u, beta).to(torch.float64).mean(),
+    )
+
+
+def par_fraction(x: Tensor, y: Tensor, w: Tensor, u: Tensor, beta: float = 0.0) -> PARFraction:
+    """Share of w-neurons that classify every point like y, and of u-neurons like -y (Definition 6.3).
+
+    Args:
+        x: points, shape (n, d).
+        y: labels in {0, 1} or {-1, +1}, shape (n,).
+        w: w-neurons, shape (k_w, d).
+        u: u-neurons, shape (k_u, d).
+        beta: the PAR margin, >= 0.
+
+    Returns:
+        :class:`PARFraction` of float64 scalars in [0, 1].
+
+    Example:
+        >>> import torch
+        >>> x, y = torch.tensor([[1.0, 0.0], [-1.0, 0.0]]), torch.tensor([1, -1])
+        >>> par_fraction(x, y, torch.tensor([[1.0, 0.0], [0.0, 1.0]]), torch.tensor([[-1.0, 0.0]]))
+        PARFraction(fraction_w=tensor(0.5000, dtype=torch.float64), fraction_u=tensor(1., dtype=torch.float64))
+    """
+    w, u = check_groups(w, u)
+    x = check_matrix(x, "x", columns=w.shape[1])
+    c = signed_labels(y, x.shape[0])
+    beta = check_beta(beta)
+    x64, w64, u64 = x.to(torch.float64), w.to(torch.float64), u.to(torch.float64)
+    min_w = min_signed_margins(normalized_preactivations(x64 @ w64.T, w64.norm(dim=1)), c)
+    min_u = min_signed_margins(normalized_preactivations(x64 @ u64.T, u64.norm(dim=1)), -c)
+    return par_fraction_from_min_margins(min_w, min_u, beta)

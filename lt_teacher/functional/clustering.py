@@ -1,0 +1,177 @@
+"""Neuron clustering and the provably linear region (section 5, Theorem 5.1, supplementary 11.4).
+
+Groups of unequal size. The paper has k w-neurons and k u-neurons. A network with a learned
+output layer (:func:`lt_teacher.two_layer_view`) gives groups of sizes k_w != k_u, and then
+sign(N(x)) = sign((mean_w - mean_u) . x) fails even for perfectly clustered groups. By positive
+homogeneity, N(x) / (scale (k_w + k_u) / 2) = mean_i sigma(rho_w w_i . x) - mean_i sigma(rho_u u_i . x)
+with rho_g = 2 k_g / (k_w + k_u), so Theorem 5.1 applies to the rescaled neurons rho_w w_i and
+rho_u u_i. All quantities here use those weights; for equal sizes rho_w = rho_u = 1 and every
+quantity is exactly the paper's.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+from lt_teacher.functional._checks import check_groups, check_matrix
+from lt_teacher.functional.network import output_from_preactivations
+
+
+class ClusterRadius(NamedTuple):
+    """Clustering of the two neuron groups (section 5 and supplementary 11.4); float64 scalars.
+
+    Attributes:
+        radius: r = max over neurons of ||w_i - w_bar|| and ||u_i - u_bar|| (section 5).
+        radius_w: the largest distance of a w-neuron from w_bar.
+        radius_u: the largest distance of a u-neuron from u_bar.
+        mean_gap: ||w_bar - u_bar||, the norm of the linear classifier of Theorem 5.1.
+        radius_ratio: r / ||w_bar - u_bar|| (Figure 7a; Eq. 6). 0 when r = 0, +inf when only the gap is 0.
+        max_angle_w: the largest angle (radians) between two w-neurons (Figure 7b).
+        max_angle_u: the largest angle (radians) between two u-neurons.
+    """
+
+    radius: Tensor
+    radius_w: Tensor
+    radius_u: Tensor
+    mean_gap: Tensor
+    radius_ratio: Tensor
+    max_angle_w: Tensor
+    max_angle_u: Tensor
+
+
+def group_weights(k_w: int, k_u: int) -> tuple[float, float]:
+    """rho_w, rho_u = 2 k_w / (k_w + k_u), 2 k_u / (k_w + k_u): both 1 for the paper's equal groups."""
+    total = k_w + k_u
+    return 2.0 * k_w / total, 2.0 * k_u / total
+
+
+def linear_direction(w: Tensor, u: Tensor) -> Tensor:
+    """w_bar - u_bar, the linear classifier f(x) = sign((w_bar - u_bar) . x) of Theorem 5.1 (float64)."""
+    w, u = check_groups(w, u)
+    return _linear_direction(w.to(torch.float64), u.to(torch.float64))
+
+
+def _linear_direction(w: Tensor, u: Tensor) -> Tensor:
+    rho_w, rho_u = group_weights(w.shape[0], u.shape[0])
+    return rho_w * w.mean(dim=0) - rho_u * u.mean(dim=0)
+
+
+def max_pairwise_angle(neurons: Tensor) -> Tensor:
+    """The largest angle (radians, in [0, pi]) between two rows of ``neurons`` (supplementary 11.4).
+
+    Neurons of norm 0 have no direction and are left out; fewer than two directions give 0.
+    The angle is 2 atan2(||a - b||, ||a + b||) for unit vectors a, b, with the norms taken from the
+    float64 Gram matrix, which resolves angles down to about 1e-8 (acos of the cosine would stop
+    at about 1e-8 too, but loses all digits near 0 and pi).
+    """
+    n64 = check_matrix(neurons, "neurons").to(torch.float64)
+    norms = n64.norm(dim=1)
+    directions = n64[norms > 0] / norms[norms > 0, None]
+    if directions.shape[0] < 2:
+        return torch.zeros((), dtype=torch.float64)
+    cos = (directions @ directions.T).clamp(-1.0, 1.0)
+    half_diff = torch.sqrt(torch.clamp(2.0 - 2.0 * cos, min=0.0))
+    half_sum = torch.sqrt(torch.clamp(2.0 + 2.0 * cos, min=0.0))
+    return (2.0 * torch.atan2(half_diff, half_sum)).max()
+
+
+def _group_radii(w64: Tensor, u64: Tensor) -> tuple[Tensor, Tensor]:
+    rho_w, rho_u = group_weights(w64.shape[0], u64.shape[0])
+    radius_w = rho_w * (w64 - w64.mean(dim=0)).norm(dim=1).max()
+    radius_u = rho_u * (u64 - u64.mean(dim=0)).norm(dim=1).max()
+    return radius_w, radius_u
+
+
+def radius(w: Tensor, u: Tensor) -> Tensor:
+    """r of section 5 alone (float64 scalar), without the O(k^2 d) angles of :func:`cluster_radius`."""
+    w, u = check_groups(w, u)
+    return torch.maximum(*_group_radii(w.to(torch.float64), u.to(torch.float64)))
+
+
+def cluster_radius(w: Tensor, u: Tensor) -> ClusterRadius:
+    """Cluster radius r of section 5, r / ||w_bar - u_bar|| and the in-group angles (supplementary 11.4).
+
+    Args:
+        w: the w-neurons (rows with output weight +v), shape (k_w, d).
+        u: the u-neurons (rows with output weight -v), shape (k_u, d), same d.
+
+    Returns:
+        :class:`ClusterRadius` of float64 scalars. Computed in float64.
+
+    Raises:
+        ValueError: a group is empty, the widths differ, or an entry is not finite.
+
+    Example:
+        >>> import torch
+        >>> cluster_radius(torch.tensor([[1.0, 0.0], [1.0, 0.0]]), torch.tensor([[0.0, 1.0]] * 2)).radius
+        tensor(0., dtype=torch.float64)
+    """
+    w, u = check_groups(w, u)
+    w64, u64 = w.to(torch.float64), u.to(torch.float64)
+    radius_w, radius_u = _group_radii(w64, u64)
+    radius = torch.maximum(radius_w, radius_u)
+    gap = _linear_direction(w64, u64).norm()
+    if radius == 0:
+        ratio = torch.zeros((), dtype=torch.float64)
+    elif gap == 0:
+        ratio = torch.tensor(math.inf, dtype=torch.float64)
+    else:
+        ratio = radius / gap
+    return ClusterRadius(
+        radius=radius,
+        radius_w=radius_w,
+        radius_u=radius_u,
+        mean_gap=gap,
+        radius_ratio=ratio,
+        max_angle_w=max_pairwise_angle(w64),
+        max_angle_u=max_pairwise_angle(u64),
+    )
+
+
+def linear_region_from_preactivations(h_w: Tensor, h_u: Tensor, x_norm: Tensor, radius: Tensor) -> Tensor:
+    """Theorem 5.1's region from pre-activations: |(w_bar - u_bar) . x| >= 2 r ||x||.
+
+    (w_bar - u_bar) . x is the weighted mean of h_w minus that of h_u, so one matrix product
+    X W^T serves this and every other statistic of an evaluation pass.
+    """
+    rho_w, rho_u = group_weights(h_w.shape[1], h_u.shape[1])
+    projection = rho_w * h_w.mean(dim=1) - rho_u * h_u.mean(dim=1)
+    return projection.abs() >= 2.0 * radius * x_norm
+
+
+def linear_region_mask(x: Tensor, w: Tensor, u: Tensor) -> Tensor:
+    """Theorem 5.1: True for the rows of x with |(w_bar - u_bar) . x| >= 2 r ||x||.
+
+    Inside this region sign(N(x)) = sign((w_bar - u_bar) . x) is guaranteed. The fraction of
+    points where the mask is False is the y-axis of Figure 2. Computed in float64.
+
+    Args:
+        x: points, shape (n, d).
+        w: w-neurons, shape (k_w, d).
+        u: u-neurons, shape (k_u, d).
+
+    Returns:
+        A bool tensor of shape (n,).
+
+    Example:
+        >>> import torch
+        >>> w, u = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0]])
+        >>> linear_region_mask(torch.tensor([[1.0, 0.0], [1.0, 1.0]]), w, u)
+        tensor([True, True])
+    """
+    w, u = check_groups(w, u)
+    x = check_matrix(x, "x", columns=w.shape[1])
+    x64, w64, u64 = x.to(torch.float64), w.to(torch.float64), u.to(torch.float64)
+    r = torch.maximum(*_group_radii(w64, u64))
+    return linear_region_from_preactivations(x64 @ w64.T, x64 @ u64.T, x64.norm(dim=1), r)
+
+
+def linear_disagreement_from_preactivations(h_w: Tensor, h_u: Tensor, alpha: float) -> Tensor:
+    """True where sign(N(x)) != sign((w_bar - u_bar) . x): the disagreement Theorem 5.1 bounds."""
+    rho_w, rho_u = group_weights(h_w.shape[1], h_u.shape[1])
+    projection = rho_w * h_w.mean(dim=1) - rho_u * h_u.mean(dim=1)
+    return torch.sign(output_from_preactivations(h_w, h_u, alpha)) != torch.sign(projection)

@@ -1,0 +1,79 @@
+"""The two-layer Leaky-ReLU network of Eq. (1) and the logistic loss of Eq. (2).
+
+N(x) = v * sum_i sigma(w_i . x) - v * sum_i sigma(u_i . x),  sigma(z) = max(z, alpha * z).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from lt_teacher.functional._checks import check_alpha, check_groups, check_matrix, check_positive, signed_labels
+
+
+def leaky_relu(z: Tensor, alpha: float) -> Tensor:
+    """sigma(z) = max(z, alpha z) for 0 < alpha < 1 (section 3).
+
+    The derivative at 0 is alpha (the paper's convention sigma'(0) = alpha), which is what
+    autograd gives for ``torch.nn.functional.leaky_relu``.
+    """
+    return F.leaky_relu(z, negative_slope=alpha)
+
+
+def append_bias_coordinate(x: Tensor) -> Tensor:
+    """Supplementary 8.1: map x to (x, 1) so a first-layer bias is a weight column."""
+    ones = torch.ones(*x.shape[:-1], 1, dtype=x.dtype, device=x.device)
+    return torch.cat([x, ones], dim=-1)
+
+
+def output_from_preactivations(h_w: Tensor, h_u: Tensor, alpha: float, scale: float = 1.0) -> Tensor:
+    """Eq. (1) given the pre-activations h_w = x W_w^T (n x k_w) and h_u = x W_u^T (n x k_u)."""
+    return scale * (leaky_relu(h_w, alpha).sum(dim=1) - leaky_relu(h_u, alpha).sum(dim=1))
+
+
+def network_output(x: Tensor, w: Tensor, u: Tensor, alpha: float, scale: float = 1.0) -> Tensor:
+    """Eq. (1): N(x) for every row of x (n x d), with w-group w (k_w x d) and u-group u (k_u x d).
+
+    ``scale`` is the fixed output weight v > 0. Groups may have different sizes (a network
+    with a learned output layer, see :func:`lt_teacher.two_layer_view`).
+
+    Example:
+        >>> import torch
+        >>> network_output(torch.tensor([[1.0, -1.0]]), torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0]]), 0.5)
+        tensor([1.5000])
+    """
+    w, u = check_groups(w, u)
+    x = check_matrix(x, "x", columns=w.shape[1])
+    alpha = check_alpha(alpha)
+    scale = check_positive(scale, "scale")
+    return output_from_preactivations(x @ w.T, x @ u.T, alpha, scale)
+
+
+def logistic_loss(q: Tensor) -> Tensor:
+    """l(q) = log(1 + exp(-q)) on the margins q = y N(x) (Eq. 2), computed as softplus(-q)."""
+    return F.softplus(-q)
+
+
+def log_logistic_loss(q: Tensor) -> Tensor:
+    """log l(q) = log(log(1 + exp(-q))) without underflow, in float64.
+
+    For q > 0 it uses log l(q) = -q + log(log1p(e^{-q}) / e^{-q}), whose second term tends to 0,
+    so it stays exact when l(q) underflows (q of several hundred and beyond, where
+    l(q) < 1e-308). For q <= 0, l(q) >= log 2 and the direct formula is exact.
+    """
+    q = q.to(torch.float64)
+    positive = q > 0
+    qp = torch.where(positive, q, torch.ones_like(q))
+    z = torch.exp(-qp)  # in (0, 1); may underflow to 0 for q > ~745
+    ratio = torch.where(z > 0, torch.log1p(z) / torch.where(z > 0, z, torch.ones_like(z)), torch.ones_like(z))
+    large = -qp + torch.log(ratio)
+    qn = torch.where(positive, torch.zeros_like(q), q)
+    small = torch.log(F.softplus(-qn))
+    return torch.where(positive, large, small)
+
+
+def margins(x: Tensor, y: Tensor, w: Tensor, u: Tensor, alpha: float, scale: float = 1.0) -> Tensor:
+    """q_i = y_i N(x_i), the per-point network margin of section 3 (labels {0,1} or {-1,+1})."""
+    out = network_output(x, w, u, alpha, scale)
+    return signed_labels(y, out.shape[0]).to(out.dtype) * out

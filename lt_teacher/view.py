@@ -1,0 +1,185 @@
+"""Any two-layer Leaky-ReLU network seen as the paper's fixed-output network (SPEC, "Model").
+
+A learned output layer a is absorbed by positive homogeneity: a_i sigma(w_i . x) =
+sign(a_i) sigma(|a_i| w_i . x) for the alpha-leaky sigma, so neurons with a_i > 0 form the w-group
+(|a_i| w_i), neurons with a_i < 0 the u-group, and the resulting network, with output weights +-1,
+computes exactly the same function. Neurons with a_i = 0 contribute nothing and are left out.
+A first-layer bias becomes one more weight column acting on a constant 1 (supplementary 8.1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from lt_teacher.functional.network import append_bias_coordinate, network_output
+from lt_teacher.model import LeakyReLUTeacherNet
+
+_EXPECTED = (
+    "a LeakyReLUTeacherNet, or an nn.Sequential of [nn.Flatten (optional), nn.Linear(d, m), "
+    "nn.LeakyReLU(alpha) with 0 < alpha < 1, nn.Linear(m, 1, bias=False)]"
+)
+
+
+@dataclass(frozen=True)
+class TwoLayerView:
+    """A two-layer Leaky-ReLU network in the (w-group, u-group, alpha, scale) form of Eq. (1).
+
+    N(x) = scale * (sum_i sigma(w_i . x') - sum_i sigma(u_i . x')), x' = x or (x, 1) with a bias.
+
+    Attributes:
+        w: w-neurons, (k_w, d') float64, detached.
+        u: u-neurons, (k_u, d') float64, detached.
+        alpha: the Leaky-ReLU slope.
+        scale: the output weight v (1 for a network whose output layer was learned).
+        param_norm: ||theta|| of the trained parameters (||W|| for the fixed-output network; all
+            parameters for a learned output layer).
+        degree: homogeneity degree of the network in theta (1 fixed output, 2 learned output); the
+            margins of Eq. (4)/(5) divide by param_norm ** degree.
+        input_dim: d, the width of the inputs before the bias coordinate.
+        appends_bias: whether the inputs are extended by a constant 1 (first-layer bias).
+    """
+
+    w: Tensor
+    u: Tensor
+    alpha: float
+    scale: float
+    param_norm: float
+    degree: int
+    input_dim: int
+    appends_bias: bool
+
+    @property
+    def group_size(self) -> int:
+        """The larger group size (k for the paper's network), used by the Theorem 6.2 threshold."""
+        return max(self.w.shape[0], self.u.shape[0])
+
+    def prepare_inputs(self, x: Tensor) -> Tensor:
+        """Flatten a batch to (n, input_dim), cast to float64 and append the bias coordinate if any."""
+        if x.ndim < 2 or x[0].numel() != self.input_dim:
+            raise ValueError(
+                f"Inputs must have {self.input_dim} features per example to match the network, "
+                f"got shape {tuple(x.shape)}."
+            )
+        x64 = x.reshape(x.shape[0], self.input_dim).to(device=self.w.device, dtype=torch.float64)
+        return append_bias_coordinate(x64) if self.appends_bias else x64
+
+    def forward(self, x: Tensor) -> Tensor:
+        """N(x) in float64, equal to the viewed module's output."""
+        return network_output(self.prepare_inputs(x), self.w, self.u, self.alpha, self.scale)
+
+
+def _teacher_view(net: LeakyReLUTeacherNet) -> TwoLayerView:
+    weight = net.weight.detach().to(torch.float64)
+    hp = net.hparams
+    return TwoLayerView(
+        w=weight[: hp.k],
+        u=weight[hp.k :],
+        alpha=float(hp.alpha),
+        scale=float(hp.v),
+        param_norm=float(weight.norm()),
+        degree=1,
+        input_dim=int(hp.input_dim),
+        appends_bias=bool(hp.bias),
+    )
+
+
+def _hidden_layers(seq: nn.Sequential) -> list[nn.Module]:
+    """The layers of ``seq`` after an optional leading nn.Flatten."""
+    layers = list(seq)
+    return layers[1:] if layers and isinstance(layers[0], nn.Flatten) else layers
+
+
+def _sequential_problem(seq: nn.Sequential) -> str | None:
+    """None when ``seq`` has the expected structure, else what is wrong with it."""
+    layers = _hidden_layers(seq)
+    kinds = ", ".join(type(m).__name__ for m in seq)
+    if len(layers) != 3 or not isinstance(layers[0], nn.Linear) or not isinstance(layers[2], nn.Linear):
+        return f"it is Sequential({kinds}); expected exactly Linear, LeakyReLU, Linear (one hidden layer)"
+    act = layers[1]
+    if not isinstance(act, nn.LeakyReLU):
+        extra = " (ReLU is not leaky: Theorem 5.1 fails for ReLU, supplementary 11.1)" if isinstance(act, nn.ReLU) else ""
+        return f"its activation is {type(act).__name__}{extra}; expected nn.LeakyReLU(alpha) with 0 < alpha < 1"
+    if not (0.0 < act.negative_slope < 1.0):
+        return f"its LeakyReLU has negative_slope={act.negative_slope}; expected 0 < alpha < 1"
+    if layers[2].out_features != 1:
+        return f"its output layer has {layers[2].out_features} outputs; expected 1 (a binary classifier)"
+    if layers[2].bias is not None:
+        return "its output layer has a bias, which breaks the homogeneity the paper relies on; use bias=False"
+    return None
+
+
+def _sequential_view(seq: nn.Sequential) -> TwoLayerView:
+    first, act, out = _hidden_layers(seq)
+    weight = first.weight.detach().to(torch.float64)  # (m, d)
+    params = [first.weight, out.weight]
+    if first.bias is not None:
+        weight = torch.cat([weight, first.bias.detach().to(torch.float64)[:, None]], dim=1)
+        params.append(first.bias)
+    a = out.weight.detach().to(torch.float64)[0]  # (m,)
+    scaled = a.abs()[:, None] * weight
+    w, u = scaled[a > 0], scaled[a < 0]
+    if w.shape[0] == 0 or u.shape[0] == 0:
+        missing = "positive" if w.shape[0] == 0 else "negative"
+        raise ValueError(
+            f"The network has no hidden neuron with a {missing} output weight, so one of the paper's two "
+            "neuron groups is empty; expected output weights of both signs."
+        )
+    param_norm = float(torch.sqrt(sum((p.detach().to(torch.float64) ** 2).sum() for p in params)))
+    return TwoLayerView(
+        w=w,
+        u=u,
+        alpha=float(act.negative_slope),
+        scale=1.0,
+        param_norm=param_norm,
+        degree=2,
+        input_dim=int(first.in_features),
+        appends_bias=first.bias is not None,
+    )
+
+
+def two_layer_view(module: nn.Module) -> TwoLayerView:
+    """View ``module`` (or its unique two-layer sub-network) as the paper's network of Eq. (1).
+
+    Accepts a :class:`LeakyReLUTeacherNet`, an ``nn.Sequential(nn.Linear(d, m), nn.LeakyReLU(alpha),
+    nn.Linear(m, 1, bias=False))`` (optionally preceded by ``nn.Flatten``), or any module (e.g. a
+    user's LightningModule) that contains exactly one of these.
+
+    Raises:
+        TypeError: no sub-module has the expected structure; the message says what was found.
+        ValueError: several candidates (pass the sub-module itself), or an empty neuron group.
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> net = nn.Sequential(nn.Linear(2, 4), nn.LeakyReLU(0.2), nn.Linear(4, 1, bias=False))
+        >>> view = two_layer_view(net)
+        >>> bool(torch.allclose(view.forward(torch.ones(3, 2)), net(torch.ones(3, 2))[:, 0].double(), atol=1e-6))
+        True
+    """
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"`module` must be a torch.nn.Module, got {type(module).__name__}; expected {_EXPECTED}.")
+    if isinstance(module, LeakyReLUTeacherNet):
+        return _teacher_view(module)
+    if isinstance(module, nn.Sequential) and _sequential_problem(module) is None:
+        return _sequential_view(module)
+    candidates: list[tuple[str, nn.Module]] = []
+    problems: list[str] = []
+    for name, sub in module.named_modules():
+        if isinstance(sub, LeakyReLUTeacherNet) and sub is not module:
+            candidates.append((name, sub))
+        elif isinstance(sub, nn.Sequential) and len(sub) > 0:
+            problem = _sequential_problem(sub)
+            if problem is None:
+                candidates.append((name, sub))
+            else:
+                problems.append(f"`{name or type(module).__name__}`: {problem}")
+    if len(candidates) == 1:
+        return two_layer_view(candidates[0][1])
+    if len(candidates) > 1:
+        names = ", ".join(f"`{n}`" for n, _ in candidates)
+        raise ValueError(f"Found several two-layer Leaky-ReLU networks in {type(module).__name__} ({names}); pass the one to analyse.")
+    found = ("; ".join(problems)) if problems else f"{type(module).__name__} contains no nn.Sequential"
+    raise TypeError(f"Cannot view {type(module).__name__} as a two-layer Leaky-ReLU network: {found}. Expected {_EXPECTED}.")
