@@ -1,0 +1,146 @@
+"""The part every lt-teacher datamodule shares: splits held as full tensors, seeded loaders."""
+
+from __future__ import annotations
+
+import zlib
+from abc import abstractmethod
+
+import numpy as np
+import torch
+from lightning.pytorch import LightningDataModule
+from torch import Tensor
+from torch.utils.data import DataLoader, TensorDataset
+from typing_extensions import override
+
+from ._validation import check_choice, check_int
+
+SPLITS = ("train", "val", "test")
+_STAGES = ("fit", "validate", "test", "predict")
+
+
+def derived_seed(seed: int, stream: str) -> int:
+    """A 63-bit seed for the named random stream of a datamodule with base seed ``seed``.
+
+    Streams ("train", "val", "test", "teacher", ...) are independent of each other, and
+    ``(seed, stream)`` pairs never collide the way ``seed + k`` offsets would
+    (``numpy.random.SeedSequence`` with the stream's CRC-32 as spawn key).
+    """
+    sequence = np.random.SeedSequence(seed, spawn_key=(zlib.crc32(stream.encode()),))
+    high, low = (int(v) for v in sequence.generate_state(2, dtype=np.uint32))
+    return ((high << 32) | low) & ((1 << 63) - 1)
+
+
+def derived_generator(seed: int, stream: str) -> torch.Generator:
+    """A CPU ``torch.Generator`` seeded with :func:`derived_seed`."""
+    return torch.Generator().manual_seed(derived_seed(seed, stream))
+
+
+def _checked_split(name: str, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    """Enforce the contract of every split: float32 (n, d) inputs, float32 (n,) labels in {-1, +1}."""
+    if x.dtype != torch.float32 or x.ndim != 2:
+        raise RuntimeError(f"internal error: {name} inputs must be float32 (n, d), got {x.dtype} {tuple(x.shape)}.")
+    if y.dtype != torch.float32 or y.shape != (x.shape[0],):
+        found = f"{y.dtype} {tuple(y.shape)}"
+        raise RuntimeError(f"internal error: {name} labels must be float32 ({x.shape[0]},), got {found}.")
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(f"the {name} split holds NaN or Inf inputs; every value must be finite.")
+    if not bool(((y == 1.0) | (y == -1.0)).all()):
+        raise RuntimeError(f"internal error: {name} labels must be -1.0 or +1.0, got {torch.unique(y).tolist()}.")
+    return x, y
+
+
+class TensorSplitsDataModule(LightningDataModule):
+    """Base class: train/val/test splits held in memory as ``(X, Y)`` tensors.
+
+    Every dataset yields ``(x, y)`` with ``x`` a float32 1-D tensor and ``y`` a float32 scalar
+    in {-1.0, +1.0}. The splits are built once, deterministically from ``seed``, on the first
+    call of :meth:`setup` or of a ``*_tensors`` accessor; every DDP rank builds the same
+    splits and Lightning's distributed sampler divides them.
+
+    The full tensors are what the paper's quantities need (fraction of points outside the
+    linear region, NAR/PAR, the Eq. 7 SVM): use :meth:`train_tensors`, :meth:`val_tensors`,
+    :meth:`test_tensors` or :meth:`tensors`. They return the stored tensors, not copies: do
+    not modify them in place.
+
+    Args:
+        seed: Base seed (int >= 0) of every random stream of the datamodule.
+        batch_size: Batch size of the training loader (the paper's SGD uses 1).
+        eval_batch_size: Batch size of the validation and test loaders.
+        num_workers: ``DataLoader`` worker processes.
+
+    Raises:
+        TypeError: If an argument has the wrong type.
+        ValueError: If an argument is out of range.
+    """
+
+    def __init__(self, *, seed: int, batch_size: int, eval_batch_size: int, num_workers: int) -> None:
+        super().__init__()
+        self.seed = check_int(seed, "seed", minimum=0)
+        self.batch_size = check_int(batch_size, "batch_size", minimum=1)
+        self.eval_batch_size = check_int(eval_batch_size, "eval_batch_size", minimum=1)
+        self.num_workers = check_int(num_workers, "num_workers", minimum=0)
+        self._splits: dict[str, tuple[Tensor, Tensor]] | None = None
+
+    @abstractmethod
+    def _build_splits(self) -> dict[str, tuple[Tensor, Tensor]]:
+        """Return ``{"train": (X, Y), "val": (X, Y), "test": (X, Y)}``."""
+        raise NotImplementedError(f"{type(self).__name__} must implement `_build_splits`.")
+
+    @override
+    def setup(self, stage: str) -> None:
+        """Build the splits (once; later calls reuse them). ``stage`` is Lightning's stage name."""
+        check_choice(stage, "stage", _STAGES)
+        self._materialize()
+
+    def _materialize(self) -> dict[str, tuple[Tensor, Tensor]]:
+        if self._splits is None:
+            built = self._build_splits()
+            self._splits = {name: _checked_split(name, *built[name]) for name in SPLITS}
+        return self._splits
+
+    def tensors(self, split: str) -> tuple[Tensor, Tensor]:
+        """``(X, Y)`` of ``split`` ("train", "val" or "test"): X float32 (n, d), Y float32 (n,) in {-1, +1}."""
+        return self._materialize()[check_choice(split, "split", SPLITS)]
+
+    def train_tensors(self) -> tuple[Tensor, Tensor]:
+        """``(X, Y)`` of the training split."""
+        return self.tensors("train")
+
+    def val_tensors(self) -> tuple[Tensor, Tensor]:
+        """``(X, Y)`` of the validation split (may hold 0 rows)."""
+        return self.tensors("val")
+
+    def test_tensors(self) -> tuple[Tensor, Tensor]:
+        """``(X, Y)`` of the test split (may hold 0 rows)."""
+        return self.tensors("test")
+
+    @property
+    def input_dim(self) -> int:
+        """Number of input features d of every x (including the bias coordinate if appended)."""
+        return int(self.train_tensors()[0].shape[1])
+
+    def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
+        return DataLoader(
+            TensorDataset(*self.tensors(split)),
+            batch_size=batch_size,
+            shuffle=shuffle,
+            # A fresh random order every epoch, reproducible from `seed`.
+            generator=derived_generator(self.seed, "shuffle") if shuffle else None,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    @override
+    def train_dataloader(self) -> DataLoader:
+        """Shuffled training loader: every epoch visits each point once in a fresh seeded order."""
+        return self._loader("train", self.batch_size, shuffle=True)
+
+    @override
+    def val_dataloader(self) -> DataLoader:
+        """Validation loader, in the stored order."""
+        return self._loader("val", self.eval_batch_size, shuffle=False)
+
+    @override
+    def test_dataloader(self) -> DataLoader:
+        """Test loader, in the stored order."""
+        return self._loader("test", self.eval_batch_size, shuffle=False)
