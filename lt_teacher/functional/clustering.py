@@ -60,23 +60,29 @@ def _linear_direction(w: Tensor, u: Tensor) -> Tensor:
     return rho_w * w.mean(dim=0) - rho_u * u.mean(dim=0)
 
 
+def _angle_between_units(a: Tensor, b: Tensor) -> Tensor:
+    """2 atan2(||a - b||, ||a + b||) for unit vectors: accurate for angles near 0 and near pi."""
+    return 2.0 * torch.atan2((a - b).norm(dim=-1), (a + b).norm(dim=-1))
+
+
 def max_pairwise_angle(neurons: Tensor) -> Tensor:
     """The largest angle (radians, in [0, pi]) between two rows of ``neurons`` (supplementary 11.4).
 
     Neurons of norm 0 have no direction and are left out; fewer than two directions give 0.
-    The angle is 2 atan2(||a - b||, ||a + b||) for unit vectors a, b, with the norms taken from the
-    float64 Gram matrix, which resolves angles down to about 1e-8 (acos of the cosine would stop
-    at about 1e-8 too, but loses all digits near 0 and pi).
+    The float64 Gram matrix finds the candidate pairs (cosines within 1e-9 of the smallest); their
+    angles are then recomputed from the vectors as 2 atan2(||a - b||, ||a + b||), which stays
+    accurate down to angles of 1e-15 where acos of a cosine loses every digit.
     """
     n64 = check_matrix(neurons, "neurons").to(torch.float64)
     norms = n64.norm(dim=1)
     directions = n64[norms > 0] / norms[norms > 0, None]
     if directions.shape[0] < 2:
         return torch.zeros((), dtype=torch.float64)
-    cos = (directions @ directions.T).clamp(-1.0, 1.0)
-    half_diff = torch.sqrt(torch.clamp(2.0 - 2.0 * cos, min=0.0))
-    half_sum = torch.sqrt(torch.clamp(2.0 + 2.0 * cos, min=0.0))
-    return (2.0 * torch.atan2(half_diff, half_sum)).max()
+    cos = directions @ directions.T
+    upper = torch.triu(torch.ones_like(cos, dtype=torch.bool), diagonal=1)
+    candidates = upper & (cos <= cos[upper].min() + 1e-9)
+    rows, cols = candidates.nonzero(as_tuple=True)
+    return _angle_between_units(directions[rows], directions[cols]).max()
 
 
 def _group_radii(w64: Tensor, u64: Tensor) -> tuple[Tensor, Tensor]:

@@ -52,25 +52,26 @@ def network_output(x: Tensor, w: Tensor, u: Tensor, alpha: float, scale: float =
 
 def logistic_loss(q: Tensor) -> Tensor:
     """l(q) = log(1 + exp(-q)) on the margins q = y N(x) (Eq. 2), computed as softplus(-q)."""
-    return F.softplus(-q)
+    return softplus(-q)
+
+
+def softplus(z: Tensor) -> Tensor:
+    """log(1 + e^z) = max(z, 0) + log1p(e^{-|z|}), exact for every z (no cut-off threshold)."""
+    return z.clamp(min=0) + torch.log1p(torch.exp(-z.abs()))
 
 
 def log_logistic_loss(q: Tensor) -> Tensor:
     """log l(q) = log(log(1 + exp(-q))) without underflow, in float64.
 
-    For q > 0 it uses log l(q) = -q + log(log1p(e^{-q}) / e^{-q}), whose second term tends to 0,
-    so it stays exact when l(q) underflows (q of several hundred and beyond, where
-    l(q) < 1e-308). For q <= 0, l(q) >= log 2 and the direct formula is exact.
+    For q > 30, log l(q) = -q + log(log1p(z) / z) with z = e^{-q} < 1e-13, and
+    log(log1p(z) / z) = -z/2 + O(z^2), so log l(q) = -q - e^{-q}/2 to double precision, also when
+    l(q) itself underflows (q of several hundred and beyond). Otherwise l(q) > 1e-14 and the direct
+    formula is exact.
     """
     q = q.to(torch.float64)
-    positive = q > 0
-    qp = torch.where(positive, q, torch.ones_like(q))
-    z = torch.exp(-qp)  # in (0, 1); may underflow to 0 for q > ~745
-    ratio = torch.where(z > 0, torch.log1p(z) / torch.where(z > 0, z, torch.ones_like(z)), torch.ones_like(z))
-    large = -qp + torch.log(ratio)
-    qn = torch.where(positive, torch.zeros_like(q), q)
-    small = torch.log(F.softplus(-qn))
-    return torch.where(positive, large, small)
+    large = q > 30.0
+    q_small = torch.where(large, torch.zeros_like(q), q)
+    return torch.where(large, -q - 0.5 * torch.exp(-q), torch.log(softplus(-q_small)))
 
 
 def margins(x: Tensor, y: Tensor, w: Tensor, u: Tensor, alpha: float, scale: float = 1.0) -> Tensor:
