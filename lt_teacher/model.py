@@ -40,6 +40,9 @@ class LeakyReLUTeacherNet(LightningModule):
         bias: learn a first-layer bias exactly as supplementary 8.1: every input is extended by a
             constant 1 and W gets one more column.
 
+    Checkpoints also hold the global torch RNG state, so a run resumed from a checkpoint draws the
+    same per-epoch permutations from a shuffling DataLoader as an uninterrupted run.
+
     Raises:
         TypeError, ValueError: an argument has the wrong type or lies outside its range.
 
@@ -127,6 +130,16 @@ class LeakyReLUTeacherNet(LightningModule):
     def predict_step(self, batch: Any, batch_idx: int) -> Tensor:
         x = default_batch_to_xy(batch)[0] if not isinstance(batch, Tensor) else batch
         return torch.sign(self(x))
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Store the global torch RNG state: a shuffling DataLoader draws each epoch's order from it."""
+        checkpoint["lt_teacher_rng_state"] = torch.get_rng_state()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Restore the RNG state so the epochs after a resume visit the examples in the same order."""
+        state = checkpoint.get("lt_teacher_rng_state")
+        if state is not None:
+            torch.set_rng_state(state)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.SGD([self.weight], lr=self.hparams.lr)

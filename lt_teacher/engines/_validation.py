@@ -1,0 +1,124 @@
+"""The input contract shared by every SGD engine, checked in one place.
+
+Every engine takes ``(weight, x, y, order, lr, alpha, v, k_w)`` with the meaning documented in
+:func:`lt_teacher.engines.fused_sgd_steps`; :func:`check_sgd_inputs` rejects anything else with
+an error that names the argument, what was found and what is expected.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from lt_teacher.functional._checks import check_alpha, check_positive
+
+_FLOAT_DTYPES = (torch.float32, torch.float64)
+_DEVICE_TYPES = ("cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class SGDInputs:
+    """Validated engine arguments: the tensors unchanged, the scalars as Python numbers."""
+
+    weight: Tensor  # (S, 2k, d), float32 or float64, contiguous, updated in place
+    x: Tensor  # (n, d), dtype of weight
+    y: Tensor  # (n,), dtype of weight, entries +-1
+    order: Tensor  # (S, m), int64, entries in [0, n)
+    lr: float
+    alpha: float
+    v: float
+    k_w: int  # rows [0, k_w) are w-neurons (+v), rows [k_w, 2k) u-neurons (-v)
+
+
+def _check_tensor(value: object, name: str, ndim: int, shape_doc: str) -> Tensor:
+    if not isinstance(value, Tensor):
+        raise TypeError(f"`{name}` must be a torch.Tensor of shape {shape_doc}, got {type(value).__name__}.")
+    if value.ndim != ndim:
+        raise ValueError(f"`{name}` must have shape {shape_doc}, got shape {tuple(value.shape)}.")
+    if not value.is_contiguous():
+        raise ValueError(
+            f"`{name}` must be contiguous (the engines read it in place), got strides {value.stride()}"
+            f" for shape {tuple(value.shape)}; pass `{name}.contiguous()` once, outside the training loop."
+        )
+    return value
+
+
+def _check_finite(t: Tensor, name: str) -> None:
+    if not bool(torch.isfinite(t).all()):
+        raise ValueError(f"`{name}` contains NaN or Inf values; every entry must be finite.")
+
+
+def check_sgd_inputs(
+    weight: object,
+    x: object,
+    y: object,
+    order: object,
+    lr: object,
+    alpha: object,
+    v: object,
+    k_w: object = None,
+) -> SGDInputs:
+    """Check the engine contract and return the arguments with ``k_w`` resolved.
+
+    Raises:
+        TypeError: a tensor argument is not a tensor, has the wrong dtype, or a scalar has the wrong type.
+        ValueError: wrong shapes, mixed or unsupported devices, non-contiguous tensors, non-finite
+            values, labels other than +-1, indices outside ``[0, n)``, ``alpha`` outside (0, 1),
+            ``lr`` or ``v`` not > 0, ``k_w`` outside ``[0, 2k]``.
+    """
+    w = _check_tensor(weight, "weight", 3, "(S, 2k, d)")
+    if w.dtype not in _FLOAT_DTYPES:
+        raise TypeError(f"`weight` must be float32 or float64, got dtype {w.dtype}.")
+    if w.device.type not in _DEVICE_TYPES:
+        raise ValueError(f"`weight` must be on a CPU or CUDA device, got device {w.device}.")
+    num_seeds, rows, d = w.shape
+    if num_seeds == 0 or rows == 0 or d == 0:
+        raise ValueError(f"`weight` must have S >= 1 seeds, 2k >= 1 rows and d >= 1 columns, got shape {tuple(w.shape)}.")
+
+    xt = _check_tensor(x, "x", 2, f"(n, {d})")
+    yt = _check_tensor(y, "y", 1, "(n,)")
+    ot = _check_tensor(order, "order", 2, f"({num_seeds}, m)")
+    for name, t in (("x", xt), ("y", yt), ("order", ot)):
+        if t.device != w.device:
+            raise ValueError(f"`{name}` is on device {t.device} but `weight` is on {w.device}; put all tensors on one device.")
+    for name, t in (("x", xt), ("y", yt)):
+        if t.dtype != w.dtype:
+            raise TypeError(f"`{name}` must have the dtype of `weight` ({w.dtype}), got {t.dtype}.")
+    if ot.dtype != torch.int64:
+        raise TypeError(f"`order` must hold int64 example indices, got dtype {ot.dtype}.")
+
+    n = xt.shape[0]
+    if xt.shape[1] != d or n == 0:
+        raise ValueError(f"`x` must have shape (n, {d}) with n >= 1 to match `weight` {tuple(w.shape)}, got {tuple(xt.shape)}.")
+    if yt.shape[0] != n:
+        raise ValueError(f"`y` has {yt.shape[0]} labels but `x` has {n} rows.")
+    if ot.shape[0] != num_seeds:
+        raise ValueError(f"`order` must have one row per seed, shape ({num_seeds}, m), got {tuple(ot.shape)}.")
+
+    _check_finite(w, "weight")
+    _check_finite(xt, "x")
+    bad = (yt != 1) & (yt != -1)
+    if bool(bad.any()):
+        found = torch.unique(yt[bad])[:6].tolist()
+        raise ValueError(f"`y` must hold labels -1 or +1 in the dtype of `x`, found other values {found}.")
+    if ot.numel() > 0:
+        lo, hi = int(ot.min()), int(ot.max())
+        if lo < 0 or hi >= n:
+            raise ValueError(f"`order` holds example indices in [{lo}, {hi}] but `x` has n = {n} rows; expected [0, {n - 1}].")
+
+    lr_f = check_positive(lr, "lr")
+    alpha_f = check_alpha(alpha)
+    v_f = check_positive(v, "v")
+    if k_w is None:
+        if rows % 2:
+            raise ValueError(f"`weight` has an odd number of rows ({rows}); pass `k_w`, the number of w-neurons.")
+        k = rows // 2
+    elif isinstance(k_w, bool) or not isinstance(k_w, int):
+        raise TypeError(f"`k_w` must be an int or None, got {type(k_w).__name__}.")
+    elif not 0 <= k_w <= rows:
+        raise ValueError(f"`k_w` must be in [0, {rows}] (the number of w-neurons among the 2k rows), got {k_w}.")
+    else:
+        k = k_w
+    return SGDInputs(w, xt, yt, ot, lr_f, alpha_f, v_f, k)

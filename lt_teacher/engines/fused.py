@@ -1,0 +1,111 @@
+"""The compiled per-example SGD loop: m exact SGD steps for S networks in one call."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from lt_teacher.engines import _kernels
+from lt_teacher.engines._validation import check_sgd_inputs
+from lt_teacher.engines.batched import _batched_steps
+
+__all__ = ["fused_sgd_steps"]
+
+
+def fused_sgd_steps(
+    weight: Tensor,
+    x: Tensor,
+    y: Tensor,
+    order: Tensor,
+    lr: float,
+    alpha: float,
+    v: float,
+    k_w: int | None = None,
+    *,
+    parallel: bool = False,
+) -> Tensor:
+    """Per-example SGD on the network of Eq. (1) for S independent seeds, compiled with numba.
+
+    The training of section 3 of Sarussi, Brutzkus & Globerson (ICML 2021): the network
+    N(x) = v sum_{i<k} sigma(w_i . x) - v sum_{i<k} sigma(u_i . x) (Eq. 1), sigma(z) = max(z, alpha z),
+    trained on l(q) = log(1 + e^{-q}), q = y N(x) (the summand of Eq. 2), by SGD with batch size 1:
+    W <- W - lr * grad l. The gradient is exact, with sigma'(0) = alpha (the paper's
+    convention, and what autograd gives for ``F.leaky_relu``):
+
+        dl/dw_j = -y sigmoid(-q) * s_j sigma'(w_j . x) * x,   s_j = +v (w-neuron), -v (u-neuron).
+
+    Seed s visits the examples ``order[s, 0], order[s, 1], ...`` in that order (a chunk of an
+    epoch's permutation, or several epochs back to back; see :class:`EpochOrder`).
+
+    One pass over W per step does the rank-1 update of step t and the forward pass of
+    step t + 1. Arithmetic: the vector work (pre-activations, N, updates) runs in the dtype
+    of ``weight``; the per-step scalars (q to loss, sigmoid(-q), step coefficients) in float64;
+    the loss sum is accumulated in float64. No fast-math: two runs with equal inputs give
+    equal bits, on any machine, and a seed's result does not depend on the other seeds.
+
+    Each call copies W into a transposed scratch and back (O(S k d)); call it with an epoch
+    (or a long chunk of one), not with one example. The first call per dtype compiles the
+    kernel (cached on disk by numba afterwards).
+
+    On CUDA tensors it falls back to :func:`lt_teacher.engines.batched_sgd_steps` (a loop of
+    batched torch ops, same arithmetic to rounding).
+
+    Args:
+        weight: (S, 2k, d) contiguous float32 or float64 first-layer weights of S networks,
+            updated in place. Rows ``[0, k_w)`` are w-neurons (output weight +v), the rest
+            u-neurons (output weight -v).
+        x: (n, d) contiguous inputs, dtype and device of ``weight``.
+        y: (n,) labels -1 or +1, dtype and device of ``weight``.
+        order: (S, m) contiguous int64 indices into ``x``; row s is seed s's sequence.
+        lr: learning rate eta > 0.
+        alpha: Leaky-ReLU slope in (0, 1).
+        v: fixed output weight v > 0.
+        k_w: number of w-neurons; default 2k / 2 (the paper's k).
+        parallel: spread the seeds over numba's threads (``numba.set_num_threads``); the
+            result is bit-identical to ``parallel=False``. CPU only; ignored on CUDA.
+
+    Returns:
+        (S,) float64 tensor, on the device of ``weight``: for each seed the sum over its m steps
+        of l(q) evaluated just before that step's update (what Lightning reports as training
+        loss, summed).
+
+    Raises:
+        TypeError: a tensor argument is not a tensor or has the wrong dtype (``weight`` not
+            float32/float64, ``x``/``y`` not the dtype of ``weight``, ``order`` not int64), or a
+            scalar has the wrong type.
+        ValueError: shapes that do not fit together, tensors on different or unsupported
+            devices, non-contiguous tensors, NaN/Inf in ``weight`` or ``x``, labels other than
+            +-1, indices outside [0, n), alpha outside (0, 1), lr or v not > 0, k_w outside [0, 2k].
+
+    Example:
+        >>> import torch
+        >>> w = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]], dtype=torch.float64)  # k = 1, d = 2
+        >>> x = torch.tensor([[1.0, -1.0]], dtype=torch.float64)
+        >>> y = torch.ones(1, dtype=torch.float64)
+        >>> loss = fused_sgd_steps(w, x, y, torch.zeros(1, 1, dtype=torch.int64), lr=0.1, alpha=0.5, v=1.0)
+        >>> loss  # l(N(x)) with N(x) = 1 - 0.5 * (-1) = 1.5
+        tensor([0.2014], dtype=torch.float64)
+        >>> w  # w += 0.1 sigmoid(-1.5) x, u -= 0.1 sigmoid(-1.5) * 0.5 x
+        tensor([[[ 1.0182, -0.0182],
+                 [-0.0091,  1.0091]]], dtype=torch.float64)
+    """
+    if not isinstance(parallel, bool):
+        raise TypeError(f"`parallel` must be a bool, got {type(parallel).__name__}.")
+    p = check_sgd_inputs(weight, x, y, order, lr, alpha, v, k_w)
+    if p.weight.device.type != "cpu":
+        return _batched_steps(p.weight, p.x, p.y, p.order, p.lr, p.alpha, p.v, p.k_w)
+    losses = np.zeros(p.weight.shape[0], dtype=np.float64)
+    kernel = _kernels.sgd_steps_parallel if parallel else _kernels.sgd_steps_serial
+    kernel(
+        p.weight.detach().numpy(),
+        p.x.detach().numpy(),
+        p.y.detach().numpy(),
+        p.order.numpy(),
+        p.lr,
+        p.alpha,
+        p.v,
+        p.k_w,
+        losses,
+    )
+    return torch.from_numpy(losses)

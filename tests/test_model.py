@@ -1,0 +1,142 @@
+"""LeakyReLUTeacherNet: Eq. (1), Eq. (2), supplementary 8.1, validation, training to Assumption 6.1."""
+
+import math
+
+import pytest
+import torch
+from lightning.pytorch import Trainer, seed_everything
+from torch.utils.data import DataLoader, TensorDataset
+
+from lt_teacher import LeakyReLUTeacherNet
+from lt_teacher.functional import network_output
+
+from _helpers import separable_gaussians
+
+
+def test_forward_is_equation_1():
+    net = LeakyReLUTeacherNet(input_dim=3, k=4, alpha=0.2, v=0.5, init_std=1.0)
+    x = torch.randn(7, 3)
+    expected = network_output(x, net.w.detach(), net.u.detach(), 0.2, 0.5)
+    assert torch.allclose(net(x), expected, atol=1e-6)
+
+
+def test_output_layer_is_a_fixed_buffer():
+    net = LeakyReLUTeacherNet(input_dim=2, k=3, v=2.0)
+    assert [name for name, _ in net.named_parameters()] == ["weight"]
+    assert net.output_weights.tolist() == [2.0] * 3 + [-2.0] * 3
+    assert "output_weights" in net.state_dict()
+    assert net.weight.shape == (6, 2)
+
+
+def test_bias_is_an_extra_column_on_a_constant_one():
+    net = LeakyReLUTeacherNet(input_dim=2, k=2, bias=True, init_std=1.0)
+    assert net.weight.shape == (4, 3)
+    x = torch.randn(5, 2)
+    x1 = torch.cat([x, torch.ones(5, 1)], dim=1)
+    expected = network_output(x1, net.w.detach(), net.u.detach(), net.hparams.alpha, net.hparams.v)
+    assert torch.allclose(net(x), expected, atol=1e-6)
+
+
+def test_images_are_flattened():
+    net = LeakyReLUTeacherNet(input_dim=12, k=2)
+    assert net(torch.randn(4, 1, 3, 4)).shape == (4,)
+
+
+def test_init_scale():
+    torch.manual_seed(0)
+    for std in (1e-6, 30.0):
+        net = LeakyReLUTeacherNet(input_dim=50, k=50, init_std=std)
+        assert net.weight.std().item() == pytest.approx(std, rel=0.05)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"input_dim": 0}, ValueError, "input_dim"),
+        ({"input_dim": 2.5}, TypeError, "input_dim"),
+        ({"input_dim": 2, "k": 0}, ValueError, "`k`"),
+        ({"input_dim": 2, "alpha": 1.0}, ValueError, "alpha"),
+        ({"input_dim": 2, "alpha": 0.0}, ValueError, "alpha"),
+        ({"input_dim": 2, "v": -1.0}, ValueError, "`v`"),
+        ({"input_dim": 2, "init_std": 0.0}, ValueError, "init_std"),
+        ({"input_dim": 2, "lr": float("nan")}, ValueError, "lr"),
+        ({"input_dim": 2, "bias": "yes"}, TypeError, "bias"),
+    ],
+    ids=["dim0", "dim-float", "k0", "alpha1", "alpha0", "v-neg", "std0", "lr-nan", "bias-str"],
+)
+def test_bad_hyperparameters(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        LeakyReLUTeacherNet(**kwargs)
+
+
+def test_bad_batches():
+    net = LeakyReLUTeacherNet(input_dim=2, k=2)
+    with pytest.raises(ValueError, match="input_dim=2"):
+        net(torch.ones(3, 3))
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        net(torch.tensor([[1.0, float("inf")]]))
+    with pytest.raises(ValueError, match="labels in"):
+        net.training_step((torch.ones(2, 2), torch.tensor([2.0, 1.0])), 0)
+    with pytest.raises(ValueError, match="labels in"):
+        net.training_step((torch.ones(2, 2), torch.tensor([0.0, -1.0])), 0)
+    with pytest.raises(TypeError, match="batch_to_xy"):
+        net.training_step(torch.ones(2, 2), 0)
+
+
+def test_labels_01_and_pm1_give_the_same_loss():
+    net = LeakyReLUTeacherNet(input_dim=2, k=2, init_std=1.0)
+    x = torch.randn(6, 2)
+    y_pm = torch.tensor([1.0, -1.0, 1.0, 1.0, -1.0, -1.0])
+    assert net.training_step((x, (y_pm + 1) / 2), 0).item() == net.training_step({"x": x, "y": y_pm}, 0).item()
+
+
+def test_loss_is_stable_at_extremes():
+    net = LeakyReLUTeacherNet(input_dim=1, k=1, v=1.0, init_std=1.0)
+    with torch.no_grad():
+        net.weight.copy_(torch.tensor([[1e4], [-1e4]]))
+    x, y = torch.tensor([[1.0], [-1.0]]), torch.tensor([1.0, -1.0])
+    loss = net.training_step((x, y), 0)
+    assert loss.item() == 0.0 and math.isfinite(loss.item())
+    loss_wrong = net.training_step((x, -y), 0)
+    assert loss_wrong.item() == pytest.approx(1e4 + 1e-1 * 1e4)  # -q for q = -(1e4 + alpha 1e4)
+
+
+def test_sgd_batch_size_1_reaches_assumption_6_1(tmp_path):
+    """Theorem 4.1 in practice: SGD with batch size 1 separates the data and gets L < 1/n (Assumption 6.1)."""
+    seed_everything(0)
+    x, y = separable_gaussians(n=40, d=2, seed=3)
+    n = x.shape[0]
+    net = LeakyReLUTeacherNet(input_dim=2, k=5, alpha=0.1, init_std=1e-3, lr=0.1)
+    loader = DataLoader(TensorDataset(x, y), batch_size=1, shuffle=True)
+    trainer = Trainer(
+        max_epochs=60, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, default_root_dir=tmp_path,
+    )
+    trainer.fit(net, loader)
+    with torch.no_grad():
+        q = y * net(x)
+    assert bool((q > 0).all()), "not 100% training accuracy"
+    assert torch.nn.functional.softplus(-q).mean().item() < 1 / n
+
+
+def test_checkpoint_resume_is_exact(tmp_path):
+    x, y = separable_gaussians(n=20, d=3, seed=1)
+
+    def run(max_epochs, ckpt=None):
+        seed_everything(7)
+        net = LeakyReLUTeacherNet(input_dim=3, k=3, init_std=0.1, lr=0.05)
+        loader = DataLoader(TensorDataset(x, y), batch_size=1, shuffle=True)
+        trainer = Trainer(max_epochs=max_epochs, logger=False, enable_progress_bar=False,
+                          enable_model_summary=False, default_root_dir=tmp_path)
+        trainer.fit(net, loader, ckpt_path=ckpt)
+        return net, trainer
+
+    full, _ = run(4)
+    half, trainer = run(2)
+    path = tmp_path / "half.ckpt"
+    trainer.save_checkpoint(path)
+    resumed, _ = run(4, ckpt=str(path))
+    assert resumed.hparams == full.hparams
+    assert torch.equal(LeakyReLUTeacherNet.load_from_checkpoint(path).weight, half.weight)
+    # the checkpoint carries the RNG state that orders the shuffled epochs: bit-for-bit the same end
+    assert torch.equal(resumed.weight, full.weight)

@@ -1,0 +1,102 @@
+"""two_layer_view: the teacher net and Linear -> LeakyReLU -> Linear networks as Eq. (1)."""
+
+import pytest
+import torch
+from lightning.pytorch import LightningModule
+from torch import nn
+
+from lt_teacher import LeakyReLUTeacherNet, two_layer_view
+
+
+def test_teacher_net_view():
+    net = LeakyReLUTeacherNet(input_dim=3, k=4, alpha=0.3, v=0.7, init_std=1.0)
+    view = two_layer_view(net)
+    assert view.w.shape == (4, 3) and view.u.shape == (4, 3)
+    assert (view.alpha, view.scale, view.degree) == (0.3, 0.7, 1)
+    assert view.param_norm == pytest.approx(net.weight.norm().item(), rel=1e-6)
+    x = torch.randn(10, 3)
+    assert torch.allclose(view.forward(x), net(x).double(), atol=1e-6)
+
+
+def test_teacher_net_with_bias_view():
+    net = LeakyReLUTeacherNet(input_dim=2, k=2, bias=True, init_std=1.0)
+    view = two_layer_view(net)
+    assert view.appends_bias and view.w.shape == (2, 3)
+    x = torch.randn(5, 2)
+    assert torch.allclose(view.forward(x), net(x).double(), atol=1e-6)
+
+
+@pytest.mark.parametrize("bias", [False, True], ids=["no-bias", "first-layer-bias"])
+@pytest.mark.parametrize("flatten", [False, True], ids=["flat", "flatten-layer"])
+def test_learned_output_layer_is_an_equivalent_fixed_output_network(bias, flatten):
+    torch.manual_seed(0)
+    layers = [nn.Linear(6, 9, bias=bias), nn.LeakyReLU(0.15), nn.Linear(9, 1, bias=False)]
+    net = nn.Sequential(*([nn.Flatten()] if flatten else []), *layers)
+    view = two_layer_view(net)
+    a = layers[2].weight[0]
+    assert view.w.shape[0] == int((a > 0).sum()) and view.u.shape[0] == int((a < 0).sum())
+    assert view.scale == 1.0 and view.degree == 2
+    params = torch.cat([p.detach().flatten() for p in net.parameters()])
+    assert view.param_norm == pytest.approx(params.norm().item(), rel=1e-6)
+    x = torch.randn(20, 2, 3) if flatten else torch.randn(20, 6)
+    assert torch.allclose(view.forward(x), net(x)[:, 0].double(), atol=1e-6)
+
+
+def test_zero_output_weights_are_left_out():
+    net = nn.Sequential(nn.Linear(2, 3, bias=False), nn.LeakyReLU(0.1), nn.Linear(3, 1, bias=False))
+    with torch.no_grad():
+        net[2].weight.copy_(torch.tensor([[1.0, 0.0, -2.0]]))
+    view = two_layer_view(net)
+    assert view.w.shape == (1, 2) and view.u.shape == (1, 2)
+    assert torch.allclose(view.u, 2 * net[0].weight[2:].double())
+
+
+class UserModule(LightningModule):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(4, 6), nn.LeakyReLU(0.2), nn.Linear(6, 1, bias=False))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def test_finds_the_network_inside_a_users_module():
+    torch.manual_seed(1)
+    module = UserModule()
+    x = torch.randn(8, 4)
+    assert torch.allclose(two_layer_view(module).forward(x), module(x)[:, 0].double(), atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("net", "error", "match"),
+    [
+        (nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1, bias=False)), TypeError, "ReLU is not leaky"),
+        (nn.Sequential(nn.Linear(2, 3), nn.LeakyReLU(0.1), nn.Linear(3, 3), nn.LeakyReLU(0.1), nn.Linear(3, 1)),
+         TypeError, "one hidden layer"),
+        (nn.Sequential(nn.Linear(2, 3), nn.LeakyReLU(0.1), nn.Linear(3, 1)), TypeError, "output layer has a bias"),
+        (nn.Sequential(nn.Linear(2, 3), nn.LeakyReLU(1.5), nn.Linear(3, 1, bias=False)), TypeError, "negative_slope"),
+        (nn.Sequential(nn.Linear(2, 3), nn.LeakyReLU(0.1), nn.Linear(3, 2, bias=False)), TypeError, "2 outputs"),
+        (nn.Linear(2, 1), TypeError, "contains no nn.Sequential"),
+        ("not a module", TypeError, "torch.nn.Module"),
+    ],
+    ids=["relu", "deep", "output-bias", "slope", "two-outputs", "no-structure", "not-module"],
+)
+def test_unsupported_structures_say_what_is_expected(net, error, match):
+    with pytest.raises(error, match=match):
+        two_layer_view(net)
+
+
+def test_several_candidates_are_ambiguous():
+    holder = nn.Module()
+    holder.a = nn.Sequential(nn.Linear(2, 3), nn.LeakyReLU(0.1), nn.Linear(3, 1, bias=False))
+    holder.b = nn.Sequential(nn.Linear(2, 3), nn.LeakyReLU(0.1), nn.Linear(3, 1, bias=False))
+    with pytest.raises(ValueError, match="several"):
+        two_layer_view(holder)
+
+
+def test_one_signed_group_is_an_error():
+    net = nn.Sequential(nn.Linear(2, 3), nn.LeakyReLU(0.1), nn.Linear(3, 1, bias=False))
+    with torch.no_grad():
+        net[2].weight.abs_()
+    with pytest.raises(ValueError, match="negative output weight"):
+        two_layer_view(net)
