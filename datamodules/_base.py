@@ -35,6 +35,11 @@ def derived_generator(seed: int, stream: str) -> torch.Generator:
     return torch.Generator().manual_seed(derived_seed(seed, stream))
 
 
+def with_bias_column(splits: dict[str, tuple[Tensor, Tensor]]) -> dict[str, tuple[Tensor, Tensor]]:
+    """Append a constant 1 to every x of every split (supplementary 8.1)."""
+    return {name: (torch.cat([x, torch.ones(x.shape[0], 1)], dim=1), y) for name, (x, y) in splits.items()}
+
+
 def _checked_split(name: str, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
     """Enforce the contract of every split: float32 (n, d) inputs, float32 (n,) labels in {-1, +1}."""
     if x.dtype != torch.float32 or x.ndim != 2:

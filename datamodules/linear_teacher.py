@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 from typing_extensions import override
 
-from ._base import TensorSplitsDataModule, derived_generator
+from ._base import TensorSplitsDataModule, derived_generator, with_bias_column
 from ._validation import check_bool, check_float, check_int
 
 # Rejection sampling gives up below this acceptance rate (points kept / points drawn).
@@ -302,6 +302,4 @@ class LinearTeacherDataModule(TensorSplitsDataModule):
         if self.outliers:
             x, y = splits["train"]
             splits["train"] = (torch.cat([x, self._outlier_points(x)]), torch.cat([y, torch.ones(self.outliers)]))
-        if self.append_bias:
-            splits = {name: (torch.cat([x, torch.ones(x.shape[0], 1)], dim=1), y) for name, (x, y) in splits.items()}
-        return splits
+        return with_bias_column(splits) if self.append_bias else splits
