@@ -1,1 +1,15 @@
-"""Monitoring callbacks (see issue 3)."""
+"""Drop-in Lightning callbacks that log the paper's diagnostics for any two-layer Leaky-ReLU network."""
+
+from lt_teacher.callbacks.cluster_radius_monitor import ClusterRadiusMonitor
+from lt_teacher.callbacks.linear_region_monitor import LinearRegionMonitor
+from lt_teacher.callbacks.linear_teacher_monitor import LinearTeacherMonitor
+from lt_teacher.callbacks.margin_monitor import MarginMonitor
+from lt_teacher.callbacks.neural_agreement_monitor import NeuralAgreementMonitor
+
+__all__ = [
+    "ClusterRadiusMonitor",
+    "LinearRegionMonitor",
+    "LinearTeacherMonitor",
+    "MarginMonitor",
+    "NeuralAgreementMonitor",
+]

@@ -1,0 +1,293 @@
+"""LinearTeacherMonitor: every diagnostic of the paper from one pass over the data per evaluation."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import torch
+from lightning.pytorch import Callback, LightningModule, Trainer
+from torch import Tensor, nn
+from typing_extensions import override
+
+from lt_teacher._batch import default_batch_to_xy
+from lt_teacher.functional._checks import check_beta, signed_labels
+from lt_teacher.functional.clustering import cluster_radius, radius
+from lt_teacher.functional.evaluation import evaluate_batch
+from lt_teacher.functional.margins import smoothed_margin_from_log_sum_loss, theorem_6_2_threshold
+from lt_teacher.metrics import AgreementStatistics, LinearRegionStatistics, MarginStatistics, PARStatistics
+from lt_teacher.view import TwoLayerView, two_layer_view
+
+from ._data import SPLITS, BatchToXY, EvaluationSource, make_source, resolve_datasets
+from ._wandb import define_epoch_axis, update_summary
+
+GROUPS = ("cluster", "linear_region", "agreement", "par", "margin")
+_NAMESPACES = {"cluster": "cluster", "linear_region": "linear_region", "agreement": "nar", "par": "par", "margin": "margin"}
+_DATA_GROUPS = {"linear_region", "agreement", "par", "margin"}
+
+
+class LinearTeacherMonitor(Callback):
+    r"""Logs the paper's diagnostics of a two-layer Leaky-ReLU network, epoch by epoch.
+
+    Every quantity derives from the pre-activations H = X W^T and the labels, computed once per batch
+    under ``torch.no_grad()`` in float64; torchmetrics states make every value exact under DDP (each
+    process evaluates its own shard of the points, with no padding). The network is found with
+    :func:`lt_teacher.two_layer_view` (or ``network_fn``), so any ``Linear -> LeakyReLU -> Linear``
+    network works, with a fixed or a learned output layer.
+
+    Logged metrics (``pl_module.log``, once per evaluation, against the epoch):
+
+    ==========================================  ===========================================================
+    key                                         meaning
+    ==========================================  ===========================================================
+    ``cluster/radius``                          r, the largest distance of a neuron from its group mean (sec. 5)
+    ``cluster/radius_w``, ``cluster/radius_u``  the same per group
+    ``cluster/mean_gap``                        ||w_bar - u_bar||
+    ``cluster/radius_ratio``                    r / ||w_bar - u_bar|| (Figure 7a)
+    ``cluster/max_angle_w``, ``..._u``          largest angle between two neurons of a group, radians (Fig. 7b)
+    ``linear_region/outside_fraction/<split>``  share of points outside Theorem 5.1's region (Figure 2)
+    ``linear_region/disagreement/<split>``      share with sign N(x) != sign((w_bar - u_bar) . x)
+    ``nar/max_disagreement_w``, ``..._u``       max(n_diff) per group on the training points (Figure 9c)
+    ``nar/agreement_fraction``                  share of training points where both groups agree with margin beta
+    ``nar/agreement_fraction_w``, ``..._u``     the same per group
+    ``nar/in_nar``                              1 if the network is in an NAR(beta) (Definition 6.2), else 0
+    ``par/fraction_w``, ``par/fraction_u``      share of each group's neurons in the PAR(beta) (Def. 6.3, Fig. 8)
+    ``margin/loss``, ``margin/log_loss``        training loss L (Eq. 2) and log L (finite when L underflows)
+    ``margin/accuracy``                         training accuracy
+    ``margin/normalized``                       Eq. (4)
+    ``margin/smoothed``                         Eq. (5)
+    ``margin/assumption_6_1``                   1 if L < 1/n
+    ``margin/theorem_6_2_threshold``            sqrt(k) alpha v max ||x||
+    ``margin/above_threshold``                  1 if the smoothed margin exceeds that threshold
+    ==========================================  ===========================================================
+
+    NAR, PAR and margin quantities use the training split; the linear region uses every split in ``splits``
+    that the run has. Lightning logs in float32; :attr:`history` keeps every value in float64 and is
+    saved in checkpoints, so a resumed run continues its curves.
+
+    Args:
+        groups: which diagnostics to compute, a subset of ``("cluster", "linear_region", "agreement", "par", "margin")``.
+        splits: splits for the linear region, a subset of ``("train", "val", "test")``; missing ones are skipped.
+        every_n_epochs: evaluate after every n-th training epoch.
+        max_samples: evaluate at most this many points per split (a fixed, seeded subset).
+        beta: the margin of Definitions 6.2/6.3 (>= 0).
+        data: optional ``{split: (x, y) | Dataset | DataLoader}`` instead of the trainer's data.
+        batch_to_xy: turns a batch into ``(x, y)``; default: tuples ``(x, y, ...)`` and dicts with x/y keys.
+        network_fn: returns the two-layer sub-module of the LightningModule to analyse.
+        batch_size: evaluation batch size.
+        sample_seed: seed of the ``max_samples`` subset.
+
+    Raises:
+        ValueError: an argument is out of range (at construction); the network or the data do not fit
+            (at ``setup`` / the start of training, with what was found and what is expected).
+
+    Example:
+        >>> from lightning.pytorch import Trainer
+        >>> trainer = Trainer(callbacks=[LinearTeacherMonitor(every_n_epochs=5)], logger=False)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        groups: Sequence[str] | None = None,
+        *,
+        splits: Sequence[str] = SPLITS,
+        every_n_epochs: int = 1,
+        max_samples: int | None = None,
+        beta: float = 0.0,
+        data: Mapping[str, Any] | None = None,
+        batch_to_xy: BatchToXY | None = None,
+        network_fn: Callable[[LightningModule], nn.Module] | None = None,
+        batch_size: int = 4096,
+        sample_seed: int = 0,
+    ) -> None:
+        super().__init__()
+        owner = type(self).__name__
+        chosen = tuple(GROUPS if groups is None else groups)
+        unknown = [g for g in chosen if g not in GROUPS]
+        if unknown or not chosen:
+            raise ValueError(f"{owner}: `groups` must be a non-empty subset of {GROUPS}, got {tuple(chosen)}.")
+        bad_splits = [s for s in splits if s not in SPLITS]
+        if bad_splits or not splits:
+            raise ValueError(f"{owner}: `splits` must be a non-empty subset of {SPLITS}, got {tuple(splits)}.")
+        for name, value in (("every_n_epochs", every_n_epochs), ("batch_size", batch_size)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{owner}: `{name}` must be an int >= 1, got {value!r}.")
+        if max_samples is not None and (isinstance(max_samples, bool) or not isinstance(max_samples, int) or max_samples < 1):
+            raise ValueError(f"{owner}: `max_samples` must be None or an int >= 1, got {max_samples!r}.")
+        if data is not None and not isinstance(data, Mapping):
+            raise TypeError(f"{owner}: `data` must be a mapping {{split: (x, y)}}, got {type(data).__name__}.")
+        if data is not None and (extra := [s for s in data if s not in SPLITS]):
+            raise ValueError(f"{owner}: `data` has unknown splits {extra}; expected keys among {SPLITS}.")
+        for name, fn in (("batch_to_xy", batch_to_xy), ("network_fn", network_fn)):
+            if fn is not None and not callable(fn):
+                raise TypeError(f"{owner}: `{name}` must be callable, got {type(fn).__name__}.")
+        self.groups = chosen
+        self.splits = tuple(splits)
+        self.every_n_epochs = every_n_epochs
+        self.max_samples = max_samples
+        self.beta = check_beta(beta)
+        self.data = data
+        self.batch_to_xy = batch_to_xy or default_batch_to_xy
+        self.network_fn = network_fn
+        self.batch_size = batch_size
+        self.sample_seed = sample_seed
+        self.history: list[dict[str, float]] = []
+        self._sources: dict[str, EvaluationSource] = {}
+        self._metrics: dict[str, Any] = {}
+
+    @property
+    @override
+    def state_key(self) -> str:
+        return self._generate_state_key(groups=self.groups, splits=self.splits, beta=self.beta)
+
+    # ------------------------------------------------------------------ setup
+    def view(self, pl_module: LightningModule) -> TwoLayerView:
+        """The analysed network in the form of Eq. (1)."""
+        return two_layer_view(self.network_fn(pl_module) if self.network_fn is not None else pl_module)
+
+    @override
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        view = self.view(pl_module)  # fails now, not after training, if the structure is unsupported
+        k_w, k_u = view.w.shape[0], view.u.shape[0]
+        self._metrics = {"linear_region": {split: LinearRegionStatistics() for split in self.splits}}
+        self._metrics["agreement"] = AgreementStatistics(k_w, k_u, self.beta)
+        self._metrics["par"] = PARStatistics(k_w, k_u, self.beta)
+        self._metrics["margin"] = MarginStatistics()
+        define_epoch_axis(trainer, sorted({_NAMESPACES[g] for g in self.groups}))
+
+    def _needed_splits(self) -> tuple[str, ...]:
+        needed = set(self.splits) if "linear_region" in self.groups else set()
+        if self.groups and set(self.groups) & {"agreement", "par", "margin"}:
+            needed.add("train")
+        return tuple(s for s in SPLITS if s in needed)
+
+    @override
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        owner = type(self).__name__
+        if not set(self.groups) & _DATA_GROUPS:
+            return
+        datasets = resolve_datasets(trainer, self.data, self._needed_splits(), owner)
+        if "train" in self._needed_splits() and "train" not in datasets:
+            raise ValueError(f"{owner}: found no training data to evaluate; pass `data={{'train': (x, y)}}`.")
+        self._sources = {
+            split: make_source(
+                split, dataset, collate, max_samples=self.max_samples, sample_seed=self.sample_seed,
+                batch_size=self.batch_size, rank=trainer.global_rank, world_size=trainer.world_size, owner=owner,
+            )
+            for split, (dataset, collate) in datasets.items()
+        }
+        view = self.view(pl_module)
+        for source in self._sources.values():
+            if source.total == 0:
+                raise ValueError(f"{owner}: the {source.split} data is empty.")
+            first = next(iter(source.batches()), None)
+            if first is not None:
+                self._check_batch(first, source.split, view)
+
+    def _check_batch(self, batch: Any, split: str, view: TwoLayerView) -> None:
+        owner = type(self).__name__
+        try:
+            x, y = self.batch_to_xy(batch)
+            x = view.prepare_inputs(x)
+            signed_labels(y, x.shape[0])
+        except (TypeError, ValueError) as err:
+            raise type(err)(f"{owner}: the {split} data does not fit: {err}") from err
+        if not bool(torch.isfinite(x).all()):
+            raise ValueError(f"{owner}: the {split} data contains NaN or Inf inputs; expected finite values.")
+
+    # ------------------------------------------------------------- evaluation
+    @override
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.sanity_checking or (trainer.current_epoch + 1) % self.every_n_epochs != 0:
+            return
+        values = self.compute(pl_module)
+        for key, value in values.items():
+            pl_module.log(key, value, on_step=False, on_epoch=True, sync_dist=True)
+        self.history.append({"epoch": float(trainer.current_epoch + 1), **values})
+
+    @torch.no_grad()
+    def compute(self, pl_module: LightningModule) -> dict[str, float]:
+        """One evaluation: every selected diagnostic as a float64 Python float, identical on every process."""
+        view = self.view(pl_module)
+        values: dict[str, float] = {}
+        if "cluster" in self.groups:
+            c = cluster_radius(view.w, view.u)
+            values.update({f"cluster/{name}": float(getattr(c, name)) for name in c._fields})
+        if not set(self.groups) & _DATA_GROUPS:
+            return values
+        r = radius(view.w, view.u)
+        w_norms, u_norms = view.w.norm(dim=1), view.u.norm(dim=1)
+        for split, source in self._sources.items():
+            metrics = self._split_metrics(split, view.w.device)
+            for batch in source.batches():
+                x, y = self.batch_to_xy(batch)
+                evaluated = evaluate_batch(view.prepare_inputs(x), y.to(view.w.device), view.w, view.u, view.alpha, view.scale)
+                for name, metric in metrics.items():
+                    if name == "linear_region":
+                        metric.update(evaluated, r, view.alpha)
+                    elif name == "margin":
+                        metric.update(evaluated)
+                    else:
+                        metric.update(evaluated, w_norms, u_norms)
+            values.update(self._values(split, {name: m.compute() for name, m in metrics.items()}, view))
+        return values
+
+    def _split_metrics(self, split: str, device: torch.device) -> dict[str, Any]:
+        metrics: dict[str, Any] = {}
+        if "linear_region" in self.groups and split in self.splits:
+            metrics["linear_region"] = self._metrics["linear_region"][split]
+        if split == "train":
+            metrics.update({g: self._metrics[g] for g in ("agreement", "par", "margin") if g in self.groups})
+        for metric in metrics.values():
+            metric.reset()
+            metric.to(device)
+        return metrics
+
+    def _values(self, split: str, computed: dict[str, Any], view: TwoLayerView) -> dict[str, float]:
+        values: dict[str, float] = {}
+        if "linear_region" in computed:
+            outside, disagreement = computed["linear_region"]
+            values[f"linear_region/outside_fraction/{split}"] = float(outside)
+            values[f"linear_region/disagreement/{split}"] = float(disagreement)
+        if "agreement" in computed:
+            a = computed["agreement"]
+            values.update({f"nar/{name}": float(getattr(a, name)) for name in a._fields})
+        if "par" in computed:
+            p = computed["par"]
+            values.update({"par/fraction_w": float(p.fraction_w), "par/fraction_u": float(p.fraction_u)})
+        if "margin" in computed:
+            values.update(self._margin_values(computed["margin"], view))
+        return values
+
+    @staticmethod
+    def _margin_values(stats: Any, view: TwoLayerView) -> dict[str, float]:
+        count = float(stats.count)
+        log_loss = float(stats.log_n_loss) - math.log(count)
+        smoothed = float(smoothed_margin_from_log_sum_loss(stats.log_n_loss, view.param_norm, view.degree))
+        threshold = float(theorem_6_2_threshold(view.group_size, view.alpha, view.scale, stats.max_input_norm))
+        norm = view.param_norm**view.degree
+        return {
+            "margin/loss": math.exp(log_loss),
+            "margin/log_loss": log_loss,
+            "margin/accuracy": float(stats.n_correct) / count,
+            "margin/normalized": float(stats.min_margin) / norm if norm > 0 else -math.inf,
+            "margin/smoothed": smoothed,
+            "margin/assumption_6_1": float(float(stats.log_n_loss) < 0.0),
+            "margin/theorem_6_2_threshold": threshold,
+            "margin/above_threshold": float(smoothed > threshold),
+        }
+
+    # ------------------------------------------------------------ end / state
+    @override
+    def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if self.history:
+            update_summary(trainer, {k: v for k, v in self.history[-1].items() if k != "epoch"})
+
+    @override
+    def state_dict(self) -> dict[str, Any]:
+        return {"history": [dict(row) for row in self.history]}
+
+    @override
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.history = [dict(row) for row in state_dict.get("history", [])]

@@ -1,0 +1,61 @@
+"""One evaluation pass: the pre-activations H = X W^T from which every diagnostic derives.
+
+Every quantity of sections 5 and 6 evaluated on data is a function of H (split into the w- and
+u-groups), ||x|| and the labels, so a monitor computes :class:`EvaluationBatch` once per batch and
+feeds every statistic from it.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+from lt_teacher.functional._checks import check_alpha, check_groups, check_matrix, check_positive, signed_labels
+from lt_teacher.functional.network import output_from_preactivations
+
+
+class EvaluationBatch(NamedTuple):
+    """Pre-activations and outputs of one batch, float64.
+
+    Attributes:
+        h_w: w . x for every point and w-neuron, (n, k_w).
+        h_u: u . x for every point and u-neuron, (n, k_u).
+        x_norm: ||x||, (n,).
+        y: labels +-1, (n,).
+        output: N(x), (n,) (Eq. 1).
+    """
+
+    h_w: Tensor
+    h_u: Tensor
+    x_norm: Tensor
+    y: Tensor
+    output: Tensor
+
+    @property
+    def margins(self) -> Tensor:
+        """q = y N(x) (section 3)."""
+        return self.y * self.output
+
+
+def evaluate_batch(x: Tensor, y: Tensor, w: Tensor, u: Tensor, alpha: float, scale: float = 1.0) -> EvaluationBatch:
+    """Compute the pre-activations and outputs of a batch once, in float64.
+
+    Args:
+        x: points, (n, d) (already extended by the bias coordinate if the network has one).
+        y: labels in {0, 1} or {-1, +1}, (n,).
+        w: w-neurons, (k_w, d).
+        u: u-neurons, (k_u, d).
+        alpha: Leaky-ReLU slope.
+        scale: the output weight v.
+    """
+    w, u = check_groups(w, u)
+    x = check_matrix(x, "x", columns=w.shape[1], allow_empty=True)
+    alpha = check_alpha(alpha)
+    scale = check_positive(scale, "scale")
+    x64 = x.to(torch.float64)
+    h_w = x64 @ w.to(torch.float64).T
+    h_u = x64 @ u.to(torch.float64).T
+    labels = signed_labels(y, x.shape[0]).to(x64.device)
+    return EvaluationBatch(h_w, h_u, x64.norm(dim=1), labels, output_from_preactivations(h_w, h_u, alpha, scale))
