@@ -16,6 +16,10 @@ from lt_teacher.functional._checks import check_alpha, check_positive
 
 _FLOAT_DTYPES = (torch.float32, torch.float64)
 _DEVICE_TYPES = ("cpu", "cuda")
+_WHY_CONTIGUOUS = {
+    "weight": "it is updated in place, which a copy would not do.",
+    "x": "copying it on every call would cost O(n d); pass `x.contiguous()` once, outside the training loop.",
+}
 
 
 @dataclass(frozen=True)
@@ -23,9 +27,9 @@ class SGDInputs:
     """Validated engine arguments: the tensors unchanged, the scalars as Python numbers."""
 
     weight: Tensor  # (S, 2k, d), float32 or float64, contiguous, updated in place
-    x: Tensor  # (n, d), dtype of weight
-    y: Tensor  # (n,), dtype of weight, entries +-1
-    order: Tensor  # (S, m), int64, entries in [0, n)
+    x: Tensor  # (n, d), dtype of weight, contiguous
+    y: Tensor  # (n,), dtype of weight, entries +-1, contiguous (a copy if the argument was not)
+    order: Tensor  # (S, m), int64, entries in [0, n), contiguous (a copy if the argument was not)
     lr: float
     alpha: float
     v: float
@@ -37,12 +41,18 @@ def _check_tensor(value: object, name: str, ndim: int, shape_doc: str) -> Tensor
         raise TypeError(f"`{name}` must be a torch.Tensor of shape {shape_doc}, got {type(value).__name__}.")
     if value.ndim != ndim:
         raise ValueError(f"`{name}` must have shape {shape_doc}, got shape {tuple(value.shape)}.")
-    if not value.is_contiguous():
-        raise ValueError(
-            f"`{name}` must be contiguous (the engines read it in place), got strides {value.stride()}"
-            f" for shape {tuple(value.shape)}; pass `{name}.contiguous()` once, outside the training loop."
-        )
     return value
+
+
+def _contiguous(t: Tensor, name: str) -> Tensor:
+    """``t`` itself if contiguous; a contiguous copy of a cheap argument; an error for ``weight`` and ``x``."""
+    if t.is_contiguous():
+        return t
+    if name in _WHY_CONTIGUOUS:
+        raise ValueError(
+            f"`{name}` must be contiguous, got strides {t.stride()} for shape {tuple(t.shape)}; {_WHY_CONTIGUOUS[name]}"
+        )
+    return t.contiguous()
 
 
 def _check_finite(t: Tensor, name: str) -> None:
@@ -64,7 +74,7 @@ def check_sgd_inputs(
 
     Raises:
         TypeError: a tensor argument is not a tensor, has the wrong dtype, or a scalar has the wrong type.
-        ValueError: wrong shapes, mixed or unsupported devices, non-contiguous tensors, non-finite
+        ValueError: wrong shapes, mixed or unsupported devices, non-contiguous ``weight`` or ``x``, non-finite
             values, labels other than +-1, indices outside ``[0, n)``, ``alpha`` outside (0, 1),
             ``lr`` or ``v`` not > 0, ``k_w`` outside ``[0, 2k]``.
     """
@@ -97,6 +107,7 @@ def check_sgd_inputs(
     if ot.shape[0] != num_seeds:
         raise ValueError(f"`order` must have one row per seed, shape ({num_seeds}, m), got {tuple(ot.shape)}.")
 
+    w, xt, yt, ot = (_contiguous(t, name) for t, name in ((w, "weight"), (xt, "x"), (yt, "y"), (ot, "order")))
     _check_finite(w, "weight")
     _check_finite(xt, "x")
     bad = (yt != 1) & (yt != -1)

@@ -57,7 +57,8 @@ def fused_sgd_steps(
             u-neurons (output weight -v).
         x: (n, d) contiguous inputs, dtype and device of ``weight``.
         y: (n,) labels -1 or +1, dtype and device of ``weight``.
-        order: (S, m) contiguous int64 indices into ``x``; row s is seed s's sequence.
+        order: (S, m) int64 indices into ``x``; row s is seed s's sequence (any strides, e.g. a
+            column slice of an epoch's permutation).
         lr: learning rate eta > 0.
         alpha: Leaky-ReLU slope in (0, 1).
         v: fixed output weight v > 0.
@@ -75,7 +76,7 @@ def fused_sgd_steps(
             float32/float64, ``x``/``y`` not the dtype of ``weight``, ``order`` not int64), or a
             scalar has the wrong type.
         ValueError: shapes that do not fit together, tensors on different or unsupported
-            devices, non-contiguous tensors, NaN/Inf in ``weight`` or ``x``, labels other than
+            devices, non-contiguous ``weight`` or ``x``, NaN/Inf in ``weight`` or ``x``, labels other than
             +-1, indices outside [0, n), alpha outside (0, 1), lr or v not > 0, k_w outside [0, 2k].
 
     Example:

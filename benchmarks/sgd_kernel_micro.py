@@ -1,0 +1,100 @@
+"""Micro-benchmark of the SGD engines at the MNIST size of the paper: n = 2000, d = 784, 2k = 100.
+
+Reports microseconds per SGD step (one example, batch size 1) of
+
+    (i)   the autograd reference engine (``autograd_sgd_steps``, a plain torch loop), S = 1;
+    (ii)  the fused numba kernel (``fused_sgd_steps``), S = 1;
+    (iii) the fused numba kernel with S = 5 seeds in one call (time per step of all 5 seeds);
+
+and the ratios (i)/(ii) (speed-up of the kernel) and 5 (ii)/(iii) (throughput of 5 seeds in one
+call relative to 5 sequential single-seed runs). Everything runs on ONE thread:
+``torch.set_num_threads(1)`` and ``numba.set_num_threads(1)``, serial kernel (``parallel=False``).
+The parallel variant (seeds over threads) is timed last, separately, with the threads available.
+
+Run: ``python benchmarks/sgd_kernel_micro.py [--epochs 3] [--repeats 3]``; float32, inputs like
+MNIST pixels scaled to [0, 1] (data are random here: the cost does not depend on their values).
+Each measurement is the median over ``--repeats`` runs of ``--epochs`` epochs, after a warm-up
+that compiles the kernel.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+
+import numba
+import torch
+
+from lt_teacher.engines import EpochOrder, autograd_sgd_steps, fused_sgd_steps
+
+N, D, ROWS = 2000, 784, 100
+LR, ALPHA, V = 1e-3, 0.2, 1.0
+
+
+def _problem(num_seeds: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(N, D, generator=gen, dtype=dtype)  # MNIST-like pixels in [0, 1]
+    y = torch.where(torch.rand(N, generator=gen) > 0.5, 1.0, -1.0).to(dtype)
+    weight = 1e-3 * torch.randn(num_seeds, ROWS, D, generator=gen, dtype=dtype)
+    return weight, x, y
+
+
+def _time_per_step(engine: Callable[..., torch.Tensor], num_seeds: int, epochs: int, repeats: int, **kw: object) -> float:
+    """Median over ``repeats`` of (wall time of ``epochs`` epochs in one call) / (steps per seed), in µs."""
+    weight, x, y = _problem(num_seeds, torch.float32)
+    order = EpochOrder(num_seeds, N, seed=0)
+    engine(weight, x, y, order.next_epoch()[:, :50], LR, ALPHA, V, **kw)  # warm-up: JIT compile, caches
+    times = []
+    for _ in range(repeats):
+        idx = order.next_epochs(epochs)
+        t0 = time.perf_counter()
+        engine(weight, x, y, idx, LR, ALPHA, V, **kw)
+        times.append((time.perf_counter() - t0) / (epochs * N) * 1e6)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=3, help="epochs per timed call of the fused kernel")
+    parser.add_argument("--repeats", type=int, default=3, help="timed calls per engine (median reported)")
+    parser.add_argument("--autograd-epochs", type=float, default=0.25, help="epochs per timed call of the slow autograd loop")
+    args = parser.parse_args()
+
+    torch.set_num_threads(1)
+    numba.set_num_threads(1)
+    print(f"n={N} d={D} 2k={ROWS} float32 | torch {torch.__version__} numba {numba.__version__} | {platform.processor() or platform.machine()}, {os.cpu_count()} cpus")
+    print(f"threads: torch.get_num_threads()={torch.get_num_threads()} numba.get_num_threads()={numba.get_num_threads()}")
+
+    # (i) autograd loop: a fraction of an epoch is enough to time it.
+    steps = max(1, int(args.autograd_epochs * N))
+    weight, x, y = _problem(1, torch.float32)
+    order = EpochOrder(1, N, seed=0).next_epoch()
+    autograd_sgd_steps(weight, x, y, order[:, :20], LR, ALPHA, V)
+    times = []
+    for _ in range(args.repeats):
+        t0 = time.perf_counter()
+        autograd_sgd_steps(weight, x, y, order[:, :steps], LR, ALPHA, V)
+        times.append((time.perf_counter() - t0) / steps * 1e6)
+    t_auto = statistics.median(times)
+
+    t_fused1 = _time_per_step(fused_sgd_steps, 1, args.epochs, args.repeats)
+    t_fused5 = _time_per_step(fused_sgd_steps, 5, args.epochs, args.repeats)
+
+    print(f"(i)   autograd loop, S=1        : {t_auto:9.2f} us/step")
+    print(f"(ii)  fused kernel,  S=1        : {t_fused1:9.2f} us/step")
+    print(f"(iii) fused kernel,  S=5        : {t_fused5:9.2f} us/step (all 5 seeds), {t_fused5 / 5:.2f} us per seed-step")
+    print(f"(i)/(ii)   kernel speed-up over autograd      : {t_auto / t_fused1:7.1f}x")
+    print(f"5(ii)/(iii) throughput of S=5 vs 5 x (S=1)    : {5 * t_fused1 / t_fused5:7.2f}x")
+
+    threads = os.cpu_count() or 1
+    numba.set_num_threads(threads)
+    t_par = _time_per_step(fused_sgd_steps, 5, args.epochs, args.repeats, parallel=True)
+    print(f"(extra) fused kernel, S=5, parallel=True, {threads} numba threads: {t_par:.2f} us/step (all 5 seeds)")
+
+
+if __name__ == "__main__":
+    main()
