@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from lightning.pytorch import Trainer
-from lightning.pytorch.utilities.model_helpers import is_overridden
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, IterableDataset, Subset, TensorDataset
+
+from lt_teacher._sources import resolve_datasets
+
+__all__ = ["SPLITS", "BatchToXY", "EvaluationSource", "make_source", "resolve_datasets"]
 
 SPLITS = ("train", "val", "test")
 BatchToXY = Callable[[Any], "tuple[Tensor, Tensor]"]
@@ -44,52 +46,6 @@ class EvaluationSource:
             collate_fn=self.collate_fn,
         )
         yield from loader
-
-
-def _dataset_of(loader: Any, split: str, owner: str) -> tuple[Dataset, Callable[[list[Any]], Any] | None]:
-    if isinstance(loader, (list, tuple)) and len(loader) == 1:
-        loader = loader[0]
-    if isinstance(loader, DataLoader):
-        return loader.dataset, loader.collate_fn
-    if isinstance(loader, Dataset):
-        return loader, None
-    raise ValueError(
-        f"{owner}: cannot evaluate the {split} data: found {type(loader).__name__}, expected one DataLoader or "
-        "Dataset. Pass the points to the callback with `data={'" + split + "': (x, y)}`."
-    )
-
-
-def _as_dataset(value: Any, split: str, owner: str) -> tuple[Dataset, Callable[[list[Any]], Any] | None]:
-    if isinstance(value, (tuple, list)) and len(value) == 2 and all(isinstance(v, Tensor) for v in value):
-        x, y = value
-        if x.shape[0] != y.shape[0]:
-            raise ValueError(f"{owner}: `data['{split}']` has {x.shape[0]} inputs but {y.shape[0]} labels.")
-        return TensorDataset(x, y), None
-    return _dataset_of(value, split, owner)
-
-
-def resolve_datasets(
-    trainer: Trainer, data: Mapping[str, Any] | None, splits: tuple[str, ...], owner: str
-) -> dict[str, tuple[Dataset, Callable[[list[Any]], Any] | None]]:
-    """The datasets to evaluate: from ``data`` if given, else the datamodule or the trainer's loaders."""
-    found: dict[str, tuple[Dataset, Callable[[list[Any]], Any] | None]] = {}
-    if data is not None:
-        for split in splits:
-            if split in data and data[split] is not None:
-                found[split] = _as_dataset(data[split], split, owner)
-        return found
-    datamodule = trainer.datamodule
-    for split in splits:
-        loader: Any = None
-        if datamodule is not None and is_overridden(f"{split}_dataloader", datamodule):
-            loader = getattr(datamodule, f"{split}_dataloader")()
-        elif split == "train":
-            loader = trainer.train_dataloader
-        elif split == "val":
-            loader = trainer.val_dataloaders
-        if loader is not None:
-            found[split] = _dataset_of(loader, split, owner)
-    return found
 
 
 def make_source(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -9,8 +10,11 @@ from lightning.pytorch import LightningModule
 from torch import Tensor, nn
 
 from lt_teacher._batch import default_batch_to_xy
+from lt_teacher.engines import EpochOrder, autograd_sgd_steps, fused_sgd_steps
 from lt_teacher.functional._checks import check_alpha, check_positive, signed_labels
 from lt_teacher.functional.network import append_bias_coordinate, leaky_relu, logistic_loss
+
+ENGINES = ("fused", "autograd", "reference")
 
 
 def _check_int(value: object, name: str, minimum: int) -> int:
@@ -40,8 +44,25 @@ class LeakyReLUTeacherNet(LightningModule):
         bias: learn a first-layer bias exactly as supplementary 8.1: every input is extended by a
             constant 1 and W gets one more column.
 
-    Checkpoints also hold the global torch RNG state, so a run resumed from a checkpoint draws the
-    same per-epoch permutations from a shuffling DataLoader as an uninterrupted run.
+        engine: how training updates W.
+            ``"fused"`` (default): the paper's SGD exactly: batch size 1, epochs without replacement,
+            a fresh seeded permutation per epoch and per seed (:class:`~lt_teacher.engines.EpochOrder`),
+            run by a compiled loop (:func:`~lt_teacher.engines.fused_sgd_steps`) over the whole training
+            set held as tensors. The training DataLoader only paces the steps: each Lightning step runs
+            the next ceil(n / num_training_batches) per-example updates of the epoch, so its batch size
+            sets the logging granularity, not the mathematics.
+            ``"reference"``: the same algorithm with one autograd forward/backward per example
+            (slow; the reference the fused loop is tested against).
+            ``"autograd"``: Lightning's automatic optimization on the loader's batches (mean loss per
+            batch; with a shuffling ``batch_size=1`` loader this is the paper's SGD in the loader's order).
+        num_seeds: S independent networks trained side by side (own initialization; own permutation
+            unless ``shared_order``). ``weight`` then has shape (S, 2k, d). Under DDP with the fused or
+            reference engine the seeds are divided among the processes.
+        shared_order: all seeds visit the examples in the same order.
+        order_seed: seed of the per-epoch permutations (fused and reference engines).
+
+    Checkpoints hold the permutation state (and the global torch RNG state, which orders a shuffling
+    DataLoader), so a resumed run ends with the same W as an uninterrupted one.
 
     Raises:
         TypeError, ValueError: an argument has the wrong type or lies outside its range.
@@ -51,6 +72,8 @@ class LeakyReLUTeacherNet(LightningModule):
         >>> net = LeakyReLUTeacherNet(input_dim=2, k=3)
         >>> net(torch.zeros(4, 2)).shape
         torch.Size([4])
+        >>> LeakyReLUTeacherNet(input_dim=2, k=3, num_seeds=5).weight.shape
+        torch.Size([5, 6, 2])
     """
 
     def __init__(
@@ -62,6 +85,10 @@ class LeakyReLUTeacherNet(LightningModule):
         init_std: float = 1e-3,
         lr: float = 1e-2,
         bias: bool = False,
+        engine: str = "fused",
+        num_seeds: int = 1,
+        shared_order: bool = False,
+        order_seed: int = 0,
     ) -> None:
         super().__init__()
         _check_int(input_dim, "input_dim", 1)
@@ -70,23 +97,35 @@ class LeakyReLUTeacherNet(LightningModule):
         check_positive(v, "v")
         check_positive(init_std, "init_std")
         check_positive(lr, "lr")
-        if not isinstance(bias, bool):
-            raise TypeError(f"`bias` must be a bool, got {type(bias).__name__}.")
+        for name, flag in (("bias", bias), ("shared_order", shared_order)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"`{name}` must be a bool, got {type(flag).__name__}.")
+        if engine not in ENGINES:
+            raise ValueError(f"`engine` must be one of {ENGINES}, got {engine!r}.")
+        _check_int(num_seeds, "num_seeds", 1)
+        _check_int(order_seed, "order_seed", 0)
         self.save_hyperparameters()
+        self.automatic_optimization = engine == "autograd"
         width = input_dim + (1 if bias else 0)
-        self.weight = nn.Parameter(torch.randn(2 * k, width) * init_std)  # (2k, d[+1])
+        self.weight = nn.Parameter(torch.randn(num_seeds, 2 * k, width) * init_std)  # (S, 2k, d[+1])
         signs = torch.cat([torch.ones(k), -torch.ones(k)])
         self.register_buffer("output_weights", v * signs)  # (2k,), fixed
+        self._train_x: Tensor | None = None  # (n, d[+1]) training inputs for the per-example engines
+        self._train_y: Tensor | None = None  # (n,) labels +-1
+        self._order: EpochOrder | None = None
+        self._epoch_order: Tensor | None = None  # (S, n) visiting order of the current epoch
+        self._order_epoch = -1  # the epoch _epoch_order belongs to
+        self._pending_order_state: dict[str, Any] | None = None
 
     @property
     def w(self) -> Tensor:
-        """The w-neurons (output weight +v), shape (k, d[+1])."""
-        return self.weight[: self.hparams.k]
+        """The w-neurons (output weight +v) of every seed, shape (S, k, d[+1])."""
+        return self.weight[:, : self.hparams.k]
 
     @property
     def u(self) -> Tensor:
-        """The u-neurons (output weight -v), shape (k, d[+1])."""
-        return self.weight[self.hparams.k :]
+        """The u-neurons (output weight -v) of every seed, shape (S, k, d[+1])."""
+        return self.weight[:, self.hparams.k :]
 
     def prepare_inputs(self, x: Tensor) -> Tensor:
         """Flatten to (n, input_dim), check the values are finite, append the bias coordinate if any."""
@@ -102,24 +141,106 @@ class LeakyReLUTeacherNet(LightningModule):
             raise ValueError("Inputs contain NaN or Inf values; every feature must be finite.")
         return append_bias_coordinate(x) if self.hparams.bias else x
 
-    def forward(self, x: Tensor) -> Tensor:
-        """N(x) for a batch x of shape (n, input_dim) (or images that flatten to it); returns (n,)."""
-        h = self.prepare_inputs(x) @ self.weight.T  # (n, 2k)
+    def forward_all_seeds(self, x: Tensor) -> Tensor:
+        """N(x) of every seed: (S, n) for a batch of shape (n, input_dim) or images that flatten to it."""
+        h = self.prepare_inputs(x) @ self.weight.transpose(1, 2)  # (S, n, 2k)
         return leaky_relu(h, self.hparams.alpha) @ self.output_weights
+
+    def forward(self, x: Tensor) -> Tensor:
+        """N(x): shape (n,) for one seed, (S, n) for ``num_seeds`` = S > 1."""
+        out = self.forward_all_seeds(x)
+        return out[0] if self.hparams.num_seeds == 1 else out
 
     def _shared_step(self, batch: Any, stage: str) -> Tensor:
         x, y = default_batch_to_xy(batch)
-        out = self(x)
-        y_signed = signed_labels(y, out.shape[0]).to(out.dtype)
+        out = self.forward_all_seeds(x)  # (S, n)
+        y_signed = signed_labels(y, out.shape[1]).to(out.dtype)
         q = y_signed * out
-        loss = logistic_loss(q).mean()
+        # independent seeds: the sum over seeds of each seed's mean loss separates their gradients
+        loss = logistic_loss(q).mean(dim=1).sum()
+        n, seeds = out.shape[1], out.shape[0]
+        self.log(f"{stage}/loss", loss / seeds, on_step=False, on_epoch=True, prog_bar=True, batch_size=n)
         accuracy = (q > 0).to(out.dtype).mean()
-        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=out.shape[0])
-        self.log(f"{stage}/acc", accuracy, on_step=False, on_epoch=True, prog_bar=stage != "train", batch_size=out.shape[0])
+        self.log(f"{stage}/acc", accuracy, on_step=False, on_epoch=True, prog_bar=stage != "train", batch_size=n)
         return loss
 
+    # ---------------------------------------------------- per-example engines
+    def on_train_start(self) -> None:
+        if self.hparams.engine == "autograd":
+            return
+        x, y = self._training_tensors()
+        self._train_x = self.prepare_inputs(x).contiguous()
+        self._train_y = signed_labels(y, x.shape[0]).to(self.weight.dtype).contiguous()
+        n = self._train_x.shape[0]
+        hp = self.hparams
+        self._order = EpochOrder(hp.num_seeds, n, hp.order_seed, hp.shared_order)
+        if self._pending_order_state is not None:
+            self._order.load_state_dict(self._pending_order_state["order"])
+            self._epoch_order = self._pending_order_state.get("epoch_order")
+            self._order_epoch = int(self._pending_order_state.get("order_epoch", -1))
+            self._pending_order_state = None
+
+    def _training_tensors(self) -> tuple[Tensor, Tensor]:
+        """The whole training set as (x, y): from the datamodule's ``train_tensors()`` or the train loader."""
+        datamodule = self.trainer.datamodule
+        if datamodule is not None and callable(getattr(datamodule, "train_tensors", None)):
+            return datamodule.train_tensors()
+        from lt_teacher._sources import training_dataset, stack_dataset
+
+        dataset, collate = training_dataset(self.trainer, type(self).__name__)
+        return stack_dataset(dataset, collate)
+
+    def _owned_seeds(self) -> list[int]:
+        """Seeds this process trains: all of them on one process, every world_size-th under DDP."""
+        return list(range(self.global_rank, self.hparams.num_seeds, self.trainer.world_size))
+
+    def _per_example_training_step(self, batch_idx: int) -> Tensor:
+        if self._train_x is None or self._train_y is None or self._order is None:
+            raise RuntimeError(
+                f"engine={self.hparams.engine!r} trains inside `Trainer.fit` (it loads the training set at the start of "
+                "training); call `trainer.fit`, or use engine='autograd' to run training_step by hand."
+            )
+        if self._order_epoch != self.current_epoch or self._epoch_order is None:
+            self._epoch_order = self._order.next_epoch()
+            self._order_epoch = self.current_epoch
+        n = self._train_x.shape[0]
+        batches = max(1, int(self.trainer.num_training_batches))
+        chunk = math.ceil(n / batches)
+        start = batch_idx * chunk
+        stop = n if batch_idx == batches - 1 else min(n, start + chunk)
+        seeds = self._owned_seeds()
+        hp = self.hparams
+        step = fused_sgd_steps if hp.engine == "fused" else autograd_sgd_steps
+        all_seeds = len(seeds) == hp.num_seeds
+        weight = self.weight.data if all_seeds else self.weight.data[seeds].contiguous()
+        losses = torch.zeros(len(seeds), dtype=torch.float64)
+        if stop > start and seeds:
+            order = self._epoch_order[seeds, start:stop]
+            losses = step(weight, self._train_x, self._train_y, order, hp.lr, hp.alpha, hp.v, hp.k)
+        with torch.no_grad():
+            if not all_seeds:
+                self.weight.data[seeds] = weight
+            if batch_idx == batches - 1 and self.trainer.world_size > 1:
+                self._gather_seeds()
+        # W was updated in place; stepping the (gradient-free) optimizer is a no-op that keeps
+        # Lightning's global_step counting steps (checkpoint names, max_steps, logger steps).
+        self.optimizers().step()
+        steps = max(stop - start, 1) * max(len(seeds), 1)
+        mean_loss = (losses.sum() / steps).to(self.weight.dtype)
+        self.log("train/loss", mean_loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=steps, sync_dist=True)
+        return mean_loss
+
+    def _gather_seeds(self) -> None:
+        """After an epoch under DDP: every process takes each seed's weights from the process that trained it."""
+        gathered = self.all_gather(self.weight.data)  # (world, S, 2k, d)
+        world = self.trainer.world_size
+        for s in range(self.hparams.num_seeds):
+            self.weight.data[s] = gathered[s % world, s]
+
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
-        return self._shared_step(batch, "train")
+        if self.hparams.engine == "autograd":
+            return self._shared_step(batch, "train")
+        return self._per_example_training_step(batch_idx)
 
     def validation_step(self, batch: Any, batch_idx: int) -> Tensor:
         return self._shared_step(batch, "val")
@@ -128,18 +249,25 @@ class LeakyReLUTeacherNet(LightningModule):
         return self._shared_step(batch, "test")
 
     def predict_step(self, batch: Any, batch_idx: int) -> Tensor:
-        x = default_batch_to_xy(batch)[0] if not isinstance(batch, Tensor) else batch
+        x = batch if isinstance(batch, Tensor) else default_batch_to_xy(batch)[0]
         return torch.sign(self(x))
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Store the global torch RNG state: a shuffling DataLoader draws each epoch's order from it."""
+        """Store the permutation state and the global torch RNG state (a shuffling DataLoader's order)."""
         checkpoint["lt_teacher_rng_state"] = torch.get_rng_state()
+        if self._order is not None:
+            checkpoint["lt_teacher_order"] = {
+                "order": self._order.state_dict(),
+                "epoch_order": self._epoch_order,
+                "order_epoch": self._order_epoch,
+            }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Restore the RNG state so the epochs after a resume visit the examples in the same order."""
+        """Restore them, so the epochs after a resume visit the examples in the same order."""
         state = checkpoint.get("lt_teacher_rng_state")
         if state is not None:
             torch.set_rng_state(state)
+        self._pending_order_state = checkpoint.get("lt_teacher_order")
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.SGD([self.weight], lr=self.hparams.lr)

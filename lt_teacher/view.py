@@ -71,9 +71,11 @@ class TwoLayerView:
         return network_output(self.prepare_inputs(x), self.w, self.u, self.alpha, self.scale)
 
 
-def _teacher_view(net: LeakyReLUTeacherNet) -> TwoLayerView:
-    weight = net.weight.detach().to(torch.float64)
+def _teacher_view(net: LeakyReLUTeacherNet, seed: int) -> TwoLayerView:
     hp = net.hparams
+    if not 0 <= seed < hp.num_seeds:
+        raise ValueError(f"`seed` must be in [0, {hp.num_seeds}) for a network with num_seeds={hp.num_seeds}, got {seed}.")
+    weight = net.weight[seed].detach().to(torch.float64)
     return TwoLayerView(
         w=weight[: hp.k],
         u=weight[hp.k :],
@@ -140,8 +142,11 @@ def _sequential_view(seq: nn.Sequential) -> TwoLayerView:
     )
 
 
-def two_layer_view(module: nn.Module) -> TwoLayerView:
+def two_layer_view(module: nn.Module, seed: int = 0) -> TwoLayerView:
     """View ``module`` (or its unique two-layer sub-network) as the paper's network of Eq. (1).
+
+    ``seed`` picks one of the S networks of a ``LeakyReLUTeacherNet(num_seeds=S)``; other networks
+    have one seed (0).
 
     Accepts a :class:`LeakyReLUTeacherNet`, an ``nn.Sequential(nn.Linear(d, m), nn.LeakyReLU(alpha),
     nn.Linear(m, 1, bias=False))`` (optionally preceded by ``nn.Flatten``), or any module (e.g. a
@@ -161,9 +166,13 @@ def two_layer_view(module: nn.Module) -> TwoLayerView:
     """
     if not isinstance(module, nn.Module):
         raise TypeError(f"`module` must be a torch.nn.Module, got {type(module).__name__}; expected {_EXPECTED}.")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"`seed` must be an int, got {type(seed).__name__}.")
     if isinstance(module, LeakyReLUTeacherNet):
-        return _teacher_view(module)
+        return _teacher_view(module, seed)
     if isinstance(module, nn.Sequential) and _sequential_problem(module) is None:
+        if seed != 0:
+            raise ValueError(f"`seed` must be 0 for a network with one seed, got {seed}.")
         return _sequential_view(module)
     candidates: list[tuple[str, nn.Module]] = []
     problems: list[str] = []
@@ -177,7 +186,7 @@ def two_layer_view(module: nn.Module) -> TwoLayerView:
             else:
                 problems.append(f"`{name or type(module).__name__}`: {problem}")
     if len(candidates) == 1:
-        return two_layer_view(candidates[0][1])
+        return two_layer_view(candidates[0][1], seed)
     if len(candidates) > 1:
         names = ", ".join(f"`{n}`" for n, _ in candidates)
         raise ValueError(f"Found several two-layer Leaky-ReLU networks in {type(module).__name__} ({names}); pass the one to analyse.")

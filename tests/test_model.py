@@ -16,7 +16,7 @@ from _helpers import separable_gaussians
 def test_forward_is_equation_1():
     net = LeakyReLUTeacherNet(input_dim=3, k=4, alpha=0.2, v=0.5, init_std=1.0)
     x = torch.randn(7, 3)
-    expected = network_output(x, net.w.detach(), net.u.detach(), 0.2, 0.5)
+    expected = network_output(x, net.w[0].detach(), net.u[0].detach(), 0.2, 0.5)
     assert torch.allclose(net(x), expected, atol=1e-6)
 
 
@@ -25,15 +25,15 @@ def test_output_layer_is_a_fixed_buffer():
     assert [name for name, _ in net.named_parameters()] == ["weight"]
     assert net.output_weights.tolist() == [2.0] * 3 + [-2.0] * 3
     assert "output_weights" in net.state_dict()
-    assert net.weight.shape == (6, 2)
+    assert net.weight.shape == (1, 6, 2)
 
 
 def test_bias_is_an_extra_column_on_a_constant_one():
     net = LeakyReLUTeacherNet(input_dim=2, k=2, bias=True, init_std=1.0)
-    assert net.weight.shape == (4, 3)
+    assert net.weight.shape == (1, 4, 3)
     x = torch.randn(5, 2)
     x1 = torch.cat([x, torch.ones(5, 1)], dim=1)
-    expected = network_output(x1, net.w.detach(), net.u.detach(), net.hparams.alpha, net.hparams.v)
+    expected = network_output(x1, net.w[0].detach(), net.u[0].detach(), net.hparams.alpha, net.hparams.v)
     assert torch.allclose(net(x), expected, atol=1e-6)
 
 
@@ -61,8 +61,13 @@ def test_init_scale():
         ({"input_dim": 2, "init_std": 0.0}, ValueError, "init_std"),
         ({"input_dim": 2, "lr": float("nan")}, ValueError, "lr"),
         ({"input_dim": 2, "bias": "yes"}, TypeError, "bias"),
+        ({"input_dim": 2, "engine": "jit"}, ValueError, "engine"),
+        ({"input_dim": 2, "num_seeds": 0}, ValueError, "num_seeds"),
+        ({"input_dim": 2, "order_seed": -1}, ValueError, "order_seed"),
+        ({"input_dim": 2, "shared_order": 1}, TypeError, "shared_order"),
     ],
-    ids=["dim0", "dim-float", "k0", "alpha1", "alpha0", "v-neg", "std0", "lr-nan", "bias-str"],
+    ids=["dim0", "dim-float", "k0", "alpha1", "alpha0", "v-neg", "std0", "lr-nan", "bias-str", "engine", "seeds0",
+         "order-seed", "shared-int"],
 )
 def test_bad_hyperparameters(kwargs, error, match):
     with pytest.raises(error, match=match):
@@ -70,7 +75,7 @@ def test_bad_hyperparameters(kwargs, error, match):
 
 
 def test_bad_batches():
-    net = LeakyReLUTeacherNet(input_dim=2, k=2)
+    net = LeakyReLUTeacherNet(input_dim=2, k=2, engine="autograd")
     with pytest.raises(ValueError, match="input_dim=2"):
         net(torch.ones(3, 3))
     with pytest.raises(ValueError, match="NaN or Inf"):
@@ -84,16 +89,16 @@ def test_bad_batches():
 
 
 def test_labels_01_and_pm1_give_the_same_loss():
-    net = LeakyReLUTeacherNet(input_dim=2, k=2, init_std=1.0)
+    net = LeakyReLUTeacherNet(input_dim=2, k=2, init_std=1.0, engine="autograd")
     x = torch.randn(6, 2)
     y_pm = torch.tensor([1.0, -1.0, 1.0, 1.0, -1.0, -1.0])
     assert net.training_step((x, (y_pm + 1) / 2), 0).item() == net.training_step({"x": x, "y": y_pm}, 0).item()
 
 
 def test_loss_is_stable_at_extremes():
-    net = LeakyReLUTeacherNet(input_dim=1, k=1, v=1.0, init_std=1.0)
+    net = LeakyReLUTeacherNet(input_dim=1, k=1, v=1.0, init_std=1.0, engine="autograd")
     with torch.no_grad():
-        net.weight.copy_(torch.tensor([[1e4], [-1e4]]))
+        net.weight.copy_(torch.tensor([[[1e4], [-1e4]]]))
     x, y = torch.tensor([[1.0], [-1.0]]), torch.tensor([1.0, -1.0])
     loss = net.training_step((x, y), 0)
     assert loss.item() == 0.0 and math.isfinite(loss.item())
@@ -101,13 +106,14 @@ def test_loss_is_stable_at_extremes():
     assert loss_wrong.item() == pytest.approx(1e4 + 1e-1 * 1e4)  # -q for q = -(1e4 + alpha 1e4)
 
 
-def test_sgd_batch_size_1_reaches_assumption_6_1(tmp_path):
+@pytest.mark.parametrize("engine", ["fused", "autograd"])
+def test_sgd_batch_size_1_reaches_assumption_6_1(tmp_path, engine):
     """Theorem 4.1 in practice: SGD with batch size 1 separates the data and gets L < 1/n (Assumption 6.1)."""
     seed_everything(0)
     x, y = separable_gaussians(n=40, d=2, seed=3)
     n = x.shape[0]
-    net = LeakyReLUTeacherNet(input_dim=2, k=5, alpha=0.1, init_std=1e-3, lr=0.1)
-    loader = DataLoader(TensorDataset(x, y), batch_size=1, shuffle=True)
+    net = LeakyReLUTeacherNet(input_dim=2, k=5, alpha=0.1, init_std=1e-3, lr=0.1, engine=engine)
+    loader = DataLoader(TensorDataset(x, y), batch_size=1 if engine == "autograd" else 8, shuffle=True)
     trainer = Trainer(
         max_epochs=60, logger=False, enable_checkpointing=False, enable_progress_bar=False,
         enable_model_summary=False, default_root_dir=tmp_path,
@@ -119,12 +125,13 @@ def test_sgd_batch_size_1_reaches_assumption_6_1(tmp_path):
     assert torch.nn.functional.softplus(-q).mean().item() < 1 / n
 
 
-def test_checkpoint_resume_is_exact(tmp_path):
+@pytest.mark.parametrize(("engine", "num_seeds"), [("autograd", 1), ("fused", 1), ("fused", 3)])
+def test_checkpoint_resume_is_exact(tmp_path, engine, num_seeds):
     x, y = separable_gaussians(n=20, d=3, seed=1)
 
     def run(max_epochs, ckpt=None):
         seed_everything(7)
-        net = LeakyReLUTeacherNet(input_dim=3, k=3, init_std=0.1, lr=0.05)
+        net = LeakyReLUTeacherNet(input_dim=3, k=3, init_std=0.1, lr=0.05, engine=engine, num_seeds=num_seeds)
         loader = DataLoader(TensorDataset(x, y), batch_size=1, shuffle=True)
         trainer = Trainer(max_epochs=max_epochs, logger=False, enable_progress_bar=False,
                           enable_model_summary=False, default_root_dir=tmp_path)
@@ -140,3 +147,8 @@ def test_checkpoint_resume_is_exact(tmp_path):
     assert torch.equal(LeakyReLUTeacherNet.load_from_checkpoint(path).weight, half.weight)
     # the checkpoint carries the RNG state that orders the shuffled epochs: bit-for-bit the same end
     assert torch.equal(resumed.weight, full.weight)
+
+
+def test_per_example_engine_needs_a_trainer():
+    with pytest.raises(RuntimeError, match="Trainer.fit"):
+        LeakyReLUTeacherNet(input_dim=2, k=2).training_step((torch.ones(1, 2), torch.ones(1)), 0)

@@ -14,6 +14,8 @@ def test_teacher_net_view():
     assert view.w.shape == (4, 3) and view.u.shape == (4, 3)
     assert (view.alpha, view.scale, view.degree) == (0.3, 0.7, 1)
     assert view.param_norm == pytest.approx(net.weight.norm().item(), rel=1e-6)
+    with pytest.raises(ValueError, match="seed"):
+        two_layer_view(net, seed=1)
     x = torch.randn(10, 3)
     assert torch.allclose(view.forward(x), net(x).double(), atol=1e-6)
 
