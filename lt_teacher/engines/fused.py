@@ -76,8 +76,10 @@ def fused_sgd_steps(
             float32/float64, ``x``/``y`` not the dtype of ``weight``, ``order`` not int64), or a
             scalar has the wrong type.
         ValueError: shapes that do not fit together, tensors on different or unsupported
-            devices, non-contiguous ``weight`` or ``x``, NaN/Inf in ``weight`` or ``x``, labels other than
-            +-1, indices outside [0, n), alpha outside (0, 1), lr or v not > 0, k_w outside [0, 2k].
+            devices, non-contiguous ``weight`` or ``x``, labels other than +-1, indices outside
+            [0, n), alpha outside (0, 1), lr or v not > 0, k_w outside [0, 2k]. ``weight`` and ``x``
+            are not scanned for NaN/Inf (that would cost more than a hundred steps per call): a NaN
+            there shows up as a NaN loss.
 
     Example:
         >>> import torch

@@ -39,12 +39,6 @@ def _with(key: str, make: Callable[[dict[str, Any]], Any]) -> Callable[[dict[str
     return change
 
 
-def _nan_at_start(t: torch.Tensor) -> torch.Tensor:
-    t = t.clone()
-    t.view(-1)[0] = float("nan")
-    return t
-
-
 BAD = [
     # (change, error type, message pattern)
     pytest.param(_with("weight", lambda a: a["weight"].numpy()), TypeError, r"`weight` must be a torch.Tensor", id="weight-numpy"),
@@ -52,13 +46,11 @@ BAD = [
     pytest.param(_with("weight", lambda a: a["weight"].int()), TypeError, r"`weight` must be float32 or float64, got dtype torch.int32", id="weight-int"),
     pytest.param(_with("weight", lambda a: a["weight"].half()), TypeError, r"float32 or float64, got dtype torch.float16", id="weight-half"),
     pytest.param(_with("weight", lambda a: a["weight"].transpose(1, 2).contiguous().transpose(1, 2)), ValueError, r"`weight` must be contiguous.*updated in place", id="weight-noncontiguous"),
-    pytest.param(_with("weight", lambda a: _nan_at_start(a["weight"])), ValueError, r"`weight` contains NaN or Inf", id="weight-nan"),
     pytest.param(_with("weight", lambda a: a["weight"].to("meta")), ValueError, r"`weight` must be on a CPU or CUDA device, got device meta", id="weight-meta"),
     pytest.param(_with("weight", lambda a: torch.zeros(2, 0, 3, dtype=torch.float64)), ValueError, r"2k >= 1 rows.*got shape \(2, 0, 3\)", id="weight-no-rows"),
     pytest.param(_with("x", lambda a: a["x"].float()), TypeError, r"`x` must have the dtype of `weight` \(torch.float64\), got torch.float32", id="x-dtype"),
     pytest.param(_with("x", lambda a: a["x"][:, :2]), ValueError, r"`x` must have shape \(n, 3\)", id="x-columns"),
     pytest.param(_with("x", lambda a: a["x"].T.contiguous().T), ValueError, r"`x` must be contiguous.*x.contiguous\(\)", id="x-noncontiguous"),
-    pytest.param(_with("x", lambda a: _nan_at_start(a["x"]).fill_(float("inf"))), ValueError, r"`x` contains NaN or Inf", id="x-inf"),
     pytest.param(_with("x", lambda a: a["x"][None]), ValueError, r"`x` must have shape \(n, 3\), got shape \(1, 5, 3\)", id="x-3d"),
     pytest.param(_with("y", lambda a: a["y"][:4]), ValueError, r"`y` has 4 labels but `x` has 5 rows", id="y-length"),
     pytest.param(_with("y", lambda a: (a["y"] > 0).double()), ValueError, r"`y` must hold labels -1 or \+1.*\[0.0\]", id="y-zero-one"),
@@ -126,3 +118,11 @@ def test_odd_rows_with_explicit_k_w_run() -> None:
     args["weight"] = args["weight"][:, :3].contiguous()
     losses = fused_sgd_steps(**args, k_w=1)
     assert losses.shape == (2,) and bool(torch.isfinite(losses).all())
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_nan_input_is_not_scanned_but_shows_in_the_loss(engine: Callable[..., torch.Tensor]) -> None:
+    args = good_args()
+    args["x"][args["order"][0, 0]] = float("nan")  # the first example seed 0 visits
+    losses = engine(**args)
+    assert bool(torch.isnan(losses[0]))
