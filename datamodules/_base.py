@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import zlib
 from abc import abstractmethod
+from typing import Any
 
 import numpy as np
 import torch
@@ -67,6 +68,10 @@ class TensorSplitsDataModule(LightningDataModule):
     :meth:`test_tensors` or :meth:`tensors`. They return the stored tensors, not copies: do
     not modify them in place.
 
+    The training loader draws a fresh order every epoch from a generator seeded by ``seed``
+    (independent of the global RNG); its state is part of :meth:`state_dict`, so a run resumed
+    from a Lightning checkpoint visits the examples in the same order as an uninterrupted run.
+
     Args:
         seed: Base seed (int >= 0) of every random stream of the datamodule.
         batch_size: Batch size of the training loader (the paper's SGD uses 1).
@@ -85,6 +90,8 @@ class TensorSplitsDataModule(LightningDataModule):
         self.eval_batch_size = check_int(eval_batch_size, "eval_batch_size", minimum=1)
         self.num_workers = check_int(num_workers, "num_workers", minimum=0)
         self._splits: dict[str, tuple[Tensor, Tensor]] | None = None
+        # Orders the training loader; its state is checkpointed (see `state_dict`).
+        self._shuffle_generator = derived_generator(self.seed, "shuffle")
 
     @abstractmethod
     def _build_splits(self) -> dict[str, tuple[Tensor, Tensor]]:
@@ -124,13 +131,26 @@ class TensorSplitsDataModule(LightningDataModule):
         """Number of input features d of every x (including the bias coordinate if appended)."""
         return int(self.train_tensors()[0].shape[1])
 
+    @override
+    def state_dict(self) -> dict[str, Any]:
+        """The state of the generator that orders the training loader (saved in Lightning checkpoints)."""
+        return {"shuffle_generator_state": self._shuffle_generator.get_state()}
+
+    @override
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore the training order, so a resumed run visits the examples as an uninterrupted one would."""
+        state = state_dict.get("shuffle_generator_state")
+        if state is not None:
+            self._shuffle_generator.set_state(state)
+
     def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
         return DataLoader(
             TensorDataset(*self.tensors(split)),
             batch_size=batch_size,
             shuffle=shuffle,
-            # A fresh random order every epoch, reproducible from `seed`.
-            generator=derived_generator(self.seed, "shuffle") if shuffle else None,
+            # A fresh random order every epoch, drawn from the datamodule's own seeded generator
+            # (not the global RNG). Under DDP Lightning's DistributedSampler orders the data instead.
+            generator=self._shuffle_generator if shuffle else None,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
         )

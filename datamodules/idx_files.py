@@ -84,7 +84,8 @@ def _parse(path: Path, reader: Callable[[str], Tensor], what: str) -> Tensor:
     try:
         return reader(str(path))
     except (AssertionError, TypeError, ValueError, IndexError, RuntimeError) as error:
-        raise ValueError(f"{path} is not a valid idx {what} file ({error!r}); replace it with an intact copy.") from error
+        message = f"{path} is not a valid idx {what} file ({error!r}); replace it with an intact copy."
+        raise ValueError(message) from error
 
 
 def read_split(raw: Path, split: str, num_classes: int) -> tuple[Tensor, Tensor]:

@@ -111,6 +111,8 @@ class MNISTFormatPairsDataModule(TensorSplitsDataModule):
     dataset_cls: ClassVar[type[MNIST] | None] = None
     #: Name of the pair argument in error messages ("digits" for MNIST).
     pair_argument: ClassVar[str] = "classes"
+    #: Height and width of every image (28 x 28 in all MNIST-format datasets).
+    image_shape: ClassVar[tuple[int, int]] = (28, 28)
 
     def __init__(
         self,
@@ -134,7 +136,7 @@ class MNISTFormatPairsDataModule(TensorSplitsDataModule):
                 "`dataset_cls = <torchvision MNIST-format class>`, or use MNISTPairsDataModule / "
                 "FashionMNISTPairsDataModule."
             )
-        self.dataset = check_dataset_cls(type(self).dataset_cls)
+        self._dataset_type = check_dataset_cls(type(self).dataset_cls)
         self.classes = self._check_pair(classes)
         if not isinstance(data_dir, (str, Path)):
             raise TypeError(f"`data_dir` must be a str or pathlib.Path, got {type(data_dir).__name__}.")
@@ -166,7 +168,7 @@ class MNISTFormatPairsDataModule(TensorSplitsDataModule):
 
     def _check_pair(self, value: object) -> tuple[int, int]:
         name = self.pair_argument
-        num_classes = len(self.dataset.classes)
+        num_classes = len(self._dataset_type.classes)
         if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
             raise TypeError(f"`{name}` must be a pair (a, b) of class indices, got {type(value).__name__} ({value!r}).")
         if len(value) != 2:
@@ -174,9 +176,9 @@ class MNISTFormatPairsDataModule(TensorSplitsDataModule):
         pair = tuple(check_int(v, f"{name}[{i}]", minimum=0) for i, v in enumerate(value))
         for i, index in enumerate(pair):
             if index >= num_classes:
-                names = ", ".join(f"{j}={c!r}" for j, c in enumerate(self.dataset.classes))
+                names = ", ".join(f"{j}={c!r}" for j, c in enumerate(self._dataset_type.classes))
                 raise ValueError(
-                    f"`{name}[{i}]` must be a class index in 0..{num_classes - 1} of {self.dataset.__name__} "
+                    f"`{name}[{i}]` must be a class index in 0..{num_classes - 1} of {self._dataset_type.__name__} "
                     f"({names}), got {index}."
                 )
         if pair[0] == pair[1]:
@@ -186,19 +188,25 @@ class MNISTFormatPairsDataModule(TensorSplitsDataModule):
     @property
     def raw_folder(self) -> Path:
         """``<data_dir>/<ClassName>/raw``, where the idx files are read from."""
-        return raw_folder(self.data_dir, self.dataset)
+        return raw_folder(self.data_dir, self._dataset_type)
+
+    @property
+    @override
+    def input_dim(self) -> int:
+        """784 pixels, plus one if ``append_bias``; known without reading the files."""
+        return self.image_shape[0] * self.image_shape[1] + int(self.append_bias)
 
     @property
     def class_names(self) -> tuple[str, str]:
         """Names of the +1 and the −1 class, e.g. ``("0 - zero", "1 - one")``."""
-        return self.dataset.classes[self.classes[0]], self.dataset.classes[self.classes[1]]
+        return self._dataset_type.classes[self.classes[0]], self._dataset_type.classes[self.classes[1]]
 
     def _needed_splits(self) -> tuple[str, ...]:
         return ("train", "test") if self.split_source == "official" else ("test",)
 
     def _check_files(self) -> None:
         """Raise ``FileNotFoundError`` naming what is missing, where it belongs and what else works."""
-        name = self.dataset.__name__
+        name = self._dataset_type.__name__
         if not self.data_dir.is_dir():
             raise FileNotFoundError(
                 f"`data_dir` {self.data_dir} is not a folder. Create it with the {name} idx files in "
@@ -223,16 +231,21 @@ class MNISTFormatPairsDataModule(TensorSplitsDataModule):
     def prepare_data(self) -> None:
         """Download the dataset with torchvision if ``download=True`` (all four files); else do nothing."""
         if self.download:
-            self.dataset(root=str(self.data_dir), train=True, download=True)
+            self._dataset_type(root=str(self.data_dir), train=True, download=True)
 
     def _pair_tensors(self, split: str) -> tuple[Tensor, Tensor]:
         """The chosen pair of one official split: X float32 (n, 784), Y float32 (n,) in {+1, -1}."""
-        images, labels = read_split(self.raw_folder, split, len(self.dataset.classes))
+        images, labels = read_split(self.raw_folder, split, len(self._dataset_type.classes))
+        if tuple(images.shape[1:]) != self.image_shape:
+            raise ValueError(
+                f"the {split} images in {self.raw_folder} have shape {tuple(images.shape[1:])}, expected "
+                f"{self.image_shape} for {self._dataset_type.__name__}."
+            )
         for index in self.classes:
             if not bool((labels == index).any()):
                 raise ValueError(
-                    f"the official {split} split of {self.dataset.__name__} in {self.raw_folder} holds no image of "
-                    f"class {index}; the pair {self.classes} needs both classes."
+                    f"the official {split} split of {self._dataset_type.__name__} in {self.raw_folder} holds no "
+                    f"image of class {index}; the pair {self.classes} needs both classes."
                 )
         keep = (labels == self.classes[0]) | (labels == self.classes[1])
         x = images[keep].reshape(int(keep.sum()), -1).float()

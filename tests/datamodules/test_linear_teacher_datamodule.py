@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -154,6 +155,51 @@ def test_trains_in_a_lightning_trainer(tmp_path) -> None:
     )
     trainer.fit(Linear(), datamodule=dm)
     assert trainer.callback_metrics["val_acc"] >= 0.9
+
+
+class RecordingModule(LightningModule):
+    """A linear model that records every training batch it sees."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layer = nn.Linear(2, 1, bias=False)
+        self.seen: list[Tensor] = []
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        x, y = batch
+        self.seen.append(x.clone())
+        return nn.functional.softplus(-y * self.layer(x).squeeze(1)).mean()
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+def fit_recording(tmp_path: Path, max_epochs: int, ckpt_path: Path | None = None) -> tuple[Trainer, list[Tensor]]:
+    module = RecordingModule()
+    trainer = Trainer(
+        default_root_dir=tmp_path,
+        max_epochs=max_epochs,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    datamodule = LinearTeacherDataModule(n_train=8, n_val=0, n_test=0, batch_size=2, seed=7)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    return trainer, module.seen
+
+
+def test_each_epoch_has_a_fresh_order_and_a_resumed_run_keeps_it(tmp_path: Path) -> None:
+    _, uninterrupted = fit_recording(tmp_path, max_epochs=3)
+    epochs = [torch.cat(uninterrupted[4 * e : 4 * e + 4]) for e in range(3)]
+    assert not torch.equal(epochs[0], epochs[1]) and not torch.equal(epochs[1], epochs[2])
+    assert all(torch.equal(e.sort(dim=0).values, epochs[0].sort(dim=0).values) for e in epochs)  # each point once
+    first, _ = fit_recording(tmp_path, max_epochs=1)
+    first.save_checkpoint(tmp_path / "epoch1.ckpt")
+    torch.manual_seed(1234)  # the order does not depend on the global RNG
+    _, resumed = fit_recording(tmp_path, max_epochs=3, ckpt_path=tmp_path / "epoch1.ckpt")
+    assert len(resumed) == 8
+    assert all(torch.equal(a, b) for a, b in zip(resumed, uninterrupted[4:]))
 
 
 BAD_ARGUMENTS = [
