@@ -44,6 +44,9 @@ class EvaluationSource:
             batch_size=self.batch_size,
             shuffle=False,
             collate_fn=self.collate_fn,
+            # Every DataLoader iterator draws a base seed from its generator; with the default (the
+            # global RNG) an evaluation would shift the training loader's shuffling and change the run.
+            generator=torch.Generator(),
         )
         yield from loader
 

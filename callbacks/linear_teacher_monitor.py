@@ -80,7 +80,8 @@ class LinearTeacherMonitor(Callback):
 
     Raises:
         ValueError: an argument is out of range (at construction); the network or the data do not fit
-            (at ``setup`` / the start of training, with what was found and what is expected).
+            (at ``setup`` / the start of training, with what was found and what is expected); another
+            monitor in the same Trainer logs some of the same keys (at ``setup``).
 
     Example:
         >>> from lightning.pytorch import Trainer
@@ -126,7 +127,10 @@ class LinearTeacherMonitor(Callback):
         self.splits = tuple(splits)
         self.every_n_epochs = every_n_epochs
         self.max_samples = max_samples
-        self.beta = check_beta(beta)
+        try:
+            self.beta = check_beta(beta)
+        except (TypeError, ValueError) as err:  # name the callback, as every other argument error does
+            raise type(err)(f"{owner}: {err}") from err
         self.data = data
         self.batch_to_xy = batch_to_xy or default_batch_to_xy
         self.network_fn = network_fn
@@ -135,6 +139,7 @@ class LinearTeacherMonitor(Callback):
         self.history: list[dict[str, float]] = []
         self._sources: dict[str, EvaluationSource] = {}
         self._metrics: dict[str, Any] = {}
+        self._group_sizes: tuple[int, int] | None = None
 
     @property
     @override
@@ -146,15 +151,46 @@ class LinearTeacherMonitor(Callback):
         """The analysed network in the form of Eq. (1)."""
         return two_layer_view(self.network_fn(pl_module) if self.network_fn is not None else pl_module)
 
+    def _logged_families(self) -> set[str]:
+        """The key families this monitor logs: a namespace, or ``linear_region/*/<split>``."""
+        families = {f"{_NAMESPACES[g]}/*" for g in self.groups if g != "linear_region"}
+        if "linear_region" in self.groups:
+            families |= {f"linear_region/*/{split}" for split in self.splits}
+        return families
+
+    def _check_no_shared_keys(self, trainer: Trainer) -> None:
+        """Two monitors logging one key would be silently averaged by Lightning: refuse that."""
+        for other in trainer.callbacks:
+            if other is self or not isinstance(other, LinearTeacherMonitor):
+                continue
+            shared = sorted(self._logged_families() & other._logged_families())
+            if shared:
+                raise ValueError(
+                    f"{type(self).__name__}{self.groups} and {type(other).__name__}{other.groups} both log {shared}; "
+                    "Lightning would average the two values into one key. Use one monitor per diagnostic."
+                )
+
     @override
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        self._check_no_shared_keys(trainer)
         view = self.view(pl_module)  # fails now, not after training, if the structure is unsupported
-        k_w, k_u = view.w.shape[0], view.u.shape[0]
         self._metrics = {"linear_region": {split: LinearRegionStatistics() for split in self.splits}}
-        self._metrics["agreement"] = AgreementStatistics(k_w, k_u, self.beta)
-        self._metrics["par"] = PARStatistics(k_w, k_u, self.beta)
         self._metrics["margin"] = MarginStatistics()
+        self._group_sizes = None
+        self._size_group_metrics(view)
         define_epoch_axis(trainer, sorted({_NAMESPACES[g] for g in self.groups}))
+
+    def _size_group_metrics(self, view: TwoLayerView) -> None:
+        """(Re)build the per-neuron states for the current group sizes.
+
+        With a learned output layer, a neuron whose output weight changes sign moves from one group to
+        the other during training, so k_w and k_u are only known at evaluation time.
+        """
+        sizes = (view.w.shape[0], view.u.shape[0])
+        if self._group_sizes != sizes:
+            self._metrics["agreement"] = AgreementStatistics(*sizes, self.beta)
+            self._metrics["par"] = PARStatistics(*sizes, self.beta)
+            self._group_sizes = sizes
 
     def _needed_splits(self) -> tuple[str, ...]:
         needed = set(self.splits) if "linear_region" in self.groups else set()
@@ -216,6 +252,7 @@ class LinearTeacherMonitor(Callback):
             values.update({f"cluster/{name}": float(getattr(c, name)) for name in c._fields})
         if not set(self.groups) & _DATA_GROUPS:
             return values
+        self._size_group_metrics(view)
         r = radius(view.w, view.u)
         w_norms, u_norms = view.w.norm(dim=1), view.u.norm(dim=1)
         for split, source in self._sources.items():
