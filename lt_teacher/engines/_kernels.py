@@ -1,12 +1,5 @@
 """Numba kernels behind :func:`lt_teacher.engines.fused_sgd_steps`.
 
-Compiled with ``fastmath=False``: no reassociation and no fused multiply-add, so a result
-depends only on the inputs and the IEEE operations written here, never on the SIMD width
-of the machine. To let LLVM vectorize anyway, each seed's W is copied into a transposed,
-zero-padded scratch ``wt`` of shape (d, K_pad): a dot product h_j = w_j . x then
-accumulates *across rows* (``h[j] += wt[i, j] * x[i]`` for i = 0, 1, ...), a loop over j
-with no reduction in it, and each h_j is still summed in the plain sequential order.
-
 The arithmetic of a step is that of the paper's network (section 3, Eq. 1) and per-example
 loss (Eq. 2):
 
@@ -15,8 +8,23 @@ loss (Eq. 2):
     c_j = lr * v * y * sigmoid(-q) * s_j * sigma'(h_j),  s_j = +1 (w-neuron) or -1 (u-neuron),
 
 with sigma'(h) = 1 for h > 0 and alpha otherwise (sigma'(0) = alpha). Vector arithmetic runs in
-the dtype of W; the per-step scalars q -> (loss, sigmoid(-q), c_j) run in float64 and the
+the dtype of W; the per-step scalars q -> (loss, sigmoid(-q), c_j) run in float64, and the
 loss is accumulated in float64.
+
+How it is made fast without fast-math (no reassociation, no fused multiply-add, so results
+depend only on the inputs, never on the SIMD width of the machine):
+
+- Each seed's W is copied into a transposed, zero-padded scratch ``wt`` (d, K_pad). A dot
+  product h_j = w_j . x then accumulates across rows (``h[j] += wt[i, j] * x[i]``, i = 0, 1, ...):
+  a loop over j with no reduction in it, which LLVM vectorizes, while each h_j is still summed
+  in the plain sequential order.
+- The cost of a step is one read-modify-write sweep over W (313 KB at d = 784, 2k = 100 in
+  float32, more than L1 holds). One sweep serves two steps: it applies the pending updates of
+  steps t and t + 1 (element by element, in that order: the same roundings as two sweeps) and
+  computes h = W x_{t+2} and p = W x_{t+3} for the new W, plus G = x_{t+2} . x_{t+3}. Step t + 2
+  uses h; then step t + 3 uses W^{(t+3)} x_{t+3} = p + c^{(t+2)} G, exact in real arithmetic
+  (W^{(t+3)} = W^{(t+2)} + c^{(t+2)} x_{t+2}^T), so every second pre-activation vector differs
+  from a direct dot product only by rounding.
 """
 
 from __future__ import annotations
@@ -49,64 +57,86 @@ def _sigmoid_neg(q: float) -> float:
 
 
 @njit(cache=True, fastmath=False)
-def _forward(wt, xb, h):  # type: ignore[no-untyped-def]
-    """h = W xb with W stored transposed: wt (d, K_pad), h (K_pad,)."""
-    d, kp = wt.shape
-    for j in range(kp):
-        h[j] = 0
-    for i in range(d):
-        b = xb[i]
-        for j in range(kp):
-            h[j] += wt[i, j] * b
+def _step(h, label, lr, alpha, v, k_w, rows, c):  # type: ignore[no-untyped-def]
+    """One example: from its pre-activations ``h`` fill the step coefficients ``c[:rows]``; return l(q).
+
+    W <- W + c x^T is then the SGD step W - lr dl/dW of section 3.
+    """
+    zero = h.dtype.type(0)
+    alpha_t = h.dtype.type(alpha)
+    s_w = zero
+    for j in range(k_w):
+        hj = h[j]
+        s_w += hj if hj > 0 else alpha_t * hj
+    s_u = zero
+    for j in range(k_w, rows):
+        hj = h[j]
+        s_u += hj if hj > 0 else alpha_t * hj
+    q = float(label * (h.dtype.type(v) * (s_w - s_u)))  # q = y N(x), Eq. (1)
+    g = lr * v * float(label) * _sigmoid_neg(q)  # -lr dl/dN * v
+    g_pos = h.dtype.type(g)
+    g_neg = h.dtype.type(g * alpha)
+    for j in range(k_w):
+        c[j] = g_pos if h[j] > 0 else g_neg
+    for j in range(k_w, rows):
+        c[j] = -g_pos if h[j] > 0 else -g_neg
+    return _softplus_neg(q)
 
 
 @njit(cache=True, fastmath=False)
-def _update(wt, c, xa):  # type: ignore[no-untyped-def]
-    """W <- W + c xa^T (rank-1 SGD step) with W stored transposed."""
-    d, kp = wt.shape
-    for i in range(d):
-        a = xa[i]
-        for j in range(kp):
-            wt[i, j] = wt[i, j] + c[j] * a
+def _sweep(wt, c1, x1, c2, x2, xa, xb, h, p):  # type: ignore[no-untyped-def]
+    """One pass over W (stored transposed, wt (d, K_pad)): two updates, then two forwards.
 
-
-@njit(cache=True, fastmath=False)
-def _update_forward(wt, c, xa, xb, h):  # type: ignore[no-untyped-def]
-    """W <- W + c xa^T and then h = W xb, in one pass over W.
-
-    Two input coordinates per iteration keep h_j in a register for two of its sequential
-    additions (same order, same result as ``_update`` followed by ``_forward``).
+    W <- (W + c1 x1^T) + c2 x2^T element by element; then h = W xa and p = W xb, each summed
+    sequentially over the input coordinates. Returns xa . xb (float64). Two coordinates per
+    iteration keep h_j and p_j in registers for two of their additions (same order).
     """
     d, kp = wt.shape
     for j in range(kp):
         h[j] = 0
+        p[j] = 0
+    gram = 0.0
     d2 = d - d % 2
     for i in range(0, d2, 2):
-        a0 = xa[i]
-        a1 = xa[i + 1]
-        b0 = xb[i]
-        b1 = xb[i + 1]
+        a0 = x1[i]
+        a1 = x1[i + 1]
+        e0 = x2[i]
+        e1 = x2[i + 1]
+        b0 = xa[i]
+        b1 = xa[i + 1]
+        f0 = xb[i]
+        f1 = xb[i + 1]
+        gram += float(b0) * float(f0)
+        gram += float(b1) * float(f1)
         for j in range(kp):
-            cj = c[j]
-            w0 = wt[i, j] + cj * a0
-            w1 = wt[i + 1, j] + cj * a1
+            c1j = c1[j]
+            c2j = c2[j]
+            w0 = (wt[i, j] + c1j * a0) + c2j * e0
+            w1 = (wt[i + 1, j] + c1j * a1) + c2j * e1
             wt[i, j] = w0
             wt[i + 1, j] = w1
             h[j] = (h[j] + w0 * b0) + w1 * b1
+            p[j] = (p[j] + w0 * f0) + w1 * f1
     for i in range(d2, d):
-        a = xa[i]
-        b = xb[i]
+        a0 = x1[i]
+        e0 = x2[i]
+        b0 = xa[i]
+        f0 = xb[i]
+        gram += float(b0) * float(f0)
         for j in range(kp):
-            w = wt[i, j] + c[j] * a
-            wt[i, j] = w
-            h[j] += w * b
+            w0 = (wt[i, j] + c1[j] * a0) + c2[j] * e0
+            wt[i, j] = w0
+            h[j] += w0 * b0
+            p[j] += w0 * f0
+    return gram
 
 
 @njit(cache=True, fastmath=False)
-def _seed_steps(w, x, y, order, lr, alpha, v, k_w, wt, h, c):  # type: ignore[no-untyped-def]
+def _seed_steps(w, x, y, order, lr, alpha, v, k_w, wt, c1, c2, h, p):  # type: ignore[no-untyped-def]
     """Run the SGD steps of one seed; w (2k, d) is updated in place. Returns the summed loss.
 
-    ``wt`` (d, K_pad), ``h`` and ``c`` (K_pad,) are scratch buffers of the dtype of ``w``.
+    ``wt`` (d, K_pad) and ``c1``, ``c2``, ``h``, ``p`` (K_pad,) are scratch buffers of the
+    dtype of ``w``.
     """
     rows, d = w.shape
     kp = wt.shape[1]
@@ -114,44 +144,41 @@ def _seed_steps(w, x, y, order, lr, alpha, v, k_w, wt, h, c):  # type: ignore[no
     if m == 0:
         return 0.0
     zero = w.dtype.type(0)
-    alpha_t = w.dtype.type(alpha)
-    v_t = w.dtype.type(v)
     for i in range(d):
         for j in range(rows):
             wt[i, j] = w[j, i]
         for j in range(rows, kp):
             wt[i, j] = zero
-    for j in range(kp):
-        c[j] = zero  # padded columns keep c = 0, so they stay 0 and never reach N
+    for j in range(kp):  # padded columns keep c = 0, so they stay 0 and never reach N
+        c1[j] = zero
+        c2[j] = zero
 
-    _forward(wt, x[order[0]], h)
+    # Invariant at the top of the loop: wt = W^{(t)}, h = W^{(t)} x_t, p = W^{(t)} x_{t+1},
+    # gram = x_t . x_{t+1} (x_s short for x[order[s]]; x_{t+1} := x_t when t + 1 = m).
+    x_t = x[order[0]]
+    x_u = x[order[min(1, m - 1)]]
+    gram = _sweep(wt, c1, x_t, c2, x_u, x_t, x_u, h, p)  # zero updates: forward only
     total = 0.0
-    for t in range(m):
-        idx = order[t]
-        # N(x) of Eq. (1) from the pre-activations h = W x (in the dtype of W).
-        s_w = zero
-        for j in range(k_w):
-            hj = h[j]
-            s_w += hj if hj > 0 else alpha_t * hj
-        s_u = zero
-        for j in range(k_w, rows):
-            hj = h[j]
-            s_u += hj if hj > 0 else alpha_t * hj
-        label = y[idx]
-        q = float(label * (v_t * (s_w - s_u)))
-        total += _softplus_neg(q)
-        # -dl/dW_j = y sigmoid(-q) * (+-v) sigma'(h_j) x; the step adds lr times it.
-        g = lr * v * float(label) * _sigmoid_neg(q)
-        g_pos = w.dtype.type(g)
-        g_neg = w.dtype.type(g * alpha)
-        for j in range(k_w):
-            c[j] = g_pos if h[j] > 0 else g_neg
-        for j in range(k_w, rows):
-            c[j] = -g_pos if h[j] > 0 else -g_neg
-        if t + 1 < m:
-            _update_forward(wt, c, x[idx], x[order[t + 1]], h)
-        else:
-            _update(wt, c, x[idx])
+    t = 0
+    while True:
+        x_t = x[order[t]]
+        total += _step(h, y[order[t]], lr, alpha, v, k_w, rows, c1)
+        if t + 1 == m:  # last step: apply it alone (c2 = 0 from the start or the line below)
+            for j in range(rows):
+                c2[j] = zero
+            _sweep(wt, c1, x_t, c2, x_t, x_t, x_t, h, p)
+            break
+        x_u = x[order[t + 1]]
+        g_t = w.dtype.type(gram)
+        for j in range(rows):
+            h[j] = p[j] + c1[j] * g_t  # W^{(t+1)} x_{t+1}
+        total += _step(h, y[order[t + 1]], lr, alpha, v, k_w, rows, c2)
+        x_a = x[order[min(t + 2, m - 1)]]
+        x_b = x[order[min(t + 3, m - 1)]]
+        gram = _sweep(wt, c1, x_t, c2, x_u, x_a, x_b, h, p)
+        t += 2
+        if t == m:
+            break
 
     for j in range(rows):
         for i in range(d):
@@ -160,24 +187,30 @@ def _seed_steps(w, x, y, order, lr, alpha, v, k_w, wt, h, c):  # type: ignore[no
 
 
 @njit(cache=True, fastmath=False)
+def _scratch(rows, d, dtype):  # type: ignore[no-untyped-def]
+    kp = -(-rows // LANES) * LANES
+    return (
+        np.empty((d, kp), dtype),
+        np.empty(kp, dtype),
+        np.empty(kp, dtype),
+        np.empty(kp, dtype),
+        np.empty(kp, dtype),
+    )
+
+
+@njit(cache=True, fastmath=False)
 def sgd_steps_serial(weight, x, y, order, lr, alpha, v, k_w, losses):  # type: ignore[no-untyped-def]
     """All seeds one after the other on the calling thread; ``losses`` (S,) float64 receives the sums."""
     num_seeds, rows, d = weight.shape
-    kp = -(-rows // LANES) * LANES
-    wt = np.empty((d, kp), weight.dtype)
-    h = np.empty(kp, weight.dtype)
-    c = np.empty(kp, weight.dtype)
+    wt, c1, c2, h, p = _scratch(rows, d, weight.dtype)
     for s in range(num_seeds):
-        losses[s] = _seed_steps(weight[s], x, y, order[s], lr, alpha, v, k_w, wt, h, c)
+        losses[s] = _seed_steps(weight[s], x, y, order[s], lr, alpha, v, k_w, wt, c1, c2, h, p)
 
 
 @njit(cache=True, fastmath=False, parallel=True)
 def sgd_steps_parallel(weight, x, y, order, lr, alpha, v, k_w, losses):  # type: ignore[no-untyped-def]
     """Seeds spread over numba's threads (``numba.set_num_threads``); same per-seed arithmetic."""
     num_seeds, rows, d = weight.shape
-    kp = -(-rows // LANES) * LANES
     for s in prange(num_seeds):
-        wt = np.empty((d, kp), weight.dtype)
-        h = np.empty(kp, weight.dtype)
-        c = np.empty(kp, weight.dtype)
-        losses[s] = _seed_steps(weight[s], x, y, order[s], lr, alpha, v, k_w, wt, h, c)
+        wt, c1, c2, h, p = _scratch(rows, d, weight.dtype)
+        losses[s] = _seed_steps(weight[s], x, y, order[s], lr, alpha, v, k_w, wt, c1, c2, h, p)

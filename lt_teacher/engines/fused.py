@@ -38,11 +38,14 @@ def fused_sgd_steps(
     Seed s visits the examples ``order[s, 0], order[s, 1], ...`` in that order (a chunk of an
     epoch's permutation, or several epochs back to back; see :class:`EpochOrder`).
 
-    One pass over W per step does the rank-1 update of step t and the forward pass of
-    step t + 1. Arithmetic: the vector work (pre-activations, N, updates) runs in the dtype
-    of ``weight``; the per-step scalars (q to loss, sigmoid(-q), step coefficients) in float64;
-    the loss sum is accumulated in float64. No fast-math: two runs with equal inputs give
-    equal bits, on any machine, and a seed's result does not depend on the other seeds.
+    One sweep over W serves two steps: it applies the rank-1 updates of steps t and t + 1
+    and computes the pre-activations of steps t + 2 and (up to a rank-1 correction with
+    x_{t+2} . x_{t+3}) t + 3; see :mod:`lt_teacher.engines._kernels`. Arithmetic: the vector work
+    (pre-activations, N, updates) runs in the dtype of ``weight``; the per-step scalars (q to
+    loss, sigmoid(-q), step coefficients) in float64; the loss sum is accumulated in float64.
+    No fast-math: two runs with equal inputs give equal bits, on any machine, and a seed's
+    result does not depend on the other seeds. Splitting ``order`` into calls at even
+    offsets gives the same bits as one call; at odd offsets the same result up to rounding.
 
     Each call copies W into a transposed scratch and back (O(S k d)); call it with an epoch
     (or a long chunk of one), not with one example. The first call per dtype compiles the

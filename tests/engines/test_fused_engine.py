@@ -145,14 +145,18 @@ def test_two_identical_runs_are_bit_identical() -> None:
     assert torch.equal(w1, w2) and torch.equal(l1, l2)
 
 
-def test_chunks_compose_to_the_whole_epoch() -> None:
-    # Splitting an epoch into calls only changes the summation order of the loss.
+@pytest.mark.parametrize("chunk", [8, 7], ids=["even-chunks", "odd-chunks"])
+def test_chunks_compose_to_the_whole_epoch(chunk: int) -> None:
+    # Steps are paired within a call (one sweep over W per two steps), so calls split at even
+    # offsets give the same bits as one call; at odd offsets the results agree to rounding.
     weight, x, y = problem(n=20, dtype=torch.float64)
     order = EpochOrder(2, x.shape[0], seed=6).next_epochs(2)
     w_whole, loss_whole = run(fused_sgd_steps, weight, x, y, order)
     w_parts = weight.clone()
-    loss_parts = sum(fused_sgd_steps(w_parts, x, y, chunk, 0.05, 0.2, 1.0) for chunk in order.split(7, dim=1))
-    assert torch.equal(w_parts, w_whole)
+    loss_parts = sum(fused_sgd_steps(w_parts, x, y, part, 0.05, 0.2, 1.0) for part in order.split(chunk, dim=1))
+    if chunk % 2 == 0:
+        assert torch.equal(w_parts, w_whole)
+    assert rel_err(w_parts, w_whole) <= 1e-14
     torch.testing.assert_close(loss_parts, loss_whole, rtol=1e-14, atol=0.0)
 
 
