@@ -57,7 +57,7 @@ def _sigmoid_neg(q: float) -> float:
 
 
 @njit(cache=True, fastmath=False)
-def _step(h, label, lr, alpha, v, k_w, rows, c):  # type: ignore[no-untyped-def]
+def _step(h: np.ndarray, label: float, lr: float, alpha: float, v: float, k_w: int, rows: int, c: np.ndarray) -> float:
     """One example: from its pre-activations ``h`` fill the step coefficients ``c[:rows]``; return l(q).
 
     W <- W + c x^T is then the SGD step W - lr dl/dW of section 3.
@@ -84,7 +84,9 @@ def _step(h, label, lr, alpha, v, k_w, rows, c):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, fastmath=False)
-def _sweep(wt, c1, x1, c2, x2, xa, xb, h, p):  # type: ignore[no-untyped-def]
+def _sweep(
+    wt: np.ndarray, c1: np.ndarray, x1: np.ndarray, c2: np.ndarray, x2: np.ndarray, xa: np.ndarray, xb: np.ndarray, h: np.ndarray, p: np.ndarray
+) -> float:
     """One pass over W (stored transposed, wt (d, K_pad)): two updates, then two forwards.
 
     W <- (W + c1 x1^T) + c2 x2^T element by element; then h = W xa and p = W xb, each summed
@@ -132,7 +134,21 @@ def _sweep(wt, c1, x1, c2, x2, xa, xb, h, p):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, fastmath=False)
-def _seed_steps(w, x, y, order, lr, alpha, v, k_w, wt, c1, c2, h, p):  # type: ignore[no-untyped-def]
+def _seed_steps(
+    w: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    order: np.ndarray,
+    lr: float,
+    alpha: float,
+    v: float,
+    k_w: int,
+    wt: np.ndarray,
+    c1: np.ndarray,
+    c2: np.ndarray,
+    h: np.ndarray,
+    p: np.ndarray,
+) -> float:
     """Run the SGD steps of one seed; w (2k, d) is updated in place. Returns the summed loss.
 
     ``wt`` (d, K_pad) and ``c1``, ``c2``, ``h``, ``p`` (K_pad,) are scratch buffers of the
@@ -187,7 +203,8 @@ def _seed_steps(w, x, y, order, lr, alpha, v, k_w, wt, c1, c2, h, p):  # type: i
 
 
 @njit(cache=True, fastmath=False)
-def _scratch(rows, d, dtype):  # type: ignore[no-untyped-def]
+def _scratch(rows: int, d: int, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """wt (d, K_pad), c1, c2, h, p (K_pad,) with K_pad = 2k rounded up to a multiple of LANES."""
     kp = -(-rows // LANES) * LANES
     return (
         np.empty((d, kp), dtype),
@@ -199,7 +216,9 @@ def _scratch(rows, d, dtype):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, fastmath=False)
-def sgd_steps_serial(weight, x, y, order, lr, alpha, v, k_w, losses):  # type: ignore[no-untyped-def]
+def sgd_steps_serial(
+    weight: np.ndarray, x: np.ndarray, y: np.ndarray, order: np.ndarray, lr: float, alpha: float, v: float, k_w: int, losses: np.ndarray
+) -> None:
     """All seeds one after the other on the calling thread; ``losses`` (S,) float64 receives the sums."""
     num_seeds, rows, d = weight.shape
     wt, c1, c2, h, p = _scratch(rows, d, weight.dtype)
@@ -208,7 +227,9 @@ def sgd_steps_serial(weight, x, y, order, lr, alpha, v, k_w, losses):  # type: i
 
 
 @njit(cache=True, fastmath=False, parallel=True)
-def sgd_steps_parallel(weight, x, y, order, lr, alpha, v, k_w, losses):  # type: ignore[no-untyped-def]
+def sgd_steps_parallel(
+    weight: np.ndarray, x: np.ndarray, y: np.ndarray, order: np.ndarray, lr: float, alpha: float, v: float, k_w: int, losses: np.ndarray
+) -> None:
     """Seeds spread over numba's threads (``numba.set_num_threads``); same per-seed arithmetic."""
     num_seeds, rows, d = weight.shape
     for s in prange(num_seeds):
