@@ -106,12 +106,11 @@ def check_sgd_inputs(
         raise ValueError(f"`order` must have one row per seed, shape ({num_seeds}, m), got {tuple(ot.shape)}.")
 
     w, xt, yt, ot = (_contiguous(t, name) for t, name in ((w, "weight"), (xt, "x"), (yt, "y"), (ot, "order")))
-    bad = (yt != 1) & (yt != -1)
-    if bool(bad.any()):
-        found = torch.unique(yt[bad])[:6].tolist()
+    if bool(yt.abs().ne(1).any()):
+        found = torch.unique(yt[yt.abs().ne(1)])[:6].tolist()
         raise ValueError(f"`y` must hold labels -1 or +1 in the dtype of `x`, found other values {found}.")
     if ot.numel() > 0:
-        lo, hi = int(ot.min()), int(ot.max())
+        lo, hi = (int(b) for b in torch.aminmax(ot))
         if lo < 0 or hi >= n:
             raise ValueError(f"`order` holds example indices in [{lo}, {hi}] but `x` has n = {n} rows; expected [0, {n - 1}].")
 

@@ -36,28 +36,22 @@ def batched_sgd_steps(
 
     Cost: about ten kernel launches per step, whatever S is; on a GPU, batch many seeds.
 
-    Args:
-        weight: (S, 2k, d) float32/float64 first-layer weights, contiguous, updated in place.
-        x: (n, d) inputs, dtype of ``weight``.
-        y: (n,) labels -1/+1, dtype of ``weight``.
-        order: (S, m) int64 example indices; row s is the sequence seed s visits.
-        lr: learning rate eta > 0.
-        alpha: Leaky-ReLU slope in (0, 1).
-        v: fixed output weight v > 0.
-        k_w: number of w-neurons (rows with output weight +v); default 2k / 2.
-
-    Returns:
-        (S,) float64: for each seed, the sum over its m steps of l(q) just before the step.
-
-    Raises:
-        TypeError, ValueError: see :func:`lt_teacher.engines.fused_sgd_steps`.
+    Args, return value and errors: exactly those of :func:`lt_teacher.engines.fused_sgd_steps`
+    (the contract is documented once, there).
 
     Example:
         >>> import torch
-        >>> w = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]], dtype=torch.float64)
-        >>> x = torch.tensor([[1.0, -1.0]], dtype=torch.float64)
-        >>> batched_sgd_steps(w, x, torch.ones(1, dtype=torch.float64), torch.zeros(1, 1, dtype=torch.int64), 0.1, 0.5, 1.0)
-        tensor([0.2014], dtype=torch.float64)
+        >>> w = torch.zeros(2, 2, 2, dtype=torch.float64)  # 2 seeds; zero init: h = 0, sigma'(0) = alpha
+        >>> x = torch.tensor([[1.0, -1.0], [0.5, 2.0]], dtype=torch.float64)
+        >>> y = torch.tensor([1.0, -1.0], dtype=torch.float64)
+        >>> batched_sgd_steps(w, x, y, torch.tensor([[0], [1]]), lr=0.1, alpha=0.5, v=1.0)  # l(0) = log 2
+        tensor([0.6931, 0.6931], dtype=torch.float64)
+        >>> w  # seed s: w += 0.1 * y * (1/2) * 0.5 * x, u -= the same
+        tensor([[[ 0.0250, -0.0250],
+                 [-0.0250,  0.0250]],
+        <BLANKLINE>
+                [[-0.0125, -0.0500],
+                 [ 0.0125,  0.0500]]], dtype=torch.float64)
     """
     p = check_sgd_inputs(weight, x, y, order, lr, alpha, v, k_w)
     return _batched_steps(p.weight, p.x, p.y, p.order, p.lr, p.alpha, p.v, p.k_w)

@@ -32,25 +32,9 @@ def autograd_sgd_steps(
     everywhere: ``F.softplus`` returns its input unchanged above its threshold 20, which moves
     the loss and its gradient by up to e^{-20} (about 2e-9 relative) for q < -20.
 
-    Same contract as :func:`lt_teacher.engines.fused_sgd_steps`: ``weight`` (S, 2k, d) is
-    updated in place, and the (S,) float64 sums of the pre-update losses are returned
-    (on the device of ``weight``).
-
-    Args:
-        weight: (S, 2k, d) float32/float64 first-layer weights, contiguous, updated in place.
-        x: (n, d) inputs, dtype of ``weight``.
-        y: (n,) labels -1/+1, dtype of ``weight``.
-        order: (S, m) int64 example indices; row s is the sequence seed s visits.
-        lr: learning rate eta > 0.
-        alpha: Leaky-ReLU slope in (0, 1).
-        v: fixed output weight v > 0.
-        k_w: number of w-neurons (rows with output weight +v); default 2k / 2.
-
-    Returns:
-        (S,) float64: for each seed, the sum over its m steps of l(q) just before the step.
-
-    Raises:
-        TypeError, ValueError: see :func:`lt_teacher.engines.fused_sgd_steps`.
+    Arguments, return value and errors are those of :func:`lt_teacher.engines.fused_sgd_steps`
+    (documented there): ``weight`` (S, 2k, d) is updated in place, and the (S,) float64 sums of
+    the pre-update losses are returned, on the device of ``weight``.
 
     Example:
         >>> import torch
