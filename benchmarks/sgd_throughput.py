@@ -1,0 +1,105 @@
+"""Per-example SGD throughput (issue 5): Lightning batch size 1 vs plain PyTorch vs the fused engine.
+
+On identical data (n=2,000, d=784, 2k=100, float32, one thread) it times, in one process:
+  (a) Lightning, a batch_size=1 DataLoader, automatic optimization (engine="autograd");
+  (b) a plain PyTorch autograd loop, one example per step;
+  (c) the fused engine inside Lightning (engine="fused", S=1);
+  (d) the fused engine inside Lightning with S=5 seeds at once;
+and prints microseconds per step (a step = one example for every seed) and the ratios
+(a)/(c), (b)/(c) and 5*(c)/(d). Epoch times come from a callback, the first epoch (JIT
+compilation, warm-up) excluded; the median of the remaining epochs is reported.
+
+    python benchmarks/sgd_throughput.py [--epochs 5] [--chunk 500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numba
+import torch
+from lightning.pytorch import Callback, Trainer, seed_everything
+from torch.utils.data import DataLoader, TensorDataset
+
+from lt_teacher import LeakyReLUTeacherNet
+
+N, D, K = 2000, 784, 50
+
+
+class EpochTimer(Callback):
+    def __init__(self) -> None:
+        self.times: list[float] = []
+        self._start = 0.0
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:  # type: ignore[no-untyped-def]
+        self._start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:  # type: ignore[no-untyped-def]
+        self.times.append(time.perf_counter() - self._start)
+
+
+def data() -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    teacher = torch.randn(D, generator=g)
+    x = torch.rand(N, D, generator=g)  # MNIST-like pixel scale
+    y = torch.sign(x @ teacher - (x @ teacher).median())
+    y[y == 0] = 1.0
+    return x, y
+
+
+def lightning_epoch_seconds(engine: str, batch_size: int, epochs: int, num_seeds: int = 1) -> float:
+    seed_everything(0)
+    x, y = data()
+    net = LeakyReLUTeacherNet(input_dim=D, k=K, init_std=1e-3, lr=1e-3, engine=engine, num_seeds=num_seeds)
+    timer = EpochTimer()
+    trainer = Trainer(
+        max_epochs=epochs, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, callbacks=[timer], accelerator="cpu", devices=1,
+    )
+    trainer.fit(net, DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=True))
+    return statistics.median(timer.times[1:])
+
+
+def plain_loop_epoch_seconds(epochs: int) -> float:
+    torch.manual_seed(0)
+    x, y = data()
+    weight = (torch.randn(2 * K, D) * 1e-3).requires_grad_()
+    out_w = torch.cat([torch.ones(K), -torch.ones(K)])
+    opt = torch.optim.SGD([weight], lr=1e-3)
+    times = []
+    for _ in range(epochs):
+        start = time.perf_counter()
+        for i in torch.randperm(N).tolist():
+            q = y[i] * (torch.nn.functional.leaky_relu(weight @ x[i], 0.1) @ out_w)
+            loss = torch.nn.functional.softplus(-q)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times[1:])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=5, help="epochs per measurement (the first is warm-up)")
+    parser.add_argument("--chunk", type=int, default=500, help="loader batch size = examples per Lightning step (fused)")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    numba.set_num_threads(1)
+    us = 1e6 / N
+    a = lightning_epoch_seconds("autograd", 1, max(2, min(args.epochs, 3))) * us
+    b = plain_loop_epoch_seconds(max(2, min(args.epochs, 3))) * us
+    c = lightning_epoch_seconds("fused", args.chunk, args.epochs) * us
+    d = lightning_epoch_seconds("fused", args.chunk, args.epochs, num_seeds=5) * us
+    print(f"n={N} d={D} 2k={2 * K} float32, torch threads={torch.get_num_threads()}, numba threads={numba.get_num_threads()}")
+    print(f"(a) Lightning, batch_size=1, automatic optimization : {a:9.2f} us/step")
+    print(f"(b) plain PyTorch autograd loop                      : {b:9.2f} us/step")
+    print(f"(c) fused engine in Lightning, S=1 (chunk {args.chunk})       : {c:9.2f} us/step")
+    print(f"(d) fused engine in Lightning, S=5 (per step of all 5): {d:9.2f} us/step")
+    print(f"(a)/(c) = {a / c:.1f}   (b)/(c) = {b / c:.1f}   5*(c)/(d) = {5 * c / d:.2f}")
+
+
+if __name__ == "__main__":
+    main()
