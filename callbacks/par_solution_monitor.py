@@ -1,0 +1,267 @@
+"""PARSolutionMonitor: does the network agree with the solution of Eq. (7) (Theorem 6.2, Figures 3/4)?"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+from lightning.pytorch import Callback, LightningModule, Trainer
+from torch import Tensor, nn
+from typing_extensions import override
+
+from lt_teacher._batch import default_batch_to_xy
+from lt_teacher.functional._checks import signed_labels
+from lt_teacher.functional.clustering import linear_direction
+from lt_teacher.functional.par_svm import PARSolution, par_svm
+from lt_teacher.view import TwoLayerView, two_layer_view
+
+from ._data import BatchToXY, make_source, resolve_datasets
+from ._wandb import define_epoch_axis, update_summary
+
+
+def check_int(value: object, name: str, owner: str, *, optional: bool = False) -> None:
+    """An int >= 1 (or None if ``optional``), else a ValueError echoing the value."""
+    if optional and value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        expected = "None or an int >= 1" if optional else "an int >= 1"
+        raise ValueError(f"{owner}: `{name}` must be {expected}, got {value!r}.")
+
+
+def check_train_data(data: object, owner: str) -> None:
+    """``data`` must be None or a mapping whose only key is ``"train"``."""
+    if data is None:
+        return
+    if not isinstance(data, Mapping):
+        raise TypeError(f"{owner}: `data` must be a mapping {{'train': (x, y)}}, got {type(data).__name__}.")
+    if extra := [s for s in data if s != "train"]:
+        raise ValueError(f"{owner}: `data` has keys {extra}; it uses the training points only, expected the key 'train'.")
+
+
+def check_callable(fn: object, name: str, owner: str) -> None:
+    if fn is not None and not callable(fn):
+        raise TypeError(f"{owner}: `{name}` must be callable, got {type(fn).__name__}.")
+
+
+def all_training_points(
+    trainer: Trainer,
+    data: Mapping[str, Any] | None,
+    batch_to_xy: BatchToXY,
+    *,
+    max_samples: int | None,
+    sample_seed: int,
+    batch_size: int,
+    owner: str,
+) -> tuple[Tensor, Tensor]:
+    """Every (capped) training point, on every process: ``(x, y)`` with y in {-1, +1} (float64).
+
+    Unlike the sharded evaluation of :class:`LinearTeacherMonitor`, each process reads the whole
+    (capped, seeded) set: ``make_source`` is called with ``rank=0, world_size=1``. No collective is
+    involved, so every process ends with the same points.
+    """
+    datasets = resolve_datasets(trainer, data, ("train",), owner)
+    if "train" not in datasets:
+        raise ValueError(f"{owner}: found no training data; pass `data={{'train': (x, y)}}`.")
+    dataset, collate = datasets["train"]
+    source = make_source(
+        "train", dataset, collate, max_samples=max_samples, sample_seed=sample_seed, batch_size=batch_size,
+        rank=0, world_size=1, owner=owner,
+    )
+    xs: list[Tensor] = []
+    ys: list[Tensor] = []
+    for batch in source.batches():
+        try:
+            x, y = batch_to_xy(batch)
+        except (TypeError, ValueError) as err:
+            raise type(err)(f"{owner}: the training data does not fit: {err}") from err
+        xs.append(x.detach().cpu())
+        ys.append(y.detach().cpu())
+    if not xs:
+        raise ValueError(f"{owner}: the training data is empty.")
+    x_all, y_all = torch.cat(xs), torch.cat(ys)
+    try:
+        y_signed = signed_labels(y_all, x_all.shape[0]).to(torch.float64)
+    except (TypeError, ValueError) as err:
+        raise type(err)(f"{owner}: the training labels do not fit: {err}") from err
+    if not bool(torch.isfinite(x_all.to(torch.float64)).all()):
+        raise ValueError(f"{owner}: the training data contains NaN or Inf inputs; expected finite values.")
+    return x_all, y_signed
+
+
+def cosine(a: Tensor, b: Tensor) -> float:
+    """cos(a, b) in float64, clipped to [-1, 1]; 0 if either vector is 0 (it has no direction)."""
+    na, nb = a.norm(), b.norm()
+    if na == 0 or nb == 0:
+        return 0.0
+    return float(((a @ b) / (na * nb)).clamp(-1.0, 1.0))
+
+
+def row_cosines(rows: Tensor, b: Tensor) -> Tensor:
+    """cos(row_i, b) for every row (float64); 0 for a zero row or a zero ``b``."""
+    norms = rows.norm(dim=1) * b.norm()
+    dots = rows @ b
+    return torch.where(norms > 0, dots / torch.where(norms > 0, norms, 1.0), 0.0).clamp(-1.0, 1.0)
+
+
+class PARSolutionMonitor(Callback):
+    r"""Compares the learned network with the solution (w_svm, u_svm) of Eq. (7), epoch by epoch.
+
+    Theorem 6.2: once gradient flow is in the PAR, the network converges to perfectly clustered
+    neurons whose directions w_hat, u_hat are those of the solution (w_svm, u_svm) of the convex
+    program of Eq. (7). Figures 3/4 show the learned boundary and neurons agreeing with it. At the
+    start of training this callback solves Eq. (7) once with :func:`lt_teacher.functional.par_svm` on
+    the training points (after :meth:`TwoLayerView.prepare_inputs`, so a first-layer bias is one more
+    coordinate of w and u, supplementary 8.1); each evaluation then compares the network with it.
+
+    Logged metrics (``pl_module.log`` with ``sync_dist=True``, once per evaluation, against the epoch):
+
+    ==================================  ==================================================================
+    key                                 meaning
+    ==================================  ==================================================================
+    ``par_solution/cosine_w``           cos(w_bar, w_svm): mean w-neuron vs the Eq. (7) w-direction
+    ``par_solution/cosine_u``           cos(u_bar, u_svm): mean u-neuron vs the Eq. (7) u-direction
+    ``par_solution/cosine_direction``   cos(w_bar - u_bar, w_svm - u_svm): Theorem 5.1's linear classifier
+                                        (:func:`~lt_teacher.functional.clustering.linear_direction`) vs the
+                                        boundary Eq. (7) predicts (the green arrow of Figure 3a)
+    ``par_solution/min_cosine_w``       min over w-neurons of cos(w_i, w_svm) (every neuron, Figure 3b)
+    ``par_solution/min_cosine_u``       min over u-neurons of cos(u_i, u_svm)
+    ==================================  ==================================================================
+
+    All values lie in [-1, 1] and tend to 1 when the network converges to the PAR solution. A vector
+    of norm 0 has no direction: its cosine is defined as 0. :attr:`history` keeps every value in
+    float64 and is saved in checkpoints; :attr:`solution` holds the :class:`PARSolution`.
+
+    Distributed training: every process reads *all* training points (``make_source`` with
+    ``world_size=1``, not a shard), solves the same problem and computes identical values; the
+    ``sync_dist`` mean therefore changes nothing and every rank logs the same keys.
+
+    Cost: Eq. (7) is a hard-margin SVM in 2d' variables with one constraint per point, solved by NNLS
+    once per run (and again after a resume); for many points or wide inputs this is the slow
+    monitor. It is off by default in the configs; ``max_samples`` caps the points (the PAR
+    solution of a subset is then the reference).
+
+    Args:
+        every_n_epochs: evaluate after every n-th training epoch.
+        max_samples: use at most this many training points (a fixed, seeded subset); None: all.
+        data: optional ``{"train": (x, y) | Dataset | DataLoader}`` instead of the trainer's training data.
+        batch_to_xy: turns a batch into ``(x, y)``; default: tuples ``(x, y, ...)`` and dicts with x/y keys.
+        network_fn: returns the two-layer sub-module of the LightningModule to analyse.
+        batch_size: batch size when reading the training points.
+        sample_seed: seed of the ``max_samples`` subset.
+        tol: KKT tolerance the Eq. (7) solution must meet (see :func:`par_svm`).
+
+    Raises:
+        ValueError: an argument is out of range (at construction); the network or the data do not fit,
+            or the data are not separable in the PAR features (at the start of training).
+        TypeError: ``data`` is not a mapping, or ``batch_to_xy``/``network_fn`` is not callable.
+        RuntimeError: the Eq. (7) solver did not reach ``tol``.
+
+    Example:
+        >>> from lightning.pytorch import Trainer
+        >>> trainer = Trainer(callbacks=[PARSolutionMonitor(every_n_epochs=10)], logger=False)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        every_n_epochs: int = 1,
+        max_samples: int | None = None,
+        data: Mapping[str, Any] | None = None,
+        batch_to_xy: BatchToXY | None = None,
+        network_fn: Callable[[LightningModule], nn.Module] | None = None,
+        *,
+        batch_size: int = 4096,
+        sample_seed: int = 0,
+        tol: float = 1e-6,
+    ) -> None:
+        super().__init__()
+        owner = type(self).__name__
+        check_int(every_n_epochs, "every_n_epochs", owner)
+        check_int(batch_size, "batch_size", owner)
+        check_int(max_samples, "max_samples", owner, optional=True)
+        check_train_data(data, owner)
+        check_callable(batch_to_xy, "batch_to_xy", owner)
+        check_callable(network_fn, "network_fn", owner)
+        if isinstance(sample_seed, bool) or not isinstance(sample_seed, int):
+            raise TypeError(f"{owner}: `sample_seed` must be an int, got {type(sample_seed).__name__} {sample_seed!r}.")
+        if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not (0.0 < float(tol) < 1.0):
+            raise ValueError(f"{owner}: `tol` must be a number in (0, 1), got {tol!r}.")
+        self.every_n_epochs = every_n_epochs
+        self.max_samples = max_samples
+        self.data = data
+        self.batch_to_xy = batch_to_xy or default_batch_to_xy
+        self.network_fn = network_fn
+        self.batch_size = batch_size
+        self.sample_seed = sample_seed
+        self.tol = float(tol)
+        self.solution: PARSolution | None = None
+        self.history: list[dict[str, float]] = []
+
+    @property
+    @override
+    def state_key(self) -> str:
+        return self._generate_state_key(max_samples=self.max_samples, sample_seed=self.sample_seed)
+
+    def view(self, pl_module: LightningModule) -> TwoLayerView:
+        """The analysed network in the form of Eq. (1)."""
+        return two_layer_view(self.network_fn(pl_module) if self.network_fn is not None else pl_module)
+
+    @override
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        self.view(pl_module)  # fails now, not after training, if the structure is unsupported
+        define_epoch_axis(trainer, ["par_solution"])
+
+    @override
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        owner = type(self).__name__
+        view = self.view(pl_module)
+        x, y = all_training_points(
+            trainer, self.data, self.batch_to_xy, max_samples=self.max_samples, sample_seed=self.sample_seed,
+            batch_size=self.batch_size, owner=owner,
+        )
+        try:
+            x = view.prepare_inputs(x).cpu()
+        except ValueError as err:
+            raise ValueError(f"{owner}: the training data does not fit the network: {err}") from err
+        try:
+            self.solution = par_svm(x, y, view.alpha, tol=self.tol)
+        except ValueError as err:
+            raise ValueError(f"{owner}: cannot solve Eq. (7) on the training points: {err}") from err
+
+    @override
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.sanity_checking or (trainer.current_epoch + 1) % self.every_n_epochs != 0:
+            return
+        values = self.compute(pl_module)
+        for key, value in values.items():
+            pl_module.log(key, value, on_step=False, on_epoch=True, sync_dist=True)
+        self.history.append({"epoch": float(trainer.current_epoch + 1), **values})
+
+    @torch.no_grad()
+    def compute(self, pl_module: LightningModule) -> dict[str, float]:
+        """One evaluation: every key of the table as a float64 Python float, identical on every process."""
+        if self.solution is None:
+            raise RuntimeError(f"{type(self).__name__}: Eq. (7) is solved at the start of training; call `compute` after it.")
+        view = self.view(pl_module)
+        w, u = view.w.cpu(), view.u.cpu()
+        w_svm, u_svm = self.solution
+        return {
+            "par_solution/cosine_w": cosine(w.mean(dim=0), w_svm),
+            "par_solution/cosine_u": cosine(u.mean(dim=0), u_svm),
+            "par_solution/cosine_direction": cosine(linear_direction(w, u), w_svm - u_svm),
+            "par_solution/min_cosine_w": float(row_cosines(w, w_svm).min()),
+            "par_solution/min_cosine_u": float(row_cosines(u, u_svm).min()),
+        }
+
+    @override
+    def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if self.history:
+            update_summary(trainer, {k: v for k, v in self.history[-1].items() if k != "epoch"})
+
+    @override
+    def state_dict(self) -> dict[str, Any]:
+        return {"history": [dict(row) for row in self.history]}
+
+    @override
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.history = [dict(row) for row in state_dict.get("history", [])]
