@@ -214,9 +214,12 @@ class LinearTeacherMonitor(Callback):
             for split, (dataset, collate) in datasets.items()
         }
         view = self.view(pl_module)
-        for source in self._sources.values():
+        for split, source in list(self._sources.items()):
             if source.total == 0:
-                raise ValueError(f"{owner}: the {source.split} data is empty.")
+                if split == "train" or self.data is not None:
+                    raise ValueError(f"{owner}: the {split} data is empty.")
+                del self._sources[split]  # the run's empty val/test split (e.g. n_test=0) is a missing split
+                continue
             first = next(iter(source.batches()), None)
             if first is not None:
                 self._check_batch(first, source.split, view)

@@ -346,6 +346,20 @@ def test_bad_datamodule_fails_before_the_first_training_step(case, tmp_path):
     assert module.steps_run == 0 and module.trainer.global_step == 0
 
 
+def test_an_empty_split_of_the_run_is_skipped_but_an_empty_data_split_is_an_error(tmp_path):
+    datamodule = ImagePairsDataModule()
+    datamodule.val_set = ImagePairs(datamodule.val_set.images[:0], datamodule.val_set.labels[:0])
+    monitor = LinearRegionMonitor()
+    fit([monitor], tmp_path, datamodule=datamodule, epochs=1)
+    assert set(monitor.history[-1]) == {"epoch", "linear_region/outside_fraction/train", "linear_region/disagreement/train"}
+
+    images, labels = tensors(image_pairs(16, seed=3))
+    module = ImageClassifier()
+    with pytest.raises(ValueError, match="LinearRegionMonitor: the val data is empty"):
+        fit([LinearRegionMonitor(data={"train": (images, labels), "val": (images[:0], labels[:0])})], tmp_path, module=module)
+    assert module.steps_run == 0
+
+
 def test_unknown_batch_layout_fails_early_and_batch_to_xy_fixes_it(tmp_path):
     keys = ("pixels", "cls")
     module = ImageClassifier(keys=keys)
