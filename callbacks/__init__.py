@@ -5,6 +5,7 @@ from lt_teacher.callbacks.linear_region_monitor import LinearRegionMonitor
 from lt_teacher.callbacks.linear_teacher_monitor import LinearTeacherMonitor
 from lt_teacher.callbacks.margin_monitor import MarginMonitor
 from lt_teacher.callbacks.neural_agreement_monitor import NeuralAgreementMonitor
+from lt_teacher.callbacks.neuron_plot_monitor import NeuronPlotMonitor
 from lt_teacher.callbacks.par_solution_monitor import PARSolutionMonitor
 
 __all__ = [
@@ -13,5 +14,6 @@ __all__ = [
     "LinearTeacherMonitor",
     "MarginMonitor",
     "NeuralAgreementMonitor",
+    "NeuronPlotMonitor",
     "PARSolutionMonitor",
 ]
