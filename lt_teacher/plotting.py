@@ -97,7 +97,7 @@ def projection_plane(w: Tensor, u: Tensor) -> tuple[Tensor, tuple[str, str]]:
         names of its two axes.
     """
     w, u = check_groups(w, u)
-    w64, u64 = w.to(torch.float64), u.to(torch.float64)
+    w64, u64 = w.detach().cpu().to(torch.float64), u.detach().cpu().to(torch.float64)
     width = w64.shape[1]
     if width == 2:
         return torch.eye(2, dtype=torch.float64), ("$x_1$", "$x_2$")

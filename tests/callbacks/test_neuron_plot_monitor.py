@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 import pytest
 import torch
 from lightning.pytorch import LightningModule, Trainer
+from lightning.pytorch.loggers import WandbLogger
 from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
@@ -97,10 +98,12 @@ def test_nothing_written_on_other_ranks(tmp_path, monkeypatch):
 
 
 def test_wandb_offline_receives_the_images(tmp_path, monkeypatch):
-    wandb_loggers = pytest.importorskip("lightning.pytorch.loggers")
-    for name, value in {"WANDB_MODE": "offline", "WANDB_DIR": str(tmp_path), "WANDB_SILENT": "true"}.items():
+    for name, value in {
+        "WANDB_MODE": "offline", "WANDB_DIR": str(tmp_path), "WANDB_SILENT": "true", "WANDB_CONFIG_DIR": str(tmp_path / "config"),
+        "WANDB_CACHE_DIR": str(tmp_path / "cache"), "WANDB_DATA_DIR": str(tmp_path / "data"), "WANDB_DISABLE_GIT": "true",
+    }.items():
         monkeypatch.setenv(name, value)
-    logger = wandb_loggers.WandbLogger(project="lt-teacher-test", save_dir=str(tmp_path), offline=True)
+    logger = WandbLogger(project="lt-teacher-test", save_dir=str(tmp_path), offline=True)
     x, y = separable_gaussians(n=20, d=2)
     monitor = NeuronPlotMonitor(grid_size=10)
     try:
