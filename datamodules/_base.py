@@ -93,6 +93,18 @@ class TensorSplitsDataModule(LightningDataModule):
         # Orders the training loader; its state is checkpointed (see `state_dict`).
         self._shuffle_generator = derived_generator(self.seed, "shuffle")
 
+    def __getstate__(self) -> dict[str, Any]:
+        # A torch.Generator (or a tensor made while pickling) does not survive torch.multiprocessing's
+        # spawn (ddp_spawn shares tensors through file descriptors): ship the generator's state as bytes.
+        state = self.__dict__.copy()
+        state["_shuffle_generator"] = self._shuffle_generator.get_state().numpy().tobytes()
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        generator = torch.Generator()
+        generator.set_state(torch.frombuffer(bytearray(state["_shuffle_generator"]), dtype=torch.uint8))
+        self.__dict__.update({**state, "_shuffle_generator": generator})
+
     @abstractmethod
     def _build_splits(self) -> dict[str, tuple[Tensor, Tensor]]:
         """Return ``{"train": (X, Y), "val": (X, Y), "test": (X, Y)}``."""

@@ -252,3 +252,20 @@ def test_unknown_split_and_stage_are_rejected() -> None:
         dm.tensors("validation")
     with pytest.raises(ValueError, match=r"`stage` must be one of 'fit', 'validate', 'test', 'predict', got 'train'"):
         dm.setup("train")
+
+
+
+def build_in_child(rank: int, dm: LinearTeacherDataModule, out: Path) -> None:
+    """Runs in a spawned process: build the splits there and save them with the next training order."""
+    order = [x for x, _ in dm.train_dataloader()]
+    torch.save({"x": dm.train_tensors()[0], "teacher": dm.teacher, "order": torch.cat(order)}, out)
+
+
+@pytest.mark.ddp
+def test_a_spawned_process_gets_the_same_data_and_order(tmp_path: Path) -> None:
+    """ddp_spawn pickles the datamodule through torch.multiprocessing (file-descriptor tensor sharing)."""
+    dm = LinearTeacherDataModule(n_train=16, n_val=0, n_test=0, batch_size=4, seed=3, teacher="random")
+    torch.multiprocessing.start_processes(build_in_child, args=(dm, tmp_path / "child.pt"), nprocs=1)
+    child = torch.load(tmp_path / "child.pt")
+    assert torch.equal(child["x"], dm.train_tensors()[0]) and torch.equal(child["teacher"], dm.teacher)
+    assert torch.equal(child["order"], torch.cat([x for x, _ in dm.train_dataloader()]))

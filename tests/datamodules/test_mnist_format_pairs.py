@@ -66,6 +66,12 @@ def test_download_flag_runs_torchvision_download_in_prepare_data(tmp_path: Path)
     assert dm.test_tensors()[0].shape == (2 * TEST_PER_CLASS, 784)
 
 
+def test_input_dim_is_known_before_a_download(tmp_path: Path) -> None:
+    assert SyntheticPairs(data_dir=tmp_path / "later", download=True).input_dim == 784
+    assert SyntheticPairs(data_dir=tmp_path / "later", download=True, append_bias=True).input_dim == 785
+    assert not (tmp_path / "later").exists()
+
+
 def test_official_split_sizes_labels_order_and_scaling(root: Path) -> None:
     dm = SyntheticPairs(classes=(3, 8), data_dir=root, val_fraction=0.25)
     dm.setup("fit")

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 from torch import Tensor
+from _helpers import require_real_data
 from torchvision.datasets import FashionMNIST
 
 from lt_teacher.datamodules import (
@@ -31,7 +32,7 @@ MNIST_TEST_COUNTS = {0: 980, 1: 1135}
 
 
 def data_missing(reason: str) -> None:
-    if os.environ.get("LT_TEACHER_REQUIRE_REAL_DATA") == "1":
+    if require_real_data():
         pytest.fail(f"{reason}; LT_TEACHER_REQUIRE_REAL_DATA=1 requires the real data.")
     pytest.skip(reason)
 
