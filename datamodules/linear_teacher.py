@@ -92,17 +92,19 @@ class LinearTeacherDataModule(TensorSplitsDataModule):
     Outliers (supplementary 17): ``outliers`` extra positive points are appended as the last
     rows of the *training* split only (its size is ``n_train + outliers``; their mirror images
     are never added, even with ``antipodal=True``). Outlier j is
-    x_o = (γ + δ)·w* + s·e_j, where e_j is a seeded random unit vector orthogonal to w*
-    (in the plane e_2 = −e_1, so at most two outliers are allowed when ``dim`` is 2),
-    ρ = ``radius`` (or, if there is no radius, the largest norm among the other training
-    points), s = (1 − 10⁻⁵)·√(ρ² − (γ + δ)²) and δ = 10⁻⁵·max(ρ, 1) absorbs float32 rounding.
-    So the outlier sits on the positive side of the teacher's hyperplane, on the edge of the
-    margin, as far from the positive cluster's axis as the radius allows: the data stay
-    separable by w* with margin γ, but the set is no longer symmetric, which lets learning
-    enter an NAR that is not a PAR (Figure 9).
+    x_j = (γ + δ)·w* + s·o_j, where o_j is a seeded random unit vector orthogonal to w*
+    (the plane has only two such directions: there o_2 = −o_1, and at most two outliers are
+    allowed), ρ = ``radius`` (or, if there is no radius, the largest
+    norm among the other training points), s = (1 − 10⁻⁵)·√(ρ² − (γ + δ)²), and
+    δ = 10⁻⁵·max(ρ, 1) absorbs float32 rounding. So the outlier sits on the positive side of
+    the teacher's hyperplane, on the edge of the margin, as far from the positive cluster's
+    axis as the radius allows: the data stay separable by w* with margin γ, but the set is
+    no longer symmetric (Assumption 4 of Theorem 6.2 can fail) — the setting of Figure 9,
+    where learning enters an NAR that is not a PAR.
 
-    Paper settings (the paper leaves the cluster geometry and the margin unstated; the
-    defaults here are a choice):
+    Paper settings. The paper leaves the cluster geometry and the margin unstated; the
+    defaults are a choice: centres ±2·w* (``cluster_distance=4``), ``cluster_std=1``,
+    ``margin=0.1``, no radius, w* = e_1.
 
     * Figure 1 (2-D separable data): ``LinearTeacherDataModule(dim=2)``.
     * Figure 3 (two Gaussians, points inside a margin removed): ``margin`` > 0, ``dim=2``.
