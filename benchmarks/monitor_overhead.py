@@ -1,0 +1,133 @@
+"""What the monitors cost: training epochs with and without ``LinearTeacherMonitor`` every epoch.
+
+MNIST size of the paper: n = 2000 training points of d = 784, 2k = 100 neurons, SGD with batch size 1
+through Lightning (``LeakyReLUTeacherNet`` and a batch-size-1 DataLoader of a ``LinearTeacherDataModule``;
+synthetic linear-teacher data: the cost does not depend on the values). The monitored run attaches the
+combined ``LinearTeacherMonitor`` with every group (cluster, linear region, agreement, PAR, margin),
+evaluated on the training split after every epoch; the data module has no val/test split.
+
+Both configurations run in this one process, alternating (the order flips every repeat), ``--repeats``
+times ``--epochs`` epochs each. An epoch is timed from an ``on_train_epoch_start`` hook that runs before
+the monitor's to an ``on_train_epoch_end`` hook that runs after it, so it includes the evaluation. The
+first epoch of every fit is a warm-up and is left out. Reported: the median seconds per epoch of each
+configuration and their ratio; the median over repeats of the ratio of the two adjacent fits (they share
+the machine's load: on a shared machine other processes inflate whole fits); and the median time of one
+evaluation alone, whose share of a bare epoch is the overhead without the noise. One thread
+(``torch.set_num_threads(1)``); ``logger=False``, no checkpoints, no progress bar, so the ratio measures
+the monitor against the bare training loop.
+
+Run: ``python benchmarks/monitor_overhead.py [--repeats 5] [--epochs 4]`` (about 3 minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+from typing import Any
+
+import lightning
+import torch
+from lightning.pytorch import Callback, LightningModule, Trainer, seed_everything
+from typing_extensions import override
+
+from lt_teacher import LeakyReLUTeacherNet
+from lt_teacher.callbacks import LinearTeacherMonitor
+from lt_teacher.datamodules import LinearTeacherDataModule
+
+N, D, K = 2000, 784, 50  # points, input width, neurons per group (2k = 100)
+
+
+class EpochStart(Callback):
+    """Marks the start of a training epoch; attached before every other callback."""
+
+    def __init__(self) -> None:
+        self.time = 0.0
+
+    @override
+    def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self.time = time.perf_counter()
+
+
+class EpochEnd(Callback):
+    """Seconds since the matching :class:`EpochStart`; attached after every other callback."""
+
+    def __init__(self, start: EpochStart) -> None:
+        self.start = start
+        self.seconds: list[float] = []
+
+    @override
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self.seconds.append(time.perf_counter() - self.start.time)
+
+
+class TimedMonitor(LinearTeacherMonitor):
+    """The combined monitor, also recording how long each end-of-epoch evaluation takes."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.seconds: list[float] = []
+
+    @override
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        start = time.perf_counter()
+        super().on_train_epoch_end(trainer, pl_module)
+        self.seconds.append(time.perf_counter() - start)
+
+
+def run(monitored: bool, epochs: int, datamodule: LinearTeacherDataModule) -> tuple[list[float], list[float]]:
+    """Fit from the same initialization; returns the epoch times after the warm-up and the evaluation times."""
+    seed_everything(0, verbose=False)
+    model = LeakyReLUTeacherNet(input_dim=D, k=K, alpha=0.2, init_std=1e-3, lr=1e-3)
+    start = EpochStart()
+    clock = EpochEnd(start)
+    monitor = TimedMonitor() if monitored else None
+    callbacks: list[Callback] = [start, *([monitor] if monitor else []), clock]  # the clock brackets the monitor
+    trainer = Trainer(
+        max_epochs=epochs, callbacks=callbacks, accelerator="cpu", devices=1, logger=False,
+        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+    )
+    trainer.fit(model, datamodule=datamodule)
+    assert len(clock.seconds) == epochs
+    if monitor is not None:
+        assert len(monitor.history) == epochs and set(monitor.groups) == {"cluster", "linear_region", "agreement", "par", "margin"}
+    return clock.seconds[1:], (monitor.seconds[1:] if monitor else [])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5, help="fits per configuration (>= 3 for a median)")
+    parser.add_argument("--epochs", type=int, default=4, help="epochs per fit; the first is a warm-up")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+
+    datamodule = LinearTeacherDataModule(dim=D, n_train=N, n_val=0, n_test=0, batch_size=1, seed=0)
+    datamodule.setup("fit")
+    epochs: dict[bool, list[float]] = {False: [], True: []}
+    evaluations: list[float] = []
+    paired: list[float] = []
+    for repeat in range(args.repeats):
+        fit_medians: dict[bool, float] = {}
+        for monitored in ((False, True) if repeat % 2 == 0 else (True, False)):
+            seconds, evaluation = run(monitored, args.epochs, datamodule)
+            epochs[monitored] += seconds
+            evaluations += evaluation
+            fit_medians[monitored] = statistics.median(seconds)
+            print(f"repeat {repeat + 1}: {'with' if monitored else 'without'} monitor, s/epoch {[round(s, 3) for s in seconds]}", flush=True)
+        paired.append(fit_medians[True] / fit_medians[False])
+
+    bare, with_monitor = statistics.median(epochs[False]), statistics.median(epochs[True])
+    print()
+    print(f"torch {torch.__version__}, lightning {lightning.__version__}, {platform.processor() or platform.machine()}, 1 thread")
+    print(f"n = {N}, d = {D}, 2k = {2 * K}, batch size 1, {args.repeats} fits x {args.epochs - 1} timed epochs per configuration")
+    print(f"without monitors: {bare:.3f} s/epoch (median of {len(epochs[False])})")
+    print(f"with LinearTeacherMonitor (all groups, train split, every epoch): {with_monitor:.3f} s/epoch (median of {len(epochs[True])})")
+    print(f"one evaluation alone: {statistics.median(evaluations):.3f} s (median of {len(evaluations)})")
+    print(f"ratio (medians): {with_monitor / bare:.3f}")
+    print(f"ratio (adjacent fits, median of {len(paired)}): {statistics.median(paired):.3f}  {[round(r, 3) for r in paired]}")
+    print(f"evaluation / bare epoch: {statistics.median(evaluations) / bare:.3f}")
+
+
+if __name__ == "__main__":
+    main()
