@@ -90,7 +90,7 @@ class ImagePairsDataModule(LightningDataModule):
 class ImageClassifier(LightningModule):
     def __init__(self, keys: tuple[str, str] = ("image", "label"), lr: float = 0.2) -> None:
         super().__init__()
-        torch.manual_seed(0)
+        torch.manual_seed(0)  # the same initial weights (and shuffling) in every test
         self.net = nn.Sequential(nn.Linear(SIDE * SIDE, WIDTH), nn.LeakyReLU(0.2), nn.Linear(WIDTH, 1, bias=False))
         self.keys, self.lr = keys, lr
         self.steps_run = 0
@@ -397,7 +397,7 @@ def test_network_fn_picks_the_network_to_analyse(tmp_path):
 
 
 def test_max_samples_evaluates_a_fixed_seeded_subset(tmp_path):
-    monitor_sets = []
+    subsets = []
     for seed in (0, 1):
         evaluated = image_pairs(48, seed=1)
         monitor = LinearTeacherMonitor(("linear_region", "margin"), max_samples=10, sample_seed=seed, data={"train": evaluated})
@@ -407,8 +407,8 @@ def test_max_samples_evaluates_a_fixed_seeded_subset(tmp_path):
         assert len(evaluated.seen) == 10 * 4  # the check at the start, then the same 10 points every epoch
         expected = functional_reference(module, {"train": (evaluated.images[subset], evaluated.labels[subset])})
         assert_matches(last_values([monitor]), {k: expected[k] for k in last_values([monitor])}, HISTORY_TOL)
-        monitor_sets.append(subset)
-    assert monitor_sets[0] != monitor_sets[1]
+        subsets.append(subset)
+    assert subsets[0] != subsets[1]
 
     everything = image_pairs(48, seed=1)
     fit([LinearTeacherMonitor(("margin",), max_samples=1000, data={"train": everything})], tmp_path, epochs=1)
