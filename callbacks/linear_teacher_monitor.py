@@ -17,7 +17,7 @@ from lt_teacher.functional.clustering import cluster_radius, radius
 from lt_teacher.functional.evaluation import evaluate_batch
 from lt_teacher.functional.margins import smoothed_margin_from_log_sum_loss, theorem_6_2_threshold
 from lt_teacher.metrics import AgreementStatistics, LinearRegionStatistics, MarginStatistics, PARStatistics
-from lt_teacher.view import TwoLayerView, two_layer_view
+from lt_teacher.view import TwoLayerView, num_seeds, two_layer_view
 
 from ._data import SPLITS, BatchToXY, EvaluationSource, make_source, resolve_datasets
 from ._wandb import define_epoch_axis, update_summary
@@ -25,6 +25,20 @@ from ._wandb import define_epoch_axis, update_summary
 GROUPS = ("cluster", "linear_region", "agreement", "par", "margin")
 _NAMESPACES = {"cluster": "cluster", "linear_region": "linear_region", "agreement": "nar", "par": "par", "margin": "margin"}
 _DATA_GROUPS = {"linear_region", "agreement", "par", "margin"}
+
+
+def _combine_seeds(per_seed: list[dict[str, float]]) -> dict[str, float]:
+    """One seed: its values. Several: the mean under each key, ``/std`` the spread, ``/seed_<s>`` each seed."""
+    if len(per_seed) == 1:
+        return per_seed[0]
+    combined: dict[str, float] = {}
+    for key in per_seed[0]:
+        column = torch.tensor([values[key] for values in per_seed], dtype=torch.float64)
+        finite = column[torch.isfinite(column)]
+        combined[key] = float(column.mean())
+        combined[f"{key}/std"] = float(finite.std()) if finite.numel() > 1 else 0.0
+        combined.update({f"{key}/seed_{s}": float(v) for s, v in enumerate(column)})
+    return combined
 
 
 class LinearTeacherMonitor(Callback):
@@ -138,8 +152,7 @@ class LinearTeacherMonitor(Callback):
         self.sample_seed = sample_seed
         self.history: list[dict[str, float]] = []
         self._sources: dict[str, EvaluationSource] = {}
-        self._metrics: dict[str, Any] = {}
-        self._group_sizes: tuple[int, int] | None = None
+        self._metrics: dict[int, dict[str, Any]] = {}  # per seed: metric states and the group sizes they fit
 
     @property
     @override
@@ -147,9 +160,17 @@ class LinearTeacherMonitor(Callback):
         return self._generate_state_key(groups=self.groups, splits=self.splits, beta=self.beta)
 
     # ------------------------------------------------------------------ setup
-    def view(self, pl_module: LightningModule) -> TwoLayerView:
-        """The analysed network in the form of Eq. (1)."""
-        return two_layer_view(self.network_fn(pl_module) if self.network_fn is not None else pl_module)
+    def _network(self, pl_module: LightningModule) -> nn.Module:
+        return self.network_fn(pl_module) if self.network_fn is not None else pl_module
+
+    def view(self, pl_module: LightningModule, seed: int = 0) -> TwoLayerView:
+        """The analysed network (one seed of it) in the form of Eq. (1)."""
+        return two_layer_view(self._network(pl_module), seed)
+
+    def views(self, pl_module: LightningModule) -> list[TwoLayerView]:
+        """One view per seed of a module that trains several networks (``num_seeds``)."""
+        network = self._network(pl_module)
+        return [two_layer_view(network, s) for s in range(num_seeds(network))]
 
     def _logged_families(self) -> set[str]:
         """The key families this monitor logs: a namespace, or ``linear_region/*/<split>``."""
@@ -174,23 +195,27 @@ class LinearTeacherMonitor(Callback):
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         self._check_no_shared_keys(trainer)
         view = self.view(pl_module)  # fails now, not after training, if the structure is unsupported
-        self._metrics = {"linear_region": {split: LinearRegionStatistics() for split in self.splits}}
-        self._metrics["margin"] = MarginStatistics()
-        self._group_sizes = None
-        self._size_group_metrics(view)
+        self._metrics = {}
+        self._seed_metrics(0, view)
         define_epoch_axis(trainer, sorted({_NAMESPACES[g] for g in self.groups}))
 
-    def _size_group_metrics(self, view: TwoLayerView) -> None:
-        """(Re)build the per-neuron states for the current group sizes.
+    def _seed_metrics(self, seed: int, view: TwoLayerView) -> dict[str, Any]:
+        """The metric states of one seed, (re)built when its group sizes change.
 
         With a learned output layer, a neuron whose output weight changes sign moves from one group to
         the other during training, so k_w and k_u are only known at evaluation time.
         """
         sizes = (view.w.shape[0], view.u.shape[0])
-        if self._group_sizes != sizes:
-            self._metrics["agreement"] = AgreementStatistics(*sizes, self.beta)
-            self._metrics["par"] = PARStatistics(*sizes, self.beta)
-            self._group_sizes = sizes
+        entry = self._metrics.get(seed)
+        if entry is None:
+            entry = {"linear_region": {split: LinearRegionStatistics() for split in self.splits}}
+            entry["margin"] = MarginStatistics()
+            self._metrics[seed] = entry
+        if entry.get("sizes") != sizes:
+            entry["agreement"] = AgreementStatistics(*sizes, self.beta)
+            entry["par"] = PARStatistics(*sizes, self.beta)
+            entry["sizes"] = sizes
+        return entry
 
     def _needed_splits(self) -> tuple[str, ...]:
         needed = set(self.splits) if "linear_region" in self.groups else set()
@@ -247,41 +272,54 @@ class LinearTeacherMonitor(Callback):
 
     @torch.no_grad()
     def compute(self, pl_module: LightningModule) -> dict[str, float]:
-        """One evaluation: every selected diagnostic as a float64 Python float, identical on every process."""
-        view = self.view(pl_module)
-        values: dict[str, float] = {}
+        """One evaluation: every selected diagnostic as a float64 Python float, identical on every process.
+
+        One pass over the data: each batch is prepared once and every seed's pre-activations feed that
+        seed's statistics. With S > 1 seeds (``LeakyReLUTeacherNet(num_seeds=S)``) each key ``k`` is
+        logged per seed as ``k/seed_<s>``, with the mean over seeds as ``k`` and the sample standard
+        deviation (ddof 1) as ``k/std``.
+        """
+        views = self.views(pl_module)
+        per_seed: list[dict[str, float]] = [{} for _ in views]
         if "cluster" in self.groups:
-            c = cluster_radius(view.w, view.u)
-            values.update({f"cluster/{name}": float(getattr(c, name)) for name in c._fields})
-        if not set(self.groups) & _DATA_GROUPS:
-            return values
-        self._size_group_metrics(view)
-        r = radius(view.w, view.u)
-        w_norms, u_norms = view.w.norm(dim=1), view.u.norm(dim=1)
+            for values, view in zip(per_seed, views):
+                c = cluster_radius(view.w, view.u)
+                values.update({f"cluster/{name}": float(getattr(c, name)) for name in c._fields})
+        if set(self.groups) & _DATA_GROUPS:
+            self._evaluate_data(views, per_seed)
+        return _combine_seeds(per_seed)
+
+    def _evaluate_data(self, views: list[TwoLayerView], per_seed: list[dict[str, float]]) -> None:
+        device = views[0].w.device
+        radii = [radius(view.w, view.u) for view in views]
+        norms = [(view.w.norm(dim=1), view.u.norm(dim=1)) for view in views]
         for split, source in self._sources.items():
-            metrics = self._split_metrics(split, view.w.device)
+            metrics = [self._split_metrics(split, s, view) for s, view in enumerate(views)]
             for batch in source.batches():
                 x, y = self.batch_to_xy(batch)
-                evaluated = evaluate_batch(view.prepare_inputs(x), y.to(view.w.device), view.w, view.u, view.alpha, view.scale)
-                for name, metric in metrics.items():
-                    if name == "linear_region":
-                        metric.update(evaluated, r, view.alpha)
-                    elif name == "margin":
-                        metric.update(evaluated)
-                    else:
-                        metric.update(evaluated, w_norms, u_norms)
-            values.update(self._values(split, {name: m.compute() for name, m in metrics.items()}, view))
-        return values
+                x_prepared, y_device = views[0].prepare_inputs(x), y.to(device)
+                for view, seed_metrics, r, (w_norms, u_norms) in zip(views, metrics, radii, norms):
+                    evaluated = evaluate_batch(x_prepared, y_device, view.w, view.u, view.alpha, view.scale)
+                    for name, metric in seed_metrics.items():
+                        if name == "linear_region":
+                            metric.update(evaluated, r, view.alpha)
+                        elif name == "margin":
+                            metric.update(evaluated)
+                        else:
+                            metric.update(evaluated, w_norms, u_norms)
+            for values, view, seed_metrics in zip(per_seed, views, metrics):
+                values.update(self._values(split, {name: m.compute() for name, m in seed_metrics.items()}, view))
 
-    def _split_metrics(self, split: str, device: torch.device) -> dict[str, Any]:
+    def _split_metrics(self, split: str, seed: int, view: TwoLayerView) -> dict[str, Any]:
+        states = self._seed_metrics(seed, view)
         metrics: dict[str, Any] = {}
         if "linear_region" in self.groups and split in self.splits:
-            metrics["linear_region"] = self._metrics["linear_region"][split]
+            metrics["linear_region"] = states["linear_region"][split]
         if split == "train":
-            metrics.update({g: self._metrics[g] for g in ("agreement", "par", "margin") if g in self.groups})
+            metrics.update({g: states[g] for g in ("agreement", "par", "margin") if g in self.groups})
         for metric in metrics.values():
             metric.reset()
-            metric.to(device)
+            metric.to(view.w.device)
         return metrics
 
     def _values(self, split: str, computed: dict[str, Any], view: TwoLayerView) -> dict[str, float]:

@@ -142,38 +142,14 @@ def _sequential_view(seq: nn.Sequential) -> TwoLayerView:
     )
 
 
-def two_layer_view(module: nn.Module, seed: int = 0) -> TwoLayerView:
-    """View ``module`` (or its unique two-layer sub-network) as the paper's network of Eq. (1).
-
-    ``seed`` picks one of the S networks of a ``LeakyReLUTeacherNet(num_seeds=S)``; other networks
-    have one seed (0).
-
-    Accepts a :class:`LeakyReLUTeacherNet`, an ``nn.Sequential(nn.Linear(d, m), nn.LeakyReLU(alpha),
-    nn.Linear(m, 1, bias=False))`` (optionally preceded by ``nn.Flatten``), or any module (e.g. a
-    user's LightningModule) that contains exactly one of these.
-
-    Raises:
-        TypeError: no sub-module has the expected structure; the message says what was found.
-        ValueError: several candidates (pass the sub-module itself), or an empty neuron group.
-
-    Example:
-        >>> import torch
-        >>> from torch import nn
-        >>> net = nn.Sequential(nn.Linear(2, 4), nn.LeakyReLU(0.2), nn.Linear(4, 1, bias=False))
-        >>> view = two_layer_view(net)
-        >>> bool(torch.allclose(view.forward(torch.ones(3, 2)), net(torch.ones(3, 2))[:, 0].double(), atol=1e-6))
-        True
-    """
+def _find_network(module: nn.Module) -> nn.Module:
+    """The LeakyReLUTeacherNet or Linear -> LeakyReLU -> Linear Sequential that ``module`` is or holds."""
     if not isinstance(module, nn.Module):
         raise TypeError(f"`module` must be a torch.nn.Module, got {type(module).__name__}; expected {_EXPECTED}.")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"`seed` must be an int, got {type(seed).__name__}.")
     if isinstance(module, LeakyReLUTeacherNet):
-        return _teacher_view(module, seed)
+        return module
     if isinstance(module, nn.Sequential) and _sequential_problem(module) is None:
-        if seed != 0:
-            raise ValueError(f"`seed` must be 0 for a network with one seed, got {seed}.")
-        return _sequential_view(module)
+        return module
     candidates: list[tuple[str, nn.Module]] = []
     problems: list[str] = []
     for name, sub in module.named_modules():
@@ -186,9 +162,49 @@ def two_layer_view(module: nn.Module, seed: int = 0) -> TwoLayerView:
             else:
                 problems.append(f"`{name or type(module).__name__}`: {problem}")
     if len(candidates) == 1:
-        return two_layer_view(candidates[0][1], seed)
+        return candidates[0][1]
     if len(candidates) > 1:
         names = ", ".join(f"`{n}`" for n, _ in candidates)
-        raise ValueError(f"Found several two-layer Leaky-ReLU networks in {type(module).__name__} ({names}); pass the one to analyse.")
+        raise ValueError(
+            f"Found several two-layer Leaky-ReLU networks in {type(module).__name__} ({names}); pass the one to "
+            "analyse (the monitors take `network_fn=lambda module: module.<name>`)."
+        )
     found = ("; ".join(problems)) if problems else f"{type(module).__name__} contains no nn.Sequential"
     raise TypeError(f"Cannot view {type(module).__name__} as a two-layer Leaky-ReLU network: {found}. Expected {_EXPECTED}.")
+
+
+def num_seeds(module: nn.Module) -> int:
+    """How many independent networks ``module`` trains: ``num_seeds`` of a LeakyReLUTeacherNet, else 1."""
+    network = _find_network(module)
+    return int(network.hparams.num_seeds) if isinstance(network, LeakyReLUTeacherNet) else 1
+
+
+def two_layer_view(module: nn.Module, seed: int = 0) -> TwoLayerView:
+    """View ``module`` (or its unique two-layer sub-network) as the paper's network of Eq. (1).
+
+    Accepts a :class:`LeakyReLUTeacherNet`, an ``nn.Sequential(nn.Linear(d, m), nn.LeakyReLU(alpha),
+    nn.Linear(m, 1, bias=False))`` (optionally preceded by ``nn.Flatten``), or any module (e.g. a
+    user's LightningModule) that contains exactly one of these. ``seed`` picks one of the S networks
+    of a ``LeakyReLUTeacherNet(num_seeds=S)``; other networks have one seed (0).
+
+    Raises:
+        TypeError: no sub-module has the expected structure; the message says what was found.
+        ValueError: several candidates (pass the sub-module itself), a seed out of range, or an empty
+            neuron group.
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> net = nn.Sequential(nn.Linear(2, 4), nn.LeakyReLU(0.2), nn.Linear(4, 1, bias=False))
+        >>> view = two_layer_view(net)
+        >>> bool(torch.allclose(view.forward(torch.ones(3, 2)), net(torch.ones(3, 2))[:, 0].double(), atol=1e-6))
+        True
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"`seed` must be an int, got {type(seed).__name__}.")
+    network = _find_network(module)
+    if isinstance(network, LeakyReLUTeacherNet):
+        return _teacher_view(network, seed)
+    if seed != 0:
+        raise ValueError(f"`seed` must be 0 for a network with one seed, got {seed}.")
+    return _sequential_view(network)
