@@ -3,7 +3,8 @@
 On identical data (n=2,000, d=784, 2k=100, float32, one thread) it times, in one process:
   (a) Lightning, a batch_size=1 DataLoader, automatic optimization (engine="autograd");
   (b) a plain PyTorch autograd loop, one example per step;
-  (c) the fused engine inside Lightning (engine="fused", S=1);
+  (c) the fused engine inside Lightning (engine="fused", S=1), fed by the batch-indexed loader
+      lt_teacher's datamodules build (the loader only paces the steps);
   (d) the fused engine inside Lightning with S=5 seeds at once;
 and prints microseconds per step (a step = one example for every seed) and the ratios
 (a)/(c), (b)/(c) and 5*(c)/(d). Epoch times come from a callback, the first epoch (JIT
@@ -24,6 +25,7 @@ from lightning.pytorch import Callback, Trainer, seed_everything
 from torch.utils.data import DataLoader, TensorDataset
 
 from lt_teacher import LeakyReLUTeacherNet
+from lt_teacher.datamodules._base import BatchIndexedTensors, keep_batch
 
 N, D, K = 2000, 784, 50
 
@@ -58,7 +60,11 @@ def lightning_epoch_seconds(engine: str, batch_size: int, epochs: int, num_seeds
         max_epochs=epochs, logger=False, enable_checkpointing=False, enable_progress_bar=False,
         enable_model_summary=False, callbacks=[timer], accelerator="cpu", devices=1,
     )
-    trainer.fit(net, DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=True))
+    if batch_size == 1:  # the naive setting: a plain batch_size=1 DataLoader
+        loader = DataLoader(TensorDataset(x, y), batch_size=1, shuffle=True)
+    else:  # the loader lt_teacher's datamodules build: one indexing operation per batch
+        loader = DataLoader(BatchIndexedTensors(x, y), batch_size=batch_size, shuffle=True, collate_fn=keep_batch)
+    trainer.fit(net, loader)
     return statistics.median(timer.times[1:])
 
 
@@ -84,7 +90,7 @@ def plain_loop_epoch_seconds(epochs: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=5, help="epochs per measurement (the first is warm-up)")
-    parser.add_argument("--chunk", type=int, default=500, help="loader batch size = examples per Lightning step (fused)")
+    parser.add_argument("--chunk", type=int, default=1000, help="loader batch size = examples per Lightning step (fused)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     numba.set_num_threads(1)

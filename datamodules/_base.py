@@ -55,6 +55,24 @@ def _checked_split(name: str, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
     return x, y
 
 
+class BatchIndexedTensors(TensorDataset):
+    """A TensorDataset that serves a batch with one indexing operation per tensor.
+
+    DataLoader's fetcher calls ``__getitems__`` with the sampler's batch of indices; with
+    :func:`keep_batch` as ``collate_fn`` a batch is ``(X[idx], Y[idx])``, the same tensors the
+    default collation would stack item by item (which costs more than a fused SGD step per item).
+    """
+
+    def __getitems__(self, indices: list[int]) -> tuple[Tensor, ...]:
+        index = torch.as_tensor(indices, dtype=torch.long)
+        return tuple(t[index] for t in self.tensors)
+
+
+def keep_batch(batch: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
+    """``collate_fn`` for :class:`BatchIndexedTensors`: the batch is already stacked."""
+    return batch
+
+
 class TensorSplitsDataModule(LightningDataModule):
     """Base class: train/val/test splits held in memory as ``(X, Y)`` tensors.
 
@@ -157,9 +175,10 @@ class TensorSplitsDataModule(LightningDataModule):
 
     def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
         return DataLoader(
-            TensorDataset(*self.tensors(split)),
+            BatchIndexedTensors(*self.tensors(split)),
             batch_size=batch_size,
             shuffle=shuffle,
+            collate_fn=keep_batch,
             # A fresh random order every epoch, drawn from the datamodule's own seeded generator
             # (not the global RNG). Under DDP Lightning's DistributedSampler orders the data instead.
             generator=self._shuffle_generator if shuffle else None,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
+import numba
 import torch
 from lightning.pytorch import LightningModule
 from torch import Tensor, nn
@@ -210,7 +212,11 @@ class LeakyReLUTeacherNet(LightningModule):
         stop = n if batch_idx == batches - 1 else min(n, start + chunk)
         seeds = self._owned_seeds()
         hp = self.hparams
-        step = fused_sgd_steps if hp.engine == "fused" else autograd_sgd_steps
+        if hp.engine == "fused":
+            # seeds on numba's threads when there are several: bit-identical to the serial loop
+            step = functools.partial(fused_sgd_steps, parallel=len(seeds) > 1 and numba.get_num_threads() > 1)
+        else:
+            step = autograd_sgd_steps
         all_seeds = len(seeds) == hp.num_seeds
         weight = self.weight.data if all_seeds else self.weight.data[seeds].contiguous()
         losses = torch.zeros(len(seeds), dtype=torch.float64)
