@@ -54,7 +54,9 @@ DEFAULT_CALLBACKS: list[dict[str, Any]] = [
 
 DEFAULT_DATA: dict[str, Any] = {
     "class_path": "lt_teacher.datamodules.LinearTeacherDataModule",
-    "init_args": {"dim": 2, "n_train": 200, "n_val": 200, "n_test": 1000, "seed": 0},
+    # batch_size: with the fused engine the loader only paces the per-example SGD (see
+    # LeakyReLUTeacherNet's `engine`), so 20 means 10 progress-bar steps per epoch, not minibatches.
+    "init_args": {"dim": 2, "n_train": 200, "n_val": 200, "n_test": 1000, "seed": 0, "batch_size": 20},
 }
 
 
