@@ -16,7 +16,8 @@ evaluation alone, whose share of a bare epoch is the overhead without the noise.
 (``torch.set_num_threads(1)``); ``logger=False``, no checkpoints, no progress bar, so the ratio measures
 the monitor against the bare training loop.
 
-Run: ``python benchmarks/monitor_overhead.py [--repeats 5] [--epochs 4]`` (about 3 minutes).
+Run: ``python benchmarks/monitor_overhead.py [--repeats 5] [--epochs 4] [--engine autograd|fused]``
+(about 3 minutes with autograd, under one with fused).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import time
 from typing import Any
 
 import lightning
+import numba
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer, seed_everything
 from typing_extensions import override
@@ -71,18 +73,21 @@ class TimedMonitor(LinearTeacherMonitor):
 
     @override
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        start = time.perf_counter()
+        start, evaluations = time.perf_counter(), len(self.history)
         super().on_train_epoch_end(trainer, pl_module)
-        self.seconds.append(time.perf_counter() - start)
+        if len(self.history) > evaluations:  # only epochs that evaluated
+            self.seconds.append(time.perf_counter() - start)
 
 
-def run(monitored: bool, epochs: int, datamodule: LinearTeacherDataModule) -> tuple[list[float], list[float]]:
+def run(
+    monitored: bool, epochs: int, datamodule: LinearTeacherDataModule, engine: str, every_n_epochs: int = 1
+) -> tuple[list[float], list[float]]:
     """Fit from the same initialization; returns the epoch times after the warm-up and the evaluation times."""
     seed_everything(0, verbose=False)
-    model = LeakyReLUTeacherNet(input_dim=D, k=K, alpha=0.2, init_std=1e-3, lr=1e-3)
+    model = LeakyReLUTeacherNet(input_dim=D, k=K, alpha=0.2, init_std=1e-3, lr=1e-3, engine=engine)
     start = EpochStart()
     clock = EpochEnd(start)
-    monitor = TimedMonitor() if monitored else None
+    monitor = TimedMonitor(every_n_epochs=every_n_epochs) if monitored else None
     callbacks: list[Callback] = [start, *([monitor] if monitor else []), clock]  # the clock brackets the monitor
     trainer = Trainer(
         max_epochs=epochs, callbacks=callbacks, accelerator="cpu", devices=1, logger=False,
@@ -91,18 +96,26 @@ def run(monitored: bool, epochs: int, datamodule: LinearTeacherDataModule) -> tu
     trainer.fit(model, datamodule=datamodule)
     assert len(clock.seconds) == epochs
     if monitor is not None:
-        assert len(monitor.history) == epochs and set(monitor.groups) == {"cluster", "linear_region", "agreement", "par", "margin"}
-    return clock.seconds[1:], (monitor.seconds[1:] if monitor else [])
+        assert len(monitor.history) == epochs // every_n_epochs and set(monitor.groups) == {"cluster", "linear_region", "agreement", "par", "margin"}
+    return clock.seconds[1:], (monitor.seconds[1:] if monitor and every_n_epochs == 1 else monitor.seconds if monitor else [])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="fits per configuration (>= 3 for a median)")
     parser.add_argument("--epochs", type=int, default=4, help="epochs per fit; the first is a warm-up")
+    parser.add_argument(
+        "--engine", choices=("autograd", "fused"), default="autograd",
+        help="autograd: Lightning SGD on a batch-size-1 loader (issue 3); fused: the compiled per-example engine (issue 5)",
+    )
+    parser.add_argument("--chunk", type=int, default=1000, help="loader batch size with --engine fused (examples per step)")
+    parser.add_argument("--every-n-epochs", type=int, default=1, help="the monitor's evaluation interval")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    numba.set_num_threads(1)
 
-    datamodule = LinearTeacherDataModule(dim=D, n_train=N, n_val=0, n_test=0, batch_size=1, seed=0)
+    batch_size = 1 if args.engine == "autograd" else args.chunk
+    datamodule = LinearTeacherDataModule(dim=D, n_train=N, n_val=0, n_test=0, batch_size=batch_size, seed=0)
     datamodule.setup("fit")
     epochs: dict[bool, list[float]] = {False: [], True: []}
     evaluations: list[float] = []
@@ -110,7 +123,7 @@ def main() -> None:
     for repeat in range(args.repeats):
         fit_medians: dict[bool, float] = {}
         for monitored in ((False, True) if repeat % 2 == 0 else (True, False)):
-            seconds, evaluation = run(monitored, args.epochs, datamodule)
+            seconds, evaluation = run(monitored, args.epochs, datamodule, args.engine, args.every_n_epochs)
             epochs[monitored] += seconds
             evaluations += evaluation
             fit_medians[monitored] = statistics.median(seconds)
@@ -120,9 +133,14 @@ def main() -> None:
     bare, with_monitor = statistics.median(epochs[False]), statistics.median(epochs[True])
     print()
     print(f"torch {torch.__version__}, lightning {lightning.__version__}, {platform.processor() or platform.machine()}, 1 thread")
-    print(f"n = {N}, d = {D}, 2k = {2 * K}, batch size 1, {args.repeats} fits x {args.epochs - 1} timed epochs per configuration")
+    print(f"n = {N}, d = {D}, 2k = {2 * K}, engine {args.engine}, loader batch size {batch_size}, "
+          f"{args.repeats} fits x {args.epochs - 1} timed epochs per configuration")
     print(f"without monitors: {bare:.3f} s/epoch (median of {len(epochs[False])})")
-    print(f"with LinearTeacherMonitor (all groups, train split, every epoch): {with_monitor:.3f} s/epoch (median of {len(epochs[True])})")
+    interval = "every epoch" if args.every_n_epochs == 1 else f"every {args.every_n_epochs} epochs"
+    print(f"with LinearTeacherMonitor (all groups, train split, {interval}): {with_monitor:.3f} s/epoch (median of {len(epochs[True])})")
+    if args.every_n_epochs > 1:
+        bare_mean, monitored_mean = statistics.mean(epochs[False]), statistics.mean(epochs[True])
+        print(f"mean s/epoch without / with: {bare_mean:.4f} / {monitored_mean:.4f}, ratio of means: {monitored_mean / bare_mean:.3f}")
     print(f"one evaluation alone: {statistics.median(evaluations):.3f} s (median of {len(evaluations)})")
     print(f"ratio (medians): {with_monitor / bare:.3f}")
     print(f"ratio (adjacent fits, median of {len(paired)}): {statistics.median(paired):.3f}  {[round(r, 3) for r in paired]}")

@@ -9,12 +9,13 @@ from typing import Any
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 from torch import Tensor, nn
+from torch.utils.data import TensorDataset
 from typing_extensions import override
 
 from lt_teacher._batch import default_batch_to_xy
 from lt_teacher.functional._checks import check_beta, signed_labels
 from lt_teacher.functional.clustering import cluster_radius, radius
-from lt_teacher.functional.evaluation import evaluate_batch
+from lt_teacher.functional.evaluation import evaluate_prepared
 from lt_teacher.functional.margins import smoothed_margin_from_log_sum_loss, theorem_6_2_threshold
 from lt_teacher.metrics import AgreementStatistics, LinearRegionStatistics, MarginStatistics, PARStatistics
 from lt_teacher.view import TwoLayerView, num_seeds, two_layer_view
@@ -91,6 +92,8 @@ class LinearTeacherMonitor(Callback):
         network_fn: returns the two-layer sub-module of the LightningModule to analyse.
         batch_size: evaluation batch size.
         sample_seed: seed of the ``max_samples`` subset.
+        cache_limit_mb: tensor data (which cannot change between epochs) are prepared in float64 once and
+            kept up to this size per split; other datasets are read at every evaluation.
 
     Raises:
         ValueError: an argument is out of range (at construction); the network or the data do not fit
@@ -115,6 +118,7 @@ class LinearTeacherMonitor(Callback):
         network_fn: Callable[[LightningModule], nn.Module] | None = None,
         batch_size: int = 4096,
         sample_seed: int = 0,
+        cache_limit_mb: float = 512.0,
     ) -> None:
         super().__init__()
         owner = type(self).__name__
@@ -150,6 +154,10 @@ class LinearTeacherMonitor(Callback):
         self.network_fn = network_fn
         self.batch_size = batch_size
         self.sample_seed = sample_seed
+        if isinstance(cache_limit_mb, bool) or not isinstance(cache_limit_mb, (int, float)) or cache_limit_mb < 0:
+            raise ValueError(f"{owner}: `cache_limit_mb` must be a number >= 0, got {cache_limit_mb!r}.")
+        self.cache_limit_mb = float(cache_limit_mb)
+        self._prepared: dict[str, list[tuple[Tensor, Tensor, Tensor]]] = {}
         self.history: list[dict[str, float]] = []
         self._sources: dict[str, EvaluationSource] = {}
         self._metrics: dict[int, dict[str, Any]] = {}  # per seed: metric states and the group sizes they fit
@@ -225,6 +233,7 @@ class LinearTeacherMonitor(Callback):
 
     @override
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._prepared = {}  # a new fit may bring new data
         owner = type(self).__name__
         if not set(self.groups) & _DATA_GROUPS:
             return
@@ -290,16 +299,14 @@ class LinearTeacherMonitor(Callback):
         return _combine_seeds(per_seed)
 
     def _evaluate_data(self, views: list[TwoLayerView], per_seed: list[dict[str, float]]) -> None:
-        device = views[0].w.device
         radii = [radius(view.w, view.u) for view in views]
         norms = [(view.w.norm(dim=1), view.u.norm(dim=1)) for view in views]
+        neurons = [torch.cat([view.w, view.u]) for view in views]
         for split, source in self._sources.items():
             metrics = [self._split_metrics(split, s, view) for s, view in enumerate(views)]
-            for batch in source.batches():
-                x, y = self.batch_to_xy(batch)
-                x_prepared, y_device = views[0].prepare_inputs(x), y.to(device)
-                for view, seed_metrics, r, (w_norms, u_norms) in zip(views, metrics, radii, norms):
-                    evaluated = evaluate_batch(x_prepared, y_device, view.w, view.u, view.alpha, view.scale)
+            for x64, labels, x_norm in self._prepared_batches(source, views[0]):
+                for view, seed_metrics, r, (w_norms, u_norms), stacked in zip(views, metrics, radii, norms, neurons):
+                    evaluated = evaluate_prepared(x64, labels, x_norm, stacked, view.w.shape[0], view.alpha, view.scale)
                     for name, metric in seed_metrics.items():
                         if name == "linear_region":
                             metric.update(evaluated, r, view.alpha)
@@ -309,6 +316,27 @@ class LinearTeacherMonitor(Callback):
                             metric.update(evaluated, w_norms, u_norms)
             for values, view, seed_metrics in zip(per_seed, views, metrics):
                 values.update(self._values(split, {name: m.compute() for name, m in seed_metrics.items()}, view))
+
+    def _prepared_batches(self, source: EvaluationSource, view: TwoLayerView) -> list[tuple[Tensor, Tensor, Tensor]]:
+        """This process's points of a split as (float64 inputs, labels +-1, norms) batches.
+
+        Tensor data cannot change between epochs, so their prepared batches are kept after the first
+        evaluation (up to ``cache_limit_mb``); other datasets (which may transform at random) are read anew.
+        """
+        cached = self._prepared.get(source.split)
+        if cached is not None:
+            return cached
+        batches = []
+        for batch in source.batches():
+            x, y = self.batch_to_xy(batch)
+            x64 = view.prepare_inputs(x)
+            if not bool(torch.isfinite(x64).all()):
+                raise ValueError(f"{type(self).__name__}: the {source.split} data contains NaN or Inf inputs.")
+            batches.append((x64, signed_labels(y, x64.shape[0]).to(x64.device), x64.norm(dim=1)))
+        size_mb = sum(x.numel() * x.element_size() for x, _, _ in batches) / 2**20
+        if isinstance(source.dataset, TensorDataset) and size_mb <= self.cache_limit_mb:
+            self._prepared[source.split] = batches
+        return batches
 
     def _split_metrics(self, split: str, seed: int, view: TwoLayerView) -> dict[str, Any]:
         states = self._seed_metrics(seed, view)

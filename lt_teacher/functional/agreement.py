@@ -70,12 +70,18 @@ def classifies(signed_margin: Tensor, beta: float) -> Tensor:
 def pairwise_agreement_counts(h: Tensor) -> Tensor:
     """A[l, m] = number of points on which neurons l and m have the same nonzero sign.
 
-    A sum over points (k x k, float64, exact for counts below 2^53); the disagreement count
-    n_diff[l, m] of supplementary 17 is n - A[l, m].
+    A sum over points (k x k, float64); the disagreement count n_diff[l, m] of supplementary 17 is
+    n - A[l, m]. The 0/1 indicator products run in float32 in blocks of 2^23 points, where every partial
+    sum is an integer below 2^24 and therefore exact, and are accumulated in float64.
     """
-    positive = (h > 0).to(torch.float64)
-    negative = (h < 0).to(torch.float64)
-    return positive.T @ positive + negative.T @ negative
+    counts = torch.zeros(h.shape[1], h.shape[1], dtype=torch.float64, device=h.device)
+    block = 1 << 23
+    for start in range(0, h.shape[0], block):
+        part = h[start : start + block]
+        positive = (part > 0).to(torch.float32)
+        negative = (part < 0).to(torch.float32)
+        counts += (positive.T @ positive + negative.T @ negative).to(torch.float64)
+    return counts
 
 
 def max_disagreement(agreement_counts: Tensor, n: int | Tensor) -> Tensor:

@@ -55,7 +55,17 @@ def evaluate_batch(x: Tensor, y: Tensor, w: Tensor, u: Tensor, alpha: float, sca
     alpha = check_alpha(alpha)
     scale = check_positive(scale, "scale")
     x64 = x.to(torch.float64)
-    h_w = x64 @ w.to(torch.float64).T
-    h_u = x64 @ u.to(torch.float64).T
     labels = signed_labels(y, x.shape[0]).to(x64.device)
-    return EvaluationBatch(h_w, h_u, x64.norm(dim=1), labels, output_from_preactivations(h_w, h_u, alpha, scale))
+    neurons = torch.cat([w, u]).to(torch.float64)
+    return evaluate_prepared(x64, labels, x64.norm(dim=1), neurons, w.shape[0], alpha, scale)
+
+
+def evaluate_prepared(
+    x64: Tensor, labels: Tensor, x_norm: Tensor, neurons: Tensor, k_w: int, alpha: float, scale: float
+) -> EvaluationBatch:
+    """:func:`evaluate_batch` on inputs already checked and prepared: float64 points, labels +-1, their norms,
+    and the stacked neurons [w; u] ((k_w + k_u) x d, float64). One matrix product serves both groups.
+    """
+    h = x64 @ neurons.T  # (n, k_w + k_u)
+    h_w, h_u = h[:, :k_w], h[:, k_w:]
+    return EvaluationBatch(h_w, h_u, x_norm, labels, output_from_preactivations(h_w, h_u, alpha, scale))
