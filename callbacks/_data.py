@@ -7,12 +7,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from lightning.pytorch import Trainer
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, IterableDataset, Subset, TensorDataset
 
 from lt_teacher._sources import resolve_datasets
+from lt_teacher.functional._checks import signed_labels
 
-__all__ = ["SPLITS", "BatchToXY", "EvaluationSource", "make_source", "resolve_datasets"]
+__all__ = ["SPLITS", "BatchToXY", "EvaluationSource", "all_training_points", "make_source", "resolve_datasets"]
 
 SPLITS = ("train", "val", "test")
 BatchToXY = Callable[[Any], "tuple[Tensor, Tensor]"]
@@ -75,3 +77,48 @@ def make_source(
     else:
         indices = torch.arange(n)
     return EvaluationSource(split, dataset, indices[rank::world_size], int(indices.numel()), collate_fn, batch_size)
+
+
+def all_training_points(
+    trainer: Trainer,
+    data: Mapping[str, Any] | None,
+    batch_to_xy: BatchToXY,
+    *,
+    max_samples: int | None,
+    sample_seed: int,
+    batch_size: int,
+    owner: str,
+) -> tuple[Tensor, Tensor]:
+    """Every (capped) training point, on every process: ``(x, y)`` with y in {-1, +1} (float64).
+
+    Unlike the sharded evaluation of :class:`LinearTeacherMonitor`, each process reads the whole
+    (capped, seeded) set: ``make_source`` is called with ``rank=0, world_size=1``. No collective is
+    involved, so every process ends with the same points.
+    """
+    datasets = resolve_datasets(trainer, data, ("train",), owner)
+    if "train" not in datasets:
+        raise ValueError(f"{owner}: found no training data; pass `data={{'train': (x, y)}}`.")
+    dataset, collate = datasets["train"]
+    source = make_source(
+        "train", dataset, collate, max_samples=max_samples, sample_seed=sample_seed, batch_size=batch_size,
+        rank=0, world_size=1, owner=owner,
+    )
+    xs: list[Tensor] = []
+    ys: list[Tensor] = []
+    for batch in source.batches():
+        try:
+            x, y = batch_to_xy(batch)
+        except (TypeError, ValueError) as err:
+            raise type(err)(f"{owner}: the training data does not fit: {err}") from err
+        xs.append(x.detach().cpu())
+        ys.append(y.detach().cpu())
+    if not xs:
+        raise ValueError(f"{owner}: the training data is empty.")
+    x_all, y_all = torch.cat(xs), torch.cat(ys)
+    try:
+        y_signed = signed_labels(y_all, x_all.shape[0]).to(torch.float64)
+    except (TypeError, ValueError) as err:
+        raise type(err)(f"{owner}: the training labels do not fit: {err}") from err
+    if not bool(torch.isfinite(x_all.to(torch.float64)).all()):
+        raise ValueError(f"{owner}: the training data contains NaN or Inf inputs; expected finite values.")
+    return x_all, y_signed

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
-from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch import LightningModule, Trainer
 from torch import Tensor, nn
 from torch.utils.data import TensorDataset
 from typing_extensions import override
@@ -21,7 +21,8 @@ from lt_teacher.metrics import AgreementStatistics, LinearRegionStatistics, Marg
 from lt_teacher.view import TwoLayerView, num_seeds, two_layer_view
 
 from ._data import SPLITS, BatchToXY, EvaluationSource, make_source, resolve_datasets
-from ._wandb import define_epoch_axis, update_summary
+from ._history import EvaluationCallback
+from ._wandb import define_epoch_axis
 
 GROUPS = ("cluster", "linear_region", "agreement", "par", "margin")
 _NAMESPACES = {"cluster": "cluster", "linear_region": "linear_region", "agreement": "nar", "par": "par", "margin": "margin"}
@@ -42,7 +43,7 @@ def _combine_seeds(per_seed: list[dict[str, float]]) -> dict[str, float]:
     return combined
 
 
-class LinearTeacherMonitor(Callback):
+class LinearTeacherMonitor(EvaluationCallback):
     r"""Logs the paper's diagnostics of a two-layer Leaky-ReLU network, epoch by epoch.
 
     Every quantity derives from the pre-activations H = X W^T and the labels, computed once per batch
@@ -158,7 +159,6 @@ class LinearTeacherMonitor(Callback):
             raise ValueError(f"{owner}: `cache_limit_mb` must be a number >= 0, got {cache_limit_mb!r}.")
         self.cache_limit_mb = float(cache_limit_mb)
         self._prepared: dict[str, list[tuple[Tensor, Tensor, Tensor]]] = {}
-        self.history: list[dict[str, float]] = []
         self._sources: dict[str, EvaluationSource] = {}
         self._metrics: dict[int, dict[str, Any]] = {}  # per seed: metric states and the group sizes they fit
 
@@ -270,14 +270,6 @@ class LinearTeacherMonitor(Callback):
             raise ValueError(f"{owner}: the {split} data contains NaN or Inf inputs; expected finite values.")
 
     # ------------------------------------------------------------- evaluation
-    @override
-    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if trainer.sanity_checking or (trainer.current_epoch + 1) % self.every_n_epochs != 0:
-            return
-        values = self.compute(pl_module)
-        for key, value in values.items():
-            pl_module.log(key, value, on_step=False, on_epoch=True, sync_dist=True)
-        self.history.append({"epoch": float(trainer.current_epoch + 1), **values})
 
     @torch.no_grad()
     def compute(self, pl_module: LightningModule) -> dict[str, float]:
@@ -383,17 +375,3 @@ class LinearTeacherMonitor(Callback):
             "margin/theorem_6_2_threshold": threshold,
             "margin/above_threshold": float(smoothed > threshold),
         }
-
-    # ------------------------------------------------------------ end / state
-    @override
-    def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if self.history:
-            update_summary(trainer, {k: v for k, v in self.history[-1].items() if k != "epoch"})
-
-    @override
-    def state_dict(self) -> dict[str, Any]:
-        return {"history": [dict(row) for row in self.history]}
-
-    @override
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.history = [dict(row) for row in state_dict.get("history", [])]

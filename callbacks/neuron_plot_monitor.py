@@ -18,7 +18,8 @@ from lt_teacher.view import TwoLayerView, two_layer_view
 
 from ._data import BatchToXY
 from ._wandb import wandb_loggers
-from .par_solution_monitor import all_training_points, check_callable, check_int, check_train_data
+from ._checks import check_callable, check_int, check_train_data
+from ._data import all_training_points
 
 PLOTS = ("neurons", "decision_boundary")
 

@@ -6,87 +6,21 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
-from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch import LightningModule, Trainer
 from torch import Tensor, nn
 from typing_extensions import override
 
 from lt_teacher._batch import default_batch_to_xy
-from lt_teacher.functional._checks import signed_labels
 from lt_teacher.functional.clustering import linear_direction
 from lt_teacher.functional.par_svm import PARSolution, par_svm
 from lt_teacher.view import TwoLayerView, two_layer_view
 
-from ._data import BatchToXY, make_source, resolve_datasets
-from ._wandb import define_epoch_axis, update_summary
+from ._checks import check_callable, check_int, check_train_data
+from ._data import BatchToXY, all_training_points
+from ._history import EvaluationCallback
+from ._wandb import define_epoch_axis
 
-
-def check_int(value: object, name: str, owner: str, *, optional: bool = False) -> None:
-    """An int >= 1 (or None if ``optional``), else a ValueError echoing the value."""
-    if optional and value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        expected = "None or an int >= 1" if optional else "an int >= 1"
-        raise ValueError(f"{owner}: `{name}` must be {expected}, got {value!r}.")
-
-
-def check_train_data(data: object, owner: str) -> None:
-    """``data`` must be None or a mapping whose only key is ``"train"``."""
-    if data is None:
-        return
-    if not isinstance(data, Mapping):
-        raise TypeError(f"{owner}: `data` must be a mapping {{'train': (x, y)}}, got {type(data).__name__}.")
-    if extra := [s for s in data if s != "train"]:
-        raise ValueError(f"{owner}: `data` has keys {extra}; it uses the training points only, expected the key 'train'.")
-
-
-def check_callable(fn: object, name: str, owner: str) -> None:
-    if fn is not None and not callable(fn):
-        raise TypeError(f"{owner}: `{name}` must be callable, got {type(fn).__name__}.")
-
-
-def all_training_points(
-    trainer: Trainer,
-    data: Mapping[str, Any] | None,
-    batch_to_xy: BatchToXY,
-    *,
-    max_samples: int | None,
-    sample_seed: int,
-    batch_size: int,
-    owner: str,
-) -> tuple[Tensor, Tensor]:
-    """Every (capped) training point, on every process: ``(x, y)`` with y in {-1, +1} (float64).
-
-    Unlike the sharded evaluation of :class:`LinearTeacherMonitor`, each process reads the whole
-    (capped, seeded) set: ``make_source`` is called with ``rank=0, world_size=1``. No collective is
-    involved, so every process ends with the same points.
-    """
-    datasets = resolve_datasets(trainer, data, ("train",), owner)
-    if "train" not in datasets:
-        raise ValueError(f"{owner}: found no training data; pass `data={{'train': (x, y)}}`.")
-    dataset, collate = datasets["train"]
-    source = make_source(
-        "train", dataset, collate, max_samples=max_samples, sample_seed=sample_seed, batch_size=batch_size,
-        rank=0, world_size=1, owner=owner,
-    )
-    xs: list[Tensor] = []
-    ys: list[Tensor] = []
-    for batch in source.batches():
-        try:
-            x, y = batch_to_xy(batch)
-        except (TypeError, ValueError) as err:
-            raise type(err)(f"{owner}: the training data does not fit: {err}") from err
-        xs.append(x.detach().cpu())
-        ys.append(y.detach().cpu())
-    if not xs:
-        raise ValueError(f"{owner}: the training data is empty.")
-    x_all, y_all = torch.cat(xs), torch.cat(ys)
-    try:
-        y_signed = signed_labels(y_all, x_all.shape[0]).to(torch.float64)
-    except (TypeError, ValueError) as err:
-        raise type(err)(f"{owner}: the training labels do not fit: {err}") from err
-    if not bool(torch.isfinite(x_all.to(torch.float64)).all()):
-        raise ValueError(f"{owner}: the training data contains NaN or Inf inputs; expected finite values.")
-    return x_all, y_signed
+__all__ = ["PARSolutionMonitor", "all_training_points", "check_callable", "check_int", "check_train_data"]
 
 
 def cosine(a: Tensor, b: Tensor) -> float:
@@ -104,7 +38,7 @@ def row_cosines(rows: Tensor, b: Tensor) -> Tensor:
     return torch.where(norms > 0, dots / torch.where(norms > 0, norms, 1.0), 0.0).clamp(-1.0, 1.0)
 
 
-class PARSolutionMonitor(Callback):
+class PARSolutionMonitor(EvaluationCallback):
     r"""Compares the learned network with the solution (w_svm, u_svm) of Eq. (7), epoch by epoch.
 
     Theorem 6.2: once gradient flow is in the PAR, the network converges to perfectly clustered
@@ -195,7 +129,6 @@ class PARSolutionMonitor(Callback):
         self.sample_seed = sample_seed
         self.tol = float(tol)
         self.solution: PARSolution | None = None
-        self.history: list[dict[str, float]] = []
 
     @property
     @override
@@ -228,14 +161,6 @@ class PARSolutionMonitor(Callback):
         except ValueError as err:
             raise ValueError(f"{owner}: cannot solve Eq. (7) on the training points: {err}") from err
 
-    @override
-    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if trainer.sanity_checking or (trainer.current_epoch + 1) % self.every_n_epochs != 0:
-            return
-        values = self.compute(pl_module)
-        for key, value in values.items():
-            pl_module.log(key, value, on_step=False, on_epoch=True, sync_dist=True)
-        self.history.append({"epoch": float(trainer.current_epoch + 1), **values})
 
     @torch.no_grad()
     def compute(self, pl_module: LightningModule) -> dict[str, float]:
@@ -252,16 +177,3 @@ class PARSolutionMonitor(Callback):
             "par_solution/min_cosine_w": float(row_cosines(w, w_svm).min()),
             "par_solution/min_cosine_u": float(row_cosines(u, u_svm).min()),
         }
-
-    @override
-    def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if self.history:
-            update_summary(trainer, {k: v for k, v in self.history[-1].items() if k != "epoch"})
-
-    @override
-    def state_dict(self) -> dict[str, Any]:
-        return {"history": [dict(row) for row in self.history]}
-
-    @override
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.history = [dict(row) for row in state_dict.get("history", [])]

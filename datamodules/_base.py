@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import zlib
-from abc import abstractmethod
+from abc import ABC, abstractmethod
 from typing import Any
 
 import numpy as np
@@ -73,7 +73,7 @@ def keep_batch(batch: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
     return batch
 
 
-class TensorSplitsDataModule(LightningDataModule):
+class TensorSplitsDataModule(LightningDataModule, ABC):
     """Base class: train/val/test splits held in memory as ``(X, Y)`` tensors.
 
     Every dataset yields ``(x, y)`` with ``x`` a float32 1-D tensor and ``y`` a float32 scalar
@@ -126,7 +126,6 @@ class TensorSplitsDataModule(LightningDataModule):
     @abstractmethod
     def _build_splits(self) -> dict[str, tuple[Tensor, Tensor]]:
         """Return ``{"train": (X, Y), "val": (X, Y), "test": (X, Y)}``."""
-        raise NotImplementedError(f"{type(self).__name__} must implement `_build_splits`.")
 
     @override
     def setup(self, stage: str) -> None:

@@ -3,7 +3,6 @@
 import statistics
 
 import pytest
-import torch
 from lightning.pytorch import Trainer, seed_everything
 from torch.utils.data import DataLoader, TensorDataset
 

@@ -1,0 +1,29 @@
+"""Argument checks shared by the monitors: errors name the monitor, the argument and the value found."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+
+def check_int(value: object, name: str, owner: str, *, optional: bool = False) -> None:
+    """An int >= 1 (or None if ``optional``), else a ValueError echoing the value."""
+    if optional and value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        expected = "None or an int >= 1" if optional else "an int >= 1"
+        raise ValueError(f"{owner}: `{name}` must be {expected}, got {value!r}.")
+
+
+def check_train_data(data: object, owner: str) -> None:
+    """``data`` must be None or a mapping whose only key is ``"train"``."""
+    if data is None:
+        return
+    if not isinstance(data, Mapping):
+        raise TypeError(f"{owner}: `data` must be a mapping {{'train': (x, y)}}, got {type(data).__name__}.")
+    if extra := [s for s in data if s != "train"]:
+        raise ValueError(f"{owner}: `data` has keys {extra}; it uses the training points only, expected the key 'train'.")
+
+
+def check_callable(fn: object, name: str, owner: str) -> None:
+    if fn is not None and not callable(fn):
+        raise TypeError(f"{owner}: `{name}` must be callable, got {type(fn).__name__}.")

@@ -1,0 +1,53 @@
+"""The part every evaluating monitor shares: when to evaluate, logging, the float64 history, resuming."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+from lightning.pytorch import Callback, LightningModule, Trainer
+from typing_extensions import override
+
+from ._wandb import update_summary
+
+
+class EvaluationCallback(Callback, ABC):
+    """Calls :meth:`compute` after every ``every_n_epochs``-th training epoch and logs its values.
+
+    Every process logs the same keys (``sync_dist=True``; the values are already identical), so no
+    collective runs on one rank only. :attr:`history` keeps each evaluation in float64 with ``epoch``
+    counting completed epochs; it is saved in checkpoints, so a resumed run continues its curves, and
+    its last row becomes the W&B run summary.
+    """
+
+    every_n_epochs: int
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.history: list[dict[str, float]] = []
+
+    @abstractmethod
+    def compute(self, pl_module: LightningModule) -> dict[str, float]:
+        """One evaluation: key -> float64 value, identical on every process."""
+
+    @override
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.sanity_checking or (trainer.current_epoch + 1) % self.every_n_epochs != 0:
+            return
+        values = self.compute(pl_module)
+        for key, value in values.items():
+            pl_module.log(key, value, on_step=False, on_epoch=True, sync_dist=True)
+        self.history.append({"epoch": float(trainer.current_epoch + 1), **values})
+
+    @override
+    def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if self.history:
+            update_summary(trainer, {k: v for k, v in self.history[-1].items() if k != "epoch"})
+
+    @override
+    def state_dict(self) -> dict[str, Any]:
+        return {"history": [dict(row) for row in self.history]}
+
+    @override
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.history = [dict(row) for row in state_dict.get("history", [])]
