@@ -207,8 +207,10 @@ class LeakyReLUTeacherNet(LightningModule):
             self._order_epoch = self.current_epoch
         n = self._train_x.shape[0]
         batches = max(1, int(self.trainer.num_training_batches))
-        chunk = math.ceil(n / batches)
-        start = batch_idx * chunk
+        # Chunks start at even positions: the fused kernel updates W for steps in pairs (2j, 2j + 1) of
+        # the epoch, so the result does not depend on how many Lightning steps (or processes) share it.
+        chunk = 2 * math.ceil(n / (2 * batches))
+        start = min(n, batch_idx * chunk)
         stop = n if batch_idx == batches - 1 else min(n, start + chunk)
         seeds = self._owned_seeds()
         hp = self.hparams
@@ -231,9 +233,10 @@ class LeakyReLUTeacherNet(LightningModule):
         # W was updated in place; stepping the (gradient-free) optimizer is a no-op that keeps
         # Lightning's global_step counting steps (checkpoint names, max_steps, logger steps).
         self.optimizers().step()
-        steps = max(stop - start, 1) * max(len(seeds), 1)
-        mean_loss = (losses.sum() / steps).to(self.weight.dtype)
-        self.log("train/loss", mean_loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=steps, sync_dist=True)
+        steps = (stop - start) * len(seeds)
+        mean_loss = (losses.sum() / max(steps, 1)).to(self.weight.dtype)
+        if steps:  # a chunk past the end of the epoch (rounding to even positions) has nothing to report
+            self.log("train/loss", mean_loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=steps, sync_dist=True)
         return mean_loss
 
     def _gather_seeds(self) -> None:

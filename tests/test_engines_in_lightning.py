@@ -43,8 +43,10 @@ def test_lightning_runs_the_papers_sgd():
     expected = start.double().clone()
     autograd_sgd_steps(expected, x.double(), y.double(), order, 0.05, 0.2, 1.0)
     assert torch.allclose(trained, expected, rtol=0, atol=1e-12)
-    _, other_chunks = fit("fused", epochs=3, precision="64-true", batch_size=30)
-    assert torch.equal(trained, other_chunks)
+    for batch_size in (30, 7, 3):  # one chunk; chunks of 6 (not 5) and 2 (not 3) examples
+        assert torch.equal(trained, fit("fused", epochs=3, precision="64-true", batch_size=batch_size)[1])
+    _, float32 = fit("fused", epochs=3, batch_size=4)
+    assert torch.equal(float32, fit("fused", epochs=3, batch_size=11)[1])
 
 
 def test_seeded_runs_are_bit_for_bit_repeatable():

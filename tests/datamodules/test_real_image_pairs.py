@@ -153,3 +153,26 @@ def test_fashion_trouser_vs_sneaker_is_separable_and_tshirt_vs_trouser_nearly(fa
     train_acc, w = fit_until(*nearly.train_tensors(), target=0.98)
     assert train_acc >= 0.98
     assert accuracy(w, *nearly.test_tensors()) >= 0.97
+
+
+@pytest.mark.parametrize("dataset", ["mnist-0-1", "fashion-1-7"])
+def test_the_papers_network_separates_a_real_pair(dataset, request):
+    """LeakyReLUTeacherNet with the paper's SGD (fused engine) separates a real pair in a few epochs."""
+    from lightning.pytorch import Trainer, seed_everything
+
+    from lt_teacher import LeakyReLUTeacherNet
+
+    if dataset == "mnist-0-1":
+        datamodule = MNISTPairsDataModule(
+            digits=(0, 1), data_dir=request.getfixturevalue("mnist_root"), split_source="test-split", batch_size=500
+        )
+    else:
+        datamodule = FashionMNISTPairsDataModule(classes=(1, 7), data_dir=request.getfixturevalue("fashion_root"), batch_size=2000)
+    seed_everything(0)
+    net = LeakyReLUTeacherNet(input_dim=datamodule.input_dim, k=50, init_std=1e-3, lr=0.01)
+    trainer = Trainer(max_epochs=5, logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(net, datamodule=datamodule)
+    x, y = datamodule.train_tensors()
+    with torch.no_grad():
+        accuracy = (y * net(x) > 0).double().mean().item()
+    assert accuracy == 1.0, f"training accuracy {accuracy}"

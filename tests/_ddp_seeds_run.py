@@ -1,0 +1,41 @@
+"""Fused-engine training of S seeds on 1 or 2 processes, for ``test_ddp_seeds.py``; rank 0 saves the weights.
+
+Lightning's ``strategy="ddp"`` starts the other ranks by running this script again, so it is a file.
+
+    python tests/_ddp_seeds_run.py --devices 2 --out FILE
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+from lightning.pytorch import Trainer, seed_everything
+
+from lt_teacher import LeakyReLUTeacherNet
+from lt_teacher.callbacks import LinearTeacherMonitor
+from lt_teacher.datamodules import LinearTeacherDataModule
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--devices", type=int, required=True)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    seed_everything(11)
+    datamodule = LinearTeacherDataModule(dim=3, n_train=41, n_val=0, n_test=0, batch_size=8, seed=2)
+    net = LeakyReLUTeacherNet(input_dim=3, k=4, init_std=0.3, lr=0.05, num_seeds=3)
+    monitor = LinearTeacherMonitor(groups=("cluster", "margin"))
+    trainer = Trainer(
+        accelerator="cpu", devices=args.devices, strategy="ddp" if args.devices > 1 else "auto", max_epochs=3,
+        logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+    )
+    trainer.callbacks.append(monitor)
+    trainer.fit(net, datamodule=datamodule)
+    if trainer.is_global_zero:
+        torch.save({"weight": net.weight.detach().clone(), "history": monitor.history}, args.out)
+
+
+if __name__ == "__main__":
+    main()
