@@ -102,6 +102,12 @@ class LinearTeacherCLI(LightningCLI):
 
 def main(args: list[str] | None = None) -> None:
     """Entry point of the ``lt-teacher`` console script."""
+    if (args if args is not None else sys.argv[1:])[:1] == ["reproduce"]:  # lt-teacher reproduce ...: see lt_teacher.reproduce
+        from lt_teacher.reproduce import main as reproduce_main
+
+        if code := reproduce_main((args if args is not None else sys.argv[1:])[1:]):
+            raise SystemExit(code)
+        return
     LinearTeacherCLI(
         LeakyReLUTeacherNet,
         LightningDataModule,

@@ -1,0 +1,175 @@
+"""Reproduction configs: packaged YAML files, scales, ``--set`` overrides and their validation.
+
+A config is one YAML file (``lt_teacher/reproduce/configs/<name>.yaml``, printed by
+``lt-teacher reproduce --dump <name>``). Its top-level mapping holds the settings of the ``quick``
+scale; ``scales: {tiny: {...}, paper: {...}}`` holds overrides for the other scales, merged into it
+(mappings merge key by key, every other value is replaced). ``--set a.b=value`` overrides are
+applied last (the value is parsed as YAML: ``--set model.alpha=0.2``, ``--set "pairs=[[0, 1]]"``).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SCALES = ("tiny", "quick", "paper")
+DEFAULT_SCALE = "quick"
+CONFIG_PACKAGE = "lt_teacher.reproduce"  # the YAML files are package data in its configs/ folder
+
+
+def _configs_dir() -> Any:
+    return resources.files(CONFIG_PACKAGE).joinpath("configs")
+
+
+class ConfigError(ValueError):
+    """A reproduction config, name or override is invalid; the message says what is expected."""
+
+
+def packaged_names() -> list[str]:
+    """Names of the packaged configs (the reproducible figures), in the order ``all`` runs them."""
+    names = [entry.name[: -len(".yaml")] for entry in _configs_dir().iterdir() if entry.name.endswith(".yaml")]
+    order = {name: i for i, name in enumerate(ORDER)}
+    return sorted(names, key=lambda n: (order.get(n, len(order)), n))
+
+
+# The order of ``all``: fig7 after fig2-*, whose runs it shares (identical runs are trained once).
+ORDER = ("fig1", "fig2-gaussian", "fig2-mnist", "fig3", "fig7", "fig8", "fig9", "supp-relu", "sweep")
+
+
+def packaged_path(name: str) -> Path:
+    """The file of a packaged config (inside the installed package)."""
+    check_name(name)
+    return Path(str(_configs_dir().joinpath(f"{name}.yaml")))
+
+
+def packaged_text(name: str) -> str:
+    check_name(name)
+    return _configs_dir().joinpath(f"{name}.yaml").read_text(encoding="utf-8")
+
+
+def check_name(name: str) -> str:
+    names = packaged_names()
+    if name not in names:
+        raise ConfigError(f"unknown reproduction {name!r}; valid names: {', '.join(names)}, all (or --config FILE).")
+    return name
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` updated by ``override``: mappings merge recursively, other values are replaced."""
+    merged = copy.deepcopy(dict(base))
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``"a.b=value"`` as (["a", "b"], parsed YAML value)."""
+    if "=" not in text:
+        raise ConfigError(f"--set expects KEY=VALUE with a dotted key (e.g. model.alpha=0.2), got {text!r}.")
+    key, raw = text.split("=", 1)
+    path = [part for part in key.strip().split(".") if part]
+    if not path:
+        raise ConfigError(f"--set expects KEY=VALUE with a non-empty key, got {text!r}.")
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"--set {key}: cannot parse {raw!r} as a YAML value: {err}") from err
+    return path, value
+
+
+def apply_override(config: dict[str, Any], path: list[str], value: Any) -> None:
+    """Set ``config[path[0]]...[path[-1]] = value``; the key must exist (no silent typos)."""
+    node: Any = config
+    for depth, part in enumerate(path[:-1]):
+        if not isinstance(node, dict) or part not in node:
+            where = ".".join(path[: depth + 1])
+            known = ", ".join(sorted(node)) if isinstance(node, dict) else "none"
+            raise ConfigError(f"--set {'.'.join(path)}: {where!r} is not in the config (keys here: {known}).")
+        node = node[part]
+    if not isinstance(node, dict):
+        raise ConfigError(f"--set {'.'.join(path)}: {'.'.join(path[:-1])!r} is not a mapping.")
+    if path[-1] not in node and len(path) == 1:
+        raise ConfigError(f"--set {path[0]}: not a top-level key of the config (keys: {', '.join(sorted(node))}).")
+    node[path[-1]] = value
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """A config resolved for one scale: its settings and where they came from."""
+
+    name: str
+    settings: dict[str, Any]
+    source: str  # the packaged path or the user's file
+    packaged: bool
+    scale: str
+    overrides: tuple[str, ...]
+
+
+def read_yaml(text: str, origin: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{origin}: not valid YAML: {err}") from err
+    if not isinstance(data, dict):
+        raise ConfigError(f"{origin}: a reproduction config is a YAML mapping, got {type(data).__name__}.")
+    return data
+
+
+def resolve(raw: dict[str, Any], scale: str, overrides: tuple[str, ...], origin: str) -> dict[str, Any]:
+    """The settings of ``raw`` at ``scale`` with the ``--set`` overrides applied."""
+    if scale not in SCALES:
+        raise ConfigError(f"unknown scale {scale!r}; valid scales: {', '.join(SCALES)}.")
+    for key in ("name", "experiment"):
+        if key not in raw:
+            raise ConfigError(f"{origin}: the config has no `{key}` (every reproduction config names itself and its experiment).")
+    scales = raw.get("scales") or {}
+    if not isinstance(scales, dict) or (bad := [s for s in scales if s not in SCALES]):
+        raise ConfigError(f"{origin}: `scales` must map scale names ({', '.join(SCALES)}) to overrides, got {scales!r}.")
+    settings = {k: v for k, v in raw.items() if k != "scales"}
+    if scale != DEFAULT_SCALE and scales.get(scale):
+        settings = deep_merge(settings, scales[scale])
+    for text in overrides:
+        path, value = parse_override(text)
+        apply_override(settings, path, value)
+    return settings
+
+
+def load(name_or_path: str, *, scale: str = DEFAULT_SCALE, overrides: tuple[str, ...] = (), is_path: bool = False) -> LoadedConfig:
+    """A packaged config by name, or a user's YAML file (``is_path``), resolved for ``scale``."""
+    if is_path:
+        path = Path(name_or_path)
+        if not path.is_file():
+            raise ConfigError(f"--config {name_or_path}: no such file (start from `lt-teacher reproduce --dump NAME > my.yaml`).")
+        raw = read_yaml(path.read_text(encoding="utf-8"), str(path))
+        settings = resolve(raw, scale, overrides, str(path))
+        return LoadedConfig(str(settings["name"]), settings, str(path), False, scale, overrides)
+    check_name(name_or_path)
+    origin = str(packaged_path(name_or_path))
+    raw = read_yaml(packaged_text(name_or_path), origin)
+    settings = resolve(raw, scale, overrides, origin)
+    return LoadedConfig(name_or_path, settings, origin, True, scale, overrides)
+
+
+def require_keys(settings: Mapping[str, Any], allowed: Mapping[str, Any], where: str) -> None:
+    """Reject keys of ``settings`` that are not in ``allowed`` (a typo is an error, never ignored)."""
+    unknown = sorted(set(settings) - set(allowed))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; valid keys: {', '.join(sorted(allowed))}.")
+
+
+def section(settings: Mapping[str, Any], key: str, defaults: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """``settings[key]`` merged over ``defaults``, with unknown keys rejected."""
+    value = settings.get(key) or {}
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{where}: `{key}` must be a mapping, got {type(value).__name__}.")
+    require_keys(value, defaults, f"{where}: `{key}`")
+    return {**defaults, **value}
