@@ -64,7 +64,9 @@ class LeakyReLUTeacherNet(LightningModule):
         order_seed: seed of the per-epoch permutations (fused and reference engines).
 
     Checkpoints hold the permutation state (and the global torch RNG state, which orders a shuffling
-    DataLoader), so a resumed run ends with the same W as an uninterrupted one.
+    DataLoader). With the fused and reference engines a run resumed from any checkpoint ends with the same
+    W as an uninterrupted one; with ``engine="autograd"`` that holds for checkpoints at epoch ends (Lightning
+    does not restore a DataLoader's position inside an epoch).
 
     Raises:
         TypeError, ValueError: an argument has the wrong type or lies outside its range.
@@ -118,6 +120,7 @@ class LeakyReLUTeacherNet(LightningModule):
         self._epoch_order: Tensor | None = None  # (S, n) visiting order of the current epoch
         self._order_epoch = -1  # the epoch _epoch_order belongs to
         self._pending_order_state: dict[str, Any] | None = None
+        self._epoch_loss = torch.zeros(2, dtype=torch.float64)  # (sum of per-step losses, steps) this epoch
 
     @property
     def w(self) -> Tensor:
@@ -161,15 +164,22 @@ class LeakyReLUTeacherNet(LightningModule):
         # independent seeds: the sum over seeds of each seed's mean loss separates their gradients
         loss = logistic_loss(q).mean(dim=1).sum()
         n, seeds = out.shape[1], out.shape[0]
-        self.log(f"{stage}/loss", loss / seeds, on_step=False, on_epoch=True, prog_bar=True, batch_size=n)
+        sync = stage != "train"  # epoch-level validation/test values: the mean over every process's points
+        self.log(f"{stage}/loss", loss / seeds, on_step=False, on_epoch=True, prog_bar=True, batch_size=n, sync_dist=sync)
         accuracy = (q > 0).to(out.dtype).mean()
-        self.log(f"{stage}/acc", accuracy, on_step=False, on_epoch=True, prog_bar=stage != "train", batch_size=n)
+        self.log(f"{stage}/acc", accuracy, on_step=False, on_epoch=True, prog_bar=sync, batch_size=n, sync_dist=sync)
         return loss
 
     # ---------------------------------------------------- per-example engines
     def on_train_start(self) -> None:
         if self.hparams.engine == "autograd":
             return
+        if self.weight.dtype not in (torch.float32, torch.float64):
+            raise ValueError(
+                f"engine={self.hparams.engine!r} trains in float32 or float64, but the Trainer's `precision` made the "
+                f"weights {self.weight.dtype}; use precision='32-true' or '64-true', or engine='autograd'."
+            )
+        self._epoch_loss = torch.zeros(2, dtype=torch.float64)
         x, y = self._training_tensors()
         self._train_x = self.prepare_inputs(x).contiguous()
         self._train_y = signed_labels(y, x.shape[0]).to(self.weight.dtype).contiguous()
@@ -228,19 +238,29 @@ class LeakyReLUTeacherNet(LightningModule):
         with torch.no_grad():
             if not all_seeds:
                 self.weight.data[seeds] = weight
-            if batch_idx == batches - 1 and self.trainer.world_size > 1:
+            if self.trainer.world_size > 1:
                 self._gather_seeds()
         # W was updated in place; stepping the (gradient-free) optimizer is a no-op that keeps
         # Lightning's global_step counting steps (checkpoint names, max_steps, logger steps).
         self.optimizers().step()
-        steps = (stop - start) * len(seeds)
-        mean_loss = (losses.sum() / max(steps, 1)).to(self.weight.dtype)
-        if steps:  # a chunk past the end of the epoch (rounding to even positions) has nothing to report
-            self.log("train/loss", mean_loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=steps, sync_dist=True)
-        return mean_loss
+        self._epoch_loss += torch.tensor([float(losses.sum()), float((stop - start) * len(seeds))], dtype=torch.float64)
+        if batch_idx == batches - 1:
+            self._log_epoch_loss()
+        return (losses.sum() / max((stop - start) * len(seeds), 1)).to(self.weight.dtype)
+
+    def _log_epoch_loss(self) -> None:
+        """The epoch's mean per-step loss over every seed and process; every process logs the same value."""
+        totals = self._epoch_loss
+        if self.trainer.world_size > 1:
+            totals = self.all_gather(totals.to(self.device)).reshape(-1, 2).sum(dim=0).cpu()
+        self._epoch_loss = torch.zeros(2, dtype=torch.float64)
+        if totals[1] > 0:
+            mean = (totals[0] / totals[1]).to(self.weight.dtype)
+            self.log("train/loss", mean, on_step=False, on_epoch=True, prog_bar=True, batch_size=1)
 
     def _gather_seeds(self) -> None:
-        """After an epoch under DDP: every process takes each seed's weights from the process that trained it."""
+        """After each chunk under DDP: every process takes each seed's weights from the process that trained it,
+        so validation, monitors and checkpoints (saved by rank 0) always see every seed up to date."""
         gathered = self.all_gather(self.weight.data)  # (world, S, 2k, d)
         world = self.trainer.world_size
         for s in range(self.hparams.num_seeds):
@@ -274,7 +294,8 @@ class LeakyReLUTeacherNet(LightningModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Restore them, so the epochs after a resume visit the examples in the same order."""
         state = checkpoint.get("lt_teacher_rng_state")
-        if state is not None:
+        resuming_fit = self._trainer is not None and self.trainer.state.fn == "fit"
+        if state is not None and resuming_fit:  # load_from_checkpoint for inference leaves the RNG alone
             torch.set_rng_state(state)
         self._pending_order_state = checkpoint.get("lt_teacher_order")
 

@@ -2,7 +2,7 @@
 
 Lightning's ``strategy="ddp"`` starts the other ranks by running this script again, so it is a file.
 
-    python tests/_ddp_seeds_run.py --devices 2 --out FILE
+    python tests/_ddp_seeds_run.py --devices 2 --out FILE [--seeds S]
 """
 
 from __future__ import annotations
@@ -21,11 +21,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--devices", type=int, required=True)
     parser.add_argument("--out", required=True)
+    parser.add_argument("--seeds", type=int, default=3)
     args = parser.parse_args()
     torch.set_num_threads(1)
     seed_everything(11)
     datamodule = LinearTeacherDataModule(dim=3, n_train=41, n_val=0, n_test=0, batch_size=8, seed=2)
-    net = LeakyReLUTeacherNet(input_dim=3, k=4, init_std=0.3, lr=0.05, num_seeds=3)
+    net = LeakyReLUTeacherNet(input_dim=3, k=4, init_std=0.3, lr=0.05, num_seeds=args.seeds)
     monitor = LinearTeacherMonitor(groups=("cluster", "margin"))
     trainer = Trainer(
         accelerator="cpu", devices=args.devices, strategy="ddp" if args.devices > 1 else "auto", max_epochs=3,
@@ -34,7 +35,8 @@ def main() -> None:
     trainer.callbacks.append(monitor)
     trainer.fit(net, datamodule=datamodule)
     if trainer.is_global_zero:
-        torch.save({"weight": net.weight.detach().clone(), "history": monitor.history}, args.out)
+        logged = {k: float(v) for k, v in trainer.callback_metrics.items()}
+        torch.save({"weight": net.weight.detach().clone(), "history": monitor.history, "logged": logged}, args.out)
 
 
 if __name__ == "__main__":

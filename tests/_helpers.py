@@ -25,3 +25,19 @@ def separable_gaussians(n: int = 40, d: int = 2, seed: int = 0, gap: float = 2.0
 def require_real_data() -> bool:
     """CI sets LT_TEACHER_REQUIRE_REAL_DATA=1: a missing real data set then fails instead of skipping."""
     return os.environ.get("LT_TEACHER_REQUIRE_REAL_DATA") == "1"
+
+
+def run_in_own_session(command: list[str], *, timeout: float, **kwargs: object) -> "subprocess.CompletedProcess[str]":
+    """Run a command (e.g. a DDP launcher and the ranks it starts) and, if it hangs, kill its whole session."""
+    import os
+    import signal
+    import subprocess
+
+    process = subprocess.Popen(command, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)

@@ -2,13 +2,12 @@
 
 import os
 import socket
-import subprocess
 import sys
 
 import pytest
 import torch
 
-from _helpers import REPO_ROOT
+from _helpers import REPO_ROOT, run_in_own_session
 
 
 def free_port() -> int:
@@ -19,20 +18,21 @@ def free_port() -> int:
 
 @pytest.mark.ddp
 @pytest.mark.timeout(300)
-def test_seeds_divided_among_processes_match_one_process(tmp_path):
+@pytest.mark.parametrize("seeds", [1, 3], ids=["one-seed-a-rank-without-seeds", "three-seeds"])
+def test_seeds_divided_among_processes_match_one_process(tmp_path, seeds):
     runs = {}
     for devices in (1, 2):
         out = tmp_path / f"devices{devices}.pt"
         env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port()), "OMP_NUM_THREADS": "1"}
-        result = subprocess.run(
-            [sys.executable, str(REPO_ROOT / "tests" / "_ddp_seeds_run.py"), "--devices", str(devices), "--out", str(out)],
-            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240,
-        )
+        command = [sys.executable, str(REPO_ROOT / "tests" / "_ddp_seeds_run.py"), "--devices", str(devices),
+                   "--out", str(out), "--seeds", str(seeds)]
+        result = run_in_own_session(command, timeout=240, cwd=tmp_path, env=env)
         assert result.returncode == 0, result.stderr[-3000:]
         runs[devices] = torch.load(out)
     one, two = runs[1], runs[2]
     # rank r trains seeds r, r + 2, ...; each seed does the same per-example SGD either way
     assert torch.equal(one["weight"], two["weight"])
+    assert one["logged"]["train/loss"] == pytest.approx(two["logged"]["train/loss"], rel=1e-6)
     assert len(one["history"]) == len(two["history"]) == 3
     for row_one, row_two in zip(one["history"], two["history"]):
         assert row_one.keys() == row_two.keys()

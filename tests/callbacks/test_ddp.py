@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -35,11 +36,17 @@ def start(devices: int, layout: str, out: Path) -> subprocess.Popen:
     for name in ("LOCAL_RANK", "NODE_RANK", "WORLD_SIZE", "RANK"):  # never inherit a rank from outside
         env.pop(name, None)
     command = [sys.executable, str(SCRIPT), "--devices", str(devices), "--out", str(out), "--layout", layout]
-    return subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
 
 
 def results(process: subprocess.Popen, devices: int, out: Path) -> list[dict[str, Any]]:
-    _, stderr = process.communicate(timeout=240)
+    try:
+        _, stderr = process.communicate(timeout=240)
+    finally:  # a hung run must not outlive the test: kill its whole session (the launcher and every rank)
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
     assert process.returncode == 0, f"{process.args} failed:\n{stderr[-4000:]}"
     return [json.loads((out / f"devices{devices}-rank{rank}.json").read_text()) for rank in range(devices)]
 
