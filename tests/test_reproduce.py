@@ -59,15 +59,16 @@ def test_tiny_reproduction_writes_a_report_whose_numbers_are_the_monitors_histor
     last = small.history[-1]
     train_seeds = [last[f"linear_region/outside_fraction/train/seed_{s}"] for s in range(2)]
     test_seeds = [last[f"linear_region/outside_fraction/test/seed_{s}"] for s in range(2)]
-    assert rows[0][3] == (f"max over seeds: train {fmt(max(train_seeds))}, test {fmt(max(test_seeds))} "
-                          f"(mean {fmt(last['linear_region/outside_fraction/train'])}, {fmt(last['linear_region/outside_fraction/test'])})")
-    holds = max(train_seeds + test_seeds) <= 0.01
-    assert rows[0][5] == ("**holds**" if holds else "**does not hold**")
+    train_mean, test_mean = last["linear_region/outside_fraction/train"], last["linear_region/outside_fraction/test"]
+    assert train_mean == pytest.approx(sum(train_seeds) / 2) and test_mean == pytest.approx(sum(test_seeds) / 2)
+    assert rows[0][3] == (f"mean over seeds: train {fmt(train_mean)}, test {fmt(test_mean)} "
+                          f"(max over seeds {fmt(max(train_seeds))}, {fmt(max(test_seeds))})")
+    assert rows[0][5] == ("**holds**" if max(train_mean, test_mean) <= 0.01 else "**does not hold**")
     big = large.history[-1]
     assert rows[1][3] == f"mean over seeds: train {fmt(big['linear_region/outside_fraction/train'])}, test {fmt(big['linear_region/outside_fraction/test'])}"
 
     results = json.loads((folder / "results.json").read_text())
-    assert results["claims"][0]["values"] == {"train": train_seeds, "test": test_seeds}  # float64, unrounded
+    assert results["claims"][0]["values"] == {"train": train_seeds, "test": test_seeds, "train_mean": train_mean, "test_mean": test_mean}
     assert results["claims"][1]["values"]["test_mean"] == big["linear_region/outside_fraction/test"]
 
     # every run is a W&B run, offline without credentials, listed in the report
@@ -86,11 +87,11 @@ def test_a_failing_claim_tries_the_fallback_settings_and_reports_where_it_holds(
         return f"init {value}", value == 1e-5, {}
 
     fallbacks = [{"model": {"init_std": 1e-4}}, {"model": {"init_std": 1e-5}}, {"model": {"init_std": 1e-6}}]
-    first, _, holds, _, found_at, tried, runs = with_fallbacks(None, ctx, spec, evaluate, fallbacks)
+    first, _, holds, _, found_at, tried, runs = with_fallbacks(ctx, spec, evaluate, fallbacks)
     assert not holds and first.spec.model["init_std"] == 1e-3
     assert found_at == "model.init_std=1e-05 (init 1e-05)"
     assert [t[2] for t in tried] == [False, False, True] and len(runs) == 3  # stops at the first that holds
-    again = with_fallbacks(None, ctx, spec, evaluate, fallbacks)
+    again = with_fallbacks(ctx, spec, evaluate, fallbacks)
     assert again[0] is first and len(ctx.trained) == 3  # identical runs are trained once
 
 

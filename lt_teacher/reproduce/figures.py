@@ -50,6 +50,8 @@ class Panel:
     logy: bool = False
     clip: tuple[float, float] | None = None  # shade within these bounds (e.g. fractions in [0, 1])
     hline: float | None = None  # a threshold line
+    logx: bool = False  # symmetric-log epoch axis (linear below 1), for changes in the first epochs
+    symlogy: bool = False  # symmetric-log y axis (linear below 1): counts that fall to 0
 
 
 def curves_figure(panels: Sequence[Panel], suptitle: str, *, width: float = 4.2, height: float = 3.2) -> Figure:
@@ -71,6 +73,10 @@ def curves_figure(panels: Sequence[Panel], suptitle: str, *, width: float = 4.2,
             ax.axhline(panel.hline, color="black", linestyle=":", linewidth=0.8)
         if panel.logy:
             ax.set_yscale("log")
+        if panel.logx:
+            ax.set_xscale("symlog", linthresh=1.0)
+        if panel.symlogy:
+            ax.set_yscale("symlog", linthresh=1.0)
         if panel.ylim is not None:
             ax.set_ylim(*panel.ylim)
         ax.set_xlabel("epoch")
