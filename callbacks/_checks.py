@@ -5,13 +5,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 
-def check_int(value: object, name: str, owner: str, *, optional: bool = False) -> None:
-    """An int >= 1 (or None if ``optional``), else a ValueError echoing the value."""
+def check_int(value: object, name: str, owner: str, *, optional: bool = False, minimum: int = 1) -> None:
+    """An int >= ``minimum`` (or None if ``optional``), else a ValueError echoing the value."""
     if optional and value is None:
         return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        expected = "None or an int >= 1" if optional else "an int >= 1"
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        expected = f"None or an int >= {minimum}" if optional else f"an int >= {minimum}"
         raise ValueError(f"{owner}: `{name}` must be {expected}, got {value!r}.")
+
+
+def check_subset(value: object, name: str, allowed: tuple[str, ...], owner: str) -> tuple[str, ...]:
+    """One name or a non-empty sequence of names from ``allowed`` (in the order given)."""
+    chosen = (value,) if isinstance(value, str) else value
+    if not isinstance(chosen, (list, tuple)) or not chosen or any(item not in allowed for item in chosen):
+        raise ValueError(f"{owner}: `{name}` must be one of {allowed} or a non-empty subset of them, got {value!r}.")
+    return tuple(chosen)
 
 
 def check_train_data(data: object, owner: str) -> None:

@@ -12,7 +12,8 @@ from ._wandb import update_summary
 
 
 class EvaluationCallback(Callback, ABC):
-    """Calls :meth:`compute` after every ``every_n_epochs``-th training epoch and logs its values.
+    """Calls :meth:`compute` after every ``every_n_epochs``-th training epoch (and the last, ``max_epochs``)
+    and logs its values.
 
     Every process logs the same keys (``sync_dist=True``; the values are already identical), so no
     collective runs on one rank only. :attr:`history` keeps each evaluation in float64 with ``epoch``
@@ -32,7 +33,9 @@ class EvaluationCallback(Callback, ABC):
 
     @override
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if trainer.sanity_checking or (trainer.current_epoch + 1) % self.every_n_epochs != 0:
+        epochs_done = trainer.current_epoch + 1
+        last = trainer.max_epochs is not None and epochs_done >= trainer.max_epochs
+        if trainer.sanity_checking or (epochs_done % self.every_n_epochs != 0 and not last):
             return
         values = self.compute(pl_module)
         for key, value in values.items():

@@ -20,6 +20,7 @@ from lt_teacher.functional.margins import smoothed_margin_from_log_sum_loss, the
 from lt_teacher.metrics import AgreementStatistics, LinearRegionStatistics, MarginStatistics, PARStatistics
 from lt_teacher.view import TwoLayerView, num_seeds, two_layer_view
 
+from ._checks import check_callable, check_int, check_subset
 from ._data import SPLITS, BatchToXY, EvaluationSource, make_source, resolve_datasets
 from ._history import EvaluationCallback
 from ._wandb import define_epoch_axis
@@ -74,7 +75,8 @@ class LinearTeacherMonitor(EvaluationCallback):
     ``margin/normalized``                       Eq. (4)
     ``margin/smoothed``                         Eq. (5)
     ``margin/assumption_6_1``                   1 if L < 1/n
-    ``margin/theorem_6_2_threshold``            sqrt(k) alpha v max ||x||
+    ``margin/theorem_6_2_threshold``            sqrt(k) alpha v max ||x|| (Theorem 6.2 is stated for the fixed
+                                                output layer; for a learned one it is computed with v = 1)
     ``margin/above_threshold``                  1 if the smoothed margin exceeds that threshold
     ==========================================  ===========================================================
 
@@ -83,9 +85,10 @@ class LinearTeacherMonitor(EvaluationCallback):
     saved in checkpoints, so a resumed run continues its curves.
 
     Args:
-        groups: which diagnostics to compute, a subset of ``("cluster", "linear_region", "agreement", "par", "margin")``.
+        groups: which diagnostics to compute, a subset of ``("cluster", "linear_region", "agreement", "par", "margin")``
+            (one name or a sequence; ``"agreement"`` logs the ``nar/*`` keys, ``"par"`` the ``par/*`` keys).
         splits: splits for the linear region, a subset of ``("train", "val", "test")``; missing ones are skipped.
-        every_n_epochs: evaluate after every n-th training epoch.
+        every_n_epochs: evaluate after every n-th training epoch, and after the last one (``max_epochs``).
         max_samples: evaluate at most this many points per split (a fixed, seeded subset).
         beta: the margin of Definitions 6.2/6.3 (>= 0).
         data: optional ``{split: (x, y) | Dataset | DataLoader}`` instead of the trainer's data.
@@ -123,27 +126,20 @@ class LinearTeacherMonitor(EvaluationCallback):
     ) -> None:
         super().__init__()
         owner = type(self).__name__
-        chosen = tuple(GROUPS if groups is None else groups)
-        unknown = [g for g in chosen if g not in GROUPS]
-        if unknown or not chosen:
-            raise ValueError(f"{owner}: `groups` must be a non-empty subset of {GROUPS}, got {tuple(chosen)}.")
-        bad_splits = [s for s in splits if s not in SPLITS]
-        if bad_splits or not splits:
-            raise ValueError(f"{owner}: `splits` must be a non-empty subset of {SPLITS}, got {tuple(splits)}.")
-        for name, value in (("every_n_epochs", every_n_epochs), ("batch_size", batch_size)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{owner}: `{name}` must be an int >= 1, got {value!r}.")
-        if max_samples is not None and (isinstance(max_samples, bool) or not isinstance(max_samples, int) or max_samples < 1):
-            raise ValueError(f"{owner}: `max_samples` must be None or an int >= 1, got {max_samples!r}.")
+        chosen = check_subset(GROUPS if groups is None else groups, "groups", GROUPS, owner)
+        splits = check_subset(splits, "splits", SPLITS, owner)
+        check_int(every_n_epochs, "every_n_epochs", owner)
+        check_int(batch_size, "batch_size", owner)
+        check_int(max_samples, "max_samples", owner, optional=True)
+        check_int(sample_seed, "sample_seed", owner, minimum=0)
         if data is not None and not isinstance(data, Mapping):
             raise TypeError(f"{owner}: `data` must be a mapping {{split: (x, y)}}, got {type(data).__name__}.")
         if data is not None and (extra := [s for s in data if s not in SPLITS]):
             raise ValueError(f"{owner}: `data` has unknown splits {extra}; expected keys among {SPLITS}.")
-        for name, fn in (("batch_to_xy", batch_to_xy), ("network_fn", network_fn)):
-            if fn is not None and not callable(fn):
-                raise TypeError(f"{owner}: `{name}` must be callable, got {type(fn).__name__}.")
+        check_callable(batch_to_xy, "batch_to_xy", owner)
+        check_callable(network_fn, "network_fn", owner)
         self.groups = chosen
-        self.splits = tuple(splits)
+        self.splits = splits
         self.every_n_epochs = every_n_epochs
         self.max_samples = max_samples
         try:

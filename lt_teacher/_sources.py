@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 from lightning.pytorch import Trainer
+from lightning.pytorch.utilities import rank_zero_warn
 from lightning.pytorch.utilities.model_helpers import is_overridden
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, IterableDataset, TensorDataset
@@ -52,7 +53,18 @@ def resolve_datasets(
     for split in splits:
         loader: Any = None
         if datamodule is not None and is_overridden(f"{split}_dataloader", datamodule):
-            loader = getattr(datamodule, f"{split}_dataloader")()
+            try:
+                loader = getattr(datamodule, f"{split}_dataloader")()
+            except Exception as err:  # e.g. test data built only in setup("test")
+                if split == "train":
+                    raise ValueError(f"{owner}: the datamodule's train_dataloader() failed: {err!r}") from err
+                stage = "test" if split == "test" else "validate"
+                rank_zero_warn(
+                    f"{owner}: skipping the {split} split: {type(datamodule).__name__}.{split}_dataloader() failed during "
+                    f"fit ({err!r}); it may build that split only in setup('{stage}'). "
+                    f"Pass `splits` without '{split}', or the points with `data={{'{split}': (x, y)}}`."
+                )
+                continue
         elif split == "train":
             loader = trainer.train_dataloader
         elif split == "val":

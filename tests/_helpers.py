@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import torch
@@ -29,9 +30,7 @@ def require_real_data() -> bool:
 
 def run_in_own_session(command: list[str], *, timeout: float, **kwargs: object) -> "subprocess.CompletedProcess[str]":
     """Run a command (e.g. a DDP launcher and the ranks it starts) and, if it hangs, kill its whole session."""
-    import os
     import signal
-    import subprocess
 
     process = subprocess.Popen(command, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
     try:

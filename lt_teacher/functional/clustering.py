@@ -24,11 +24,14 @@ from lt_teacher.functional.network import output_from_preactivations
 class ClusterRadius(NamedTuple):
     """Clustering of the two neuron groups (section 5 and supplementary 11.4); float64 scalars.
 
+    For groups of unequal size every quantity uses the weighted neurons rho_g w_i (module docstring); for
+    the paper's equal groups rho_g = 1.
+
     Attributes:
         radius: r = max over neurons of ||w_i - w_bar|| and ||u_i - u_bar|| (section 5).
-        radius_w: the largest distance of a w-neuron from w_bar.
-        radius_u: the largest distance of a u-neuron from u_bar.
-        mean_gap: ||w_bar - u_bar||, the norm of the linear classifier of Theorem 5.1.
+        radius_w: the largest distance of a w-neuron from w_bar (times rho_w).
+        radius_u: the largest distance of a u-neuron from u_bar (times rho_u).
+        mean_gap: ||w_bar - u_bar|| (of the weighted means), the norm of the linear classifier of Theorem 5.1.
         radius_ratio: r / ||w_bar - u_bar|| (Figure 7a; Eq. 6). 0 when r = 0, +inf when only the gap is 0.
         max_angle_w: the largest angle (radians) between two w-neurons (Figure 7b).
         max_angle_u: the largest angle (radians) between two u-neurons.
@@ -82,7 +85,14 @@ def max_pairwise_angle(neurons: Tensor) -> Tensor:
     upper = torch.triu(torch.ones_like(cos, dtype=torch.bool), diagonal=1)
     candidates = upper & (cos <= cos[upper].min() + 1e-9)
     rows, cols = candidates.nonzero(as_tuple=True)
-    return _angle_between_units(directions[rows], directions[cols]).max()
+    # Tightly clustered groups make most pairs candidates: evaluate them in blocks of bounded memory.
+    block = max(1, (1 << 22) // directions.shape[1])
+    return torch.stack(
+        [
+            _angle_between_units(directions[rows[i : i + block]], directions[cols[i : i + block]]).max()
+            for i in range(0, rows.numel(), block)
+        ]
+    ).max()
 
 
 def _group_radii(w64: Tensor, u64: Tensor) -> tuple[Tensor, Tensor]:

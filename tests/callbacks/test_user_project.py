@@ -419,15 +419,17 @@ def test_every_n_epochs(tmp_path):
     logger = RecordingLogger()
     monitor = ClusterRadiusMonitor(every_n_epochs=2)
     fit([monitor], tmp_path, epochs=5, logger=logger)
-    assert [row["epoch"] for row in monitor.history] == [2.0, 4.0]
-    assert logger.epochs_with("cluster/radius") == [1, 3]  # Lightning counts epochs from 0
+    assert [row["epoch"] for row in monitor.history] == [2.0, 4.0, 5.0]  # and the last epoch
+    assert logger.epochs_with("cluster/radius") == [1, 3, 4]  # Lightning counts epochs from 0
 
 
 CONSTRUCTOR_ERRORS = [
-    ({"groups": ("cluster", "nar")}, ValueError, r"`groups` must be a non-empty subset of .*got \('cluster', 'nar'\)"),
-    ({"groups": ()}, ValueError, r"`groups` must be a non-empty subset"),
-    ({"splits": ("train", "dev")}, ValueError, r"`splits` must be a non-empty subset of .*got \('train', 'dev'\)"),
-    ({"splits": ()}, ValueError, r"`splits` must be a non-empty subset"),
+    ({"groups": ("cluster", "nar")}, ValueError, r"`groups` must be one of .*got \('cluster', 'nar'\)"),
+    ({"groups": ()}, ValueError, r"`groups` must be one of .* a non-empty subset"),
+    ({"groups": "nar"}, ValueError, r"`groups` must be one of .*got 'nar'"),
+    ({"splits": ("train", "dev")}, ValueError, r"`splits` must be one of .*got \('train', 'dev'\)"),
+    ({"splits": ()}, ValueError, r"`splits` must be one of .* a non-empty subset"),
+    ({"sample_seed": "a"}, ValueError, r"`sample_seed` must be an int >= 0, got 'a'"),
     ({"every_n_epochs": 0}, ValueError, r"`every_n_epochs` must be an int >= 1, got 0"),
     ({"every_n_epochs": 1.5}, ValueError, r"`every_n_epochs` must be an int >= 1, got 1.5"),
     ({"every_n_epochs": True}, ValueError, r"`every_n_epochs` must be an int >= 1, got True"),
@@ -529,3 +531,36 @@ def test_monitors_logging_the_same_key_are_rejected(monitors, tmp_path):
     with pytest.raises(ValueError, match=r"both log \[.*\]; Lightning would average"):
         fit(monitors(), tmp_path, module=module)
     assert module.steps_run == 0
+
+
+def test_one_name_is_accepted_for_groups_and_splits():
+    monitor = LinearTeacherMonitor(groups="cluster", splits="train")
+    assert monitor.groups == ("cluster",) and monitor.splits == ("train",)
+
+
+class LazyTestSplitDataModule(LightningDataModule):
+    """The common pattern: the test set is built only in setup('test'), so test_dataloader() fails during fit."""
+
+    def setup(self, stage: str) -> None:
+        x, y = separable_gaussians(n=20, d=2, seed=1)
+        self.train_set = torch.utils.data.TensorDataset(x, y)
+        if stage == "test":
+            self.test_set = torch.utils.data.TensorDataset(x, y)
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(self.train_set, batch_size=5)
+
+    def test_dataloader(self) -> DataLoader:
+        return DataLoader(self.test_set, batch_size=5)
+
+
+def test_a_split_the_datamodule_cannot_serve_during_fit_is_skipped_with_a_warning(tmp_path):
+    from lt_teacher import LeakyReLUTeacherNet
+
+    monitor = LinearTeacherMonitor()
+    trainer = Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                      enable_model_summary=False, default_root_dir=tmp_path, callbacks=[monitor])
+    with pytest.warns(UserWarning, match=r"skipping the test split.*test_dataloader\(\) failed.*setup\('test'\)"):
+        trainer.fit(LeakyReLUTeacherNet(input_dim=2, k=2), datamodule=LazyTestSplitDataModule())
+    assert "linear_region/outside_fraction/train" in monitor.history[-1]
+    assert not any(key.endswith("/test") for key in monitor.history[-1])
