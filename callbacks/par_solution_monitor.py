@@ -20,7 +20,7 @@ from ._data import BatchToXY, all_training_points
 from ._history import EvaluationCallback
 from ._wandb import define_epoch_axis
 
-__all__ = ["PARSolutionMonitor", "all_training_points", "check_callable", "check_int", "check_train_data"]
+__all__ = ["PARSolutionMonitor"]
 
 
 def cosine(a: Tensor, b: Tensor) -> float:

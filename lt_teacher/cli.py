@@ -87,7 +87,7 @@ class LinearTeacherCLI(LightningCLI):
             name = type(logger).__name__
             if name == "WandbLogger":
                 run_dir = Path(logger.experiment.dir).parent
-                offline = getattr(logger, "_offline", False)
+                offline = bool(logger.experiment.offline)
                 lines.append(f"  W&B run ({'offline' if offline else 'online'}): {run_dir}")
                 if offline:
                     lines.append(f"    upload later with: wandb sync {run_dir}")

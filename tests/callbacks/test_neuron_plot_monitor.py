@@ -6,6 +6,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pytest
+import wandb
 import torch
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.loggers import WandbLogger
@@ -111,6 +112,7 @@ def test_wandb_offline_receives_the_images(tmp_path, monkeypatch):
         run_dir = Path(logger.experiment.dir)  # <save_dir>/wandb/offline-run-*/files
     finally:
         logger.experiment.finish()
+        wandb.teardown()  # stops the wandb-core service, which completes its writes
     images = sorted((run_dir / "media" / "images").rglob("*.png"))
     assert len(images) == 4  # two plots x two epochs
     assert {p.name.split("_")[0] for p in images} == {"neurons", "decision"}
