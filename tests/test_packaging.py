@@ -9,7 +9,10 @@ import pytest
 
 from _helpers import REPO_ROOT
 
-SUBPACKAGES = ("lt_teacher", "lt_teacher.callbacks", "lt_teacher.datamodules", "lt_teacher.functional")
+SUBPACKAGES = (
+    "lt_teacher", "lt_teacher.callbacks", "lt_teacher.datamodules", "lt_teacher.functional", "lt_teacher.engines",
+    "lt_teacher.reproduce",
+)
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +31,7 @@ def test_wheel_file_list(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     for package in SUBPACKAGES:
         assert package.replace(".", "/") + "/__init__.py" in names
+    assert any(name.startswith("lt_teacher/reproduce/configs/") and name.endswith(".yaml") for name in names)
     top_level = {name.split("/")[0] for name in names if not name.startswith("lt_teacher-")}
     assert top_level == {"lt_teacher"}, f"the wheel installs generic top-level modules: {top_level}"
 
