@@ -12,19 +12,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from lt_teacher.plotting import decision_boundary_figure, neuron_figure, save_png
+from lt_teacher.plotting import decision_boundary_figure, neuron_figure
 
 from .config import ConfigError, LoadedConfig, require_keys, section
-from .figures import DPI, Panel, Series, curves_figure, heatmap_figure, landscape_figure
+from .figures import Panel, Series, curves_figure, heatmap_figure, landscape_figure, save_compact_png
 from .measures import network_nonlinearity
 from .report import Claim, Report, fmt, fmt_list
-from .runner import Context, RunResult, RunSpec, train
+from .runner import Context, RunResult, RunSpec, train, wandb_settings
 
 COMMON_KEYS = ("name", "experiment", "title", "paper", "notes", "data", "model", "train", "criteria")
 TRAIN_DEFAULTS = {"epochs": 100, "evaluations": 20, "steps_per_epoch": 4, "seed": 0}
@@ -129,30 +130,40 @@ def add_runs(report: Report, results: Sequence[RunResult]) -> None:
             report.notes.append(note)
 
 
-def with_fallbacks(
-    ctx: Context, spec: RunSpec, evaluate: Evaluate, fallbacks: Sequence[Mapping[str, Any]]
-) -> tuple[RunResult, str, bool, dict[str, Any], str | None, list[tuple[str, str, bool]], list[RunResult]]:
-    """Evaluate a claim on ``spec``; if it fails, on each fallback in turn until it holds.
+@dataclass
+class Checked:
+    """A claim evaluated at the config's setting and, if it failed there, at the fallback settings in turn."""
 
-    Returns (result at the paper's setting, its measured text, holds, values, the fallback setting
-    where it holds or None, every (setting, measured, holds) tried, every run trained).
-    """
+    result: RunResult  # the run at the config's setting
+    measured: str
+    holds: bool
+    values: dict[str, Any]
+    found_at: str | None  # the fallback setting where it holds (and its measured text), if any
+    tried: list[tuple[str, str, bool]]  # (setting, measured, holds) of every setting tried, in order
+    runs: list[RunResult]  # every run trained for it
+
+    def claim(self, claim: str, setting: str, criterion: str) -> Claim:
+        return Claim(claim=claim, setting=setting, measured=self.measured, criterion=criterion, holds=self.holds,
+                     values=self.values, found_at=self.found_at, tried=self.tried)
+
+
+def with_fallbacks(ctx: Context, spec: RunSpec, evaluate: Evaluate, fallbacks: Sequence[Mapping[str, Any]]) -> Checked:
+    """Evaluate a claim on ``spec``; if it fails, on each fallback in turn until it holds."""
     first = train(spec, ctx)
     measured, holds, values = evaluate(first)
-    tried = [("paper's setting" if not fallbacks else "first setting (config)", measured, holds)]
-    runs = [first]
-    found_at = None
-    if not holds:
-        for override in fallbacks:
-            text = describe_override(override)
-            alt = train(spec.with_overrides(dict(override), label=f"{spec.label} [{text}]"), ctx)
-            runs.append(alt)
-            alt_measured, alt_holds, _ = evaluate(alt)
-            tried.append((text, alt_measured, alt_holds))
-            if alt_holds:
-                found_at = f"{text} ({alt_measured})"
-                break
-    return first, measured, holds, values, found_at, tried, runs
+    checked = Checked(first, measured, holds, values, None, [("the config's setting", measured, holds)], [first])
+    if holds:
+        return checked
+    for override in fallbacks:
+        text = describe_override(override)
+        alt = train(spec.with_overrides(dict(override), label=f"{spec.label} [{text}]"), ctx)
+        checked.runs.append(alt)
+        alt_measured, alt_holds, _ = evaluate(alt)
+        checked.tried.append((text, alt_measured, alt_holds))
+        if alt_holds:
+            checked.found_at = f"{text} ({alt_measured})"
+            break
+    return checked
 
 
 def seeds_text(result: RunResult) -> str:
@@ -160,7 +171,7 @@ def seeds_text(result: RunResult) -> str:
 
 
 def _save(fig: Any, folder: Path, name: str) -> str:
-    save_png(fig, folder / name, dpi=DPI)
+    save_compact_png(fig, folder / name)
     fig.clear()
     return name
 
@@ -207,25 +218,23 @@ def run_linear_region(cfg: LoadedConfig, ctx: Context, out: Path, command: str) 
     init = section(setup.settings, "init", {"small": 1e-3, "large": 30.0}, setup.where)
     report = base_report(setup, command, ("data", "pairs", "model", "init", "train"))
     zero, large_min = float(setup.criteria["zero_at_most"]), float(setup.criteria["large_at_least"])
-    small_results: list[RunResult] = []
-    large_results: list[RunResult] = []
-    fallback_results: list[RunResult] = []
-    for label, data in datasets_of(setup):
+    small_results: list[tuple[int, RunResult]] = []
+    large_results: list[tuple[int, RunResult]] = []
+    fallback_results: list[tuple[int, RunResult]] = []
+    for index, (label, data) in enumerate(datasets_of(setup)):
         small_spec = setup.spec(f"{label}, init std {init['small']}", data, {**setup.model, "init_std": float(init["small"])})
-        first, measured, holds, values, found_at, tried, runs = with_fallbacks(
-            ctx, small_spec, outside_evaluator(zero), setup.fallbacks()
-        )
-        small_results.append(first)
+        checked = with_fallbacks(ctx, small_spec, outside_evaluator(zero), setup.fallbacks())
+        runs = checked.runs
+        small_results.append((index, checked.result))
         if len(runs) > 1:
-            fallback_results.append(runs[-1])
-        report.claims.append(Claim(
-            claim=f"{label}: small init -> fraction of train and test points outside the Theorem 5.1 region reaches 0",
-            setting=f"init std {init['small']}, {seeds_text(first)}", measured=measured,
-            criterion=f"mean over seeds of the train and of the test fraction at the last epoch <= {fmt(zero)}",
-            holds=holds, values=values, found_at=found_at, tried=tried,
+            fallback_results.append((index, runs[-1]))
+        report.claims.append(checked.claim(
+            f"{label}: small init -> fraction of train and test points outside the Theorem 5.1 region reaches 0",
+            f"init std {init['small']}, {seeds_text(checked.result)}",
+            f"mean over seeds of the train and of the test fraction at the last epoch <= {fmt(zero)}",
         ))
         large = train(setup.spec(f"{label}, init std {init['large']}", data, {**setup.model, "init_std": float(init["large"])}), ctx)
-        large_results.append(large)
+        large_results.append((index, large))
         train_mean = large.last["linear_region/outside_fraction/train"]
         test_mean = large.last["linear_region/outside_fraction/test"]
         report.claims.append(Claim(
@@ -241,7 +250,7 @@ def run_linear_region(cfg: LoadedConfig, ctx: Context, out: Path, command: str) 
         _outside_panel(f"(b) large init (std {init['large']})", large_results, None),
     ]
     if fallback_results:
-        panels.append(_outside_panel("(c) the last fallback setting tried", fallback_results, zero))
+        panels.append(_outside_panel("(c) small init: the last fallback setting tried", fallback_results, zero))
     fig = curves_figure(panels, f"{setup.name}: fraction of points outside Theorem 5.1's linear region (mean +- std over seeds)")
     report.figures.append((_save(fig, out, "outside_fraction.png"),
                            "Fraction of train (dashed) and test (solid) points outside Theorem 5.1's region per epoch; "
@@ -249,10 +258,10 @@ def run_linear_region(cfg: LoadedConfig, ctx: Context, out: Path, command: str) 
     return report
 
 
-def _outside_panel(title: str, results: Sequence[RunResult], hline: float | None) -> Panel:
-    """Test (solid) and train (dashed) fractions of each run, one colour per run."""
+def _outside_panel(title: str, results: Sequence[tuple[int, RunResult]], hline: float | None) -> Panel:
+    """Test (solid) and train (dashed) fractions of each run, one colour per data set."""
     series: list[Series] = []
-    for i, result in enumerate(results):
+    for i, result in results:
         label = result.spec.label
         short = label.split(",")[0] + (" " + label[label.index("["):] if "[" in label else "")
         for key, split, style in (("linear_region/outside_fraction/test", "test", "-"), ("linear_region/outside_fraction/train", "train", "--")):
@@ -308,15 +317,14 @@ def run_clustering(cfg: LoadedConfig, ctx: Context, out: Path, command: str) -> 
     results: list[RunResult] = []
     for label, data in datasets:
         spec = setup.spec(f"{label}, init std {init['small']}", data, {**setup.model, "init_std": float(init["small"])})
-        first, measured, holds, values, found_at, tried, runs = with_fallbacks(ctx, spec, clustering_evaluator(factor), setup.fallbacks())
-        results.append(first)
-        report.claims.append(Claim(
-            claim=f"{label}: r/‖w̄−ū‖ and the largest in-group angle fall towards 0",
-            setting=f"init std {init['small']}, {seeds_text(first)}", measured=measured,
-            criterion=f"for both measures: last <= {fmt(factor)} x epoch 0, and last < middle evaluation (still falling)",
-            holds=holds, values=values, found_at=found_at, tried=tried,
+        checked = with_fallbacks(ctx, spec, clustering_evaluator(factor), setup.fallbacks())
+        results.append(checked.result)
+        report.claims.append(checked.claim(
+            f"{label}: r/‖w̄−ū‖ and the largest in-group angle fall towards 0",
+            f"init std {init['small']}, {seeds_text(checked.result)}",
+            f"for both measures: last <= {fmt(factor)} x epoch 0, and last < middle evaluation (still falling)",
         ))
-        add_runs(report, runs)
+        add_runs(report, checked.runs)
     ratio_series = [_series(r, "cluster/radius_ratio", r.spec.label.split(",")[0]) for r in results]
     angle_series = []
     for r in results:
@@ -355,12 +363,12 @@ def run_boundary_2d(cfg: LoadedConfig, ctx: Context, out: Path, command: str) ->
                 ok, {"nonlinearity": nl, "largest_angle": angles})
 
     small_spec = setup.spec(f"2-D, init std {init['small']}", setup.data, {**setup.model, "init_std": float(init["small"])}, plots=True)
-    small, measured, holds, values, found_at, tried, runs = with_fallbacks(ctx, small_spec, small_eval, setup.fallbacks())
-    report.claims.append(Claim(
-        claim="small init: a linear decision boundary and two tight neuron clusters",
-        setting=f"init std {init['small']}, {seeds_text(small)}", measured=measured,
-        criterion=f"every seed: angular nonlinearity <= {fmt(lin_max)} and largest in-group angle <= {fmt(tight)} rad",
-        holds=holds, values=values, found_at=found_at, tried=tried,
+    checked = with_fallbacks(ctx, small_spec, small_eval, setup.fallbacks())
+    small, runs = checked.result, checked.runs
+    report.claims.append(checked.claim(
+        "small init: a linear decision boundary and two tight neuron clusters",
+        f"init std {init['small']}, {seeds_text(small)}",
+        f"every seed: angular nonlinearity <= {fmt(lin_max)} and largest in-group angle <= {fmt(tight)} rad",
     ))
     large = train(setup.spec(f"2-D, init std {init['large']}", setup.data, {**setup.model, "init_std": float(init["large"])}, plots=True), ctx)
     nl_large, angles_large = nonlinearity(large), largest_angle(large, large.last)
@@ -408,13 +416,13 @@ def run_par_solution(cfg: LoadedConfig, ctx: Context, out: Path, command: str) -
         return f"cos {fmt(cos)} (angle {fmt(angle)}°)", cos >= direction_min, {"cosine_direction": cos, "angle_degrees": angle}
 
     spec = setup.spec(f"2-D, init std {setup.model.get('init_std')}", setup.data, setup.model, par_solution=True, plots=True)
-    result, measured, holds, values, found_at, tried, runs = with_fallbacks(ctx, spec, evaluate, setup.fallbacks())
+    checked = with_fallbacks(ctx, spec, evaluate, setup.fallbacks())
+    result, runs = checked.result, checked.runs
     last = result.par_history[-1]
-    report.claims.append(Claim(
-        claim="the learned decision direction w̄ − ū agrees with the Eq. (7) solution w − u",
-        setting=f"seed 0, epoch {int(last['epoch'])}", measured=measured,
-        criterion=f"cos(w̄ − ū, w_svm − u_svm) at the last epoch >= {fmt(direction_min)}",
-        holds=holds, values=values, found_at=found_at, tried=tried,
+    report.claims.append(checked.claim(
+        "the learned decision direction w̄ − ū agrees with the Eq. (7) solution w − u",
+        f"seed 0, epoch {int(last['epoch'])}",
+        f"cos(w̄ − ū, w_svm − u_svm) at the last epoch >= {fmt(direction_min)}",
     ))
     min_w, min_u = last["par_solution/min_cosine_w"], last["par_solution/min_cosine_u"]
     report.claims.append(Claim(
@@ -475,14 +483,14 @@ def run_par_entrance(cfg: LoadedConfig, ctx: Context, out: Path, command: str) -
         return text, min(fw) >= target and min(fu) >= target, {"fraction_w": fw, "fraction_u": fu, "first_epoch_mean_reaches": reached}
 
     spec = setup.spec(f"d={setup.data.get('dim')}, n={setup.data.get('n_train')}, antipodal", setup.data, setup.model)
-    result, measured, holds, values, found_at, tried, runs = with_fallbacks(ctx, spec, evaluate, setup.fallbacks())
-    report.claims.append(Claim(
-        claim="antipodal Gaussians: the fraction of neurons of each group in the PAR rises to 1",
-        setting=f"η={setup.model.get('lr')}, init std {setup.model.get('init_std')}, {seeds_text(result)}", measured=measured,
-        criterion=f"every seed's w- and u-fraction at the last epoch >= {fmt(target)}",
-        holds=holds, values=values, found_at=found_at, tried=tried,
+    checked = with_fallbacks(ctx, spec, evaluate, setup.fallbacks())
+    result = checked.result
+    report.claims.append(checked.claim(
+        "antipodal Gaussians: the fraction of neurons of each group in the PAR rises to 1",
+        f"η={setup.model.get('lr')}, init std {setup.model.get('init_std')}, {seeds_text(result)}",
+        f"every seed's w- and u-fraction at the last epoch >= {fmt(target)}",
     ))
-    add_runs(report, runs)
+    add_runs(report, checked.runs)
     fig = curves_figure([Panel("PAR fraction per group", "fraction of neurons in the PAR",
                                [_series(result, "par/fraction_w", "w-neurons"), _series(result, "par/fraction_u", "u-neurons", "--")],
                                ylim=(-0.02, 1.05), clip=(0.0, 1.0), logx=True)],
@@ -515,25 +523,25 @@ def run_nar_entrance(cfg: LoadedConfig, ctx: Context, out: Path, command: str) -
 
     spec = setup.spec(f"d={setup.data.get('dim')}, antipodal + {setup.data.get('outliers')} outlier", setup.data, setup.model, plots=True)
     fallbacks = setup.fallbacks()
-    result, nar_measured, nar_holds, nar_values, nar_found, nar_tried, nar_runs = with_fallbacks(ctx, spec, evaluate_nar, fallbacks)
-    _, measured, holds, values, found_at, tried, runs = with_fallbacks(ctx, spec, evaluate, fallbacks)
+    nar = with_fallbacks(ctx, spec, evaluate_nar, fallbacks)
+    both = with_fallbacks(ctx, spec, evaluate, fallbacks)
+    result = nar.result
     nd, fw, fw_mean = parts(result)
     setting = f"init std {setup.model.get('init_std')}, η={setup.model.get('lr')}, {seeds_text(result)}"
-    report.claims.append(Claim(
-        claim="with one outlier, max(n_diff) of both groups falls to 0 (the NAR is entered)",
-        setting=setting, measured=nar_measured,
-        criterion=f"every seed's max(n_diff) of both groups at the last epoch <= {fmt(nd_max)}",
-        holds=nar_holds, values=nar_values, found_at=nar_found, tried=nar_tried,
+    report.claims.append(nar.claim(
+        "with one outlier, max(n_diff) of both groups falls to 0 (the NAR is entered)", setting,
+        f"every seed's max(n_diff) of both groups at the last epoch <= {fmt(nd_max)}",
     ))
-    report.claims.append(Claim(
-        claim="... while the w-group PAR fraction stays below 1 (an NAR that is not a PAR), both at once",
-        setting=setting, measured=f"w-group PAR fraction per seed {fmt_list(fw)}, mean {fmt(fw_mean)}; max(n_diff) {fmt_list(nd)}",
-        criterion=f"every seed's max(n_diff) <= {fmt(nd_max)} and the mean w-group PAR fraction at the last epoch < {fmt(par_below)}",
-        holds=holds, values=values, found_at=found_at, tried=tried,
+    both.measured = f"w-group PAR fraction per seed {fmt_list(fw)}, mean {fmt(fw_mean)}; max(n_diff) {fmt_list(nd)}"
+    report.claims.append(both.claim(
+        "... while the w-group PAR fraction stays below 1 (an NAR that is not a PAR), both at once", setting,
+        f"every seed's max(n_diff) <= {fmt(nd_max)} and the mean w-group PAR fraction at the last epoch < {fmt(par_below)}",
     ))
-    runs = list({id(r): r for r in nar_runs + runs}.values())
-    add_runs(report, runs)
-    shown_runs = list({id(r): r for r in [result, *([nar_runs[-1]] if nar_found else []), *([runs[-1]] if found_at else [])]}.values())
+    add_runs(report, list({id(r): r for r in nar.runs + both.runs}.values()))
+    shown_runs = [result]
+    for checked in (nar, both):
+        if checked.found_at and all(run is not checked.runs[-1] for run in shown_runs):
+            shown_runs.append(checked.runs[-1])
     nd_series: list[Series] = []
     par_series: list[Series] = []
     for i, run in enumerate(shown_runs):
@@ -602,7 +610,7 @@ def _log_untrained(ctx: Context, name: str, values: dict[str, float], image: Pat
     run_dir = ctx.runs_dir / name
     run_dir.mkdir(parents=True, exist_ok=True)
     run = wandb.init(project="lt-teacher", name=f"{name}/measures", group=name, job_type="reproduce", dir=str(run_dir),
-                     mode="offline" if ctx.offline() else "online", reinit="finish_previous")
+                     mode="offline" if ctx.offline() else "online", reinit="finish_previous", settings=wandb_settings())
     run.summary.update(values)
     run.log({"figure": wandb.Image(str(image))})
     wandb_dir = str(Path(run.dir).parent)

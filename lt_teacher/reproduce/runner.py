@@ -23,7 +23,6 @@ import numpy as np
 import torch
 from lightning.pytorch import LightningModule, Trainer, seed_everything
 from torch import Tensor
-from typing_extensions import override
 
 from lt_teacher.callbacks import LinearTeacherMonitor, NeuronPlotMonitor, PARSolutionMonitor
 from lt_teacher.datamodules import LinearTeacherDataModule, MNISTPairsDataModule
@@ -179,56 +178,37 @@ def evaluation_epochs(epochs: int, evaluations: int) -> list[int]:
 
 # ----------------------------------------------------------------------------- monitors on a schedule
 class _ScheduleMixin:
-    """Evaluate at epoch 0 (before any step, at the start of training) and after the chosen epochs."""
+    """Evaluate at epoch 0 (at the start of training, before any step) and after the epochs in ``eval_epochs``.
 
-    eval_epochs: frozenset[int]
+    Mixed in before a monitor class (``class M(_ScheduleMixin, LinearTeacherMonitor)``): ``super()``
+    is then the monitor, whose own evaluation, logging and ``history`` are used unchanged.
+    """
+
     history: list[dict[str, float]]
 
-    def _set_schedule(self, epochs: Sequence[int]) -> None:
-        self.eval_epochs = frozenset(int(e) for e in epochs)
+    def __init__(self, eval_epochs: Sequence[int], **kwargs: Any) -> None:
+        super().__init__(every_n_epochs=1, **kwargs)  # type: ignore[call-arg]
+        self.eval_epochs = frozenset(int(e) for e in eval_epochs)
 
-    def _initial(self, trainer: Trainer, pl_module: LightningModule) -> None:
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        super().on_train_start(trainer, pl_module)  # type: ignore[misc]
         values = self.compute(pl_module)  # type: ignore[attr-defined]
         self.history.insert(0, {"epoch": 0.0, **values})
         if trainer.is_global_zero:
             for logger in trainer.loggers:
                 logger.log_metrics({**values, "epoch": 0.0}, step=trainer.global_step)
 
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.current_epoch + 1 in self.eval_epochs:
+            super().on_train_epoch_end(trainer, pl_module)  # type: ignore[misc]
+
 
 class ScheduledLinearTeacherMonitor(_ScheduleMixin, LinearTeacherMonitor):
     """:class:`LinearTeacherMonitor` evaluated at epoch 0 and after each epoch in ``eval_epochs``."""
 
-    def __init__(self, eval_epochs: Sequence[int], **kwargs: Any) -> None:
-        super().__init__(every_n_epochs=1, **kwargs)
-        self._set_schedule(eval_epochs)
-
-    @override
-    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        super().on_train_start(trainer, pl_module)
-        self._initial(trainer, pl_module)
-
-    @override
-    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if trainer.current_epoch + 1 in self.eval_epochs:
-            super().on_train_epoch_end(trainer, pl_module)
-
 
 class ScheduledPARSolutionMonitor(_ScheduleMixin, PARSolutionMonitor):
     """:class:`PARSolutionMonitor` evaluated at epoch 0 and after each epoch in ``eval_epochs``."""
-
-    def __init__(self, eval_epochs: Sequence[int], **kwargs: Any) -> None:
-        super().__init__(every_n_epochs=1, **kwargs)
-        self._set_schedule(eval_epochs)
-
-    @override
-    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        super().on_train_start(trainer, pl_module)
-        self._initial(trainer, pl_module)
-
-    @override
-    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if trainer.current_epoch + 1 in self.eval_epochs:
-            super().on_train_epoch_end(trainer, pl_module)
 
 
 # ----------------------------------------------------------------------------- results and context
@@ -346,7 +326,18 @@ def _wandb_logger(spec: RunSpec, ctx: Context, run_dir: Path) -> Any:
         save_dir=str(run_dir),
         offline=ctx.offline(),
         config=spec.as_dict(),
+        settings=wandb_settings(),
     )
+
+
+def wandb_settings() -> Any:
+    """No system-metrics sampler per run: on a 2-core machine it competes with the training it measures."""
+    import wandb
+
+    try:
+        return wandb.Settings(x_disable_stats=True)
+    except Exception:  # an older or newer wandb without this setting: its defaults
+        return wandb.Settings()
 
 
 def train(spec: RunSpec, ctx: Context) -> RunResult:
