@@ -50,7 +50,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("names", nargs="*", metavar="NAME", help=f"reproductions to run: {', '.join(names)}, or all")
     p.add_argument("--config", action="append", default=[], metavar="FILE", help="run a (copied, edited) config file; repeatable")
-    p.add_argument("--scale", default=DEFAULT_SCALE, choices=SCALES, help="tiny: seconds (tests); quick: all in < 20 min on 2 cores (default); paper: the paper's sizes")
+    p.add_argument("--scale", default=DEFAULT_SCALE, choices=SCALES, help="tiny: seconds (tests); quick: the paper's network, data sizes and 5 seeds, all in < 20 min on 2 cores (default); paper: the same with 10x longer training and more MNIST pairs")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides", help="override one setting of the config (dotted key, YAML value); repeatable")
     p.add_argument("--reports-dir", default="reports", help="where reports/<name>/ are written (default: reports)")
     p.add_argument("--runs-dir", default=os.path.join("runs", "reproduce"), help="where W&B run folders and plots go (default: runs/reproduce)")
