@@ -100,7 +100,7 @@ class Report:
             lines.append(f"| {i} | {_cell(c.claim)} | {_cell(c.setting)} | {_cell(c.measured)} | {_cell(c.criterion)} | **{c.verdict}** |")
         tried = [(i, c) for i, c in enumerate(self.claims, 1) if len(c.tried) > 1]
         if tried:
-            lines += ["", "Settings tried for claims that fail at the first setting (in order):", ""]
+            lines += ["", "Settings tried for claims that fail at the config's setting (in order, until one meets the criterion):", ""]
             lines += ["| # | setting | measured | meets the criterion |", "|---|---|---|---|"]
             for i, c in tried:
                 for setting, measured, ok in c.tried:

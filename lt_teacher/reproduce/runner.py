@@ -89,7 +89,7 @@ def locate_mnist(data_dir: str, split_source: str) -> MNISTLocation:
         else:
             note = (
                 f"only the official MNIST *test* split (t10k, 10,000 images) is on this machine ({raw.resolve()}); "
-                "the official training files are not, so train, validation and test sets are a seeded, per-label "
+                "the official training files are not, so the training and test sets (and a validation set if val_fraction > 0) are a seeded, per-label "
                 "division of the official test split. Numbers are therefore not on the official training set."
             )
         return MNISTLocation(root, chosen, note)
