@@ -132,8 +132,10 @@ def resolve(raw: dict[str, Any], scale: str, overrides: tuple[str, ...], origin:
         if key not in raw:
             raise ConfigError(f"{origin}: the config has no `{key}` (every reproduction config names itself and its experiment).")
     scales = raw.get("scales") or {}
-    if not isinstance(scales, dict) or (bad := [s for s in scales if s not in SCALES]):
+    if not isinstance(scales, dict):
         raise ConfigError(f"{origin}: `scales` must map scale names ({', '.join(SCALES)}) to overrides, got {scales!r}.")
+    if unknown := [s for s in scales if s not in SCALES]:
+        raise ConfigError(f"{origin}: `scales` has unknown scale names {unknown}; valid scales: {', '.join(SCALES)}.")
     settings = {k: v for k, v in raw.items() if k != "scales"}
     if scale != DEFAULT_SCALE and scales.get(scale):
         settings = deep_merge(settings, scales[scale])
