@@ -34,17 +34,20 @@ from lt_teacher.functional.network import (
     network_output,
 )
 from lt_teacher.functional.par_svm import PARSolution, par_features, par_svm
+from lt_teacher.functional.separability import Separability, linear_separability
 
 __all__ = [
     "ClusterRadius",
     "NeuralAgreement",
     "PARFraction",
     "PARSolution",
+    "Separability",
     "append_bias_coordinate",
     "cluster_radius",
     "leaky_relu",
     "linear_direction",
     "linear_region_mask",
+    "linear_separability",
     "log_logistic_loss",
     "log_sum_loss",
     "logistic_loss",
