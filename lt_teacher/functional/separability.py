@@ -39,8 +39,11 @@ class Separability:
 
     Attributes:
         separable: True when some w (and b, with ``bias=True``) classifies every point strictly.
-        separator: such a w, shape (d,) (or (d + 1,) with the bias last), float64; None if not separable.
-        min_signed_margin: min_i y_i separator·x_i / ||separator|| (> 0 when separable); None otherwise.
+        separator: such a w, float64; None if not separable. Through the origin it is the unit
+            max-margin separator (the hard-margin SVM direction), shape (d,); with ``bias=True`` a
+            feasible (w, b) of the LP, shape (d + 1,) with the bias last.
+        min_signed_margin: min_i y_i separator·x_i / ||separator|| (> 0 when separable; equal to
+            ``teacher_margin`` through the origin up to rounding); None otherwise.
         teacher_margin: the largest geometric margin of a separator through the origin,
             max_{||w||=1} min_i y_i w·x_i; None when not separable or with ``bias=True``.
         certificate: when not separable, mu >= 0 with sum(mu) = 1 and sum_i mu_i y_i x_i = 0
@@ -127,22 +130,23 @@ def linear_separability(x: Tensor, y: Tensor, *, bias: bool = False) -> Separabi
         return Separability(False, None, None, None, torch.full((n,), 1.0 / n, dtype=torch.float64), 0.0)
     separator = _find_separator(signed / scale)
     if separator is not None:
+        teacher_margin = None
+        if not bias:
+            # The max-margin separator (SVM of the rescaled points; gamma(s) = scale * gamma(s / scale))
+            # replaces the LP's vertex, whose norm is arbitrary.
+            svm_w, _ = least_distance(signed / scale)
+            separator = svm_w / np.linalg.norm(svm_w)
+            teacher_margin = scale / float(np.linalg.norm(svm_w))
         scores = signed @ separator
         if not bool((scores > 0).all()):
             raise RuntimeError(
                 "The separability LP returned a w that does not classify every point strictly "
                 f"(min y·w·x = {scores.min():.3e}); the data is too close to degenerate to decide."
             )
-        norm = float(np.linalg.norm(separator))
-        teacher_margin = None
-        if not bias:
-            # The SVM of the rescaled points: gamma(signed) = scale * gamma(signed / scale).
-            svm_w, _ = least_distance(signed / scale)
-            teacher_margin = scale / float(np.linalg.norm(svm_w))
         return Separability(
             separable=True,
             separator=torch.from_numpy(separator),
-            min_signed_margin=float(scores.min()) / norm,
+            min_signed_margin=float(scores.min()) / float(np.linalg.norm(separator)),
             teacher_margin=teacher_margin,
             certificate=None,
             certificate_residual=None,

@@ -33,7 +33,9 @@ def test_hand_case_separable_with_its_margin() -> None:
     assert result.separable
     assert result.teacher_margin == pytest.approx(1.0, abs=1e-9)
     assert result.certificate is None
-    assert result.min_signed_margin is not None and 0 < result.min_signed_margin <= result.teacher_margin + 1e-12
+    # Through the origin the separator is the unit max-margin direction (1, 0).
+    assert result.separator is not None and torch.allclose(result.separator, torch.tensor([1.0, 0.0], dtype=torch.float64))
+    assert result.min_signed_margin == pytest.approx(result.teacher_margin, rel=1e-9)
 
 
 def test_hand_case_xor_is_not_separable_even_with_bias() -> None:
