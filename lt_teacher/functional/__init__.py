@@ -7,6 +7,7 @@ Learning in Neural Networks with Linear Teachers", ICML 2021, with its supplemen
 from lt_teacher.functional.agreement import (
     NeuralAgreement,
     PARFraction,
+    agreement_certificate_mask,
     neural_agreement,
     par_fraction,
 )
@@ -16,6 +17,7 @@ from lt_teacher.functional.clustering import (
     linear_direction,
     linear_region_mask,
     max_pairwise_angle,
+    neuron_distances,
     radius,
 )
 from lt_teacher.functional.margins import (
@@ -42,6 +44,7 @@ __all__ = [
     "PARFraction",
     "PARSolution",
     "Separability",
+    "agreement_certificate_mask",
     "append_bias_coordinate",
     "cluster_radius",
     "leaky_relu",
@@ -54,6 +57,7 @@ __all__ = [
     "margins",
     "max_pairwise_angle",
     "network_output",
+    "neuron_distances",
     "neural_agreement",
     "normalized_margin",
     "par_features",
