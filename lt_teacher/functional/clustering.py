@@ -17,7 +17,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from lt_teacher.functional._checks import check_groups, check_matrix
+from lt_teacher.functional._checks import check_alpha, check_groups, check_matrix
 from lt_teacher.functional.network import output_from_preactivations
 
 
@@ -212,6 +212,35 @@ def linear_region_mask(x: Tensor, w: Tensor, u: Tensor) -> Tensor:
     x64, w64, u64 = x.to(torch.float64), w.to(torch.float64), u.to(torch.float64)
     r = torch.maximum(*_group_radii(w64, u64))
     return linear_region_from_preactivations(x64 @ w64.T, x64 @ u64.T, x64.norm(dim=1), r)
+
+
+def linear_disagreement(x: Tensor, w: Tensor, u: Tensor, alpha: float) -> Tensor:
+    """True for the rows of x where sign(N(x)) != sign((w_bar - u_bar) . x) (float64).
+
+    The event Theorem 5.1 rules out inside its region: how far the learned network is from the
+    linear classifier f(x) = sign((w_bar - u_bar) . x) on given points, whatever the radius r. N is
+    Eq. (1) with any v > 0 (the sign does not depend on v).
+
+    Args:
+        x: points, shape (n, d).
+        w: w-neurons, shape (k_w, d).
+        u: u-neurons, shape (k_u, d).
+        alpha: the Leaky-ReLU slope, in (0, 1).
+
+    Returns:
+        A bool tensor of shape (n,).
+
+    Example:
+        >>> import torch
+        >>> w, u = torch.tensor([[2.0, 0.0], [-1.0, 1.0]]), torch.tensor([[0.0, 1.0], [0.0, 1.0]])
+        >>> linear_disagreement(torch.tensor([[1.0, 0.0], [-1.0, 0.5]]), w, u, 0.1)  # N = 1.9, 0.3; (w_bar - u_bar) . x = 0.5, -0.75
+        tensor([False,  True])
+    """
+    w, u = check_groups(w, u)
+    x = check_matrix(x, "x", columns=w.shape[1])
+    alpha = check_alpha(alpha)
+    x64, w64, u64 = x.to(torch.float64), w.to(torch.float64), u.to(torch.float64)
+    return linear_disagreement_from_preactivations(x64 @ w64.T, x64 @ u64.T, alpha)
 
 
 def linear_disagreement_from_preactivations(h_w: Tensor, h_u: Tensor, alpha: float) -> Tensor:

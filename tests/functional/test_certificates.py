@@ -11,6 +11,7 @@ from lt_teacher.functional import (
     agreement_certificate_mask,
     cluster_radius,
     linear_direction,
+    linear_disagreement,
     linear_region_mask,
     neural_agreement,
     neuron_distances,
@@ -86,3 +87,19 @@ def test_a_single_straggler_spoils_the_radius_certificate_not_the_agreement_one(
     certified = agreement_certificate_mask(x, w, u).to(torch.float64).mean()
     assert float(before) == 1.0 and float(after) < 0.5
     assert float(certified) > float(after)
+
+
+@settings(max_examples=50, deadline=None)
+@given(k=st.integers(1, 5), d=st.integers(1, 4), alpha=st.floats(0.01, 0.99), seed=st.integers(0, 2**31 - 1))
+def test_linear_disagreement_against_its_definition(k: int, d: int, alpha: float, seed: int) -> None:
+    gen = torch.Generator().manual_seed(seed)
+    w = torch.randn(k, d, generator=gen, dtype=torch.float64)
+    u = torch.randn(k, d, generator=gen, dtype=torch.float64)
+    x = torch.randn(100, d, generator=gen, dtype=torch.float64)
+    # Slow reference: N(x) neuron by neuron, sigma(z) = max(z, alpha z).
+    expected = []
+    for x_i in x:
+        out = sum(max(float(x_i @ w_j), alpha * float(x_i @ w_j)) for w_j in w) - sum(max(float(x_i @ u_j), alpha * float(x_i @ u_j)) for u_j in u)
+        lin = float(x_i @ (w.mean(0) - u.mean(0)))
+        expected.append((out > 0) - (out < 0) != (lin > 0) - (lin < 0))
+    assert linear_disagreement(x, w, u, alpha).tolist() == expected
