@@ -22,8 +22,10 @@ import torch
 from lt_teacher.plotting import decision_boundary_figure, neuron_figure
 
 from .config import ConfigError, LoadedConfig, require_keys, section
-from .figures import Panel, Series, curves_figure, heatmap_figure, landscape_figure, save_compact_png
+from .diagnosis import LinearRegionDiagnosis, diagnose_linear_region, linear_region_paragraph
+from .figures import Panel, Series, curves_figure, distances_figure, heatmap_figure, landscape_figure, save_compact_png
 from .measures import network_nonlinearity
+from .premise import add_premises
 from .report import Claim, Report, fmt, fmt_list
 from .runner import Context, RunResult, RunSpec, train, wandb_settings
 
@@ -120,6 +122,7 @@ def run_row(result: RunResult) -> dict[str, Any]:
 
 
 def add_runs(report: Report, results: Sequence[RunResult]) -> None:
+    add_premises(report, results)
     seen = {row["label"] for row in report.runs}
     for result in results:
         if result.spec.label not in seen:
@@ -221,6 +224,7 @@ def run_linear_region(cfg: LoadedConfig, ctx: Context, out: Path, command: str) 
     small_results: list[tuple[int, RunResult]] = []
     large_results: list[tuple[int, RunResult]] = []
     fallback_results: list[tuple[int, RunResult]] = []
+    diagnosed: list[LinearRegionDiagnosis] = []
     for index, (label, data) in enumerate(datasets_of(setup)):
         small_spec = setup.spec(f"{label}, init std {init['small']}", data, {**setup.model, "init_std": float(init["small"])})
         checked = with_fallbacks(ctx, small_spec, outside_evaluator(zero), setup.fallbacks())
@@ -228,6 +232,7 @@ def run_linear_region(cfg: LoadedConfig, ctx: Context, out: Path, command: str) 
         small_results.append((index, checked.result))
         if len(runs) > 1:
             fallback_results.append((index, runs[-1]))
+        small_claim = len(report.claims)
         report.claims.append(checked.claim(
             f"{label}: small init -> fraction of train and test points outside the Theorem 5.1 region reaches 0",
             f"init std {init['small']}, {seeds_text(checked.result)}",
@@ -245,6 +250,17 @@ def run_linear_region(cfg: LoadedConfig, ctx: Context, out: Path, command: str) 
             holds=min(train_mean, test_mean) >= large_min, values={"train_mean": train_mean, "test_mean": test_mean},
         ))
         add_runs(report, runs + [large])
+        if not checked.holds:
+            diagnosed.extend(_diagnose_failure(report, small_claim, checked))
+    if diagnosed:
+        fig = distances_figure(
+            [(d.run, [s.distance_ratios for s in d.seeds], float(np.median([s.median_abs_cosine for s in d.seeds]))) for d in diagnosed],
+            f"{setup.name}: what sets the cluster radius r where the claim does not hold",
+        )
+        report.figures.append((_save(fig, out, "neuron_distances.png"),
+                               "Each neuron's distance from its group mean over ‖w̄−ū‖, largest first (rank 1 is r), per seed, "
+                               "for the runs where the claim does not hold; dashed: the r/‖w̄−ū‖ below which half the points "
+                               "would be inside Theorem 5.1's region."))
     panels = [
         _outside_panel(f"(a) small init (std {init['small']})", small_results, zero),
         _outside_panel(f"(b) large init (std {init['large']})", large_results, None),
@@ -256,6 +272,20 @@ def run_linear_region(cfg: LoadedConfig, ctx: Context, out: Path, command: str) 
                            "Fraction of train (dashed) and test (solid) points outside Theorem 5.1's region per epoch; "
                            "line: mean over seeds, band: +- one standard deviation."))
     return report
+
+
+def _diagnose_failure(report: Report, claim_index: int, checked: Checked) -> list[LinearRegionDiagnosis]:
+    """Measure why claim ``claim_index`` fails: at the config's setting and, if every fallback failed too, at the last one."""
+    runs = [checked.result]
+    if checked.found_at is None and len(checked.runs) > 1:
+        runs.append(checked.runs[-1])
+    found = []
+    for run in runs:
+        diagnosis = diagnose_linear_region(run)
+        found.append(diagnosis)
+        report.causes.append(f"Claim {claim_index + 1}: " + linear_region_paragraph(diagnosis))
+        report.extra.setdefault("diagnosis", []).append({"claim": claim_index + 1, **diagnosis.as_dict()})
+    return found
 
 
 def _outside_panel(title: str, results: Sequence[tuple[int, RunResult]], hline: float | None) -> Panel:
