@@ -252,15 +252,7 @@ def run_linear_region(cfg: LoadedConfig, ctx: Context, out: Path, command: str) 
         add_runs(report, runs + [large])
         if not checked.holds:
             diagnosed.extend(_diagnose_failure(report, small_claim, checked))
-    if diagnosed:
-        fig = distances_figure(
-            [(d.run, [s.distance_ratios for s in d.seeds], float(np.median([s.median_abs_cosine for s in d.seeds]))) for d in diagnosed],
-            f"{setup.name}: what sets the cluster radius r where the claim does not hold",
-        )
-        report.figures.append((_save(fig, out, "neuron_distances.png"),
-                               "Each neuron's distance from its group mean over ‖w̄−ū‖, largest first (rank 1 is r), per seed, "
-                               "for the runs where the claim does not hold; dashed: the r/‖w̄−ū‖ below which half the points "
-                               "would be inside Theorem 5.1's region."))
+    _add_distances_figure(report, out, setup.name, diagnosed)
     panels = [
         _outside_panel(f"(a) small init (std {init['small']})", small_results, zero),
         _outside_panel(f"(b) large init (std {init['large']})", large_results, None),
@@ -286,6 +278,20 @@ def _diagnose_failure(report: Report, claim_index: int, checked: Checked) -> lis
         report.causes.append(f"Claim {claim_index + 1}: " + linear_region_paragraph(diagnosis))
         report.extra.setdefault("diagnosis", []).append({"claim": claim_index + 1, **diagnosis.as_dict()})
     return found
+
+
+def _add_distances_figure(report: Report, out: Path, name: str, diagnosed: Sequence[LinearRegionDiagnosis]) -> None:
+    """The neuron-distance figure of the diagnosed runs (none when every claim held)."""
+    if not diagnosed:
+        return
+    fig = distances_figure(
+        [(d.run, [s.distance_ratios for s in d.seeds], float(np.median([s.median_abs_cosine for s in d.seeds]))) for d in diagnosed],
+        f"{name}: what sets the cluster radius r where the claim does not hold",
+    )
+    report.figures.append((_save(fig, out, "neuron_distances.png"),
+                           "Each neuron's distance from its group mean over ‖w̄−ū‖, largest first (rank 1 is r), per seed, "
+                           "for the runs where the claim does not hold; dashed: the r/‖w̄−ū‖ below which half the points "
+                           "would be inside Theorem 5.1's region."))
 
 
 def _outside_panel(title: str, results: Sequence[tuple[int, RunResult]], hline: float | None) -> Panel:
@@ -345,6 +351,7 @@ def run_clustering(cfg: LoadedConfig, ctx: Context, out: Path, command: str) -> 
     if not datasets:
         raise ConfigError(f"{setup.where}: nothing to train: give `data` (Gaussian) and/or `mnist` with `pairs`.")
     shown: list[tuple[int, str, RunResult]] = []  # (colour, style, run): the config's run, dashed the fallback where it holds
+    diagnosed: list[LinearRegionDiagnosis] = []
     for index, (label, data) in enumerate(datasets):
         spec = setup.spec(f"{label}, init std {init['small']}", data, {**setup.model, "init_std": float(init["small"])})
         checked = with_fallbacks(ctx, spec, clustering_evaluator(factor), setup.fallbacks())
@@ -357,6 +364,8 @@ def run_clustering(cfg: LoadedConfig, ctx: Context, out: Path, command: str) -> 
             f"for both measures: last <= {fmt(factor)} x epoch 0, and last < middle evaluation (still falling)",
         ))
         add_runs(report, checked.runs)
+        if not checked.holds:
+            diagnosed.extend(_diagnose_failure(report, len(report.claims) - 1, checked))
     ratio_series, angle_series = [], []
     for index, style, run in shown:
         name = run.spec.label.split(",")[0] + (" " + run.spec.label[run.spec.label.index("[") :] if "[" in run.spec.label else "")
@@ -370,6 +379,7 @@ def run_clustering(cfg: LoadedConfig, ctx: Context, out: Path, command: str) -> 
         f"{setup.name}: clustering measures during training (init std {init['small']}; dashed: the fallback where the claim holds)",
     )
     report.figures.append((_save(fig, out, "clustering.png"), "Clustering measures per epoch (log scale) at the config's init std (solid) and at the fallback init std where the claim holds (dashed); line: mean over seeds, band: +- one standard deviation."))
+    _add_distances_figure(report, out, setup.name, diagnosed)
     return report
 
 
@@ -623,6 +633,9 @@ def run_relu_vs_leaky(cfg: LoadedConfig, ctx: Context, out: Path, command: str) 
         criterion=f"nonlinearity > {fmt(above)} with zeros labelled +1 and with zeros labelled -1",
         holds=relu_min > above, values=relu,
     ))
+    report.premise = [
+        "No training data: the claims are about two fixed networks, so the separability premise of section 3 does not apply."
+    ]
     report.notes.append(
         "No training: the two networks are fixed as in supplementary Figure 4. Angular nonlinearity = smallest share of "
         "directions where sign N differs from a linear classifier through the origin (both networks are 1-homogeneous)."
