@@ -106,3 +106,27 @@ def test_a_report_whose_claims_hold_has_no_cause_section(tmp_path):
         assert "## Why claims do not hold" not in text
         assert "2 of 2 claims hold" in _section(text, "## Conclusion")
     assert "## Premise" in text
+
+
+def test_figure_9s_cause_is_measured_on_the_outlier(tmp_path):
+    outcome = reproduce(["fig9"], scale="tiny", reports_dir=tmp_path / "reports", runs_dir=tmp_path / "runs",
+                        wandb="disabled", echo=lambda _: None)
+    folder = tmp_path / "reports" / "fig9"
+    results = json.loads((folder / "results.json").read_text())
+    text = (folder / "REPORT.md").read_text()
+    if results["claims"][1]["holds"] or results["claims"][1]["found_at"] is not None:
+        pytest.skip("the NAR-but-not-PAR claim held at tiny scale: nothing to explain")
+    run = outcome.runs[0]
+    x, y = run.splits["train"]
+    outlier = x[-1].double()  # the datamodule appends the outlier as the last training row
+    assert float(y[-1]) > 0
+    measured = results["extra"]["diagnosis"][0]["seeds"]
+    shares = []
+    for s in range(run.num_seeds):
+        share = float((run.w(s) @ outlier < 0).double().mean())
+        shares.append(share)
+        assert measured[s]["outlier_negative_w"] == [pytest.approx(share)]
+        nar = F.neural_agreement(x, run.w(s), run.u(s))
+        in_nar = float(nar.max_disagreement_w) == 0 and float(nar.max_disagreement_u) == 0
+        assert measured[s]["in_nar"] is in_nar
+    assert f"[{', '.join(fmt(v) for v in shares)}]" in _section(text, "## Why claims do not hold")

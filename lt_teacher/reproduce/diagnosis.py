@@ -214,8 +214,75 @@ def linear_region_paragraph(diagnosis: LinearRegionDiagnosis) -> str:
     return " ".join(parts)
 
 
+@dataclass(frozen=True)
+class NARSeedDiagnosis:
+    """How the w-group treats the training points, and the outliers in particular, at the last epoch.
+
+    An NAR that is not a PAR (Figure 9) needs every w-neuron to agree on every point (no split point
+    in either group) and the common classification to differ from y somewhere (a wrongly agreed point).
+    """
+
+    seed: int
+    split_points_w: int  # points where the w-neurons' signs differ (each is a disagreement, Definition 6.2)
+    split_points_u: int
+    wrongly_agreed_w: int  # points where every w-neuron classifies against y (outside the PAR)
+    outlier_negative_w: list[float]  # per outlier: share of w-neurons with w . x_o < 0
+    in_nar: bool
+    in_nar_not_par: bool
+
+
+def diagnose_nar_seed(result: RunResult, seed: int, outliers: int) -> NARSeedDiagnosis:
+    """Measure one network of ``result`` on its training split, whose last ``outliers`` rows are the outliers."""
+    x, y_raw = result.splits["train"]
+    x = x.flatten(1).to(torch.float64)
+    y = torch.where(y_raw > 0, 1.0, -1.0).to(torch.float64)
+    h_w, h_u = x @ result.w(seed).T, x @ result.u(seed).T
+    split_w = ~(((h_w > 0).all(dim=1)) | ((h_w < 0).all(dim=1)))
+    split_u = ~(((h_u > 0).all(dim=1)) | ((h_u < 0).all(dim=1)))
+    wrong_w = ((y[:, None] * h_w) < 0).all(dim=1)
+    in_nar = not bool(split_w.any()) and not bool(split_u.any())
+    return NARSeedDiagnosis(
+        seed=seed,
+        split_points_w=int(split_w.sum()),
+        split_points_u=int(split_u.sum()),
+        wrongly_agreed_w=int(wrong_w.sum()),
+        outlier_negative_w=[_fraction(h_w[i] < 0) for i in range(x.shape[0] - outliers, x.shape[0])],
+        in_nar=in_nar,
+        in_nar_not_par=in_nar and bool(wrong_w.any()),
+    )
+
+
+def nar_paragraph(runs: Sequence[tuple[str, Sequence[NARSeedDiagnosis]]]) -> str:
+    """What the w-group does on the outliers in every run tried, and why no NAR-but-not-PAR was seen."""
+    lines = []
+    for label, seeds in runs:
+        negative = [f"{fmt(max(s.outlier_negative_w))}" for s in seeds]
+        lines.append(
+            f"{label}: share of w-neurons negative on the outlier per seed [{', '.join(negative)}], points the w-group splits "
+            f"on per seed [{', '.join(str(s.split_points_w) for s in seeds)}], in an NAR in {sum(s.in_nar for s in seeds)} of "
+            f"{len(seeds)} seeds, in an NAR that is not a PAR in {sum(s.in_nar_not_par for s in seeds)}"
+        )
+    all_seeds = [s for _, seeds in runs for s in seeds]
+    all_negative = sum(1 for s in all_seeds if s.outlier_negative_w and min(s.outlier_negative_w) == 1.0)
+    nar_positive = sum(1 for s in all_seeds if s.in_nar and s.outlier_negative_w and max(s.outlier_negative_w) == 0.0)
+    split = sum(1 for s in all_seeds if s.outlier_negative_w and 0.0 < max(s.outlier_negative_w) < 1.0)
+    found = sum(s.in_nar_not_par for s in all_seeds)
+    text = "**Figure 9's NAR that is not a PAR, measured at the last epoch of every run tried:** " + "; ".join(lines) + "."
+    text += (
+        f" An NAR that is not a PAR needs the w-group to agree against y somewhere, here: every w-neuron negative on the "
+        f"positive outlier. Of {len(all_seeds)} networks, {all_negative} had every w-neuron negative on an outlier, "
+        f"{nar_positive} were in an NAR with every w-neuron positive on the outliers (in the PAR there), and {split} had the "
+        f"w-group split on an outlier (some neurons negative, the others positive: max(n_diff) >= 1, no NAR). "
+        f"NAR but not PAR: {found} of {len(all_seeds)}."
+    )
+    return text
+
+
 __all__ = [
     "LinearRegionDiagnosis",
+    "NARSeedDiagnosis",
+    "diagnose_nar_seed",
+    "nar_paragraph",
     "STRAGGLER_FACTOR",
     "SeedDiagnosis",
     "Straggler",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ import torch
 from lt_teacher.plotting import decision_boundary_figure, neuron_figure
 
 from .config import ConfigError, LoadedConfig, require_keys, section
-from .diagnosis import LinearRegionDiagnosis, diagnose_linear_region, linear_region_paragraph
+from .diagnosis import LinearRegionDiagnosis, diagnose_linear_region, diagnose_nar_seed, linear_region_paragraph, nar_paragraph
 from .figures import Panel, Series, curves_figure, distances_figure, heatmap_figure, landscape_figure, save_compact_png
 from .measures import network_nonlinearity
 from .premise import add_premises
@@ -582,6 +582,11 @@ def run_nar_entrance(cfg: LoadedConfig, ctx: Context, out: Path, command: str) -
         f"every seed's max(n_diff) <= {fmt(nd_max)} and the mean w-group PAR fraction at the last epoch < {fmt(par_below)}",
     ))
     add_runs(report, list({id(r): r for r in nar.runs + both.runs}.values()))
+    if not both.holds and both.found_at is None:
+        outliers = int(setup.data.get("outliers", 0))
+        measured = [(run.spec.label, [diagnose_nar_seed(run, s, outliers) for s in range(run.num_seeds)]) for run in both.runs]
+        report.causes.append(f"Claim {len(report.claims)}: " + nar_paragraph(measured))
+        report.extra["diagnosis"] = [{"run": label, "seeds": [asdict(s) for s in seeds]} for label, seeds in measured]
     shown_runs = [result]
     for checked in (nar, both):
         if checked.found_at and all(run is not checked.runs[-1] for run in shown_runs):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,10 +106,12 @@ class Report:
                 f"{len(failed)} {'does' if len(failed) == 1 else 'do'} not hold at any setting tried: " + "; ".join(_short(c.claim) for c in failed) + "."
             )
         if elsewhere or failed:
-            parts.append(
-                "The measured causes are in 'Why claims do not hold'." if self.causes
-                else "No cause was measured for them in this run."
-            )
+            explained = sorted({int(m.group(1)) for m in (re.match(r"Claim (\d+):", c) for c in self.causes) if m})
+            if explained:
+                parts.append(f"Measured causes for claim{'s' if len(explained) > 1 else ''} "
+                             f"{', '.join(map(str, explained))}: see 'Why claims do not hold'.")
+            else:
+                parts.append("No cause was measured for them in this run.")
         return " ".join(parts)
 
     def markdown(self) -> str:
