@@ -20,6 +20,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
 
 from lt_teacher.functional.network import network_output
+from lt_teacher.model import LeakyReLUTeacherNet
 from lt_teacher.view import TwoLayerView, _find_network
 
 Features = Callable[[LightningModule, Tensor], Tensor]
@@ -135,7 +136,8 @@ def verify_network(
     network = _find_network(network)  # the sub-network the views are of
     name = _network_name(pl_module, network)
     if features is None:
-        inside = {id(p) for p in network.parameters()}
+        analysed = [network.weight] if isinstance(network, LeakyReLUTeacherNet) else list(network.parameters())
+        inside = {id(p) for p in analysed}
         outside = [n for n, p in pl_module.named_parameters() if p.requires_grad and id(p) not in inside]
         if outside:
             shown = ", ".join(outside[:8]) + (f" and {len(outside) - 8} more" if len(outside) > 8 else "")
