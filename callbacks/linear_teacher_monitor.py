@@ -251,7 +251,7 @@ class LinearTeacherMonitor(EvaluationCallback):
 
     @override
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._prepared = {}  # a new fit may bring new data
+        self._prepared, self._raw = {}, {}  # a new fit may bring new data
         self._sources = {}
         owner = type(self).__name__
         views = self.views(pl_module)
@@ -268,9 +268,9 @@ class LinearTeacherMonitor(EvaluationCallback):
                         raise ValueError(f"{owner}: the {split} data is empty.")
                     del self._sources[split]  # the run's empty val/test split (e.g. n_test=0) is a missing split
                     continue
-                raw, _ = self._read(source, pl_module, views[0])  # reads and checks every batch of the shard
-                if split == "train" and raw:
-                    sample = raw[0][0]
+                first = self._read(source, pl_module, views[0])[2]  # reads and checks every batch of the shard
+                if split == "train":
+                    sample = first
             if sample is None and "train" not in self._sources:
                 sample = self._training_sample(trainer)
         except (TypeError, ValueError) as err:
@@ -306,37 +306,40 @@ class LinearTeacherMonitor(EvaluationCallback):
             return None
 
     def _read(
-        self, source: EvaluationSource, pl_module: LightningModule, view: TwoLayerView
-    ) -> tuple[list[tuple[Tensor, Tensor]], list[tuple[Tensor, Tensor, Tensor]]]:
-        """This process's batches of a split, every batch checked: (inputs as given, labels +-1) and, without
-        ``features``, the prepared (float64 inputs, labels, norms); tensor data are cached."""
+        self, source: EvaluationSource, pl_module: LightningModule, view: TwoLayerView, check_features: bool = True
+    ) -> tuple[list[tuple[Tensor, Tensor]], list[tuple[Tensor, Tensor, Tensor]], Tensor | None]:
+        """This process's batches of a split, every batch checked: with ``features`` (inputs as given, labels
+        +-1), without it the prepared (float64 inputs, labels, norms); tensor data are cached. Also the
+        inputs of the first batch as the loader gives them (for the network check)."""
         owner = type(self).__name__
         raw: list[tuple[Tensor, Tensor]] = []
         prepared: list[tuple[Tensor, Tensor, Tensor]] = []
+        first: Tensor | None = None
         for batch in source.batches():
             try:
                 x, y = self.batch_to_xy(batch)
                 labels = signed_labels(y, x.shape[0])
-                if self.features is None:
-                    x64 = view.prepare_inputs(x)
-                elif x.is_floating_point() and not bool(torch.isfinite(x).all()):
-                    raise ValueError("the inputs contain NaN or Inf values")
+                x64 = view.prepare_inputs(x) if self.features is None else x
             except (TypeError, ValueError) as err:
                 raise type(err)(f"{owner}: the {source.split} data does not fit: {err}") from err
+            first = x if first is None else first
+            if x64.is_floating_point() and not bool(torch.isfinite(x64).all()):
+                raise ValueError(f"{owner}: the {source.split} data contains NaN or Inf inputs; expected finite values.")
             if self.features is None:
-                if not bool(torch.isfinite(x64).all()):
-                    raise ValueError(f"{owner}: the {source.split} data contains NaN or Inf inputs; expected finite values.")
                 prepared.append((x64, labels.to(x64.device), x64.norm(dim=1)))
-            raw.append((x, labels))
-        size_mb = sum(x.numel() * x.element_size() for x, _ in raw) / 2**20
+            else:
+                raw.append((x, labels))
+        kept = prepared if self.features is None else raw
+        size_mb = sum(batch[0].numel() * batch[0].element_size() for batch in kept) / 2**20
         if isinstance(source.dataset, TensorDataset) and size_mb <= self.cache_limit_mb:
-            self._raw[source.split] = raw
             if self.features is None:
                 self._prepared[source.split] = prepared
-        if self.features is not None:  # the head's inputs: width and finiteness on every batch
+            else:
+                self._raw[source.split] = raw
+        if self.features is not None and check_features:  # the head's inputs: width and finiteness on every batch
             for x, _ in raw:
                 head_inputs(pl_module, self.features, x, view, owner)
-        return raw, prepared
+        return raw, prepared, first
 
     # ------------------------------------------------------------- evaluation
 
@@ -397,7 +400,7 @@ class LinearTeacherMonitor(EvaluationCallback):
             return self._prepared[source.split]
         raw = self._raw.get(source.split)
         if raw is None:
-            raw, prepared = self._read(source, pl_module, view)
+            raw, prepared, _ = self._read(source, pl_module, view, check_features=False)
             if self.features is None:
                 return prepared
         batches = []
