@@ -101,8 +101,9 @@ class LinearTeacherCLI(LightningCLI):
         from lt_teacher._resume import keep_earlier_rows, keep_last
 
         keep_last(self.trainer)
-        if getattr(self, "_resume", None) is not None:
-            keep_earlier_rows(self.trainer, self._resume)
+        resume = getattr(self, "_resume", None)
+        if resume is not None:
+            keep_earlier_rows(self.trainer, resume)
 
     def after_fit(self) -> None:
         self._report_locations()
