@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import multiprocessing
+import os
+import tempfile
+import uuid
 from abc import ABC, abstractmethod
+from pathlib import Path
 from typing import Any
 
 from lightning.pytorch import Callback, LightningModule, Trainer
@@ -19,13 +25,44 @@ class EvaluationCallback(Callback, ABC):
     collective runs on one rank only. :attr:`history` keeps each evaluation in float64 with ``epoch``
     counting completed epochs; it is saved in checkpoints, so a resumed run continues its curves, and
     its last row becomes the W&B run summary.
+
+    With ``strategy="ddp_spawn"`` (or ``ddp_notebook``) training runs in child processes that Lightning
+    sends no callback state back from; global rank zero therefore writes the history to a private
+    temporary file after each evaluation, and :attr:`history` in the launching process reads it back
+    after ``fit`` returns.
     """
 
     every_n_epochs: int
 
     def __init__(self) -> None:
         super().__init__()
-        self.history: list[dict[str, float]] = []
+        self._history: list[dict[str, float]] = []
+        # the same path in the launching process and in the spawned copies of this callback
+        self._handoff = str(Path(tempfile.gettempdir()) / f"lt_teacher_history_{os.getpid()}_{uuid.uuid4().hex}.json")
+
+    @property
+    def history(self) -> list[dict[str, float]]:
+        """Every evaluation so far, ``{"epoch": completed epochs, key: float64 value, ...}``."""
+        handoff = Path(self._handoff)
+        if multiprocessing.parent_process() is None and handoff.is_file():  # the launcher after ddp_spawn
+            try:
+                self._history = [dict(row) for row in json.loads(handoff.read_text(encoding="utf-8"))]
+            finally:
+                handoff.unlink(missing_ok=True)
+        return self._history
+
+    @history.setter
+    def history(self, rows: list[dict[str, float]]) -> None:
+        self._history = rows
+
+    def _hand_off(self, trainer: Trainer) -> None:
+        """In a spawned training process, rank zero leaves the history for the launching process."""
+        if multiprocessing.parent_process() is None or not trainer.is_global_zero:
+            return
+        handoff = Path(self._handoff)
+        partial = handoff.with_suffix(".part")
+        partial.write_text(json.dumps(self._history), encoding="utf-8")
+        os.replace(partial, handoff)
 
     @abstractmethod
     def compute(self, pl_module: LightningModule) -> dict[str, float]:
@@ -41,9 +78,11 @@ class EvaluationCallback(Callback, ABC):
         for key, value in values.items():
             pl_module.log(key, value, on_step=False, on_epoch=True, sync_dist=True)
         self.history.append({"epoch": float(trainer.current_epoch + 1), **values})
+        self._hand_off(trainer)
 
     @override
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._hand_off(trainer)
         if self.history:
             update_summary(trainer, {k: v for k, v in self.history[-1].items() if k != "epoch"})
 

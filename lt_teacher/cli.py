@@ -50,6 +50,8 @@ def default_loggers(save_dir: str = RUNS_DIR) -> list[dict[str, Any]]:
 DEFAULT_CALLBACKS: list[dict[str, Any]] = [
     {"class_path": "lt_teacher.callbacks.LinearTeacherMonitor"},
     {"class_path": "lt_teacher.callbacks.NeuronPlotMonitor", "init_args": {"every_n_epochs": 10}},
+    # last.ckpt after every epoch: `lt-teacher fit --ckpt_path last` resumes an interrupted run
+    {"class_path": "lightning.pytorch.callbacks.ModelCheckpoint", "init_args": {"save_last": True}},
 ]
 
 DEFAULT_DATA: dict[str, Any] = {
@@ -75,6 +77,33 @@ class LinearTeacherCLI(LightningCLI):
                 "trainer.log_every_n_steps": 50,
             }
         )
+
+    def before_instantiate_classes(self) -> None:
+        """``fit --ckpt_path last``: resume the newest last.ckpt into its own CSV version and W&B run."""
+        self._resume = None
+        if self.subcommand != "fit" or self.config["fit"].get("ckpt_path") != "last":
+            return
+        from lt_teacher._resume import find_last, point_loggers_at
+
+        config = self.config["fit"]
+        resume = find_last(config.trainer.logger, config.trainer.default_root_dir or RUNS_DIR)
+        if resume is None:
+            self.parser.error(
+                "--ckpt_path last: found no last.ckpt of an earlier run (looked in the CSV log versions under "
+                f"{config.trainer.default_root_dir or RUNS_DIR}); run without --ckpt_path to start a new run, or pass "
+                "--ckpt_path PATH/TO/FILE.ckpt."
+            )
+        point_loggers_at(config.trainer.logger, resume)
+        config.ckpt_path = str(resume.checkpoint)
+        self._resume = resume
+
+    def before_fit(self) -> None:
+        from lt_teacher._resume import keep_earlier_rows, keep_last
+
+        keep_last(self.trainer)
+        resume = getattr(self, "_resume", None)
+        if resume is not None:
+            keep_earlier_rows(self.trainer, resume)
 
     def after_fit(self) -> None:
         self._report_locations()
