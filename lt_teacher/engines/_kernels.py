@@ -217,21 +217,24 @@ def _scratch(rows: int, d: int, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray
 
 @njit(cache=True, fastmath=False)
 def sgd_steps_serial(
-    weight: np.ndarray, x: np.ndarray, y: np.ndarray, order: np.ndarray, lr: float, alpha: float, v: float, k_w: int, losses: np.ndarray
+    weight: np.ndarray, x: np.ndarray, y: np.ndarray, order: np.ndarray, lr: np.ndarray, alpha: np.ndarray, v: np.ndarray, k_w: int, losses: np.ndarray
 ) -> None:
-    """All seeds one after the other on the calling thread; ``losses`` (S,) float64 receives the sums."""
+    """All seeds one after the other on the calling thread; ``losses`` (S,) float64 receives the sums.
+
+    ``lr``, ``alpha``, ``v``: (S,) float64, the hyper-parameters of each network.
+    """
     num_seeds, rows, d = weight.shape
     wt, c1, c2, h, p = _scratch(rows, d, weight.dtype)
     for s in range(num_seeds):
-        losses[s] = _seed_steps(weight[s], x, y, order[s], lr, alpha, v, k_w, wt, c1, c2, h, p)
+        losses[s] = _seed_steps(weight[s], x, y, order[s], lr[s], alpha[s], v[s], k_w, wt, c1, c2, h, p)
 
 
 @njit(cache=True, fastmath=False, parallel=True)
 def sgd_steps_parallel(
-    weight: np.ndarray, x: np.ndarray, y: np.ndarray, order: np.ndarray, lr: float, alpha: float, v: float, k_w: int, losses: np.ndarray
+    weight: np.ndarray, x: np.ndarray, y: np.ndarray, order: np.ndarray, lr: np.ndarray, alpha: np.ndarray, v: np.ndarray, k_w: int, losses: np.ndarray
 ) -> None:
     """Seeds spread over numba's threads (``numba.set_num_threads``); same per-seed arithmetic."""
     num_seeds, rows, d = weight.shape
     for s in prange(num_seeds):
         wt, c1, c2, h, p = _scratch(rows, d, weight.dtype)
-        losses[s] = _seed_steps(weight[s], x, y, order[s], lr, alpha, v, k_w, wt, c1, c2, h, p)
+        losses[s] = _seed_steps(weight[s], x, y, order[s], lr[s], alpha[s], v[s], k_w, wt, c1, c2, h, p)

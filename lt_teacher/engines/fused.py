@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -18,9 +20,9 @@ def fused_sgd_steps(
     x: Tensor,
     y: Tensor,
     order: Tensor,
-    lr: float,
-    alpha: float,
-    v: float,
+    lr: float | Sequence[float] | Tensor,
+    alpha: float | Sequence[float] | Tensor,
+    v: float | Sequence[float] | Tensor,
     k_w: int | None = None,
     *,
     parallel: bool = False,
@@ -64,9 +66,10 @@ def fused_sgd_steps(
         y: (n,) labels -1 or +1, dtype and device of ``weight``.
         order: (S, m) int64 indices into ``x``; row s is seed s's sequence (any strides, e.g. a
             column slice of an epoch's permutation).
-        lr: learning rate eta > 0.
-        alpha: Leaky-ReLU slope in (0, 1).
-        v: fixed output weight v > 0.
+        lr: learning rate eta > 0; one number for all networks or one per network (a sequence or
+            1-D tensor of length S: a grid of networks, each trained exactly as it would be alone).
+        alpha: Leaky-ReLU slope in (0, 1); one number or one per network.
+        v: fixed output weight v > 0; one number or one per network.
         k_w: number of w-neurons; default 2k / 2 (the paper's k).
         parallel: spread the seeds over numba's threads (``numba.set_num_threads``); the
             result is bit-identical to ``parallel=False``. CPU only; ignored on CUDA.
@@ -110,9 +113,9 @@ def fused_sgd_steps(
         p.x.detach().numpy(),
         p.y.detach().numpy(),
         p.order.numpy(),
-        p.lr,
-        p.alpha,
-        p.v,
+        np.asarray(p.lr, dtype=np.float64),
+        np.asarray(p.alpha, dtype=np.float64),
+        np.asarray(p.v, dtype=np.float64),
         p.k_w,
         losses,
     )
