@@ -15,7 +15,7 @@ from typing_extensions import override
 from lt_teacher._batch import default_batch_to_xy
 from lt_teacher.functional._checks import check_beta, signed_labels
 from lt_teacher.functional.clustering import cluster_radius, radius
-from lt_teacher.functional.evaluation import evaluate_prepared
+from lt_teacher.functional.fast_evaluation import FastInputs, evaluate_fast, fast_inputs
 from lt_teacher.functional.margins import smoothed_margin_from_log_sum_loss, theorem_6_2_threshold
 from lt_teacher.metrics import AgreementStatistics, LinearRegionStatistics, MarginStatistics, PARStatistics
 from lt_teacher.view import TwoLayerView, num_seeds, two_layer_view
@@ -155,6 +155,8 @@ class LinearTeacherMonitor(EvaluationCallback):
             raise ValueError(f"{owner}: `cache_limit_mb` must be a number >= 0, got {cache_limit_mb!r}.")
         self.cache_limit_mb = float(cache_limit_mb)
         self._prepared: dict[str, list[tuple[Tensor, Tensor, Tensor]]] = {}
+        self._fast_inputs: dict[int, tuple[Tensor, FastInputs]] = {}  # id(x64) of a cached batch -> its float32 copy
+        self.recomputed_points = 0  # points of the last evaluation that float32 could not decide (recomputed in float64)
         self._sources: dict[str, EvaluationSource] = {}
         self._metrics: dict[int, dict[str, Any]] = {}  # per seed: metric states and the group sizes they fit
 
@@ -230,6 +232,7 @@ class LinearTeacherMonitor(EvaluationCallback):
     @override
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._prepared = {}  # a new fit may bring new data
+        self._fast_inputs = {}
         owner = type(self).__name__
         if not set(self.groups) & _DATA_GROUPS:
             return
@@ -290,11 +293,19 @@ class LinearTeacherMonitor(EvaluationCallback):
         radii = [radius(view.w, view.u) for view in views]
         norms = [(view.w.norm(dim=1), view.u.norm(dim=1)) for view in views]
         neurons = [torch.cat([view.w, view.u]) for view in views]
+        self.recomputed_points = 0
         for split, source in self._sources.items():
             metrics = [self._split_metrics(split, s, view) for s, view in enumerate(views)]
             for x64, labels, x_norm in self._prepared_batches(source, views[0]):
+                prepared = self._fast_batch(x64, cached=split in self._prepared)
                 for view, seed_metrics, r, (w_norms, u_norms), stacked in zip(views, metrics, radii, norms, neurons):
-                    evaluated = evaluate_prepared(x64, labels, x_norm, stacked, view.w.shape[0], view.alpha, view.scale)
+                    # float32 pre-activations, every sign and threshold decided as in float64 (fast_evaluation)
+                    threshold = float(r) if "linear_region" in seed_metrics else None
+                    evaluated, recomputed = evaluate_fast(
+                        x64, prepared, labels, x_norm, stacked, view.w.shape[0], view.alpha, view.scale,
+                        radius=threshold, beta=self.beta, need_output="margin" in seed_metrics,
+                    )
+                    self.recomputed_points += recomputed
                     for name, metric in seed_metrics.items():
                         if name == "linear_region":
                             metric.update(evaluated, r, view.alpha)
@@ -304,6 +315,16 @@ class LinearTeacherMonitor(EvaluationCallback):
                             metric.update(evaluated, w_norms, u_norms)
             for values, view, seed_metrics in zip(per_seed, views, metrics):
                 values.update(self._values(split, {name: m.compute() for name, m in seed_metrics.items()}, view))
+
+    def _fast_batch(self, x64: Tensor, cached: bool) -> FastInputs:
+        """The float32 copy of a batch, kept with the batch when the batch itself is kept between evaluations."""
+        entry = self._fast_inputs.get(id(x64))
+        if entry is not None and entry[0] is x64:
+            return entry[1]
+        prepared = fast_inputs(x64)
+        if cached:
+            self._fast_inputs[id(x64)] = (x64, prepared)
+        return prepared
 
     def _prepared_batches(self, source: EvaluationSource, view: TwoLayerView) -> list[tuple[Tensor, Tensor, Tensor]]:
         """This process's points of a split as (float64 inputs, labels +-1, norms) batches.
