@@ -243,8 +243,8 @@ class LeakyReLUTeacherNet(LightningModule):
             )
         self._epoch_loss = torch.zeros(2, dtype=torch.float64)
         x, y = self._training_tensors()
-        self._train_x = self.prepare_inputs(x).contiguous()
-        self._train_y = signed_labels(y, x.shape[0]).to(self.weight.dtype).contiguous()
+        self._train_x = self.prepare_inputs(x.to(self.device)).contiguous()
+        self._train_y = signed_labels(y, x.shape[0]).to(device=self.device, dtype=self.weight.dtype).contiguous()
         n = self._train_x.shape[0]
         hp = self.hparams
         self._order = EpochOrder(hp.num_seeds, n, hp.order_seed, hp.shared_order)
@@ -295,7 +295,7 @@ class LeakyReLUTeacherNet(LightningModule):
         weight = self.weight.data if all_seeds else self.weight.data[seeds].contiguous()
         losses = torch.zeros(len(seeds), dtype=torch.float64)
         if stop > start and seeds:
-            order = self._epoch_order[seeds, start:stop]
+            order = self._epoch_order[seeds, start:stop].to(weight.device)
             lr, alpha, v = ([self._per_network[name][s] for s in seeds] for name in ("lr", "alpha", "v"))
             losses = step(weight, self._train_x, self._train_y, order, lr, alpha, v, hp.k)
         with torch.no_grad():

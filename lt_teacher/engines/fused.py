@@ -10,7 +10,7 @@ from torch import Tensor
 
 from lt_teacher.engines import _kernels
 from lt_teacher.engines._validation import check_sgd_inputs
-from lt_teacher.engines.batched import _batched_steps
+from lt_teacher.engines.graphs import graph_sgd_steps
 
 __all__ = ["fused_sgd_steps"]
 
@@ -55,8 +55,8 @@ def fused_sgd_steps(
     an epoch or a long chunk of one, not with one example. The first call per dtype compiles
     the kernel (cached on disk by numba afterwards).
 
-    On CUDA tensors it falls back to :func:`lt_teacher.engines.batched_sgd_steps` (a loop of
-    batched torch ops, same arithmetic to rounding).
+    On CUDA tensors it runs :func:`lt_teacher.engines.graph_sgd_steps`: the batched torch step of all
+    S networks, captured as CUDA graphs of 64 steps (one launch per 64 steps; same arithmetic to rounding).
 
     Args:
         weight: (S, 2k, d) contiguous float32 or float64 first-layer weights of S networks,
@@ -105,7 +105,7 @@ def fused_sgd_steps(
         raise TypeError(f"`parallel` must be a bool, got {type(parallel).__name__}.")
     p = check_sgd_inputs(weight, x, y, order, lr, alpha, v, k_w)
     if p.weight.device.type != "cpu":
-        return _batched_steps(p.weight, p.x, p.y, p.order, p.lr, p.alpha, p.v, p.k_w)
+        return graph_sgd_steps(p.weight, p.x, p.y, p.order, p.lr, p.alpha, p.v, p.k_w)
     losses = np.zeros(p.weight.shape[0], dtype=np.float64)
     kernel = _kernels.sgd_steps_parallel if parallel else _kernels.sgd_steps_serial
     kernel(
