@@ -15,6 +15,7 @@ from typing_extensions import override
 from lt_teacher._batch import default_batch_to_xy
 from lt_teacher.functional._checks import check_beta, signed_labels
 from lt_teacher.functional.clustering import cluster_radius, radius
+from lt_teacher.functional.evaluation import evaluate_prepared
 from lt_teacher.functional.fast_evaluation import FastInputs, evaluate_fast, fast_inputs
 from lt_teacher.functional.margins import smoothed_margin_from_log_sum_loss, theorem_6_2_threshold
 from lt_teacher.metrics import AgreementStatistics, LinearRegionStatistics, MarginStatistics, PARStatistics
@@ -156,6 +157,7 @@ class LinearTeacherMonitor(EvaluationCallback):
         self.cache_limit_mb = float(cache_limit_mb)
         self._prepared: dict[str, list[tuple[Tensor, Tensor, Tensor]]] = {}
         self._fast_inputs: dict[int, tuple[Tensor, FastInputs]] = {}  # id(x64) of a cached batch -> its float32 copy
+        self._float64_evaluations: dict[tuple[str, int], int] = {}
         self.recomputed_points = 0  # points of the last evaluation that float32 could not decide (recomputed in float64)
         self._sources: dict[str, EvaluationSource] = {}
         self._metrics: dict[int, dict[str, Any]] = {}  # per seed: metric states and the group sizes they fit
@@ -233,6 +235,7 @@ class LinearTeacherMonitor(EvaluationCallback):
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._prepared = {}  # a new fit may bring new data
         self._fast_inputs = {}
+        self._float64_evaluations = {}  # consecutive float64 evaluations per (split, seed)
         owner = type(self).__name__
         if not set(self.groups) & _DATA_GROUPS:
             return
@@ -298,13 +301,20 @@ class LinearTeacherMonitor(EvaluationCallback):
             metrics = [self._split_metrics(split, s, view) for s, view in enumerate(views)]
             for x64, labels, x_norm in self._prepared_batches(source, views[0]):
                 prepared = self._fast_batch(x64, cached=split in self._prepared)
-                for view, seed_metrics, r, (w_norms, u_norms), stacked in zip(views, metrics, radii, norms, neurons):
-                    # float32 pre-activations, every sign and threshold decided as in float64 (fast_evaluation)
-                    threshold = float(r) if "linear_region" in seed_metrics else None
-                    evaluated, recomputed = evaluate_fast(
-                        x64, prepared, labels, x_norm, stacked, view.w.shape[0], view.alpha, view.scale,
-                        radius=threshold, beta=self.beta, need_output="margin" in seed_metrics,
-                    )
+                for s, (view, seed_metrics, r, (w_norms, u_norms), stacked) in enumerate(zip(views, metrics, radii, norms, neurons)):
+                    # float32 pre-activations, every sign and threshold decided as in float64 (fast_evaluation);
+                    # after float32 could not serve a batch (e.g. near initialization) it is retried every 4th time
+                    misses = self._float64_evaluations.get((split, s), 0)
+                    if misses % 4:
+                        evaluated = evaluate_prepared(x64, labels, x_norm, stacked, view.w.shape[0], view.alpha, view.scale)
+                        recomputed = x64.shape[0]
+                    else:
+                        threshold = float(r) if "linear_region" in seed_metrics else None
+                        evaluated, recomputed = evaluate_fast(
+                            x64, prepared, labels, x_norm, stacked, view.w.shape[0], view.alpha, view.scale,
+                            radius=threshold, beta=self.beta, need_output="margin" in seed_metrics,
+                        )
+                    self._float64_evaluations[(split, s)] = misses + 1 if recomputed == x64.shape[0] > 0 else 0
                     self.recomputed_points += recomputed
                     for name, metric in seed_metrics.items():
                         if name == "linear_region":
