@@ -12,7 +12,8 @@ the monitor's to an ``on_train_epoch_end`` hook that runs after it, so it includ
 first epoch of every fit is a warm-up and is left out. Reported: the median seconds per epoch of each
 configuration and their ratio; the median over repeats of the ratio of the two adjacent fits (they share
 the machine's load: on a shared machine other processes inflate whole fits); and the median time of one
-evaluation alone, whose share of a bare epoch is the overhead without the noise. One thread
+evaluation alone, whose share of a bare epoch is the overhead without the noise, and its ratio to one
+float32 X W^T over the same data (the floor of an evaluation). One thread
 (``torch.set_num_threads(1)``); ``logger=False``, no checkpoints, no progress bar, so the ratio measures
 the monitor against the bare training loop.
 
@@ -70,6 +71,8 @@ class TimedMonitor(LinearTeacherMonitor):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.seconds: list[float] = []
+        self.recomputed: list[int] = []  # points float32 could not decide (n: the batch went through float64)
+        self.floor: list[float] = []  # seconds of one float32 X W^T on the same data and weights
 
     @override
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -77,6 +80,13 @@ class TimedMonitor(LinearTeacherMonitor):
         super().on_train_epoch_end(trainer, pl_module)
         if len(self.history) > evaluations:  # only epochs that evaluated
             self.seconds.append(time.perf_counter() - start)
+            self.recomputed.append(self.recomputed_points)
+            x32 = pl_module._train_x.float() if pl_module._train_x is not None else torch.randn(N, D)  # the training inputs
+            w32 = pl_module.weight.detach()[0].float().contiguous()
+            x32 @ w32.T
+            floor = time.perf_counter()
+            x32 @ w32.T  # the floor of an evaluation: one float32 product over the data
+            self.floor.append(time.perf_counter() - floor)
 
 
 def run(
@@ -97,7 +107,14 @@ def run(
     assert len(clock.seconds) == epochs
     if monitor is not None:
         assert len(monitor.history) == epochs // every_n_epochs and set(monitor.groups) == {"cluster", "linear_region", "agreement", "par", "margin"}
+    if monitor is not None:
+        FLOORS.extend(monitor.floor)
+        RECOMPUTED.extend(monitor.recomputed)
     return clock.seconds[1:], (monitor.seconds[1:] if monitor and every_n_epochs == 1 else monitor.seconds if monitor else [])
+
+
+FLOORS: list[float] = []
+RECOMPUTED: list[int] = []
 
 
 def main() -> None:
@@ -145,6 +162,10 @@ def main() -> None:
     print(f"ratio (medians): {with_monitor / bare:.3f}")
     print(f"ratio (adjacent fits, median of {len(paired)}): {statistics.median(paired):.3f}  {[round(r, 3) for r in paired]}")
     print(f"evaluation / bare epoch: {statistics.median(evaluations) / bare:.3f}")
+    floor = statistics.median(FLOORS)
+    print(f"float32 X W^T of the same data: {floor * 1e3:.2f} ms; evaluation / float32 X W^T: {statistics.median(evaluations) / floor:.2f}")
+    served = sum(1 for r in RECOMPUTED if r < N)
+    print(f"evaluations decided in float32: {served} of {len(RECOMPUTED)} (points recomputed in float64 per evaluation: {RECOMPUTED})")
 
 
 if __name__ == "__main__":

@@ -49,7 +49,9 @@ class LinearTeacherMonitor(EvaluationCallback):
     r"""Logs the paper's diagnostics of a two-layer Leaky-ReLU network, epoch by epoch.
 
     Every quantity derives from the pre-activations H = X W^T and the labels, computed once per batch
-    under ``torch.no_grad()`` in float64; torchmetrics states make every value exact under DDP (each
+    under ``torch.no_grad()``: in float32 with a rigorous error bound, every sign and threshold decided
+    exactly as in float64 (undecidable points recomputed in float64) and N(x), margins and losses in float64
+    (:mod:`lt_teacher.functional.fast_evaluation`); torchmetrics states make every value exact under DDP (each
     process evaluates its own shard of the points, with no padding). The network is found with
     :func:`lt_teacher.two_layer_view` (or ``network_fn``), so any ``Linear -> LeakyReLU -> Linear``
     network works, with a fixed or a learned output layer.
