@@ -16,7 +16,6 @@ from lt_teacher._batch import default_batch_to_xy
 from lt_teacher.functional._checks import check_beta, signed_labels
 from lt_teacher.functional.clustering import cluster_radius, radius
 from lt_teacher.functional.evaluation import evaluate_prepared
-from lt_teacher.functional.fast_evaluation import FastInputs, evaluate_fast, fast_inputs
 from lt_teacher.functional.margins import smoothed_margin_from_log_sum_loss, theorem_6_2_threshold
 from lt_teacher.metrics import AgreementStatistics, LinearRegionStatistics, MarginStatistics, PARStatistics
 from lt_teacher.view import TwoLayerView, num_seeds, two_layer_view
@@ -49,9 +48,7 @@ class LinearTeacherMonitor(EvaluationCallback):
     r"""Logs the paper's diagnostics of a two-layer Leaky-ReLU network, epoch by epoch.
 
     Every quantity derives from the pre-activations H = X W^T and the labels, computed once per batch
-    under ``torch.no_grad()``: in float32 with a rigorous error bound, every sign and threshold decided
-    exactly as in float64 (undecidable points recomputed in float64) and N(x), margins and losses in float64
-    (:mod:`lt_teacher.functional.fast_evaluation`); torchmetrics states make every value exact under DDP (each
+    under ``torch.no_grad()`` in float64; torchmetrics states make every value exact under DDP (each
     process evaluates its own shard of the points, with no padding). The network is found with
     :func:`lt_teacher.two_layer_view` (or ``network_fn``), so any ``Linear -> LeakyReLU -> Linear``
     network works, with a fixed or a learned output layer.
@@ -158,9 +155,6 @@ class LinearTeacherMonitor(EvaluationCallback):
             raise ValueError(f"{owner}: `cache_limit_mb` must be a number >= 0, got {cache_limit_mb!r}.")
         self.cache_limit_mb = float(cache_limit_mb)
         self._prepared: dict[str, list[tuple[Tensor, Tensor, Tensor]]] = {}
-        self._fast_inputs: dict[int, tuple[Tensor, FastInputs]] = {}  # id(x64) of a cached batch -> its float32 copy
-        self._float64_evaluations: dict[tuple[str, int], int] = {}
-        self.recomputed_points = 0  # points of the last evaluation that float32 could not decide (recomputed in float64)
         self._sources: dict[str, EvaluationSource] = {}
         self._metrics: dict[int, dict[str, Any]] = {}  # per seed: metric states and the group sizes they fit
 
@@ -236,8 +230,6 @@ class LinearTeacherMonitor(EvaluationCallback):
     @override
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._prepared = {}  # a new fit may bring new data
-        self._fast_inputs = {}
-        self._float64_evaluations = {}  # consecutive float64 evaluations per (split, seed)
         owner = type(self).__name__
         if not set(self.groups) & _DATA_GROUPS:
             return
@@ -298,26 +290,11 @@ class LinearTeacherMonitor(EvaluationCallback):
         radii = [radius(view.w, view.u) for view in views]
         norms = [(view.w.norm(dim=1), view.u.norm(dim=1)) for view in views]
         neurons = [torch.cat([view.w, view.u]) for view in views]
-        self.recomputed_points = 0
         for split, source in self._sources.items():
             metrics = [self._split_metrics(split, s, view) for s, view in enumerate(views)]
             for x64, labels, x_norm in self._prepared_batches(source, views[0]):
-                prepared = self._fast_batch(x64, cached=split in self._prepared)
-                for s, (view, seed_metrics, r, (w_norms, u_norms), stacked) in enumerate(zip(views, metrics, radii, norms, neurons)):
-                    # float32 pre-activations, every sign and threshold decided as in float64 (fast_evaluation);
-                    # after float32 could not serve a batch (e.g. near initialization) it is retried every 4th time
-                    misses = self._float64_evaluations.get((split, s), 0)
-                    if misses % 4:
-                        evaluated = evaluate_prepared(x64, labels, x_norm, stacked, view.w.shape[0], view.alpha, view.scale)
-                        recomputed = x64.shape[0]
-                    else:
-                        threshold = float(r) if "linear_region" in seed_metrics else None
-                        evaluated, recomputed = evaluate_fast(
-                            x64, prepared, labels, x_norm, stacked, view.w.shape[0], view.alpha, view.scale,
-                            radius=threshold, beta=self.beta, need_output="margin" in seed_metrics,
-                        )
-                    self._float64_evaluations[(split, s)] = misses + 1 if recomputed == x64.shape[0] > 0 else 0
-                    self.recomputed_points += recomputed
+                for view, seed_metrics, r, (w_norms, u_norms), stacked in zip(views, metrics, radii, norms, neurons):
+                    evaluated = evaluate_prepared(x64, labels, x_norm, stacked, view.w.shape[0], view.alpha, view.scale)
                     for name, metric in seed_metrics.items():
                         if name == "linear_region":
                             metric.update(evaluated, r, view.alpha)
@@ -327,16 +304,6 @@ class LinearTeacherMonitor(EvaluationCallback):
                             metric.update(evaluated, w_norms, u_norms)
             for values, view, seed_metrics in zip(per_seed, views, metrics):
                 values.update(self._values(split, {name: m.compute() for name, m in seed_metrics.items()}, view))
-
-    def _fast_batch(self, x64: Tensor, cached: bool) -> FastInputs:
-        """The float32 copy of a batch, kept with the batch when the batch itself is kept between evaluations."""
-        entry = self._fast_inputs.get(id(x64))
-        if entry is not None and entry[0] is x64:
-            return entry[1]
-        prepared = fast_inputs(x64)
-        if cached:
-            self._fast_inputs[id(x64)] = (x64, prepared)
-        return prepared
 
     def _prepared_batches(self, source: EvaluationSource, view: TwoLayerView) -> list[tuple[Tensor, Tensor, Tensor]]:
         """This process's points of a split as (float64 inputs, labels +-1, norms) batches.
