@@ -71,7 +71,6 @@ class TimedMonitor(LinearTeacherMonitor):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.seconds: list[float] = []
-        self.recomputed: list[int] = []  # points float32 could not decide (n: the batch went through float64)
         self.floor: list[float] = []  # seconds of one float32 X W^T on the same data and weights
 
     @override
@@ -80,7 +79,6 @@ class TimedMonitor(LinearTeacherMonitor):
         super().on_train_epoch_end(trainer, pl_module)
         if len(self.history) > evaluations:  # only epochs that evaluated
             self.seconds.append(time.perf_counter() - start)
-            self.recomputed.append(self.recomputed_points)
             x32 = pl_module._train_x.float() if pl_module._train_x is not None else torch.randn(N, D)  # the training inputs
             w32 = pl_module.weight.detach()[0].float().contiguous()
             x32 @ w32.T
@@ -109,12 +107,10 @@ def run(
         assert len(monitor.history) == epochs // every_n_epochs and set(monitor.groups) == {"cluster", "linear_region", "agreement", "par", "margin"}
     if monitor is not None:
         FLOORS.extend(monitor.floor)
-        RECOMPUTED.extend(monitor.recomputed)
     return clock.seconds[1:], (monitor.seconds[1:] if monitor and every_n_epochs == 1 else monitor.seconds if monitor else [])
 
 
 FLOORS: list[float] = []
-RECOMPUTED: list[int] = []
 
 
 def main() -> None:
@@ -164,8 +160,6 @@ def main() -> None:
     print(f"evaluation / bare epoch: {statistics.median(evaluations) / bare:.3f}")
     floor = statistics.median(FLOORS)
     print(f"float32 X W^T of the same data: {floor * 1e3:.2f} ms; evaluation / float32 X W^T: {statistics.median(evaluations) / floor:.2f}")
-    served = sum(1 for r in RECOMPUTED if r < N)
-    print(f"evaluations decided in float32: {served} of {len(RECOMPUTED)} (points recomputed in float64 per evaluation: {RECOMPUTED})")
     separated_regime_pass()
 
 
