@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numba
@@ -20,7 +21,7 @@ from lt_teacher.functional.network import append_bias_coordinate, leaky_relu, lo
 ENGINES = ("fused", "autograd", "reference")
 
 
-def _resolve_num_networks(per_net: dict[str, object], num_seeds: object) -> int:
+def _resolve_num_networks(per_net: Mapping[str, object], num_seeds: object) -> int:
     """S: ``num_seeds`` if given, else the common length of the hyper-parameters given as lists, else 1."""
     if num_seeds is not None:
         _check_int(num_seeds, "num_seeds", 1)
@@ -129,7 +130,9 @@ class LeakyReLUTeacherNet(LightningModule):
         _check_int(k, "k", 1)
         per_net = {"alpha": alpha, "v": v, "init_std": init_std, "lr": lr}
         num_seeds = _resolve_num_networks(per_net, num_seeds)
-        checks = {name: functools.partial(check_positive, name=name) for name in ("v", "init_std", "lr")}
+        checks: dict[str, Callable[[object], float]] = {
+            name: functools.partial(check_positive, name=name) for name in ("v", "init_std", "lr")
+        }
         checks["alpha"] = check_alpha
         self._per_network: dict[str, tuple[float, ...]] = {  # one value per network
             name: per_network(value, name, num_seeds, checks[name]) for name, value in per_net.items()
