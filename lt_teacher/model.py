@@ -10,6 +10,7 @@ from typing import Any
 import numba
 import torch
 from lightning.pytorch import LightningModule
+from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
 
 from lt_teacher._batch import default_batch_to_xy
@@ -250,12 +251,26 @@ class LeakyReLUTeacherNet(LightningModule):
         self._train_y = signed_labels(y, x.shape[0]).to(device=self.device, dtype=self.weight.dtype).contiguous()
         n = self._train_x.shape[0]
         hp = self.hparams
+        self._warn_small_chunks(n)
         self._order = EpochOrder(hp.num_seeds, n, hp.order_seed, hp.shared_order)
         if self._pending_order_state is not None:
             self._order.load_state_dict(self._pending_order_state["order"])
             self._epoch_order = self._pending_order_state.get("epoch_order")
             self._order_epoch = int(self._pending_order_state.get("order_epoch", -1))
             self._pending_order_state = None
+
+    def _warn_small_chunks(self, n: int) -> None:
+        """The fused engine pays Lightning's per-step cost once per loader batch: warn when batches are tiny."""
+        batches = float(self.trainer.num_training_batches)
+        if self.hparams.engine != "fused" or not math.isfinite(batches) or batches <= 64 or n / batches >= 64:
+            return
+        rank_zero_warn(
+            f"engine='fused' runs the epoch's {n} per-example SGD steps inside the {int(batches)} steps of the training "
+            f"loader, about {max(1, round(n / batches))} examples per Lightning step, and every Lightning step costs "
+            "far more than a few SGD steps (measured at n=2000, d=784: 21 ms per epoch with batch_size=2000, 1.6 s with "
+            "batch_size=1). Give the training loader fewer, larger batches (e.g. the datamodule's `batch_size=n`); "
+            "the trained weights do not depend on it."
+        )
 
     def _training_tensors(self) -> tuple[Tensor, Tensor]:
         """The whole training set as (x, y): from the datamodule's ``train_tensors()`` or the train loader."""

@@ -151,3 +151,20 @@ def test_cli_accepts_per_network_lists(tmp_path) -> None:  # type: ignore[no-unt
     assert result.returncode == 0, result.stderr[-2000:]
     assert "alpha:\n  - 0.1\n  - 0.2\n" in result.stdout and "init_std:\n  - 0.001\n  - 1.0\n" in result.stdout
     assert "lr: 0.05" in result.stdout
+
+
+def test_fused_engine_warns_about_tiny_loader_batches() -> None:
+    from torch.utils.data import DataLoader, TensorDataset
+
+    x, y = separable_gaussians(n=200, d=3, seed=1)
+    net = LeakyReLUTeacherNet(input_dim=3, k=2)
+    trainer = Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    with pytest.warns(UserWarning, match="fewer, larger batches"):
+        trainer.fit(net, DataLoader(TensorDataset(x, y), batch_size=1))
+    quiet = Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        quiet.fit(LeakyReLUTeacherNet(input_dim=3, k=2), DataLoader(TensorDataset(x, y), batch_size=len(x)))
+    assert not any("fewer, larger batches" in str(w.message) for w in caught)
