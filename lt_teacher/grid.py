@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 
-__all__ = ["hyperparameter_grid"]
+__all__ = ["grid_groups", "hyperparameter_grid"]
 
 _NAMES = ("alpha", "init_std", "lr", "v")
 
@@ -63,3 +63,24 @@ def hyperparameter_grid(
     axes = [_values(value, name) for name, value in zip(_NAMES, (alpha, init_std, lr, v))]
     combos = [combo for combo in itertools.product(*axes) for _ in range(seeds)]
     return {name: [float(combo[i]) for combo in combos] for i, name in enumerate(_NAMES)}
+
+
+def grid_groups(module: object) -> list[list[int]]:
+    """The networks of a grid module grouped by identical hyper-parameters (replicates of one setting).
+
+    Groups are listed in the order of their first network; ``[]`` when ``module`` is not a
+    :class:`~lt_teacher.LeakyReLUTeacherNet` whose networks differ in a hyper-parameter.
+
+    Example:
+        >>> from lt_teacher import LeakyReLUTeacherNet
+        >>> grid_groups(LeakyReLUTeacherNet(input_dim=2, k=1, **hyperparameter_grid(alpha=[0.1, 0.5], seeds=2)))
+        [[0, 1], [2, 3]]
+    """
+    from lt_teacher.model import LeakyReLUTeacherNet
+
+    if not isinstance(module, LeakyReLUTeacherNet) or not module.is_grid:
+        return []
+    groups: dict[tuple[tuple[str, float], ...], list[int]] = {}
+    for s in range(int(module.hparams.num_seeds)):
+        groups.setdefault(tuple(sorted(module.network_hparams(s).items())), []).append(s)
+    return list(groups.values())

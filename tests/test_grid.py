@@ -168,3 +168,20 @@ def test_fused_engine_warns_about_tiny_loader_batches() -> None:
         warnings.simplefilter("always")
         quiet.fit(LeakyReLUTeacherNet(input_dim=3, k=2), DataLoader(TensorDataset(x, y), batch_size=len(x)))
     assert not any("fewer, larger batches" in str(w.message) for w in caught)
+
+
+def test_monitor_logs_the_mean_of_each_setting_of_a_grid() -> None:
+    from lt_teacher.grid import grid_groups
+
+    x, y = separable_gaussians(n=30, d=3, seed=2)
+    grid = hyperparameter_grid(alpha=[0.1, 0.4], init_std=[0.5], seeds=3)
+    net = LeakyReLUTeacherNet(input_dim=3, k=2, **grid).double()
+    assert grid_groups(net) == [[0, 1, 2], [3, 4, 5]] and grid_groups(LeakyReLUTeacherNet(input_dim=3, k=2, num_seeds=2)) == []
+    monitor = LinearTeacherMonitor(groups=("margin", "cluster"))
+    _fit(net, x.double(), y.double(), monitor)
+    row = monitor.history[-1]
+    for key in ("margin/log_loss", "cluster/radius"):
+        for g, members in enumerate(grid_groups(net)):
+            values = torch.tensor([row[f"{key}/seed_{s}"] for s in members], dtype=torch.float64)
+            assert row[f"{key}/grid_{g}"] == pytest.approx(float(values.mean()), rel=1e-12)
+            assert row[f"{key}/grid_{g}/std"] == pytest.approx(float(values.std()), rel=1e-9, abs=1e-15)
