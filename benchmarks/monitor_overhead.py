@@ -12,7 +12,8 @@ the monitor's to an ``on_train_epoch_end`` hook that runs after it, so it includ
 first epoch of every fit is a warm-up and is left out. Reported: the median seconds per epoch of each
 configuration and their ratio; the median over repeats of the ratio of the two adjacent fits (they share
 the machine's load: on a shared machine other processes inflate whole fits); and the median time of one
-evaluation alone, whose share of a bare epoch is the overhead without the noise. One thread
+evaluation alone, whose share of a bare epoch is the overhead without the noise, and its ratio to one
+float32 X W^T over the same data (the floor of an evaluation). One thread
 (``torch.set_num_threads(1)``); ``logger=False``, no checkpoints, no progress bar, so the ratio measures
 the monitor against the bare training loop.
 
@@ -70,6 +71,7 @@ class TimedMonitor(LinearTeacherMonitor):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.seconds: list[float] = []
+        self.floor: list[float] = []  # seconds of one float32 X W^T on the same data and weights
 
     @override
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -77,6 +79,12 @@ class TimedMonitor(LinearTeacherMonitor):
         super().on_train_epoch_end(trainer, pl_module)
         if len(self.history) > evaluations:  # only epochs that evaluated
             self.seconds.append(time.perf_counter() - start)
+            x32 = pl_module._train_x.float() if pl_module._train_x is not None else torch.randn(N, D)  # the training inputs
+            w32 = pl_module.weight.detach()[0].float().contiguous()
+            x32 @ w32.T
+            floor = time.perf_counter()
+            x32 @ w32.T  # the floor of an evaluation: one float32 product over the data
+            self.floor.append(time.perf_counter() - floor)
 
 
 def run(
@@ -97,7 +105,12 @@ def run(
     assert len(clock.seconds) == epochs
     if monitor is not None:
         assert len(monitor.history) == epochs // every_n_epochs and set(monitor.groups) == {"cluster", "linear_region", "agreement", "par", "margin"}
+    if monitor is not None:
+        FLOORS.extend(monitor.floor)
     return clock.seconds[1:], (monitor.seconds[1:] if monitor and every_n_epochs == 1 else monitor.seconds if monitor else [])
+
+
+FLOORS: list[float] = []
 
 
 def main() -> None:
@@ -145,6 +158,42 @@ def main() -> None:
     print(f"ratio (medians): {with_monitor / bare:.3f}")
     print(f"ratio (adjacent fits, median of {len(paired)}): {statistics.median(paired):.3f}  {[round(r, 3) for r in paired]}")
     print(f"evaluation / bare epoch: {statistics.median(evaluations) / bare:.3f}")
+    floor = statistics.median(FLOORS)
+    print(f"float32 X W^T of the same data: {floor * 1e3:.2f} ms; evaluation / float32 X W^T: {statistics.median(evaluations) / floor:.2f}")
+    separated_regime_pass()
+
+
+def separated_regime_pass() -> None:
+    """The evaluation pass alone (pre-activations, N(x) in float64, every decision) on a network near the
+    NAR: neurons within 1% of +-teacher on teacher-labelled points, where the activation patterns are few."""
+    from lt_teacher.functional.evaluation import evaluate_prepared
+    from lt_teacher.functional.fast_evaluation import evaluate_fast, fast_inputs
+
+    g = torch.Generator().manual_seed(0)
+    teacher = torch.randn(D, generator=g)
+    x = torch.rand(N, D, generator=g) - 0.5
+    y = torch.where(x @ teacher > 0, 1.0, -1.0).double()
+    neurons = torch.cat([teacher + 0.01 * torch.randn(K, D, generator=g), -teacher + 0.01 * torch.randn(K, D, generator=g)]).double()
+    x64 = x.double()
+    prepared, x_norm = fast_inputs(x64), x64.norm(dim=1)
+    x32, n32 = x, neurons.float()
+
+    def best(fn: Any) -> float:
+        fn()
+        times = []
+        for _ in range(20):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+        return statistics.median(times)
+
+    floor = best(lambda: x32 @ n32.T)
+    slow = best(lambda: evaluate_prepared(x64, y, x_norm, neurons, K, 0.2, 1.0))
+    fast = best(lambda: evaluate_fast(x64, prepared, y, x_norm, neurons, K, 0.2, 1.0, radius=0.01))
+    _, recomputed = evaluate_fast(x64, prepared, y, x_norm, neurons, K, 0.2, 1.0, radius=0.01)
+    print(f"evaluation pass alone, separated regime (n={N}, d={D}, 2k={2 * K}): float32 X W^T {floor * 1e3:.2f} ms, "
+          f"float64 pass {slow * 1e3:.2f} ms ({slow / floor:.2f}x), float32-exact pass {fast * 1e3:.2f} ms "
+          f"({fast / floor:.2f}x; {recomputed} points recomputed in float64)")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
 
+import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 from typing_extensions import override
 
@@ -75,8 +76,9 @@ class EvaluationCallback(Callback, ABC):
         if trainer.sanity_checking or (epochs_done % self.every_n_epochs != 0 and not last):
             return
         values = self.compute(pl_module)
-        for key, value in values.items():
-            pl_module.log(key, value, on_step=False, on_epoch=True, sync_dist=True)
+        if values:  # every key in one call, from one float64 tensor (no per-key tensor construction)
+            logged = torch.tensor(list(values.values()), dtype=torch.float64, device=pl_module.device).unbind()
+            pl_module.log_dict(dict(zip(values, logged)), on_step=False, on_epoch=True, sync_dist=True)
         self.history.append({"epoch": float(trainer.current_epoch + 1), **values})
         self._hand_off(trainer)
 

@@ -17,6 +17,7 @@ from lt_teacher.functional._checks import check_beta, signed_labels
 from lt_teacher.functional.clustering import cluster_radius, radius
 from lt_teacher.functional.evaluation import evaluate_prepared
 from lt_teacher.functional.margins import smoothed_margin_from_log_sum_loss, theorem_6_2_threshold
+from lt_teacher.grid import grid_groups
 from lt_teacher.metrics import AgreementStatistics, LinearRegionStatistics, MarginStatistics, PARStatistics
 from lt_teacher.view import TwoLayerView, num_seeds, two_layer_view
 
@@ -31,18 +32,33 @@ _NAMESPACES = {"cluster": "cluster", "linear_region": "linear_region", "agreemen
 _DATA_GROUPS = {"linear_region", "agreement", "par", "margin"}
 
 
-def _combine_seeds(per_seed: list[dict[str, float]]) -> dict[str, float]:
-    """One seed: its values. Several: the mean under each key, ``/std`` the spread, ``/seed_<s>`` each seed."""
+def _combine_seeds(per_seed: list[dict[str, float]], groups: Sequence[Sequence[int]] = ()) -> dict[str, float]:
+    """One seed: its values. Several: the mean under each key, ``/std`` the spread, ``/seed_<s>`` each seed.
+
+    ``groups``: the replicates of each setting of a grid module (:func:`lt_teacher.grid.grid_groups`); when a
+    setting has several networks, ``/grid_<g>`` and ``/grid_<g>/std`` are the mean and spread of group g.
+    """
     if len(per_seed) == 1:
         return per_seed[0]
     combined: dict[str, float] = {}
+    replicated = any(len(group) > 1 for group in groups)
     for key in per_seed[0]:
         column = torch.tensor([values[key] for values in per_seed], dtype=torch.float64)
-        finite = column[torch.isfinite(column)]
         combined[key] = float(column.mean())
-        combined[f"{key}/std"] = float(finite.std()) if finite.numel() > 1 else 0.0
+        combined[f"{key}/std"] = _spread(column)
         combined.update({f"{key}/seed_{s}": float(v) for s, v in enumerate(column)})
+        if replicated:
+            for g, group in enumerate(groups):
+                part = column[list(group)]
+                combined[f"{key}/grid_{g}"] = float(part.mean())
+                combined[f"{key}/grid_{g}/std"] = _spread(part)
     return combined
+
+
+def _spread(column: Tensor) -> float:
+    """Sample standard deviation (ddof 1) of the finite entries; 0 for fewer than two."""
+    finite = column[torch.isfinite(column)]
+    return float(finite.std()) if finite.numel() > 1 else 0.0
 
 
 class LinearTeacherMonitor(EvaluationCallback):
@@ -350,7 +366,9 @@ class LinearTeacherMonitor(EvaluationCallback):
         One pass over the data: each batch is prepared once and every seed's pre-activations feed that
         seed's statistics. With S > 1 seeds (``LeakyReLUTeacherNet(num_seeds=S)``) each key ``k`` is
         logged per seed as ``k/seed_<s>``, with the mean over seeds as ``k`` and the sample standard
-        deviation (ddof 1) as ``k/std``.
+        deviation (ddof 1) as ``k/std``. For a grid with replicates (:func:`lt_teacher.hyperparameter_grid`
+        with ``seeds`` > 1), ``k/grid_<g>`` and ``k/grid_<g>/std`` are the mean and spread over the networks
+        of setting g (:func:`lt_teacher.grid.grid_groups`); ``k`` then pools different settings.
         """
         views = self.views(pl_module)
         per_seed: list[dict[str, float]] = [{} for _ in views]
@@ -360,7 +378,7 @@ class LinearTeacherMonitor(EvaluationCallback):
                 values.update({f"cluster/{name}": float(getattr(c, name)) for name in c._fields})
         if set(self.groups) & _DATA_GROUPS:
             self._evaluate_data(pl_module, views, per_seed)
-        return _combine_seeds(per_seed)
+        return _combine_seeds(per_seed, grid_groups(self._network(pl_module)))
 
     def _evaluate_data(self, pl_module: LightningModule, views: list[TwoLayerView], per_seed: list[dict[str, float]]) -> None:
         radii = [radius(view.w, view.u) for view in views]

@@ -4,19 +4,44 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numba
 import torch
 from lightning.pytorch import LightningModule
+from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
 
 from lt_teacher._batch import default_batch_to_xy
 from lt_teacher.engines import EpochOrder, autograd_sgd_steps, fused_sgd_steps
+from lt_teacher.engines._validation import per_network
 from lt_teacher.functional._checks import check_alpha, check_positive, signed_labels
 from lt_teacher.functional.network import append_bias_coordinate, leaky_relu, logistic_loss
 
 ENGINES = ("fused", "autograd", "reference")
+
+
+def _resolve_num_networks(per_net: Mapping[str, object], num_seeds: object) -> int:
+    """S: ``num_seeds`` if given, else the common length of the hyper-parameters given as lists, else 1."""
+    if num_seeds is not None:
+        _check_int(num_seeds, "num_seeds", 1)
+    lengths = {name: len(value) for name, value in per_net.items() if isinstance(value, (list, tuple))}
+    if not lengths:
+        return 1 if num_seeds is None else int(num_seeds)  # type: ignore[call-overload]
+    sizes = set(lengths.values())
+    described = ", ".join(f"{name} has {size}" for name, size in lengths.items())
+    if len(sizes) > 1:
+        raise ValueError(f"Hyper-parameters given as lists must have one value per network, the same length: {described}.")
+    (size,) = sizes
+    if size == 0:
+        raise ValueError(f"A hyper-parameter list must hold one value per network (at least one), got an empty list: {described}.")
+    if num_seeds is not None and num_seeds != size:
+        raise ValueError(
+            f"`num_seeds`={num_seeds} but the per-network lists have length {size} ({described}); "
+            f"omit `num_seeds` or set it to {size}."
+        )
+    return size
 
 
 def _check_int(value: object, name: str, minimum: int) -> int:
@@ -43,6 +68,11 @@ class LeakyReLUTeacherNet(LightningModule):
         init_std: standard deviation of the Gaussian initialization of W (the paper's
             "initialization scale": 0.001 small, 30 large in Figure 1).
         lr: SGD learning rate eta.
+
+            ``alpha``, ``v``, ``init_std`` and ``lr`` each take one value (shared by every network) or a
+            list with one value per network: a grid of S networks trained side by side in one module
+            (see :func:`lt_teacher.hyperparameter_grid`), each exactly as it would train alone with the
+            same initialization and visiting order. :meth:`network_hparams` gives network s's values.
         bias: learn a first-layer bias exactly as supplementary 8.1: every input is extended by a
             constant 1 and W gets one more column.
 
@@ -59,7 +89,9 @@ class LeakyReLUTeacherNet(LightningModule):
             batch; with a shuffling ``batch_size=1`` loader this is the paper's SGD in the loader's order).
         num_seeds: S independent networks trained side by side (own initialization; own permutation
             unless ``shared_order``). ``weight`` then has shape (S, 2k, d). Under DDP with the fused or
-            reference engine the seeds are divided among the processes.
+            reference engine the seeds are divided among the processes; on one CPU process the fused
+            engine spreads them over numba's threads (bit-identical to one thread). Default: the length
+            of the hyper-parameters given as lists, else 1.
         shared_order: all seeds visit the examples in the same order.
         order_seed: seed of the per-epoch permutations (fused and reference engines).
 
@@ -84,36 +116,45 @@ class LeakyReLUTeacherNet(LightningModule):
         self,
         input_dim: int,
         k: int = 50,
-        alpha: float = 0.1,
-        v: float = 1.0,
-        init_std: float = 1e-3,
-        lr: float = 1e-2,
+        alpha: float | list[float] = 0.1,
+        v: float | list[float] = 1.0,
+        init_std: float | list[float] = 1e-3,
+        lr: float | list[float] = 1e-2,
         bias: bool = False,
         engine: str = "fused",
-        num_seeds: int = 1,
+        num_seeds: int | None = None,
         shared_order: bool = False,
         order_seed: int = 0,
     ) -> None:
         super().__init__()
         _check_int(input_dim, "input_dim", 1)
         _check_int(k, "k", 1)
-        check_alpha(alpha)
-        check_positive(v, "v")
-        check_positive(init_std, "init_std")
-        check_positive(lr, "lr")
+        per_net = {"alpha": alpha, "v": v, "init_std": init_std, "lr": lr}
+        num_seeds = _resolve_num_networks(per_net, num_seeds)
+        checks: dict[str, Callable[[object], float]] = {
+            name: functools.partial(check_positive, name=name) for name in ("v", "init_std", "lr")
+        }
+        checks["alpha"] = check_alpha
+        self._per_network: dict[str, tuple[float, ...]] = {  # one value per network
+            name: per_network(value, name, num_seeds, checks[name]) for name, value in per_net.items()
+        }
         for name, flag in (("bias", bias), ("shared_order", shared_order)):
             if not isinstance(flag, bool):
                 raise TypeError(f"`{name}` must be a bool, got {type(flag).__name__}.")
         if engine not in ENGINES:
             raise ValueError(f"`engine` must be one of {ENGINES}, got {engine!r}.")
-        _check_int(num_seeds, "num_seeds", 1)
         _check_int(order_seed, "order_seed", 0)
         self.save_hyperparameters()
+        self.hparams.num_seeds = num_seeds  # S, also when it was left to the lengths of the lists
         self.automatic_optimization = engine == "autograd"
         width = input_dim + (1 if bias else 0)
-        self.weight = nn.Parameter(torch.randn(num_seeds, 2 * k, width) * init_std)  # (S, 2k, d[+1])
+        stds = self._per_network["init_std"]
+        scale = stds[0] if len(set(stds)) == 1 else torch.tensor(stds).view(-1, 1, 1)
+        self.weight = nn.Parameter(torch.randn(num_seeds, 2 * k, width) * scale)  # (S, 2k, d[+1])
         signs = torch.cat([torch.ones(k), -torch.ones(k)])
-        self.register_buffer("output_weights", v * signs)  # (2k,), fixed
+        vs = self._per_network["v"]
+        # fixed: (2k,) when the networks share v, else (S, 2k), one row per network
+        self.register_buffer("output_weights", vs[0] * signs if len(set(vs)) == 1 else torch.tensor(vs).view(-1, 1) * signs)
         self._train_x: Tensor | None = None  # (n, d[+1]) training inputs for the per-example engines
         self._train_y: Tensor | None = None  # (n,) labels +-1
         self._order: EpochOrder | None = None
@@ -132,6 +173,24 @@ class LeakyReLUTeacherNet(LightningModule):
         """The u-neurons (output weight -v) of every seed, shape (S, k, d[+1])."""
         return self.weight[:, self.hparams.k :]
 
+    def network_hparams(self, network: int) -> dict[str, float]:
+        """The hyper-parameters of network ``network`` (0 <= network < S): ``alpha``, ``v``, ``init_std``, ``lr``.
+
+        Example:
+            >>> net = LeakyReLUTeacherNet(input_dim=2, k=3, alpha=[0.1, 0.2], lr=0.5)
+            >>> net.network_hparams(1)
+            {'alpha': 0.2, 'v': 1.0, 'init_std': 0.001, 'lr': 0.5}
+        """
+        count = self.hparams.num_seeds
+        if isinstance(network, bool) or not isinstance(network, int) or not 0 <= network < count:
+            raise ValueError(f"`network` must be an int in [0, {count}) for a module of {count} networks, got {network!r}.")
+        return {name: values[network] for name, values in self._per_network.items()}
+
+    @property
+    def is_grid(self) -> bool:
+        """Whether the networks of this module differ in a hyper-parameter (alpha, v, init_std or lr)."""
+        return any(len(set(values)) > 1 for values in self._per_network.values())
+
     def prepare_inputs(self, x: Tensor) -> Tensor:
         """Flatten to (n, input_dim), check the values are finite, append the bias coordinate if any."""
         d = self.hparams.input_dim
@@ -149,7 +208,14 @@ class LeakyReLUTeacherNet(LightningModule):
     def forward_all_seeds(self, x: Tensor) -> Tensor:
         """N(x) of every seed: (S, n) for a batch of shape (n, input_dim) or images that flatten to it."""
         h = self.prepare_inputs(x) @ self.weight.transpose(1, 2)  # (S, n, 2k)
-        return leaky_relu(h, self.hparams.alpha) @ self.output_weights
+        alphas = self._per_network["alpha"]
+        if len(set(alphas)) == 1:
+            act = leaky_relu(h, alphas[0])
+        else:  # each network its own slope, the same arithmetic as leaky_relu
+            act = torch.where(h > 0, h, torch.tensor(alphas, dtype=h.dtype, device=h.device).view(-1, 1, 1) * h)
+        if self.output_weights.ndim == 1:
+            return act @ self.output_weights
+        return torch.bmm(act, self.output_weights.unsqueeze(2)).squeeze(2)  # (S, n)
 
     def forward(self, x: Tensor) -> Tensor:
         """N(x): shape (n,) for one seed, (S, n) for ``num_seeds`` = S > 1."""
@@ -181,16 +247,30 @@ class LeakyReLUTeacherNet(LightningModule):
             )
         self._epoch_loss = torch.zeros(2, dtype=torch.float64)
         x, y = self._training_tensors()
-        self._train_x = self.prepare_inputs(x).contiguous()
-        self._train_y = signed_labels(y, x.shape[0]).to(self.weight.dtype).contiguous()
+        self._train_x = self.prepare_inputs(x.to(self.device)).contiguous()
+        self._train_y = signed_labels(y, x.shape[0]).to(device=self.device, dtype=self.weight.dtype).contiguous()
         n = self._train_x.shape[0]
         hp = self.hparams
+        self._warn_small_chunks(n)
         self._order = EpochOrder(hp.num_seeds, n, hp.order_seed, hp.shared_order)
         if self._pending_order_state is not None:
             self._order.load_state_dict(self._pending_order_state["order"])
             self._epoch_order = self._pending_order_state.get("epoch_order")
             self._order_epoch = int(self._pending_order_state.get("order_epoch", -1))
             self._pending_order_state = None
+
+    def _warn_small_chunks(self, n: int) -> None:
+        """The fused engine pays Lightning's per-step cost once per loader batch: warn when batches are tiny."""
+        batches = float(self.trainer.num_training_batches)
+        if self.hparams.engine != "fused" or not math.isfinite(batches) or batches <= 64 or n / batches >= 64:
+            return
+        rank_zero_warn(
+            f"engine='fused' runs the epoch's {n} per-example SGD steps inside the {int(batches)} steps of the training "
+            f"loader, about {max(1, round(n / batches))} examples per Lightning step, and every Lightning step costs "
+            "far more than a few SGD steps (measured at n=2000, d=784: 21 ms per epoch with batch_size=2000, 1.6 s with "
+            "batch_size=1). Give the training loader fewer, larger batches (e.g. the datamodule's `batch_size=n`); "
+            "the trained weights do not depend on it."
+        )
 
     def _training_tensors(self) -> tuple[Tensor, Tensor]:
         """The whole training set as (x, y): from the datamodule's ``train_tensors()`` or the train loader."""
@@ -233,8 +313,9 @@ class LeakyReLUTeacherNet(LightningModule):
         weight = self.weight.data if all_seeds else self.weight.data[seeds].contiguous()
         losses = torch.zeros(len(seeds), dtype=torch.float64)
         if stop > start and seeds:
-            order = self._epoch_order[seeds, start:stop]
-            losses = step(weight, self._train_x, self._train_y, order, hp.lr, hp.alpha, hp.v, hp.k)
+            order = self._epoch_order[seeds, start:stop].to(weight.device)
+            lr, alpha, v = ([self._per_network[name][s] for s in seeds] for name in ("lr", "alpha", "v"))
+            losses = step(weight, self._train_x, self._train_y, order, lr, alpha, v, hp.k)
         with torch.no_grad():
             if not all_seeds:
                 self.weight.data[seeds] = weight
@@ -300,4 +381,11 @@ class LeakyReLUTeacherNet(LightningModule):
         self._pending_order_state = checkpoint.get("lt_teacher_order")
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.SGD([self.weight], lr=self.hparams.lr)
+        lrs = self._per_network["lr"]
+        # one learning rate per network: SGD with lr 1 on gradients scaled per network (on_before_optimizer_step)
+        return torch.optim.SGD([self.weight], lr=lrs[0] if len(set(lrs)) == 1 else 1.0)
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        lrs = self._per_network["lr"]
+        if self.automatic_optimization and len(set(lrs)) > 1 and self.weight.grad is not None:
+            self.weight.grad.mul_(torch.tensor(lrs, dtype=self.weight.dtype, device=self.weight.device).view(-1, 1, 1))

@@ -79,8 +79,8 @@ def _teacher_view(net: LeakyReLUTeacherNet, seed: int) -> TwoLayerView:
     return TwoLayerView(
         w=weight[: hp.k],
         u=weight[hp.k :],
-        alpha=float(hp.alpha),
-        scale=float(hp.v),
+        alpha=net.network_hparams(seed)["alpha"],
+        scale=net.network_hparams(seed)["v"],
         param_norm=float(weight.norm()),
         degree=1,
         input_dim=int(hp.input_dim),

@@ -2,7 +2,7 @@
 
 Lightning's ``strategy="ddp"`` starts the other ranks by running this script again, so it is a file.
 
-    python tests/_ddp_seeds_run.py --devices 2 --out FILE [--seeds S]
+    python tests/_ddp_seeds_run.py --devices 2 --out FILE [--seeds S] [--grid]
 """
 
 from __future__ import annotations
@@ -22,11 +22,15 @@ def main() -> None:
     parser.add_argument("--devices", type=int, required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--grid", action="store_true", help="3 networks with their own alpha, init_std and lr")
     args = parser.parse_args()
     torch.set_num_threads(1)
     seed_everything(11)
     datamodule = LinearTeacherDataModule(dim=3, n_train=41, n_val=0, n_test=0, batch_size=8, seed=2)
-    net = LeakyReLUTeacherNet(input_dim=3, k=4, init_std=0.3, lr=0.05, num_seeds=args.seeds)
+    if args.grid:
+        net = LeakyReLUTeacherNet(input_dim=3, k=4, alpha=[0.1, 0.3, 0.2], init_std=[0.3, 0.1, 0.3], lr=[0.05, 0.1, 0.02])
+    else:
+        net = LeakyReLUTeacherNet(input_dim=3, k=4, init_std=0.3, lr=0.05, num_seeds=args.seeds)
     monitor = LinearTeacherMonitor(groups=("cluster", "margin"))
     trainer = Trainer(
         accelerator="cpu", devices=args.devices, strategy="ddp" if args.devices > 1 else "auto", max_epochs=3,

@@ -18,14 +18,14 @@ def free_port() -> int:
 
 @pytest.mark.ddp
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("seeds", [1, 3], ids=["one-seed-a-rank-without-seeds", "three-seeds"])
+@pytest.mark.parametrize("seeds", [1, 3, "grid"], ids=["one-seed-a-rank-without-seeds", "three-seeds", "grid-of-three"])
 def test_seeds_divided_among_processes_match_one_process(tmp_path, seeds):
     runs = {}
     for devices in (1, 2):
         out = tmp_path / f"devices{devices}.pt"
         env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port()), "OMP_NUM_THREADS": "1"}
         command = [sys.executable, str(REPO_ROOT / "tests" / "_ddp_seeds_run.py"), "--devices", str(devices),
-                   "--out", str(out), "--seeds", str(seeds)]
+                   "--out", str(out), *(["--grid"] if seeds == "grid" else ["--seeds", str(seeds)])]
         result = run_in_own_session(command, timeout=240, cwd=tmp_path, env=env)
         assert result.returncode == 0, result.stderr[-3000:]
         runs[devices] = torch.load(out)

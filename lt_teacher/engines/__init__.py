@@ -5,7 +5,8 @@ Every engine has the same contract, ``engine(weight, x, y, order, lr, alpha, v, 
 size 1, section 3 of Sarussi et al., ICML 2021), and the (S,) float64 sums of the per-step
 losses are returned.
 
-- :func:`fused_sgd_steps`: the compiled numba loop (CPU); falls back to the next one on CUDA.
+- :func:`fused_sgd_steps`: the compiled numba loop (CPU); on CUDA it runs :func:`graph_sgd_steps`.
+- :func:`graph_sgd_steps`: the batched step captured in CUDA graphs of many steps (eager on CPU).
 - :func:`batched_sgd_steps`: batched torch ops over the seeds, any device.
 - :func:`autograd_sgd_steps`: one autograd forward/backward per example; the reference.
 
@@ -14,7 +15,8 @@ losses are returned.
 
 from lt_teacher.engines.batched import batched_sgd_steps
 from lt_teacher.engines.fused import fused_sgd_steps
+from lt_teacher.engines.graphs import graph_sgd_steps
 from lt_teacher.engines.permutations import EpochOrder
 from lt_teacher.engines.reference import autograd_sgd_steps
 
-__all__ = ["EpochOrder", "autograd_sgd_steps", "batched_sgd_steps", "fused_sgd_steps"]
+__all__ = ["EpochOrder", "autograd_sgd_steps", "batched_sgd_steps", "fused_sgd_steps", "graph_sgd_steps"]

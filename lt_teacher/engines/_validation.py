@@ -10,7 +10,10 @@ would cost more than a hundred SGD steps; a NaN there propagates to the returned
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+
+import numpy as np
 
 import torch
 from torch import Tensor
@@ -33,10 +36,15 @@ class SGDInputs:
     x: Tensor  # (n, d), dtype of weight, contiguous
     y: Tensor  # (n,), dtype of weight, entries +-1, contiguous (a copy if the argument was not)
     order: Tensor  # (S, m), int64, entries in [0, n), contiguous (a copy if the argument was not)
-    lr: float
-    alpha: float
-    v: float
+    lr: tuple[float, ...]  # (S,) one learning rate per network
+    alpha: tuple[float, ...]  # (S,) one Leaky-ReLU slope per network
+    v: tuple[float, ...]  # (S,) one output weight per network
     k_w: int  # rows [0, k_w) are w-neurons (+v), rows [k_w, 2k) u-neurons (-v)
+
+    @property
+    def uniform(self) -> bool:
+        """All S networks share lr, alpha and v."""
+        return all(len(set(values)) == 1 for values in (self.lr, self.alpha, self.v))
 
 
 def _check_tensor(value: object, name: str, ndim: int, shape_doc: str) -> Tensor:
@@ -58,6 +66,32 @@ def _contiguous(t: Tensor, name: str) -> Tensor:
     return t.contiguous()
 
 
+def per_network(value: object, name: str, num_networks: int, check: Callable[[object], float]) -> tuple[float, ...]:
+    """One checked value per network: a number (shared by all) or a sequence/1-D tensor of ``num_networks`` numbers.
+
+    Raises:
+        TypeError: ``value`` is neither a number nor a sequence of numbers.
+        ValueError: a sequence of the wrong length, or a value that ``check`` rejects (the error names the network).
+    """
+    if isinstance(value, (Tensor, np.ndarray)):
+        if value.ndim != 1:
+            raise ValueError(f"`{name}` must be a number or a 1-D sequence of {num_networks} numbers, got shape {tuple(value.shape)}.")
+        value = value.tolist()
+    if isinstance(value, (list, tuple)):
+        if len(value) != num_networks:
+            raise ValueError(
+                f"`{name}` must be one number or one per network ({num_networks}), got a sequence of {len(value)}."
+            )
+        checked = []
+        for s, item in enumerate(value):
+            try:
+                checked.append(check(item))
+            except (TypeError, ValueError) as err:
+                raise type(err)(f"network {s}: {err}") from err
+        return tuple(checked)
+    return (check(value),) * num_networks
+
+
 def check_sgd_inputs(
     weight: object,
     x: object,
@@ -74,7 +108,7 @@ def check_sgd_inputs(
         TypeError: a tensor argument is not a tensor, has the wrong dtype, or a scalar has the wrong type.
         ValueError: wrong shapes, mixed or unsupported devices, non-contiguous ``weight`` or ``x``,
             labels other than +-1, indices outside ``[0, n)``, ``alpha`` outside (0, 1),
-            ``lr`` or ``v`` not > 0, ``k_w`` outside ``[0, 2k]``.
+            ``lr`` or ``v`` not > 0, a per-network sequence whose length is not S, ``k_w`` outside ``[0, 2k]``.
     """
     w = _check_tensor(weight, "weight", 3, "(S, 2k, d)")
     if w.dtype not in _FLOAT_DTYPES:
@@ -114,9 +148,9 @@ def check_sgd_inputs(
         if lo < 0 or hi >= n:
             raise ValueError(f"`order` holds example indices in [{lo}, {hi}] but `x` has n = {n} rows; expected [0, {n - 1}].")
 
-    lr_f = check_positive(lr, "lr")
-    alpha_f = check_alpha(alpha)
-    v_f = check_positive(v, "v")
+    lr_f = per_network(lr, "lr", num_seeds, lambda value: check_positive(value, "lr"))
+    alpha_f = per_network(alpha, "alpha", num_seeds, check_alpha)
+    v_f = per_network(v, "v", num_seeds, lambda value: check_positive(value, "v"))
     if k_w is None:
         if rows % 2:
             raise ValueError(f"`weight` has an odd number of rows ({rows}); pass `k_w`, the number of w-neurons.")

@@ -7,6 +7,9 @@ of batched torch ops over the S seeds (no Python loop over seeds, no host synchr
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -21,9 +24,9 @@ def batched_sgd_steps(
     x: Tensor,
     y: Tensor,
     order: Tensor,
-    lr: float,
-    alpha: float,
-    v: float,
+    lr: float | Sequence[float] | Tensor,
+    alpha: float | Sequence[float] | Tensor,
+    v: float | Sequence[float] | Tensor,
     k_w: int | None = None,
 ) -> Tensor:
     """Per-example SGD on the network of Eq. (1) for S seeds, vectorised over seeds with torch ops.
@@ -57,25 +60,54 @@ def batched_sgd_steps(
     return _batched_steps(p.weight, p.x, p.y, p.order, p.lr, p.alpha, p.v, p.k_w)
 
 
-def _batched_steps(weight: Tensor, x: Tensor, y: Tensor, order: Tensor, lr: float, alpha: float, v: float, k_w: int) -> Tensor:
-    """The loop of :func:`batched_sgd_steps` on already validated inputs."""
-    num_seeds, rows, _ = weight.shape
-    device, dtype = weight.device, weight.dtype
-    losses = torch.zeros(num_seeds, dtype=torch.float64, device=device)
-    sign = torch.ones(rows, dtype=torch.float64, device=device)  # s_j: +1 w-neurons, -1 u-neurons
+class StepConstants(NamedTuple):
+    """Per-seed constants of a step, as tensors on the device of W (built once per call)."""
+
+    sign: Tensor  # (2k,) float64: +1 w-neurons, -1 u-neurons
+    alpha64: Tensor  # (S, 1) float64
+    alpha_t: Tensor  # (S, 1) dtype of W
+    v_t: Tensor  # (S,) dtype of W
+    lr_v: Tensor  # (S,) float64, lr * v
+
+
+def step_constants(
+    rows: int, k_w: int, lr: tuple[float, ...], alpha: tuple[float, ...], v: tuple[float, ...], dtype: torch.dtype, device: torch.device
+) -> StepConstants:
+    sign = torch.ones(rows, dtype=torch.float64, device=device)
     sign[k_w:] = -1.0
+    alpha64 = torch.tensor(alpha, dtype=torch.float64, device=device).unsqueeze(1)
+    v_t = torch.tensor(v, dtype=torch.float64, device=device).to(dtype)
+    lr_v = torch.tensor([a * b for a, b in zip(lr, v)], dtype=torch.float64, device=device)
+    return StepConstants(sign, alpha64, alpha64.to(dtype), v_t, lr_v)
+
+
+def batched_step(w: Tensor, x: Tensor, y: Tensor, idx: Tensor, k_w: int, const: StepConstants, losses: Tensor) -> None:
+    """One SGD step of every seed: seed s on example ``idx[s]``; ``w`` (S, 2k, d) and ``losses`` (S,) in place.
+
+    A fixed sequence of device ops with no host synchronisation and no data-dependent shapes, so that
+    :mod:`lt_teacher.engines.graphs` can capture it in a CUDA graph.
+    """
+    xt = x[idx]  # (S, d)
+    yt = y[idx]  # (S,)
+    h = torch.bmm(w, xt.unsqueeze(2)).squeeze(2)  # (S, 2k) pre-activations
+    act = torch.where(h > 0, h, const.alpha_t * h)  # sigma(h) with each seed's alpha
+    q = (yt * (const.v_t * (act[:, :k_w].sum(1) - act[:, k_w:].sum(1)))).double()  # (S,) margins
+    losses.sub_(F.logsigmoid(q))  # l(q) = log(1 + e^{-q}), stable for any q
+    g = const.lr_v * yt.double() * torch.sigmoid(-q)  # (S,) = -lr * dl/dN
+    slope = torch.where(h > 0, 1.0, const.alpha64)  # sigma'(h), sigma'(0) = alpha; float64
+    c = (g.unsqueeze(1) * const.sign * slope).to(w.dtype)  # (S, 2k)
+    w.baddbmm_(c.unsqueeze(2), xt.unsqueeze(1))  # w_j += c_j x
+
+
+def _batched_steps(
+    weight: Tensor, x: Tensor, y: Tensor, order: Tensor, lr: tuple[float, ...], alpha: tuple[float, ...], v: tuple[float, ...], k_w: int
+) -> Tensor:
+    """The loop of :func:`batched_sgd_steps` on already validated inputs (``lr``, ``alpha``, ``v``: one per seed)."""
+    num_seeds, rows, _ = weight.shape
+    losses = torch.zeros(num_seeds, dtype=torch.float64, device=weight.device)
+    const = step_constants(rows, k_w, lr, alpha, v, weight.dtype, weight.device)
     w = weight.detach()
     with torch.no_grad():
         for t in range(order.shape[1]):
-            idx = order[:, t]  # (S,)
-            xt = x[idx]  # (S, d)
-            yt = y[idx]  # (S,)
-            h = torch.bmm(w, xt.unsqueeze(2)).squeeze(2)  # (S, 2k) pre-activations
-            act = F.leaky_relu(h, alpha)
-            q = (yt * (v * (act[:, :k_w].sum(1) - act[:, k_w:].sum(1)))).double()  # (S,) margins
-            losses -= F.logsigmoid(q)  # l(q) = log(1 + e^{-q}), stable for any q
-            g = (lr * v) * yt.double() * torch.sigmoid(-q)  # (S,) = -lr * dl/dN
-            slope = torch.full_like(h, alpha, dtype=torch.float64).masked_fill_(h > 0, 1.0)  # sigma'(h), sigma'(0) = alpha
-            c = (g.unsqueeze(1) * sign * slope).to(dtype)  # (S, 2k)
-            w.baddbmm_(c.unsqueeze(2), xt.unsqueeze(1))  # w_j += c_j x
+            batched_step(w, x, y, order[:, t], k_w, const, losses)
     return losses

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 from torch import Tensor
 
 from lt_teacher.engines import _kernels
 from lt_teacher.engines._validation import check_sgd_inputs
-from lt_teacher.engines.batched import _batched_steps
+from lt_teacher.engines.graphs import graph_sgd_steps
 
 __all__ = ["fused_sgd_steps"]
 
@@ -18,9 +20,9 @@ def fused_sgd_steps(
     x: Tensor,
     y: Tensor,
     order: Tensor,
-    lr: float,
-    alpha: float,
-    v: float,
+    lr: float | Sequence[float] | Tensor,
+    alpha: float | Sequence[float] | Tensor,
+    v: float | Sequence[float] | Tensor,
     k_w: int | None = None,
     *,
     parallel: bool = False,
@@ -53,8 +55,8 @@ def fused_sgd_steps(
     an epoch or a long chunk of one, not with one example. The first call per dtype compiles
     the kernel (cached on disk by numba afterwards).
 
-    On CUDA tensors it falls back to :func:`lt_teacher.engines.batched_sgd_steps` (a loop of
-    batched torch ops, same arithmetic to rounding).
+    On CUDA tensors it runs :func:`lt_teacher.engines.graph_sgd_steps`: the batched torch step of all
+    S networks, captured as CUDA graphs of 64 steps (one launch per 64 steps; same arithmetic to rounding).
 
     Args:
         weight: (S, 2k, d) contiguous float32 or float64 first-layer weights of S networks,
@@ -64,9 +66,10 @@ def fused_sgd_steps(
         y: (n,) labels -1 or +1, dtype and device of ``weight``.
         order: (S, m) int64 indices into ``x``; row s is seed s's sequence (any strides, e.g. a
             column slice of an epoch's permutation).
-        lr: learning rate eta > 0.
-        alpha: Leaky-ReLU slope in (0, 1).
-        v: fixed output weight v > 0.
+        lr: learning rate eta > 0; one number for all networks or one per network (a sequence or
+            1-D tensor of length S: a grid of networks, each trained exactly as it would be alone).
+        alpha: Leaky-ReLU slope in (0, 1); one number or one per network.
+        v: fixed output weight v > 0; one number or one per network.
         k_w: number of w-neurons; default 2k / 2 (the paper's k).
         parallel: spread the seeds over numba's threads (``numba.set_num_threads``); the
             result is bit-identical to ``parallel=False``. CPU only; ignored on CUDA.
@@ -102,7 +105,7 @@ def fused_sgd_steps(
         raise TypeError(f"`parallel` must be a bool, got {type(parallel).__name__}.")
     p = check_sgd_inputs(weight, x, y, order, lr, alpha, v, k_w)
     if p.weight.device.type != "cpu":
-        return _batched_steps(p.weight, p.x, p.y, p.order, p.lr, p.alpha, p.v, p.k_w)
+        return graph_sgd_steps(p.weight, p.x, p.y, p.order, p.lr, p.alpha, p.v, p.k_w)
     losses = np.zeros(p.weight.shape[0], dtype=np.float64)
     kernel = _kernels.sgd_steps_parallel if parallel else _kernels.sgd_steps_serial
     kernel(
@@ -110,9 +113,9 @@ def fused_sgd_steps(
         p.x.detach().numpy(),
         p.y.detach().numpy(),
         p.order.numpy(),
-        p.lr,
-        p.alpha,
-        p.v,
+        np.asarray(p.lr, dtype=np.float64),
+        np.asarray(p.alpha, dtype=np.float64),
+        np.asarray(p.v, dtype=np.float64),
         p.k_w,
         losses,
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -16,9 +18,9 @@ def autograd_sgd_steps(
     x: Tensor,
     y: Tensor,
     order: Tensor,
-    lr: float,
-    alpha: float,
-    v: float,
+    lr: float | Sequence[float] | Tensor,
+    alpha: float | Sequence[float] | Tensor,
+    v: float | Sequence[float] | Tensor,
     k_w: int | None = None,
 ) -> Tensor:
     """Per-example SGD on the network of Eq. (1), written the slow, plain way with autograd.
@@ -48,14 +50,15 @@ def autograd_sgd_steps(
     losses = torch.zeros(num_seeds, dtype=torch.float64, device=p.weight.device)
     for s in range(num_seeds):
         w = p.weight[s].detach().clone().requires_grad_(True)  # (2k, d)
+        alpha, v, lr = p.alpha[s], p.v[s], p.lr[s]  # this network's hyper-parameters
         for i in p.order[s].tolist():
-            act = F.leaky_relu(w @ p.x[i], negative_slope=p.alpha)  # (2k,) sigma(W x)
-            n_x = p.v * (act[: p.k_w].sum() - act[p.k_w :].sum())  # Eq. (1)
+            act = F.leaky_relu(w @ p.x[i], negative_slope=alpha)  # (2k,) sigma(W x)
+            n_x = v * (act[: p.k_w].sum() - act[p.k_w :].sum())  # Eq. (1)
             loss = -F.logsigmoid(p.y[i] * n_x)  # l(q) = log(1 + e^{-q}), Eq. (2)
             losses[s] += loss.detach().double()
             (grad,) = torch.autograd.grad(loss, w)
             with torch.no_grad():
-                w -= p.lr * grad
+                w -= lr * grad
         with torch.no_grad():
             p.weight[s].copy_(w)
     return losses

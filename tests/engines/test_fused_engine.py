@@ -212,3 +212,14 @@ def test_property_fused_equals_reference(num_seeds: int, n: int, d: int, rows: i
 def test_docstring_examples(module: object) -> None:
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)  # type: ignore[arg-type]
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_large_margins_skip_underflowing_updates_without_changing_the_result(dtype: torch.dtype) -> None:
+    """Issue 11: at a large initialization sigmoid(-q) underflows; those (subnormal) updates are skipped."""
+    weight, x, y = problem(std=30.0, dtype=dtype, n=20)
+    order = EpochOrder(2, x.shape[0], seed=3).next_epochs(3)
+    w_ref, loss_ref = run(autograd_sgd_steps, weight, x, y, order)
+    w_fused, loss_fused = run(fused_sgd_steps, weight, x, y, order)
+    assert rel_err(w_fused, w_ref) <= TOL[dtype]
+    assert rel_err(loss_fused, loss_ref) <= TOL[dtype]

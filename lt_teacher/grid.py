@@ -1,0 +1,86 @@
+"""Cartesian grids of hyper-parameters x seeds, trained as one batched module."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+__all__ = ["grid_groups", "hyperparameter_grid"]
+
+_NAMES = ("alpha", "init_std", "lr", "v")
+
+
+def _values(value: float | Sequence[float], name: str) -> list[float]:
+    if isinstance(value, (list, tuple)):
+        if not value:
+            raise ValueError(f"`{name}` must be a number or a non-empty list of numbers, got an empty {type(value).__name__}.")
+        return list(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"`{name}` must be a number or a list of numbers, got {type(value).__name__}.")
+    return [value]
+
+
+def hyperparameter_grid(
+    alpha: float | Sequence[float] = 0.1,
+    init_std: float | Sequence[float] = 1e-3,
+    lr: float | Sequence[float] = 1e-2,
+    v: float | Sequence[float] = 1.0,
+    seeds: int = 1,
+) -> dict[str, list[float]]:
+    """The Cartesian product of the given values, each combination repeated ``seeds`` times.
+
+    Returns keyword arguments for :class:`~lt_teacher.LeakyReLUTeacherNet`: one list per hyper-parameter,
+    with one entry per network. Network ``s`` has combination ``s // seeds`` (in the order of
+    ``itertools.product(alpha, init_std, lr, v)``) and is that combination's replicate ``s % seeds``: its
+    own Gaussian initialization and, unless ``shared_order``, its own visiting order. The values are
+    checked by the module.
+
+    Args:
+        alpha: Leaky-ReLU slope(s).
+        init_std: initialization scale(s).
+        lr: learning rate(s).
+        v: output weight(s).
+        seeds: replicates of every combination (>= 1).
+
+    Raises:
+        TypeError: a value is neither a number nor a list of numbers, or ``seeds`` is not an int.
+        ValueError: an empty list, or ``seeds`` < 1.
+
+    Example:
+        >>> from lt_teacher import LeakyReLUTeacherNet
+        >>> grid = hyperparameter_grid(alpha=[0.1, 0.5], init_std=[1e-3, 1.0], seeds=2)
+        >>> grid["alpha"]
+        [0.1, 0.1, 0.1, 0.1, 0.5, 0.5, 0.5, 0.5]
+        >>> grid["init_std"]
+        [0.001, 0.001, 1.0, 1.0, 0.001, 0.001, 1.0, 1.0]
+        >>> LeakyReLUTeacherNet(input_dim=4, k=2, **grid).weight.shape
+        torch.Size([8, 4, 4])
+    """
+    if isinstance(seeds, bool) or not isinstance(seeds, int):
+        raise TypeError(f"`seeds` must be an int >= 1, got {type(seeds).__name__}.")
+    if seeds < 1:
+        raise ValueError(f"`seeds` must be an int >= 1, got {seeds}.")
+    axes = [_values(value, name) for name, value in zip(_NAMES, (alpha, init_std, lr, v))]
+    combos = [combo for combo in itertools.product(*axes) for _ in range(seeds)]
+    return {name: [float(combo[i]) for combo in combos] for i, name in enumerate(_NAMES)}
+
+
+def grid_groups(module: object) -> list[list[int]]:
+    """The networks of a grid module grouped by identical hyper-parameters (replicates of one setting).
+
+    Groups are listed in the order of their first network; ``[]`` when ``module`` is not a
+    :class:`~lt_teacher.LeakyReLUTeacherNet` whose networks differ in a hyper-parameter.
+
+    Example:
+        >>> from lt_teacher import LeakyReLUTeacherNet
+        >>> grid_groups(LeakyReLUTeacherNet(input_dim=2, k=1, **hyperparameter_grid(alpha=[0.1, 0.5], seeds=2)))
+        [[0, 1], [2, 3]]
+    """
+    from lt_teacher.model import LeakyReLUTeacherNet
+
+    if not isinstance(module, LeakyReLUTeacherNet) or not module.is_grid:
+        return []
+    groups: dict[tuple[tuple[str, float], ...], list[int]] = {}
+    for s in range(int(module.hparams.num_seeds)):
+        groups.setdefault(tuple(sorted(module.network_hparams(s).items())), []).append(s)
+    return list(groups.values())

@@ -1,0 +1,119 @@
+"""Issue 11, item 1: the float32 evaluation pass takes every decision of the float64 pass (hypothesis)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lt_teacher.functional.clustering import radius as cluster_radius_r
+from lt_teacher.functional.evaluation import evaluate_prepared
+from lt_teacher.functional.fast_evaluation import evaluate_fast, fast_inputs, float32_error_factor
+from lt_teacher.metrics import AgreementStatistics, LinearRegionStatistics, MarginStatistics, PARStatistics
+
+
+def statistics(batch, k_w: int, k_u: int, w_norms, u_norms, r, alpha: float, beta: float):  # type: ignore[no-untyped-def]
+    region, agreement, par, margin = LinearRegionStatistics(), AgreementStatistics(k_w, k_u, beta), PARStatistics(k_w, k_u, beta), MarginStatistics()
+    region.update(batch, r, alpha)
+    agreement.update(batch, w_norms, u_norms)
+    par.update(batch, w_norms, u_norms)
+    margin.update(batch)
+    return region.compute(), agreement.compute(), par.compute(), margin.compute()
+
+
+def check_same_decisions(x64: torch.Tensor, y: torch.Tensor, neurons: torch.Tensor, k_w: int, alpha: float, beta: float,
+                         r: torch.Tensor | None = None, scale: float = 1.0) -> int:
+    """The statistics of the fast batch equal those of the float64 batch: counts exactly, values to rounding."""
+    x_norm = x64.norm(dim=1)
+    w_norms, u_norms = neurons[:k_w].norm(dim=1), neurons[k_w:].norm(dim=1)
+    r = cluster_radius_r(neurons[:k_w], neurons[k_w:]) if r is None else r
+    slow = evaluate_prepared(x64, y, x_norm, neurons, k_w, alpha, scale)
+    fast, recomputed = evaluate_fast(x64, fast_inputs(x64), y, x_norm, neurons, k_w, alpha, scale, radius=float(r), beta=beta)
+    k_u = neurons.shape[0] - k_w
+    (region_s, agree_s, par_s, margin_s) = statistics(slow, k_w, k_u, w_norms, u_norms, r, alpha, beta)
+    (region_f, agree_f, par_f, margin_f) = statistics(fast, k_w, k_u, w_norms, u_norms, r, alpha, beta)
+    for a, b in zip(region_s, region_f):
+        assert torch.equal(a, b)
+    for a, b in zip(agree_s, agree_f):
+        assert torch.equal(a, b)
+    for a, b in zip(par_s, par_f):
+        assert torch.equal(a, b)
+    assert torch.equal(torch.sign(slow.output), torch.sign(fast.output))  # every sign N(x), hence the accuracy
+    assert torch.equal(margin_s.count, margin_f.count) and torch.equal(margin_s.n_correct, margin_f.n_correct)
+    assert torch.equal(margin_s.max_input_norm, margin_f.max_input_norm)
+    scale_q = float(slow.output.abs().max()) + 1e-300
+    torch.testing.assert_close(fast.output, slow.output, rtol=1e-12, atol=1e-12 * scale_q)
+    torch.testing.assert_close(margin_f.log_n_loss, margin_s.log_n_loss, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(margin_f.min_margin, margin_s.min_margin, rtol=1e-12, atol=1e-12 * scale_q)
+    return recomputed
+
+
+def near_nar(n: int, d: int, k: int, noise: float, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Points labelled by a teacher and neurons close to +-teacher: few activation patterns (the trained regime)."""
+    g = torch.Generator().manual_seed(seed)
+    teacher = torch.randn(d, generator=g, dtype=torch.float64)
+    x = torch.randn(n, d, generator=g, dtype=torch.float64)
+    y = torch.where(x @ teacher > 0, 1.0, -1.0).to(torch.float64)
+    neurons = torch.cat([teacher + noise * torch.randn(k, d, generator=g, dtype=torch.float64),
+                         -teacher + noise * torch.randn(k, d, generator=g, dtype=torch.float64)])
+    return x, y, neurons
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**31 - 1), noise=st.sampled_from([0.0, 1e-3, 0.1, 1.0, 10.0]),
+       float32_data=st.booleans(), beta=st.sampled_from([0.0, 0.01, 0.3]), alpha=st.sampled_from([0.01, 0.1, 0.5]))
+def test_random_batches(seed: int, noise: float, float32_data: bool, beta: float, alpha: float) -> None:
+    x, y, neurons = near_nar(64, 12, 3, noise, seed)
+    if float32_data:
+        x, neurons = x.float().double(), neurons.float().double()
+    check_same_decisions(x, y, neurons, 3, alpha, beta)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), offset=st.sampled_from([0.0, 1e-300, 1e-15, 1e-12, 1e-9, 1e-7, 1e-6, 1e-5]),
+       beta=st.sampled_from([0.0, 0.25]), alpha=st.sampled_from([0.1, 0.5]))
+def test_adversarial_near_ties(seed: int, offset: float, beta: float, alpha: float) -> None:
+    """Pre-activations at, or within float32's rounding of, 0, beta ||w||, the Theorem 5.1 threshold and N(x) = 0."""
+    g = torch.Generator().manual_seed(seed)
+    d, k = 8, 3
+    x = torch.randint(-4, 5, (48, d), generator=g).to(torch.float64)  # small integers: exact float64 dot products
+    neurons = torch.randint(-3, 4, (2 * k, d), generator=g).to(torch.float64)
+    # point i orthogonal to neuron i (h = 0 exactly), then nudged by `offset` along the neuron
+    for i in range(2 * k):
+        w = neurons[i]
+        if w.norm() > 0:
+            x[i] = x[i] - (x[i] @ w) / (w @ w) * w + offset * w
+    # a point on which the w- and u-groups cancel: N(x) = 0 exactly when u = w
+    neurons[k:] = neurons[:k] if seed % 2 else neurons[k:]
+    # a point exactly (or nearly) at beta * ||w_0|| for neuron 0
+    if beta > 0 and neurons[0].norm() > 0:
+        x[10] = beta * neurons[0] / neurons[0].norm() * (1 + offset)
+    y = torch.where(torch.arange(48) % 3 == 0, -1.0, 1.0).to(torch.float64)
+    # a radius that puts point 11 on Theorem 5.1's boundary |(w_bar - u_bar) . x| = 2 r ||x||
+    h = x @ neurons.T
+    projection = float(h[11, :k].mean() - h[11, k:].mean())
+    r = torch.tensor(abs(projection) / (2 * float(x[11].norm())) * (1 + offset) if x[11].norm() > 0 else 0.1, dtype=torch.float64)
+    check_same_decisions(x, y, neurons, k, alpha, beta, r=r)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), exponent=st.sampled_from([-80, -45, -20, 0, 20, 45, 80]), noise=st.sampled_from([1e-3, 1.0]))
+def test_extreme_scales(seed: int, exponent: int, noise: float) -> None:
+    """Neurons of norm 2^e: float32 under/overflow is detected and those batches go through float64."""
+    x, y, neurons = near_nar(64, 10, 3, noise, seed)
+    check_same_decisions(x, y, neurons * 2.0**exponent, 3, 0.1, 0.0, scale=2.0 ** (-exponent // 2))
+
+
+def test_trained_regime_is_decided_in_float32() -> None:
+    """Near the NAR almost nothing needs float64, and N(x) comes from the few activation patterns."""
+    x, y, neurons = near_nar(4000, 40, 5, 0.01, 0)
+    assert check_same_decisions(x.float().double(), y, neurons.float().double(), 5, 0.1, 0.0) < 40
+
+
+def test_error_factor() -> None:
+    assert float32_error_factor(784, True) == pytest.approx(784 * 2.0**-24, rel=1e-3)
+    assert float32_error_factor(784, False) > float32_error_factor(784, True)
+    assert math.isfinite(float32_error_factor(1, True))
