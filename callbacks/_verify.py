@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from lt_teacher.functional.network import network_output
 from lt_teacher.model import LeakyReLUTeacherNet
-from lt_teacher.view import TwoLayerView, _find_network
+from lt_teacher.view import TwoLayerView, _find_network, num_seeds, two_layer_view
 
 Features = Callable[[LightningModule, Tensor], Tensor]
 OutputFn = Callable[[LightningModule, Tensor], Tensor]
@@ -135,6 +135,8 @@ def verify_network(
     problems: list[str] = []
     network = _find_network(network)  # the sub-network the views are of
     name = _network_name(pl_module, network)
+    if len(views) != num_seeds(network):  # a monitor of one seed: forward still returns every seed's logit
+        views = [two_layer_view(network, seed=s) for s in range(num_seeds(network))]
     if features is None:
         analysed = [network.weight] if isinstance(network, LeakyReLUTeacherNet) else list(network.parameters())
         inside = {id(p) for p in analysed}

@@ -349,3 +349,30 @@ def test_a_nan_in_a_late_batch_is_found_before_training(where, tmp_path):
     with pytest.raises(ValueError, match=rf"{where} data contains NaN or Inf"):
         fit(module, [LinearTeacherMonitor(batch_size=8)], DM(), tmp_path)
     assert module.steps == 0
+
+
+def test_single_seed_monitors_verify_every_seed_of_a_multi_seed_module(tmp_path):
+    """NeuronPlotMonitor and PARSolutionMonitor draw seed 0, but forward returns every seed's logit:
+    the check compares all of them instead of giving up with a warning."""
+    from lt_teacher import LeakyReLUTeacherNet
+    from lt_teacher.callbacks import NeuronPlotMonitor, PARSolutionMonitor
+    from lt_teacher.datamodules import LinearTeacherDataModule
+
+    def fit(net, monitor):
+        trainer = Trainer(max_epochs=1, callbacks=[monitor], logger=False, enable_checkpointing=False,
+                          enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path)
+        trainer.fit(net, datamodule=LinearTeacherDataModule(dim=2, n_train=40, n_val=0, n_test=0, batch_size=10))
+
+    for monitor in (NeuronPlotMonitor(save_dir=tmp_path / "plots"), PARSolutionMonitor()):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fit(LeakyReLUTeacherNet(input_dim=2, k=3, num_seeds=3), monitor)
+        assert not [w for w in caught if "could not compare" in str(w.message)]
+
+    class SecondSeedScaled(LeakyReLUTeacherNet):
+        def forward(self, x):
+            out = super().forward(x)
+            return out * torch.tensor([1.0, 3.0, 1.0])[:, None]
+
+    with pytest.raises(ValueError, match="differs from what SecondSeedScaled computes"):
+        fit(SecondSeedScaled(input_dim=2, k=3, num_seeds=3), PARSolutionMonitor())
