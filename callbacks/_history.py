@@ -6,6 +6,8 @@ from abc import ABC, abstractmethod
 from typing import Any
 
 from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch.trainer.states import TrainerFn
+from lightning.pytorch.utilities import rank_zero_warn
 from typing_extensions import override
 
 from ._wandb import update_summary
@@ -19,6 +21,10 @@ class EvaluationCallback(Callback, ABC):
     collective runs on one rank only. :attr:`history` keeps each evaluation in float64 with ``epoch``
     counting completed epochs; it is saved in checkpoints, so a resumed run continues its curves, and
     its last row becomes the W&B run summary.
+
+    ``trainer.validate`` and ``trainer.test`` evaluate once, at the end of their epoch, and log the
+    same keys (not added to :attr:`history`, which holds the training curves). :attr:`latest` is the
+    most recent evaluation of any of the three, with ``epoch`` the completed training epochs.
     """
 
     every_n_epochs: int
@@ -26,6 +32,8 @@ class EvaluationCallback(Callback, ABC):
     def __init__(self) -> None:
         super().__init__()
         self.history: list[dict[str, float]] = []
+        self.latest: dict[str, float] = {}
+        self._skip_evaluation = False
 
     @abstractmethod
     def compute(self, pl_module: LightningModule) -> dict[str, float]:
@@ -41,6 +49,47 @@ class EvaluationCallback(Callback, ABC):
         for key, value in values.items():
             pl_module.log(key, value, on_step=False, on_epoch=True, sync_dist=True)
         self.history.append({"epoch": float(trainer.current_epoch + 1), **values})
+        self.latest = dict(self.history[-1])
+
+    # ------------------------------------------------------ trainer.validate / trainer.test
+    def prepare_evaluation(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """Read the data an evaluation needs; training calls it through ``on_train_start``."""
+        self.on_train_start(trainer, pl_module)
+
+    def _start_outside_fit(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._skip_evaluation = False
+        if trainer.state.fn not in (TrainerFn.VALIDATING, TrainerFn.TESTING):
+            return
+        try:
+            self.prepare_evaluation(trainer, pl_module)
+        except ValueError as err:  # e.g. trainer.validate(model, dataloaders=...) with no training data
+            self._skip_evaluation = True
+            rank_zero_warn(f"{type(self).__name__}: no evaluation in {trainer.state.fn.value}: {err}")
+
+    def _evaluate_outside_fit(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.state.fn not in (TrainerFn.VALIDATING, TrainerFn.TESTING) or self._skip_evaluation:
+            return
+        values = self.compute(pl_module)
+        for key, value in values.items():
+            pl_module.log(key, value, on_step=False, on_epoch=True, sync_dist=True)
+        self.latest = {"epoch": float(trainer.current_epoch), **values}
+        update_summary(trainer, values)
+
+    @override
+    def on_validation_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._start_outside_fit(trainer, pl_module)
+
+    @override
+    def on_test_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._start_outside_fit(trainer, pl_module)
+
+    @override
+    def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._evaluate_outside_fit(trainer, pl_module)
+
+    @override
+    def on_test_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._evaluate_outside_fit(trainer, pl_module)
 
     @override
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -54,3 +103,4 @@ class EvaluationCallback(Callback, ABC):
     @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.history = [dict(row) for row in state_dict.get("history", [])]
+        self.latest = dict(self.history[-1]) if self.history else {}
