@@ -116,6 +116,9 @@ def condense(message: str) -> str:
             inside = True
         elif text.startswith("Given value"):
             inside = False
+            value = text.partition(":")[2].strip()
+            if text.startswith("Given value:") and len(value) < 80 and "(" not in value:
+                kept.append(f"  Got value: {value}")
         elif inside and not text.startswith("- Expected a <class 'NoneType'>"):
             kept.append("  " + (text[2:] if text.startswith("- ") else text))
     return "\n".join(kept)

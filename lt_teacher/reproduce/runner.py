@@ -322,6 +322,7 @@ def _wandb_logger(spec: RunSpec, ctx: Context, run_dir: Path) -> Any:
         project=WANDB_PROJECT,
         name=f"{spec.experiment}/{spec.label}",
         group=spec.experiment,
+        tags=[spec.experiment, "reproduce"],  # the reproduction (the claim it checks), to filter runs in the W&B UI
         job_type="reproduce",
         save_dir=str(run_dir),
         offline=ctx.offline(),
