@@ -112,6 +112,7 @@ class TensorSplitsDataModule(LightningDataModule, ABC):
         # Orders the training loader; its state is checkpointed (see `state_dict`).
         self._shuffle_generator = derived_generator(self.seed, "shuffle")
         self._splits_reported = False
+        self._splits_logged_to: int | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         # A torch.Generator (or a tensor made while pickling) does not survive torch.multiprocessing's
@@ -122,6 +123,7 @@ class TensorSplitsDataModule(LightningDataModule, ABC):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         state.setdefault("_splits_reported", False)
+        state.setdefault("_splits_logged_to", None)
         generator = torch.Generator()
         generator.set_state(torch.frombuffer(bytearray(state["_shuffle_generator"]), dtype=torch.uint8))
         self.__dict__.update({**state, "_shuffle_generator": generator})
@@ -152,13 +154,13 @@ class TensorSplitsDataModule(LightningDataModule, ABC):
         return f"{type(self).__name__}: " + "; ".join(f"{name} {s['size']} ({s['source']})" for name, s in summary.items())
 
     def _report_splits(self) -> None:
-        """Print the split sizes and sources once (rank zero) and give them to the trainer's loggers."""
-        if self._splits_reported:
-            return
-        self._splits_reported = True
-        rank_zero_info(self.describe_splits())
+        """Print the split sizes and sources once (rank zero) and give them to the loggers of each new trainer."""
+        if not self._splits_reported:
+            self._splits_reported = True
+            rank_zero_info(self.describe_splits())
         trainer = self.trainer
-        if trainer is not None:
+        if trainer is not None and self._splits_logged_to != id(trainer):
+            self._splits_logged_to = id(trainer)
             summary = self.split_summary()
             params = {f"data_splits/{name}/{field}": value for name, s in summary.items() for field, value in s.items()}
             for logger in trainer.loggers:

@@ -200,8 +200,12 @@ class LinearTeacherCLI(LightningCLI):
         config = self.config[self.subcommand]
         loggers = config.trainer.logger
         for logger in loggers if isinstance(loggers, list) else [loggers]:
-            if getattr(logger, "class_path", None) == "lightning.pytorch.loggers.WandbLogger" and logger.init_args.get("name") is None:
+            if getattr(logger, "class_path", None) != "lightning.pytorch.loggers.WandbLogger":
+                continue
+            if logger.init_args.get("name") is None:
                 logger.init_args.name = run_name(config)
+            if logger.init_args.get("job_type") is None:  # W&B's "job type": fit, validate or test
+                logger.init_args.job_type = self.subcommand
 
     def after_instantiate_classes(self) -> None:
         for logger in self.trainer.loggers:
@@ -209,7 +213,6 @@ class LinearTeacherCLI(LightningCLI):
                 # WandbLogger always passes `anonymous`, which W&B >= 0.19 warns about; W&B looks for a git
                 # root in save_dir and warns when the folder does not exist yet.
                 logger._wandb_init.pop("anonymous", None)
-                logger._wandb_init.setdefault("job_type", self.subcommand)
                 Path(logger.save_dir or RUNS_DIR).mkdir(parents=True, exist_ok=True)
         # The full resolved config goes to the loggers (LoggedConfig) with namespaced keys; Lightning's flat
         # merge of the model's and the datamodule's hparams would log an ambiguous `seed`.
@@ -243,7 +246,6 @@ class LinearTeacherCLI(LightningCLI):
         if self._get(self.config, "trainer").get("log_every_n_steps") is not None or self.datamodule is None:
             return
         try:
-            self.datamodule.setup("fit")
             batches = len(self.datamodule.train_dataloader())
         except Exception:  # noqa: BLE001 - a datamodule that cannot tell: keep Lightning's default
             return
