@@ -216,6 +216,8 @@ def test_the_data_sizes_and_sources_are_printed_once(tmp_path):
     assert "train 40 (" in described[0] and "val 200 (" in described[0] and "test 30 (" in described[0]
 
 
-def test_configs_in_the_readme_use_the_short_data_flags():
+def test_the_readme_commands_use_the_short_data_flags():
     readme = (REPO_ROOT / "README.md").read_text()
-    assert "--data.init_args." not in readme
+    commands = [line for line in readme.splitlines() if line.lstrip("`").startswith("lt-teacher ")]
+    assert commands and not [line for line in commands if "init_args" in line]
+    assert "](docs/first-run-curves.png)" in readme and (REPO_ROOT / "docs" / "first-run-curves.png").is_file()
