@@ -91,7 +91,11 @@ class CurvePlotMonitor(Callback):
         if not trainer.is_global_zero or not history or self._dir is None:
             return None
         title = f"{type(pl_module).__name__}, epochs 1-{int(history[-1]['epoch'])}"
-        path = save_png(diagnostic_curves_figure(history, title=title), self._dir / self.filename, dpi=self.dpi)
+        try:
+            figure = diagnostic_curves_figure(history, title=title)
+        except ValueError:  # the monitors log none of the drawn quantities (e.g. only PARSolutionMonitor)
+            return None
+        path = save_png(figure, self._dir / self.filename, dpi=self.dpi)
         if str(path) not in self.saved_files:
             self.saved_files.append(str(path))
         for logger in wandb_loggers(trainer):

@@ -122,8 +122,8 @@ def run_name(config: Any) -> str:
     data = config.get("data") or {}
     init = data.get("init_args") or {}
     name = str(data.get("class_path", "data")).rsplit(".", 1)[-1].replace("DataModule", "")
-    if "digits" in init or "classes" in init:
-        pair = init.get("digits", init.get("classes"))
+    pair = init.get("digits") or init.get("classes")
+    if pair:
         name += "-" + "v".join(str(c) for c in pair)
     elif "dim" in init:
         name += f"-{init['dim']}d"

@@ -30,8 +30,8 @@ def _per_network(values: Mapping[str, float], key: str, n: int) -> list[float] |
         return None
     if n == 1:
         return [float(values[key])]
-    column = [values.get(f"{key}/seed_{s}") for s in range(n)]
-    return [float(v) for v in column] if all(v is not None for v in column) else [float(values[key])]
+    column = [float(values[f"{key}/seed_{s}"]) for s in range(n) if f"{key}/seed_{s}" in values]
+    return column if len(column) == n else [float(values[key])]
 
 
 def _number(x: float, percent: bool) -> str:
