@@ -110,17 +110,21 @@ def test_the_model_summary_describes_the_fixed_output_network():
     assert "max(z, 0.2 z)" in text
 
 
-def test_a_datamodule_reports_its_splits_once_and_logs_them(tmp_path, caplog):
+def test_a_datamodule_reports_its_splits_once_and_logs_them(tmp_path, monkeypatch):
+    from lt_teacher.datamodules import _base
+
+    printed: list[str] = []
+    monkeypatch.setattr(_base, "rank_zero_info", printed.append)  # other tests may have quietened Lightning's loggers
     datamodule = LinearTeacherDataModule(dim=2, n_train=20, n_val=6, n_test=8, seed=3, batch_size=5)
     summary = datamodule.split_summary()
     assert {k: v["size"] for k, v in summary.items()} == {"train": 20, "val": 6, "test": 8}
     assert "seed 3" in summary["train"]["source"]
     logger = CSVLogger(tmp_path)
     trainer = Trainer(max_epochs=1, logger=logger, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
-    with caplog.at_level("INFO"):
-        trainer.fit(LeakyReLUTeacherNet(input_dim=2, k=2), datamodule=datamodule)
-        datamodule.setup("test")
-    assert sum("LinearTeacherDataModule: train 20" in r.getMessage() for r in caplog.records) == 1
+    trainer.fit(LeakyReLUTeacherNet(input_dim=2, k=2), datamodule=datamodule)
+    datamodule.setup("test")
+    assert [line for line in printed if line.startswith("LinearTeacherDataModule: train 20 (")] == printed
+    assert len(printed) == 1
     assert logger.experiment.hparams["data_splits/test/size"] == 8
 
 
