@@ -239,3 +239,12 @@ def test_the_readme_commands_use_the_short_data_flags():
     commands = [line for line in readme.splitlines() if line.lstrip("`").startswith("lt-teacher ")]
     assert commands and not [line for line in commands if "init_args" in line]
     assert "](docs/first-run-curves.png)" in readme and (REPO_ROOT / "docs" / "first-run-curves.png").is_file()
+
+
+def test_a_misspelt_reproduce_override_suggests_the_argument(tmp_path, capsys):
+    from lt_teacher.reproduce import main as reproduce_main
+
+    code = reproduce_main(["fig1", "--scale", "tiny", "--set", "model.alpah=0.2", "--reports-dir", str(tmp_path / "r"),
+                           "--runs-dir", str(tmp_path / "runs"), "--wandb", "disabled"])
+    err = capsys.readouterr().err
+    assert code != 0 and "Did you mean 'alpha'?" in err and len(err.strip().splitlines()) <= 15, err
