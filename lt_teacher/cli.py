@@ -30,6 +30,7 @@ from lightning.pytorch import LightningDataModule, LightningModule, Trainer
 from lightning.pytorch.callbacks import Callback, ModelSummary, ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import WandbLogger
+from typing_extensions import override
 
 from lt_teacher._cli_support import (
     USER_ERRORS,
@@ -135,6 +136,7 @@ class LoggedConfig(SaveConfigCallback):
     """Saves ``config.yaml`` to the log dir (Lightning's behaviour) and gives every W&B run the full resolved
     config as namespaced keys (``trainer.max_epochs``, ``model.alpha``, ``data.init_args.seed``, ...)."""
 
+    @override
     def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         resolved = yaml.safe_load(self.parser.dump(self.config, skip_none=False))
         resolved["lt_teacher_version"] = package_version()
