@@ -9,8 +9,10 @@ def check_int(value: object, name: str, owner: str, *, optional: bool = False, m
     """An int >= ``minimum`` (or None if ``optional``), else a ValueError echoing the value."""
     if optional and value is None:
         return
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        expected = f"None or an int >= {minimum}" if optional else f"an int >= {minimum}"
+    expected = f"None or an int >= {minimum}" if optional else f"an int >= {minimum}"
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{owner}: `{name}` must be {expected}, got {type(value).__name__} {value!r}.")
+    if value < minimum:
         raise ValueError(f"{owner}: `{name}` must be {expected}, got {value!r}.")
 
 

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import multiprocessing
+import os
+import tempfile
+import uuid
 from abc import ABC, abstractmethod
+from pathlib import Path
 from typing import Any
 
 from lightning.pytorch import Callback, LightningModule, Trainer
@@ -25,15 +31,55 @@ class EvaluationCallback(Callback, ABC):
     ``trainer.validate`` and ``trainer.test`` evaluate once, at the end of their epoch, and log the
     same keys (not added to :attr:`history`, which holds the training curves). :attr:`latest` is the
     most recent evaluation of any of the three, with ``epoch`` the completed training epochs.
+
+    With ``strategy="ddp_spawn"`` (or ``ddp_notebook``) training runs in child processes that Lightning
+    sends no callback state back from; global rank zero therefore writes the history to a private
+    temporary file after each evaluation, and :attr:`history` in the launching process reads it back
+    after ``fit`` returns.
     """
 
     every_n_epochs: int
 
     def __init__(self) -> None:
         super().__init__()
-        self.history: list[dict[str, float]] = []
-        self.latest: dict[str, float] = {}
+        self._latest: dict[str, float] | None = None  # an evaluation outside fit (validate/test)
         self._skip_evaluation = False
+        self._history: list[dict[str, float]] = []
+        # the same path in the launching process and in the spawned copies of this callback
+        self._handoff = str(Path(tempfile.gettempdir()) / f"lt_teacher_history_{os.getpid()}_{uuid.uuid4().hex}.json")
+
+    @property
+    def history(self) -> list[dict[str, float]]:
+        """Every evaluation so far, ``{"epoch": completed epochs, key: float64 value, ...}``."""
+        handoff = Path(self._handoff)
+        if multiprocessing.parent_process() is None and handoff.is_file():  # the launcher after ddp_spawn
+            try:
+                self._history = [dict(row) for row in json.loads(handoff.read_text(encoding="utf-8"))]
+            finally:
+                handoff.unlink(missing_ok=True)
+        return self._history
+
+    @history.setter
+    def history(self, rows: list[dict[str, float]]) -> None:
+        self._history = rows
+
+    def _hand_off(self, trainer: Trainer) -> None:
+        """In a spawned training process, rank zero leaves the history for the launching process."""
+        if multiprocessing.parent_process() is None or not trainer.is_global_zero:
+            return
+        handoff = Path(self._handoff)
+        partial = handoff.with_suffix(".part")
+        partial.write_text(json.dumps(self._history), encoding="utf-8")
+        os.replace(partial, handoff)
+
+    @property
+    def latest(self) -> dict[str, float]:
+        """The most recent evaluation: of ``validate``/``test`` if one ran after training, else the last of
+        :attr:`history` (``{}`` before any)."""
+        if self._latest is not None:
+            return dict(self._latest)
+        history = self.history
+        return dict(history[-1]) if history else {}
 
     @abstractmethod
     def compute(self, pl_module: LightningModule) -> dict[str, float]:
@@ -49,7 +95,8 @@ class EvaluationCallback(Callback, ABC):
         for key, value in values.items():
             pl_module.log(key, value, on_step=False, on_epoch=True, sync_dist=True)
         self.history.append({"epoch": float(trainer.current_epoch + 1), **values})
-        self.latest = dict(self.history[-1])
+        self._latest = None
+        self._hand_off(trainer)
 
     # ------------------------------------------------------ trainer.validate / trainer.test
     def prepare_evaluation(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -72,7 +119,7 @@ class EvaluationCallback(Callback, ABC):
         values = self.compute(pl_module)
         for key, value in values.items():
             pl_module.log(key, value, on_step=False, on_epoch=True, sync_dist=True)
-        self.latest = {"epoch": float(trainer.current_epoch), **values}
+        self._latest = {"epoch": float(trainer.current_epoch), **values}
         update_summary(trainer, values)
 
     @override
@@ -93,6 +140,7 @@ class EvaluationCallback(Callback, ABC):
 
     @override
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._hand_off(trainer)
         if self.history:
             update_summary(trainer, {k: v for k, v in self.history[-1].items() if k != "epoch"})
 
@@ -103,4 +151,4 @@ class EvaluationCallback(Callback, ABC):
     @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.history = [dict(row) for row in state_dict.get("history", [])]
-        self.latest = dict(self.history[-1]) if self.history else {}
+        self._latest = None

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from lightning.pytorch import LightningModule
 from torch import nn
 
+from ._verify import Features, OutputFn
 from .linear_teacher_monitor import LinearTeacherMonitor
 
 
@@ -20,11 +21,20 @@ class ClusterRadiusMonitor(LinearTeacherMonitor):
     Args:
         every_n_epochs: evaluate after every n-th training epoch.
         network_fn: returns the two-layer sub-module of the LightningModule to analyse.
+        features, output_fn: as in :class:`LinearTeacherMonitor`; the cluster values need no data, but the
+            network is verified on a few training inputs before the first training step.
 
     Example:
         >>> from lightning.pytorch import Trainer
         >>> trainer = Trainer(callbacks=[ClusterRadiusMonitor()])  # doctest: +SKIP
     """
 
-    def __init__(self, every_n_epochs: int = 1, network_fn: Callable[[LightningModule], nn.Module] | None = None) -> None:
-        super().__init__(("cluster",), every_n_epochs=every_n_epochs, network_fn=network_fn)
+    def __init__(
+        self,
+        every_n_epochs: int = 1,
+        network_fn: Callable[[LightningModule], nn.Module] | None = None,
+        *,
+        features: Features | None = None,
+        output_fn: OutputFn | None = None,
+    ) -> None:
+        super().__init__(("cluster",), every_n_epochs=every_n_epochs, network_fn=network_fn, features=features, output_fn=output_fn)

@@ -8,6 +8,7 @@ from typing import Any
 from lightning.pytorch import LightningModule
 from torch import nn
 
+from ._verify import Features, OutputFn
 from ._data import SPLITS, BatchToXY
 from .linear_teacher_monitor import LinearTeacherMonitor
 
@@ -22,7 +23,7 @@ class LinearRegionMonitor(LinearTeacherMonitor):
 
     Args:
         splits: a subset of ``("train", "val", "test")``.
-        every_n_epochs, max_samples, data, batch_to_xy, network_fn, batch_size, sample_seed: as in
+        every_n_epochs, max_samples, data, batch_to_xy, network_fn, batch_size, sample_seed, features, output_fn: as in
             :class:`LinearTeacherMonitor`.
     """
 
@@ -37,8 +38,10 @@ class LinearRegionMonitor(LinearTeacherMonitor):
         network_fn: Callable[[LightningModule], nn.Module] | None = None,
         batch_size: int = 4096,
         sample_seed: int = 0,
+        features: Features | None = None,
+        output_fn: OutputFn | None = None,
     ) -> None:
         super().__init__(
             ("linear_region",), splits=splits, every_n_epochs=every_n_epochs, max_samples=max_samples, data=data,
-            batch_to_xy=batch_to_xy, network_fn=network_fn, batch_size=batch_size, sample_seed=sample_seed,
+            batch_to_xy=batch_to_xy, network_fn=network_fn, batch_size=batch_size, sample_seed=sample_seed, features=features, output_fn=output_fn,
         )

@@ -23,6 +23,7 @@ from lt_teacher.view import TwoLayerView, num_seeds, two_layer_view
 from ._checks import check_callable, check_int, check_subset
 from ._data import SPLITS, BatchToXY, EvaluationSource, make_source, resolve_datasets
 from ._history import EvaluationCallback
+from ._verify import Features, OutputFn, decide_jointly, head_inputs, verify_network
 from ._wandb import define_epoch_axis
 
 GROUPS = ("cluster", "linear_region", "agreement", "par", "margin")
@@ -94,15 +95,29 @@ class LinearTeacherMonitor(EvaluationCallback):
         data: optional ``{split: (x, y) | Dataset | DataLoader}`` instead of the trainer's data.
         batch_to_xy: turns a batch into ``(x, y)``; default: tuples ``(x, y, ...)`` and dicts with x/y keys.
         network_fn: returns the two-layer sub-module of the LightningModule to analyse.
+        features: ``features(module, x)`` maps a batch of inputs to the inputs of the analysed two-layer
+            head, e.g. ``lambda module, x: module.backbone(x)``: the paper's diagnostics of the last two
+            layers of a deeper network on its learned features. Computed at every evaluation in eval mode
+            without gradients (the features change as the backbone learns).
+        output_fn: ``output_fn(module, x)`` returns the module's logit for inputs ``x`` (default
+            ``module(x)``); used once, before the first training step, to verify that the analysed
+            network (on ``features(module, x)`` if given) computes what the module computes.
         batch_size: evaluation batch size.
         sample_seed: seed of the ``max_samples`` subset.
         cache_limit_mb: tensor data (which cannot change between epochs) are prepared in float64 once and
             kept up to this size per split; other datasets are read at every evaluation.
 
+    Verification: before the first training step, on up to 256 training inputs per process, the
+    analysed network's N(x) must equal the module's output (``forward`` or ``output_fn``), and (without
+    ``features``) the module may have no trainable parameter outside the analysed network; every batch
+    of every split is checked (finite inputs, labels in {0, 1} or {-1, +1}); under DDP all processes
+    decide together, so a problem on one rank stops every rank with the same error.
+
     Raises:
         ValueError: an argument is out of range (at construction); the network or the data do not fit
-            (at ``setup`` / the start of training, with what was found and what is expected); another
-            monitor in the same Trainer logs some of the same keys (at ``setup``).
+            (at ``setup`` / the start of training, with what was found and what is expected); the analysed
+            network is not what the module computes (at the start of training); another monitor in the same
+            Trainer logs some of the same keys (at ``setup``).
 
     Example:
         >>> from lightning.pytorch import Trainer
@@ -123,6 +138,8 @@ class LinearTeacherMonitor(EvaluationCallback):
         batch_size: int = 4096,
         sample_seed: int = 0,
         cache_limit_mb: float = 512.0,
+        features: Features | None = None,
+        output_fn: OutputFn | None = None,
     ) -> None:
         super().__init__()
         owner = type(self).__name__
@@ -138,6 +155,10 @@ class LinearTeacherMonitor(EvaluationCallback):
             raise ValueError(f"{owner}: `data` has unknown splits {extra}; expected keys among {SPLITS}.")
         check_callable(batch_to_xy, "batch_to_xy", owner)
         check_callable(network_fn, "network_fn", owner)
+        check_callable(features, "features", owner)
+        check_callable(output_fn, "output_fn", owner)
+        self.features = features
+        self.output_fn = output_fn
         self.groups = chosen
         self.splits = splits
         self.every_n_epochs = every_n_epochs
@@ -155,6 +176,7 @@ class LinearTeacherMonitor(EvaluationCallback):
             raise ValueError(f"{owner}: `cache_limit_mb` must be a number >= 0, got {cache_limit_mb!r}.")
         self.cache_limit_mb = float(cache_limit_mb)
         self._prepared: dict[str, list[tuple[Tensor, Tensor, Tensor]]] = {}
+        self._raw: dict[str, list[tuple[Tensor, Tensor]]] = {}
         self._sources: dict[str, EvaluationSource] = {}
         self._metrics: dict[int, dict[str, Any]] = {}  # per seed: metric states and the group sizes they fit
 
@@ -229,41 +251,95 @@ class LinearTeacherMonitor(EvaluationCallback):
 
     @override
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._prepared = {}  # a new fit may bring new data
+        self._prepared, self._raw = {}, {}  # a new fit may bring new data
+        self._sources = {}
         owner = type(self).__name__
-        if not set(self.groups) & _DATA_GROUPS:
-            return
-        datasets = resolve_datasets(trainer, self.data, self._needed_splits(), owner)
-        if "train" in self._needed_splits() and "train" not in datasets:
+        views = self.views(pl_module)
+        error: Exception | None = None
+        sample: Tensor | None = None
+        try:
+            if set(self.groups) & _DATA_GROUPS:
+                self._sources = self._make_sources(trainer, self._needed_splits())
+            else:  # a data-free monitor still verifies the network on a few training inputs
+                sample = self._training_sample(trainer)
+            for split, source in list(self._sources.items()):
+                if source.total == 0:
+                    if split == "train" or self.data is not None:
+                        raise ValueError(f"{owner}: the {split} data is empty.")
+                    del self._sources[split]  # the run's empty val/test split (e.g. n_test=0) is a missing split
+                    continue
+                first = self._read(source, pl_module, views[0])[2]  # reads and checks every batch of the shard
+                if split == "train":
+                    sample = first
+            if sample is None and "train" not in self._sources:
+                sample = self._training_sample(trainer)
+        except (TypeError, ValueError) as err:
+            error = err
+        decide_jointly(trainer, error)
+        verify_network(
+            trainer, pl_module, self._network(pl_module), views, sample, features=self.features,
+            output_fn=self.output_fn, owner=owner,
+        )
+
+    def _make_sources(self, trainer: Trainer, splits: tuple[str, ...], max_samples: int | None = -1) -> dict[str, EvaluationSource]:
+        owner = type(self).__name__
+        datasets = resolve_datasets(trainer, self.data, splits, owner)
+        if "train" in splits and "train" not in datasets:
             raise ValueError(f"{owner}: found no training data to evaluate; pass `data={{'train': (x, y)}}`.")
-        self._sources = {
+        return {
             split: make_source(
-                split, dataset, collate, max_samples=self.max_samples, sample_seed=self.sample_seed,
-                batch_size=self.batch_size, rank=trainer.global_rank, world_size=trainer.world_size, owner=owner,
+                split, dataset, collate, max_samples=self.max_samples if max_samples == -1 else max_samples,
+                sample_seed=self.sample_seed, batch_size=self.batch_size, rank=trainer.global_rank,
+                world_size=trainer.world_size, owner=owner,
             )
             for split, (dataset, collate) in datasets.items()
         }
-        view = self.view(pl_module)
-        for split, source in list(self._sources.items()):
-            if source.total == 0:
-                if split == "train" or self.data is not None:
-                    raise ValueError(f"{owner}: the {split} data is empty.")
-                del self._sources[split]  # the run's empty val/test split (e.g. n_test=0) is a missing split
-                continue
-            first = next(iter(source.batches()), None)
-            if first is not None:
-                self._check_batch(first, source.split, view)
 
-    def _check_batch(self, batch: Any, split: str, view: TwoLayerView) -> None:
-        owner = type(self).__name__
+    def _training_sample(self, trainer: Trainer) -> Tensor | None:
+        """A few training inputs of this process, to verify the network; None where none can be read."""
         try:
-            x, y = self.batch_to_xy(batch)
-            x = view.prepare_inputs(x)
-            signed_labels(y, x.shape[0])
-        except (TypeError, ValueError) as err:
-            raise type(err)(f"{owner}: the {split} data does not fit: {err}") from err
-        if not bool(torch.isfinite(x).all()):
-            raise ValueError(f"{owner}: the {split} data contains NaN or Inf inputs; expected finite values.")
+            source = self._make_sources(trainer, ("train",), max_samples=None)["train"]
+            source.batch_size = min(source.batch_size, 256)
+            batch = next(iter(source.batches()), None)
+            return None if batch is None else self.batch_to_xy(batch)[0]
+        except (TypeError, ValueError):
+            return None
+
+    def _read(
+        self, source: EvaluationSource, pl_module: LightningModule, view: TwoLayerView, check_features: bool = True
+    ) -> tuple[list[tuple[Tensor, Tensor]], list[tuple[Tensor, Tensor, Tensor]], Tensor | None]:
+        """This process's batches of a split, every batch checked: with ``features`` (inputs as given, labels
+        +-1), without it the prepared (float64 inputs, labels, norms); tensor data are cached. Also the
+        inputs of the first batch as the loader gives them (for the network check)."""
+        owner = type(self).__name__
+        raw: list[tuple[Tensor, Tensor]] = []
+        prepared: list[tuple[Tensor, Tensor, Tensor]] = []
+        first: Tensor | None = None
+        for batch in source.batches():
+            try:
+                x, y = self.batch_to_xy(batch)
+                labels = signed_labels(y, x.shape[0])
+                x64 = view.prepare_inputs(x) if self.features is None else x
+            except (TypeError, ValueError) as err:
+                raise type(err)(f"{owner}: the {source.split} data does not fit: {err}") from err
+            first = x if first is None else first
+            if x64.is_floating_point() and not bool(torch.isfinite(x64).all()):
+                raise ValueError(f"{owner}: the {source.split} data contains NaN or Inf inputs; expected finite values.")
+            if self.features is None:
+                prepared.append((x64, labels.to(x64.device), x64.norm(dim=1)))
+            else:
+                raw.append((x, labels))
+        kept = prepared if self.features is None else raw
+        size_mb = sum(batch[0].numel() * batch[0].element_size() for batch in kept) / 2**20
+        if isinstance(source.dataset, TensorDataset) and size_mb <= self.cache_limit_mb:
+            if self.features is None:
+                self._prepared[source.split] = prepared
+            else:
+                self._raw[source.split] = raw
+        if self.features is not None and check_features:  # the head's inputs: width and finiteness on every batch
+            for x, _ in raw:
+                head_inputs(pl_module, self.features, x, view, owner)
+        return raw, prepared, first
 
     # ------------------------------------------------------------- evaluation
 
@@ -283,16 +359,22 @@ class LinearTeacherMonitor(EvaluationCallback):
                 c = cluster_radius(view.w, view.u)
                 values.update({f"cluster/{name}": float(getattr(c, name)) for name in c._fields})
         if set(self.groups) & _DATA_GROUPS:
-            self._evaluate_data(views, per_seed)
+            self._evaluate_data(pl_module, views, per_seed)
         return _combine_seeds(per_seed)
 
-    def _evaluate_data(self, views: list[TwoLayerView], per_seed: list[dict[str, float]]) -> None:
+    def _evaluate_data(self, pl_module: LightningModule, views: list[TwoLayerView], per_seed: list[dict[str, float]]) -> None:
         radii = [radius(view.w, view.u) for view in views]
         norms = [(view.w.norm(dim=1), view.u.norm(dim=1)) for view in views]
         neurons = [torch.cat([view.w, view.u]) for view in views]
         for split, source in self._sources.items():
+            error: Exception | None = None
+            try:  # every process reads its points before any collective: a problem stops every rank alike
+                batches = self._prepared_batches(source, pl_module, views[0])
+            except (TypeError, ValueError) as err:
+                error, batches = err, []
+            decide_jointly(pl_module.trainer, error)
             metrics = [self._split_metrics(split, s, view) for s, view in enumerate(views)]
-            for x64, labels, x_norm in self._prepared_batches(source, views[0]):
+            for x64, labels, x_norm in batches:
                 for view, seed_metrics, r, (w_norms, u_norms), stacked in zip(views, metrics, radii, norms, neurons):
                     evaluated = evaluate_prepared(x64, labels, x_norm, stacked, view.w.shape[0], view.alpha, view.scale)
                     for name, metric in seed_metrics.items():
@@ -305,25 +387,26 @@ class LinearTeacherMonitor(EvaluationCallback):
             for values, view, seed_metrics in zip(per_seed, views, metrics):
                 values.update(self._values(split, {name: m.compute() for name, m in seed_metrics.items()}, view))
 
-    def _prepared_batches(self, source: EvaluationSource, view: TwoLayerView) -> list[tuple[Tensor, Tensor, Tensor]]:
-        """This process's points of a split as (float64 inputs, labels +-1, norms) batches.
+    def _prepared_batches(
+        self, source: EvaluationSource, pl_module: LightningModule, view: TwoLayerView
+    ) -> list[tuple[Tensor, Tensor, Tensor]]:
+        """This process's points of a split as (float64 head inputs, labels +-1, norms) batches.
 
         Tensor data cannot change between epochs, so their prepared batches are kept after the first
         evaluation (up to ``cache_limit_mb``); other datasets (which may transform at random) are read anew.
+        With ``features`` the head's inputs are recomputed at every evaluation (the backbone learns).
         """
-        cached = self._prepared.get(source.split)
-        if cached is not None:
-            return cached
+        if self.features is None and source.split in self._prepared:
+            return self._prepared[source.split]
+        raw = self._raw.get(source.split)
+        if raw is None:
+            raw, prepared, _ = self._read(source, pl_module, view, check_features=False)
+            if self.features is None:
+                return prepared
         batches = []
-        for batch in source.batches():
-            x, y = self.batch_to_xy(batch)
-            x64 = view.prepare_inputs(x)
-            if not bool(torch.isfinite(x64).all()):
-                raise ValueError(f"{type(self).__name__}: the {source.split} data contains NaN or Inf inputs.")
-            batches.append((x64, signed_labels(y, x64.shape[0]).to(x64.device), x64.norm(dim=1)))
-        size_mb = sum(x.numel() * x.element_size() for x, _, _ in batches) / 2**20
-        if isinstance(source.dataset, TensorDataset) and size_mb <= self.cache_limit_mb:
-            self._prepared[source.split] = batches
+        for x, labels in raw:
+            x64 = head_inputs(pl_module, self.features, x, view, type(self).__name__)
+            batches.append((x64, labels.to(x64.device), x64.norm(dim=1)))
         return batches
 
     def _split_metrics(self, split: str, seed: int, view: TwoLayerView) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from typing import Any
 from lightning.pytorch import LightningModule
 from torch import nn
 
+from ._verify import Features, OutputFn
 from ._data import BatchToXY
 from .linear_teacher_monitor import LinearTeacherMonitor
 
@@ -21,7 +22,7 @@ class NeuralAgreementMonitor(LinearTeacherMonitor):
 
     Args:
         beta: the margin of Definitions 6.2/6.3, >= 0 (0: sign agreement; a zero pre-activation never agrees).
-        every_n_epochs, max_samples, data, batch_to_xy, network_fn, batch_size, sample_seed: as in
+        every_n_epochs, max_samples, data, batch_to_xy, network_fn, batch_size, sample_seed, features, output_fn: as in
             :class:`LinearTeacherMonitor`.
     """
 
@@ -36,8 +37,10 @@ class NeuralAgreementMonitor(LinearTeacherMonitor):
         network_fn: Callable[[LightningModule], nn.Module] | None = None,
         batch_size: int = 4096,
         sample_seed: int = 0,
+        features: Features | None = None,
+        output_fn: OutputFn | None = None,
     ) -> None:
         super().__init__(
             ("agreement", "par"), beta=beta, every_n_epochs=every_n_epochs, max_samples=max_samples, data=data,
-            batch_to_xy=batch_to_xy, network_fn=network_fn, batch_size=batch_size, sample_seed=sample_seed,
+            batch_to_xy=batch_to_xy, network_fn=network_fn, batch_size=batch_size, sample_seed=sample_seed, features=features, output_fn=output_fn,
         )

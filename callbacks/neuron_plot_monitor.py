@@ -20,6 +20,7 @@ from ._data import BatchToXY
 from ._wandb import wandb_loggers
 from ._checks import check_callable, check_int, check_train_data
 from ._data import all_training_points
+from ._verify import Features, OutputFn, decide_jointly, head_inputs, verify_network
 
 PLOTS = ("neurons", "decision_boundary")
 
@@ -68,6 +69,9 @@ class NeuronPlotMonitor(Callback):
         plots: which figures to draw, a non-empty subset of ``("neurons", "decision_boundary")``.
         sample_seed: seed of the ``max_points`` subset.
         dpi: resolution of the PNG files.
+        features: ``features(module, x)`` maps inputs to the inputs of the drawn two-layer head (see
+            :class:`LinearTeacherMonitor`); the decision boundary is then drawn in the feature plane.
+        output_fn: how to obtain the module's logit for the network check (see :class:`LinearTeacherMonitor`).
 
     Raises:
         ValueError: an argument is out of range (at construction); the network or the data do not fit
@@ -92,6 +96,8 @@ class NeuronPlotMonitor(Callback):
         plots: Sequence[str] = PLOTS,
         sample_seed: int = 0,
         dpi: int = 100,
+        features: Features | None = None,
+        output_fn: OutputFn | None = None,
     ) -> None:
         super().__init__()
         owner = type(self).__name__
@@ -107,6 +113,10 @@ class NeuronPlotMonitor(Callback):
         check_train_data(data, owner)
         check_callable(batch_to_xy, "batch_to_xy", owner)
         check_callable(network_fn, "network_fn", owner)
+        check_callable(features, "features", owner)
+        check_callable(output_fn, "output_fn", owner)
+        self.features = features
+        self.output_fn = output_fn
         if isinstance(sample_seed, bool) or not isinstance(sample_seed, int):
             raise TypeError(f"{owner}: `sample_seed` must be an int, got {type(sample_seed).__name__} {sample_seed!r}.")
         self.every_n_epochs = every_n_epochs
@@ -138,16 +148,25 @@ class NeuronPlotMonitor(Callback):
         self._dir = Path(root)
         self._points = None
         view = self.view(pl_module)
-        if "decision_boundary" in self.plots and view.input_dim == 2:
-            # Read on every process, so a data problem raises everywhere, not on rank zero alone.
-            owner = type(self).__name__
+        owner = type(self).__name__
+        boundary = "decision_boundary" in self.plots and view.input_dim == 2
+        error: Exception | None = None
+        x: Tensor | None = None
+        try:  # read on every process, so a data problem raises everywhere, not on rank zero alone
             x, y = all_training_points(
-                trainer, self.data, self.batch_to_xy, max_samples=self.max_points, sample_seed=self.sample_seed,
-                batch_size=4096, owner=owner,
+                trainer, self.data, self.batch_to_xy, max_samples=self.max_points if boundary else 256,
+                sample_seed=self.sample_seed, batch_size=4096, owner=owner,
             )
-            if x.ndim < 2 or x[0].numel() != 2:
-                raise ValueError(f"{owner}: the training inputs must have 2 features like the network, got shape {tuple(x.shape)}.")
-            self._points = (x.reshape(x.shape[0], 2).to(torch.float64), y)
+            if boundary:
+                if self.features is None and (x.ndim < 2 or x[0].numel() != 2):
+                    raise ValueError(f"{owner}: the training inputs must have 2 features like the network, got shape {tuple(x.shape)}.")
+                points = head_inputs(pl_module, self.features, x, view, owner)[:, :2].cpu()
+                self._points = (points, y)
+        except (TypeError, ValueError) as err:
+            error = err
+        decide_jointly(trainer, error)
+        network = self.network_fn(pl_module) if self.network_fn is not None else pl_module
+        verify_network(trainer, pl_module, network, [view], x, features=self.features, output_fn=self.output_fn, owner=owner)
 
     @override
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:

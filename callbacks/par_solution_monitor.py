@@ -18,6 +18,7 @@ from lt_teacher.view import TwoLayerView, two_layer_view
 from ._checks import check_callable, check_int, check_train_data
 from ._data import BatchToXY, all_training_points
 from ._history import EvaluationCallback
+from ._verify import Features, OutputFn, decide_jointly, head_inputs, verify_network
 from ._wandb import define_epoch_axis
 
 __all__ = ["PARSolutionMonitor"]
@@ -84,6 +85,9 @@ class PARSolutionMonitor(EvaluationCallback):
         batch_size: batch size when reading the training points.
         sample_seed: seed of the ``max_samples`` subset.
         tol: KKT tolerance the Eq. (7) solution must meet (see :func:`par_svm`).
+        features: ``features(module, x)`` maps inputs to the inputs of the analysed two-layer head; Eq. (7) is
+            then solved once on the features at the start of training (see :class:`LinearTeacherMonitor`).
+        output_fn: how to obtain the module's logit for the network check (see :class:`LinearTeacherMonitor`).
 
     Raises:
         ValueError: an argument is out of range (at construction); the network or the data do not fit,
@@ -107,6 +111,8 @@ class PARSolutionMonitor(EvaluationCallback):
         batch_size: int = 4096,
         sample_seed: int = 0,
         tol: float = 1e-6,
+        features: Features | None = None,
+        output_fn: OutputFn | None = None,
     ) -> None:
         super().__init__()
         owner = type(self).__name__
@@ -116,6 +122,10 @@ class PARSolutionMonitor(EvaluationCallback):
         check_train_data(data, owner)
         check_callable(batch_to_xy, "batch_to_xy", owner)
         check_callable(network_fn, "network_fn", owner)
+        check_callable(features, "features", owner)
+        check_callable(output_fn, "output_fn", owner)
+        self.features = features
+        self.output_fn = output_fn
         if isinstance(sample_seed, bool) or not isinstance(sample_seed, int):
             raise TypeError(f"{owner}: `sample_seed` must be an int, got {type(sample_seed).__name__} {sample_seed!r}.")
         if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not (0.0 < float(tol) < 1.0):
@@ -148,19 +158,29 @@ class PARSolutionMonitor(EvaluationCallback):
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         owner = type(self).__name__
         view = self.view(pl_module)
-        x, y = all_training_points(
-            trainer, self.data, self.batch_to_xy, max_samples=self.max_samples, sample_seed=self.sample_seed,
-            batch_size=self.batch_size, owner=owner,
-        )
+        error: Exception | None = None
+        x_raw: Tensor | None = None
         try:
-            x = view.prepare_inputs(x).cpu()
-        except ValueError as err:
-            raise ValueError(f"{owner}: the training data does not fit the network: {err}") from err
+            x_raw, y = all_training_points(
+                trainer, self.data, self.batch_to_xy, max_samples=self.max_samples, sample_seed=self.sample_seed,
+                batch_size=self.batch_size, owner=owner,
+            )
+            try:
+                x = torch.cat([
+                    head_inputs(pl_module, self.features, x_raw[i : i + self.batch_size], view, owner).cpu()
+                    for i in range(0, x_raw.shape[0], self.batch_size)
+                ])
+            except ValueError as err:
+                raise ValueError(f"{owner}: the training data does not fit the network: {err}") from err
+        except (TypeError, ValueError) as err:
+            error = err
+        decide_jointly(trainer, error)
+        network = self.network_fn(pl_module) if self.network_fn is not None else pl_module
+        verify_network(trainer, pl_module, network, [view], x_raw, features=self.features, output_fn=self.output_fn, owner=owner)
         try:
             self.solution = par_svm(x, y, view.alpha, tol=self.tol)
         except ValueError as err:
             raise ValueError(f"{owner}: cannot solve Eq. (7) on the training points: {err}") from err
-
 
     @torch.no_grad()
     def compute(self, pl_module: LightningModule) -> dict[str, float]:

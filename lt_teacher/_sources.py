@@ -2,26 +2,137 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import copy
+import random
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+import numpy as np
 import torch
 from lightning.pytorch import Trainer
 from lightning.pytorch.utilities import rank_zero_warn
 from lightning.pytorch.utilities.model_helpers import is_overridden
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset, IterableDataset, TensorDataset
+from torch.utils.data import (
+    BatchSampler,
+    DataLoader,
+    Dataset,
+    DistributedSampler,
+    IterableDataset,
+    RandomSampler,
+    SequentialSampler,
+    Subset,
+    SubsetRandomSampler,
+    TensorDataset,
+    WeightedRandomSampler,
+)
 
 from lt_teacher._batch import default_batch_to_xy
 
 Collate = Callable[[list[Any]], Any]
 
 
+def _unknowable(split: str, owner: str, what: str) -> ValueError:
+    return ValueError(
+        f"{owner}: cannot tell which points the {split} loader yields: its sampler {what}. The diagnostics are exact on a fixed set "
+        f"of points; pass the points to evaluate with `data={{'{split}': (x, y)}}` (or a Dataset), or use a loader whose "
+        "sampler visits a fixed set of indices (SequentialSampler, RandomSampler, SubsetRandomSampler)."
+    )
+
+
+def _flat_indices(sampler: Iterable[Any]) -> list[int]:
+    indices: list[int] = []
+    for item in sampler:
+        if isinstance(item, (list, tuple)) or (isinstance(item, Tensor) and item.ndim > 0):
+            indices.extend(int(i) for i in item)  # a batch sampler yields lists of indices
+        else:
+            indices.append(int(item))
+    return indices
+
+
+def _probe(sampler: Any, split: str, owner: str) -> list[int]:
+    """The indices a sampler of unknown type visits in one epoch, if they are the same under two RNG states.
+
+    The sampler is deep-copied and iterated twice with different seeds of every global RNG (and of any
+    torch.Generator it holds); the RNG states are restored, so the training run is not changed.
+    """
+    py_state, np_state = random.getstate(), np.random.get_state()
+    runs: list[list[int]] = []
+    try:
+        with torch.random.fork_rng(devices=[]):
+            for seed in (1, 2):
+                random.seed(seed)
+                np.random.seed(seed)
+                torch.manual_seed(seed)
+                probe = copy.deepcopy(sampler)
+                for value in vars(probe).values() if hasattr(probe, "__dict__") else ():
+                    if isinstance(value, torch.Generator):
+                        value.manual_seed(seed)
+                runs.append(sorted(_flat_indices(probe)))
+    except Exception as err:  # noqa: BLE001: any failure means the set of points is unknown
+        raise _unknowable(split, owner, f"({type(sampler).__name__}) cannot be copied and iterated ({err!r})") from err
+    finally:
+        random.setstate(py_state)
+        np.random.set_state(np_state)
+    if runs[0] != runs[1]:
+        raise _unknowable(split, owner, f"({type(sampler).__name__}) visits different points from one epoch to the next")
+    return runs[0]
+
+
+def sampler_indices(sampler: Any, n: int, split: str, owner: str) -> list[int] | None:
+    """The indices of a map-style dataset of length ``n`` that ``sampler`` visits in an epoch (with repeats).
+
+    None means every index once (the whole dataset). A ``DistributedSampler`` counts as the whole
+    dataset: the monitors divide the points among processes themselves, without its padding.
+
+    Raises:
+        ValueError: the set changes from epoch to epoch (weighted sampling, replacement, a random subset).
+    """
+    wrapped = getattr(getattr(sampler, "dataset", None), "_sampler", None)
+    if isinstance(sampler, DistributedSampler) and wrapped is not None:  # Lightning's wrapper of a custom sampler
+        return sampler_indices(wrapped, n, split, owner)
+    if isinstance(sampler, BatchSampler):
+        return sampler_indices(sampler.sampler, n, split, owner)
+    if isinstance(sampler, (DistributedSampler, SequentialSampler)):
+        return None
+    if isinstance(sampler, WeightedRandomSampler):
+        return _raise(_unknowable(split, owner, "(WeightedRandomSampler) draws points at random with replacement"))
+    if isinstance(sampler, RandomSampler):
+        if sampler.replacement:
+            return _raise(_unknowable(split, owner, "(RandomSampler with replacement=True) draws points with replacement"))
+        if sampler.num_samples != n:
+            return _raise(_unknowable(split, owner, f"(RandomSampler with num_samples={sampler.num_samples}) draws a random {sampler.num_samples} of {n} points each epoch"))
+        return None
+    if isinstance(sampler, SubsetRandomSampler):
+        return sorted(int(i) for i in sampler.indices)
+    indices = _probe(sampler, split, owner)
+    return None if indices == list(range(n)) else indices
+
+
+def _raise(error: Exception) -> Any:
+    raise error
+
+
+def _loader_dataset(loader: DataLoader, split: str, owner: str) -> Dataset:
+    """The loader's dataset restricted to the indices its sampler selects."""
+    dataset = loader.dataset
+    if isinstance(dataset, IterableDataset) or not hasattr(dataset, "__len__"):
+        return dataset  # make_source explains that iterable data cannot be evaluated exactly
+    sampler = loader.batch_sampler if loader.batch_sampler is not None else loader.sampler
+    indices = sampler_indices(sampler, len(dataset), split, owner)
+    if indices is None:
+        return dataset
+    if isinstance(dataset, TensorDataset):
+        chosen = torch.as_tensor(indices, dtype=torch.long)
+        return TensorDataset(*(t[chosen] for t in dataset.tensors))
+    return Subset(dataset, indices)
+
+
 def _dataset_of(loader: Any, split: str, owner: str) -> tuple[Dataset, Collate | None]:
     if isinstance(loader, (list, tuple)) and len(loader) == 1:
         loader = loader[0]
     if isinstance(loader, DataLoader):
-        return loader.dataset, loader.collate_fn
+        return _loader_dataset(loader, split, owner), loader.collate_fn
     if isinstance(loader, Dataset):
         return loader, None
     raise ValueError(

@@ -74,6 +74,8 @@ def default_loggers(save_dir: str = RUNS_DIR) -> list[dict[str, Any]]:
 DEFAULT_CALLBACKS: list[dict[str, Any]] = [
     {"class_path": "lt_teacher.callbacks.LinearTeacherMonitor"},
     {"class_path": "lt_teacher.callbacks.NeuronPlotMonitor", "init_args": {"every_n_epochs": 10}},
+    # last.ckpt after every epoch: `lt-teacher fit --ckpt_path last` resumes an interrupted run
+    {"class_path": "lightning.pytorch.callbacks.ModelCheckpoint", "init_args": {"save_last": True}},
 ]
 
 DEFAULT_DATA: dict[str, Any] = {
@@ -198,7 +200,8 @@ class LinearTeacherCLI(LightningCLI):
                 err.lt_teacher_hint = f"set it with {' or '.join(dict.fromkeys(flags))} (lt-teacher {self.subcommand} --help)"  # type: ignore[attr-defined]
             raise
 
-    def before_instantiate_classes(self) -> None:
+    def _name_wandb_runs(self) -> None:
+        """Every W&B run gets a readable name (data, alpha, init scale) and the subcommand as its job type."""
         config = self.config[self.subcommand]
         loggers = config.trainer.logger
         for logger in loggers if isinstance(loggers, list) else [loggers]:
@@ -240,9 +243,6 @@ class LinearTeacherCLI(LightningCLI):
             extra.append(CurvePlotMonitor())
         return super().instantiate_trainer(callbacks=[*given, *extra], **kwargs)
 
-    def before_fit(self) -> None:
-        self._sensible_log_interval()
-
     def _sensible_log_interval(self) -> None:
         """Log every step when an epoch has fewer than Lightning's 50 steps (unless the user chose)."""
         if self._get(self.config, "trainer").get("log_every_n_steps") is not None or self.datamodule is None:
@@ -252,6 +252,35 @@ class LinearTeacherCLI(LightningCLI):
         except Exception:  # noqa: BLE001 - a datamodule that cannot tell: keep Lightning's default
             return
         self.trainer.log_every_n_steps = max(1, min(50, batches))
+
+    def before_instantiate_classes(self) -> None:
+        """``fit --ckpt_path last``: resume the newest last.ckpt into its own CSV version and W&B run."""
+        self._name_wandb_runs()
+        self._resume = None
+        if self.subcommand != "fit" or self.config["fit"].get("ckpt_path") != "last":
+            return
+        from lt_teacher._resume import find_last, point_loggers_at
+
+        config = self.config["fit"]
+        resume = find_last(config.trainer.logger, config.trainer.default_root_dir or RUNS_DIR)
+        if resume is None:
+            self.parser.error(
+                "--ckpt_path last: found no last.ckpt of an earlier run (looked in the CSV log versions under "
+                f"{config.trainer.default_root_dir or RUNS_DIR}); run without --ckpt_path to start a new run, or pass "
+                "--ckpt_path PATH/TO/FILE.ckpt."
+            )
+        point_loggers_at(config.trainer.logger, resume)
+        config.ckpt_path = str(resume.checkpoint)
+        self._resume = resume
+
+    def before_fit(self) -> None:
+        from lt_teacher._resume import keep_earlier_rows, keep_last
+
+        self._sensible_log_interval()
+        keep_last(self.trainer)
+        resume = getattr(self, "_resume", None)
+        if resume is not None:
+            keep_earlier_rows(self.trainer, resume)
 
     def after_fit(self) -> None:
         self._report("fit")
@@ -342,10 +371,11 @@ def main(args: list[str] | None = None) -> None:
             save_config_kwargs={"overwrite": True},
             parser_kwargs={"default_env": False},
         )
-    except CommandLineError as err:
+    except (CommandLineError, ArgumentError) as err:
         if full_traceback:
             raise
-        print(f"lt-teacher {argv[0]}: error: {err}", file=sys.stderr)
+        message = str(err) if isinstance(err, CommandLineError) else condense(str(err))
+        print(f"lt-teacher {argv[0]}: error: {message}", file=sys.stderr)
         raise SystemExit(2) from None
     except USER_ERRORS as err:
         if full_traceback:

@@ -27,6 +27,7 @@ from lt_teacher.functional.agreement import (
 )
 from lt_teacher.functional.clustering import linear_disagreement_from_preactivations, linear_region_from_preactivations
 from lt_teacher.functional.evaluation import EvaluationBatch
+from lt_teacher.functional._checks import check_beta
 from lt_teacher.functional.margins import log_logistic_loss
 
 _F64 = torch.float64
@@ -45,6 +46,29 @@ def _max_reduce(stacked: Tensor) -> Tensor:
     return stacked.max(dim=0).values
 
 
+def _check_size(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"`{name}` must be an int >= 1 (neurons in the group), got {type(value).__name__} {value!r}.")
+    if value < 1:
+        raise ValueError(f"`{name}` must be an int >= 1 (neurons in the group), got {value}.")
+    return value
+
+
+def _check_batch(batch: object) -> EvaluationBatch:
+    if not isinstance(batch, EvaluationBatch):
+        raise TypeError(
+            f"`batch` must be an EvaluationBatch (from lt_teacher.functional.evaluation.evaluate_batch), got {type(batch).__name__}."
+        )
+    return batch
+
+
+def _check_norms(norms: object, name: str, size: int) -> Tensor:
+    if not isinstance(norms, Tensor) or norms.shape != (size,):
+        shape = tuple(norms.shape) if isinstance(norms, Tensor) else type(norms).__name__
+        raise ValueError(f"`{name}` must have shape ({size},), one norm per neuron of the group, got {shape}.")
+    return norms
+
+
 class LinearRegionStatistics(Metric):
     """Points outside Theorem 5.1's region, and points where sign N(x) != sign((w_bar - u_bar) . x).
 
@@ -59,6 +83,7 @@ class LinearRegionStatistics(Metric):
             self.add_state(name, torch.zeros((), dtype=_F64), dist_reduce_fx="sum")
 
     def update(self, batch: EvaluationBatch, radius: Tensor, alpha: float) -> None:
+        _check_batch(batch)
         inside = linear_region_from_preactivations(batch.h_w, batch.h_u, batch.x_norm, radius.to(batch.h_w.device))
         self.n_outside += (~inside).sum()
         self.n_disagree += linear_disagreement_from_preactivations(batch.h_w, batch.h_u, alpha).sum()
@@ -76,13 +101,18 @@ class AgreementStatistics(Metric):
 
     def __init__(self, k_w: int, k_u: int, beta: float = 0.0) -> None:
         super().__init__()
-        self.beta = beta
+        _check_size(k_w, "k_w")
+        _check_size(k_u, "k_u")
+        self.beta = check_beta(beta)
         self.add_state("agree_w", torch.zeros(k_w, k_w, dtype=_F64), dist_reduce_fx="sum")
         self.add_state("agree_u", torch.zeros(k_u, k_u, dtype=_F64), dist_reduce_fx="sum")
         for name in ("n_agree_w", "n_agree_u", "n_agree", "count"):
             self.add_state(name, torch.zeros((), dtype=_F64), dist_reduce_fx="sum")
 
     def update(self, batch: EvaluationBatch, w_norms: Tensor, u_norms: Tensor) -> None:
+        _check_batch(batch)
+        _check_norms(w_norms, "w_norms", batch.h_w.shape[1])
+        _check_norms(u_norms, "u_norms", batch.h_u.shape[1])
         self.agree_w += pairwise_agreement_counts(batch.h_w)
         self.agree_u += pairwise_agreement_counts(batch.h_u)
         agree_w = group_agrees(normalized_preactivations(batch.h_w, w_norms), self.beta)
@@ -111,11 +141,16 @@ class PARStatistics(Metric):
 
     def __init__(self, k_w: int, k_u: int, beta: float = 0.0) -> None:
         super().__init__()
-        self.beta = beta
+        _check_size(k_w, "k_w")
+        _check_size(k_u, "k_u")
+        self.beta = check_beta(beta)
         self.add_state("min_w", torch.full((k_w,), torch.inf, dtype=_F64), dist_reduce_fx=_min_reduce)
         self.add_state("min_u", torch.full((k_u,), torch.inf, dtype=_F64), dist_reduce_fx=_min_reduce)
 
     def update(self, batch: EvaluationBatch, w_norms: Tensor, u_norms: Tensor) -> None:
+        _check_batch(batch)
+        _check_norms(w_norms, "w_norms", batch.h_w.shape[1])
+        _check_norms(u_norms, "u_norms", batch.h_u.shape[1])
         if batch.y.shape[0] == 0:
             return
         self.min_w = torch.minimum(self.min_w, min_signed_margins(normalized_preactivations(batch.h_w, w_norms), batch.y))
@@ -149,6 +184,7 @@ class MarginStatistics(Metric):
             self.add_state(name, torch.zeros((), dtype=_F64), dist_reduce_fx="sum")
 
     def update(self, batch: EvaluationBatch) -> None:
+        _check_batch(batch)
         if batch.y.shape[0] == 0:
             return
         q = batch.margins

@@ -15,3 +15,42 @@ def test_the_drop_in_example_runs(tmp_path, monkeypatch, capsys):
     fraction = float(capsys.readouterr().out.strip().splitlines()[-1])
     assert 0.0 <= fraction <= 1.0
     assert set(namespace["monitor"].history[-1]) >= {"cluster/radius", "margin/smoothed", "par/fraction_w"}
+
+
+def test_the_features_example_runs_and_equals_the_functional_api_on_the_features(tmp_path, monkeypatch, capsys):
+    import math
+
+    import pytest
+    import torch
+
+    from lt_teacher import two_layer_view
+    from lt_teacher.functional import linear_region_mask, log_sum_loss, logistic_loss, margins, neural_agreement, par_fraction
+
+    readme = (REPO_ROOT / "README.md").read_text()
+    section = readme[readme.index("## A head on learned features") :]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    printed = float(capsys.readouterr().out.strip().splitlines()[-1])
+    model, data, monitor = namespace["model"], namespace["data"], namespace["monitor"]
+    x, y = data.train_tensors()
+    model.eval()
+    with torch.no_grad():
+        features = model.backbone(x).double()
+    view = two_layer_view(model.head)
+    xp = view.prepare_inputs(features)
+    q = margins(xp, y, view.w, view.u, view.alpha, view.scale)
+    expected = {
+        "linear_region/outside_fraction/train": float((~linear_region_mask(xp, view.w, view.u)).double().mean()),
+        "margin/loss": float(logistic_loss(q).mean()),
+        "margin/log_loss": float(log_sum_loss(q)) - math.log(q.shape[0]),
+        **{f"nar/{k}": float(v) for k, v in neural_agreement(xp, view.w, view.u)._asdict().items()},
+        **{f"par/{k}": float(v) for k, v in par_fraction(xp, y, view.w, view.u)._asdict().items()},
+    }
+    last = monitor.history[-1]
+    assert [row["epoch"] for row in monitor.history] == [1.0, 2.0, 3.0, 4.0, 5.0]
+    for key, value in expected.items():
+        assert last[key] == pytest.approx(value, rel=1e-9, abs=1e-12), key
+    assert printed == pytest.approx(expected["linear_region/outside_fraction/train"], abs=1e-6)
+    assert 0.0 < last["margin/loss"] < math.log(2) + 1  # a real training run, not a degenerate one

@@ -131,14 +131,15 @@ def test_names_list_and_dump(capsys):
     [
         (["fig99"], "unknown reproduction 'fig99'; valid names: fig1, fig2-gaussian, fig2-mnist, fig3, fig7, fig8, fig9, supp-relu, sweep, all"),
         ([], "name a reproduction"),
-        (["fig1", "--set", "model.nope=1", "--set", "nope=1"], "not a top-level key"),
+        (["fig1", "--set", "nope=1"], "not a top-level key"),
+        (["fig1", "--set", "model.nope=1"], "'nope' is not a key of `model` (valid keys: "),
         (["fig1", "--set", "modl.alpha=0.2"], "'modl' is not in the config"),
         (["fig1", "--set", "model.alpha"], "--set expects KEY=VALUE"),
         (["fig1", "fig8", "--set", "model.alpha=0.2"], "--set changes one config"),
         (["--config", "/nonexistent/my.yaml"], "no such file"),
         (["--dump", "fig99"], "valid names"),
     ],
-    ids=["unknown-name", "nothing", "unknown-top-key", "unknown-section", "no-value", "set-with-two", "missing-file", "dump-unknown"],
+    ids=["unknown-name", "nothing", "unknown-top-key", "unknown-model-key", "unknown-section", "no-value", "set-with-two", "missing-file", "dump-unknown"],
 )
 def test_bad_names_and_arguments_are_rejected_with_the_valid_choices(argv, message, capsys):
     assert main(argv) == 2

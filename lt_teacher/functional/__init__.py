@@ -7,6 +7,7 @@ Learning in Neural Networks with Linear Teachers", ICML 2021, with its supplemen
 from lt_teacher.functional.agreement import (
     NeuralAgreement,
     PARFraction,
+    agreement_certificate_mask,
     neural_agreement,
     par_fraction,
 )
@@ -14,8 +15,10 @@ from lt_teacher.functional.clustering import (
     ClusterRadius,
     cluster_radius,
     linear_direction,
+    linear_disagreement,
     linear_region_mask,
     max_pairwise_angle,
+    neuron_distances,
     radius,
 )
 from lt_teacher.functional.margins import (
@@ -34,23 +37,29 @@ from lt_teacher.functional.network import (
     network_output,
 )
 from lt_teacher.functional.par_svm import PARSolution, par_features, par_svm
+from lt_teacher.functional.separability import Separability, linear_separability
 
 __all__ = [
     "ClusterRadius",
     "NeuralAgreement",
     "PARFraction",
     "PARSolution",
+    "Separability",
+    "agreement_certificate_mask",
     "append_bias_coordinate",
     "cluster_radius",
     "leaky_relu",
     "linear_direction",
+    "linear_disagreement",
     "linear_region_mask",
+    "linear_separability",
     "log_logistic_loss",
     "log_sum_loss",
     "logistic_loss",
     "margins",
     "max_pairwise_angle",
     "network_output",
+    "neuron_distances",
     "neural_agreement",
     "normalized_margin",
     "par_features",

@@ -13,11 +13,22 @@ import torch
 from torch import Tensor
 
 
+def _is_integer(dtype: torch.dtype) -> bool:
+    """Every integer width and signedness (uint8 ... int64, and the unsigned types of newer torch)."""
+    if dtype.is_floating_point or dtype.is_complex or dtype == torch.bool:
+        return False
+    try:
+        torch.iinfo(dtype)
+    except TypeError:  # quantized and other non-numeric dtypes
+        return False
+    return True
+
+
 def check_tensor(value: object, name: str) -> Tensor:
     if not isinstance(value, Tensor):
         raise TypeError(f"`{name}` must be a torch.Tensor, got {type(value).__name__}.")
-    if not (value.is_floating_point() or value.dtype in (torch.int64, torch.int32, torch.bool)):
-        raise TypeError(f"`{name}` must hold real numbers, got dtype {value.dtype}.")
+    if value.is_complex() or not (value.is_floating_point() or value.dtype == torch.bool or _is_integer(value.dtype)):
+        raise TypeError(f"`{name}` must hold real numbers (bool, an integer or a floating dtype), got dtype {value.dtype}.")
     return value
 
 

@@ -136,6 +136,41 @@ def neural_agreement(x: Tensor, w: Tensor, u: Tensor, beta: float = 0.0) -> Neur
     )
 
 
+def agreement_certificate_mask(x: Tensor, w: Tensor, u: Tensor) -> Tensor:
+    """Per point: every neuron of each group has one nonzero sign there (regions C++, C+-, C-+, C--).
+
+    On such a point sign(N(x)) = sign((w_bar - u_bar) . x) exactly, whatever the cluster radius: the
+    per-point argument inside the proof of Theorem 5.1 (with all w-neurons positive and all
+    u-neurons negative, N(x) = v k (w_bar . x - alpha u_bar . x), which has the sign of
+    (w_bar - u_bar) . x; the other three regions alike). Unlike Theorem 5.1's region
+    |(w_bar - u_bar) . x| >= 2 r ||x||, it does not depend on the cluster radius r, so a single
+    straggler neuron far from its group spoils it only on the points where that neuron's sign
+    differs. Neither certificate contains the other; a point in either one is certified. It is the
+    per-point form of ``neural_agreement(x, w, u, beta=0).agreement_fraction`` (a zero
+    pre-activation certifies nothing).
+
+    Args:
+        x: points, shape (n, d).
+        w: w-neurons, shape (k_w, d).
+        u: u-neurons, shape (k_u, d).
+
+    Returns:
+        A bool tensor of shape (n,).
+
+    Example:
+        >>> import torch
+        >>> w, u = torch.tensor([[1.0, 0.0], [1.0, 0.5]]), torch.tensor([[-1.0, 0.0]])
+        >>> agreement_certificate_mask(torch.tensor([[1.0, 0.0], [1.0, -4.0]]), w, u)
+        tensor([ True, False])
+    """
+    w, u = check_groups(w, u)
+    x = check_matrix(x, "x", columns=w.shape[1])
+    x64, w64, u64 = x.to(torch.float64), w.to(torch.float64), u.to(torch.float64)
+    agree_w = group_agrees(normalized_preactivations(x64 @ w64.T, w64.norm(dim=1)), 0.0)
+    agree_u = group_agrees(normalized_preactivations(x64 @ u64.T, u64.norm(dim=1)), 0.0)
+    return agree_w & agree_u
+
+
 def min_signed_margins(h_hat: Tensor, c: Tensor) -> Tensor:
     """Per neuron: min over points of c_i * (w_hat . x_i). Reduces across batches by ``min``."""
     return (c[:, None] * h_hat).min(dim=0).values

@@ -17,7 +17,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from lt_teacher.functional._checks import check_groups, check_matrix
+from lt_teacher.functional._checks import check_alpha, check_groups, check_matrix
 from lt_teacher.functional.network import output_from_preactivations
 
 
@@ -95,11 +95,39 @@ def max_pairwise_angle(neurons: Tensor) -> Tensor:
     ).max()
 
 
-def _group_radii(w64: Tensor, u64: Tensor) -> tuple[Tensor, Tensor]:
+def _neuron_distances(w64: Tensor, u64: Tensor) -> tuple[Tensor, Tensor]:
     rho_w, rho_u = group_weights(w64.shape[0], u64.shape[0])
-    radius_w = rho_w * (w64 - w64.mean(dim=0)).norm(dim=1).max()
-    radius_u = rho_u * (u64 - u64.mean(dim=0)).norm(dim=1).max()
-    return radius_w, radius_u
+    return rho_w * (w64 - w64.mean(dim=0)).norm(dim=1), rho_u * (u64 - u64.mean(dim=0)).norm(dim=1)
+
+
+def neuron_distances(w: Tensor, u: Tensor) -> tuple[Tensor, Tensor]:
+    """Each neuron's distance from its group mean, ||w_i - w_bar|| and ||u_i - u_bar|| (section 5).
+
+    The cluster radius r is the largest of them, so a single neuron far from its group (a
+    "straggler") sets r and with it Theorem 5.1's region; the whole distribution shows whether r is
+    set by the group or by a few neurons. Weighted by rho_g for groups of unequal size (module
+    docstring); float64.
+
+    Args:
+        w: the w-neurons, shape (k_w, d).
+        u: the u-neurons, shape (k_u, d), same d.
+
+    Returns:
+        ``(distances_w, distances_u)``, shapes (k_w,) and (k_u,), float64.
+
+    Example:
+        >>> import torch
+        >>> w, u = torch.tensor([[1.0, 0.0], [3.0, 0.0]]), torch.tensor([[0.0, 1.0], [0.0, 1.0]])
+        >>> [d.tolist() for d in neuron_distances(w, u)]
+        [[1.0, 1.0], [0.0, 0.0]]
+    """
+    w, u = check_groups(w, u)
+    return _neuron_distances(w.to(torch.float64), u.to(torch.float64))
+
+
+def _group_radii(w64: Tensor, u64: Tensor) -> tuple[Tensor, Tensor]:
+    distances_w, distances_u = _neuron_distances(w64, u64)
+    return distances_w.max(), distances_u.max()
 
 
 def radius(w: Tensor, u: Tensor) -> Tensor:
@@ -184,6 +212,35 @@ def linear_region_mask(x: Tensor, w: Tensor, u: Tensor) -> Tensor:
     x64, w64, u64 = x.to(torch.float64), w.to(torch.float64), u.to(torch.float64)
     r = torch.maximum(*_group_radii(w64, u64))
     return linear_region_from_preactivations(x64 @ w64.T, x64 @ u64.T, x64.norm(dim=1), r)
+
+
+def linear_disagreement(x: Tensor, w: Tensor, u: Tensor, alpha: float) -> Tensor:
+    """True for the rows of x where sign(N(x)) != sign((w_bar - u_bar) . x) (float64).
+
+    The event Theorem 5.1 rules out inside its region: how far the learned network is from the
+    linear classifier f(x) = sign((w_bar - u_bar) . x) on given points, whatever the radius r. N is
+    Eq. (1) with any v > 0 (the sign does not depend on v).
+
+    Args:
+        x: points, shape (n, d).
+        w: w-neurons, shape (k_w, d).
+        u: u-neurons, shape (k_u, d).
+        alpha: the Leaky-ReLU slope, in (0, 1).
+
+    Returns:
+        A bool tensor of shape (n,).
+
+    Example:
+        >>> import torch
+        >>> w, u = torch.tensor([[2.0, 0.0], [-1.0, 1.0]]), torch.tensor([[0.0, 1.0], [0.0, 1.0]])
+        >>> linear_disagreement(torch.tensor([[1.0, 0.0], [-1.0, 0.5]]), w, u, 0.1)  # N = 1.9, 0.3; (w_bar - u_bar) . x = 0.5, -0.75
+        tensor([False,  True])
+    """
+    w, u = check_groups(w, u)
+    x = check_matrix(x, "x", columns=w.shape[1])
+    alpha = check_alpha(alpha)
+    x64, w64, u64 = x.to(torch.float64), w.to(torch.float64), u.to(torch.float64)
+    return linear_disagreement_from_preactivations(x64 @ w64.T, x64 @ u64.T, alpha)
 
 
 def linear_disagreement_from_preactivations(h_w: Tensor, h_u: Tensor, alpha: float) -> Tensor:

@@ -64,8 +64,16 @@ def kkt_violation(features: np.ndarray, theta: np.ndarray, multipliers: np.ndarr
     return max(primal, dual, complementary, stationarity)
 
 
-def _least_distance(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Lawson-Hanson LDP: min ||theta|| s.t. features theta >= 1, via NNLS; returns (theta, mu)."""
+class NotSeparableError(ValueError):
+    """No theta satisfies features @ theta >= 1: the rows are not strictly separable from 0."""
+
+
+def least_distance(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Lawson-Hanson LDP: min ||theta|| s.t. features theta >= 1, via NNLS; returns (theta, mu).
+
+    This is the hard-margin SVM without bias on the rows of ``features`` (each row a label times a
+    point). Raises :class:`NotSeparableError` when the constraints are infeasible.
+    """
     n, m = features.shape
     e = np.vstack([features.T, np.ones((1, n))])  # (m + 1, n)
     f = np.zeros(m + 1)
@@ -73,10 +81,7 @@ def _least_distance(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     lam, _ = nnls(e, f, maxiter=50 * max(n, m + 1))
     residual = e @ lam - f
     if residual[m] >= -1e-12:
-        raise ValueError(
-            "The points are not linearly separable in the PAR features phi(x) of Eq. (7): "
-            "no (w, u) satisfies all constraints. Expected linearly separable data (section 3)."
-        )
+        raise NotSeparableError("no theta satisfies features @ theta >= 1 (the rows are not separable).")
     theta = -residual[:m] / residual[m]
     multipliers = lam / -residual[m]
     return theta, multipliers
@@ -124,7 +129,13 @@ def par_svm(x: Tensor, y: Tensor, alpha: float, *, tol: float = 1e-6) -> PARSolu
     x = check_matrix(x, "x")
     alpha = check_alpha(alpha)
     features = par_features(x, y, alpha).cpu().numpy()
-    theta, mu = _least_distance(features)
+    try:
+        theta, mu = least_distance(features)
+    except NotSeparableError:
+        raise ValueError(
+            "The points are not linearly separable in the PAR features phi(x) of Eq. (7): "
+            "no (w, u) satisfies all constraints. Expected linearly separable data (section 3)."
+        ) from None
     theta, mu = _polish(features, theta, mu)
     violation = kkt_violation(features, theta, mu)
     if violation > tol:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
+import re
 import shlex
+import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -31,6 +34,7 @@ class Outcome:
 
     reports: list[Report] = field(default_factory=list)
     report_paths: list[Path] = field(default_factory=list)
+    unfinished: list[str] = field(default_factory=list)  # reproductions that failed or were interrupted
     runs: list[RunResult] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     wall_seconds: float = 0.0
@@ -120,21 +124,40 @@ def reproduce(
     outcome = Outcome()
     reports_root = Path(reports_dir)
     for cfg in loaded:
-        folder = reports_root / cfg.name
-        echo(f"[{cfg.name}] {cfg.settings.get('title', '')} (scale {scale})")
+        precheck(cfg)  # a bad value fails here, before anything is trained or written
+    for position, cfg in enumerate(loaded):
+        folder = reports_root / report_folder_name(cfg)
+        echo(f"[{cfg.name}] {cfg.settings.get('title', '')} (scale {scale})" + (f" -> variant {folder}" if folder.name != cfg.name else ""))
         t0 = time.perf_counter()
-        _clear(folder)
+        staging = _staging(folder)
         try:
-            report = EXPERIMENTS[cfg.settings["experiment"]](cfg, ctx, folder, command)
-        except DataNotFound as err:
-            if "all" not in names:
-                raise
-            outcome.skipped.append((cfg.name, str(err)))
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / "REPORT.md").write_text(f"# {cfg.name}: skipped\n\nThe data this reproduction needs is missing: {err}\n", encoding="utf-8")
-            echo(f"[{cfg.name}] skipped: {err}")
-            continue
-        path = report.write(folder)
+            try:
+                report = EXPERIMENTS[cfg.settings["experiment"]](cfg, ctx, staging, command)
+            except DataNotFound as err:
+                if "all" not in names:
+                    raise
+                if (folder / "REPORT.md").is_file():  # an earlier report (e.g. the committed one) is worth more than a note
+                    shutil.rmtree(staging, ignore_errors=True)
+                    outcome.skipped.append((cfg.name, f"{err} (the earlier report in {folder} was kept)"))
+                else:
+                    outcome.skipped.append((cfg.name, str(err)))
+                    (staging / "REPORT.md").write_text(f"# {cfg.name}: skipped\n\nThe data this reproduction needs is missing: {err}\n", encoding="utf-8")
+                    _publish(staging, folder)
+                echo(f"[{cfg.name}] skipped: {outcome.skipped[-1][1]}")
+                continue
+            if folder.name != cfg.name:
+                report.notes.insert(0, f"Variant of `{cfg.name}` ({_variant_text(cfg)}); the report of the config as packaged stays in `{cfg.name}/`.")
+            report.write(staging)
+            _publish(staging, folder)
+        except BaseException as err:  # failure or Ctrl-C: the existing report stays as it was
+            shutil.rmtree(staging, ignore_errors=True)
+            outcome.unfinished = [c.name for c in loaded[position:]]
+            what = "interrupted" if isinstance(err, (KeyboardInterrupt, SystemExit)) else f"failed ({type(err).__name__})"
+            kept = f"{folder} left unchanged" if folder.exists() else f"nothing written to {folder}"
+            done = ", ".join(p.parent.name for p in outcome.report_paths) or "none"
+            echo(f"[{cfg.name}] {what}: {kept}. Completed: {done}; not finished: {', '.join(outcome.unfinished)}.")
+            raise
+        path = folder / "REPORT.md"
         outcome.reports.append(report)
         outcome.report_paths.append(path)
         verdicts = ", ".join(c.verdict for c in report.claims)
@@ -145,20 +168,96 @@ def reproduce(
         notes = [f"Skipped {name}: {why}" for name, why in outcome.skipped]
         summary = summary_markdown(outcome.reports, command=command, wall_seconds=outcome.wall_seconds, scale=scale, notes=notes)
         reports_root.mkdir(parents=True, exist_ok=True)
-        (reports_root / "README.md").write_text(summary, encoding="utf-8")
+        partial = reports_root / f".README.md.{os.getpid()}.part"
+        partial.write_text(summary, encoding="utf-8")
+        os.replace(partial, reports_root / "README.md")
     if any(r.wandb_dir for r in outcome.runs) and ctx.offline():
         echo(f"W&B runs were logged offline under {Path(runs_dir).resolve()}; upload them with `wandb sync {Path(runs_dir) / '*' / 'wandb' / 'offline-run-*'}`.")
     echo(f"done in {outcome.wall_seconds:.0f} s; reports in {reports_root.resolve()}")
     return outcome
 
 
-def _clear(folder: Path) -> None:
-    """Remove the outputs of an earlier report in ``folder`` (PNG, REPORT.md, results.json) so none goes stale."""
-    if not folder.is_dir():
-        return
-    for path in folder.iterdir():
-        if path.is_file() and (path.suffix == ".png" or path.name in ("REPORT.md", "results.json")):
-            path.unlink()
+def _variant_text(cfg: LoadedConfig) -> str:
+    parts = [f"--set {o}" for o in cfg.overrides]
+    if not cfg.packaged:
+        parts.insert(0, f"--config {cfg.source}")
+    return ", ".join(parts)
+
+
+def report_folder_name(cfg: LoadedConfig) -> str:
+    """``<name>`` for a packaged config as it is; ``<name>+<what changed>`` for a variant of one.
+
+    A variant (``--set`` overrides, or ``--config`` with a packaged name) never replaces the canonical
+    report: ``fig8 --set model.alpha=0.2`` writes ``fig8+model.alpha=0.2/``, ``--config my.yaml`` naming
+    itself fig8 writes ``fig8+config-my/``. A config with a name of its own writes ``<its name>/``.
+    """
+    parts = [f"config-{Path(cfg.source).stem}"] if not cfg.packaged and cfg.name in packaged_names() else []
+    parts += list(cfg.overrides)
+    if not parts:
+        return _slug(cfg.name)
+    name = _slug(cfg.name + "+" + "+".join(parts))
+    if len(name) > 100:
+        digest = hashlib.sha256(name.encode()).hexdigest()[:10]
+        name = f"{name[:88]}-{digest}"
+    return name
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._=+,-]", "_", text).strip("._") or "report"
+
+
+def precheck(cfg: LoadedConfig) -> None:
+    """Reject a bad ``model`` or ``train`` value before training (the experiments check the rest)."""
+    from lt_teacher.model import LeakyReLUTeacherNet
+
+    where = f"config {cfg.name!r} ({cfg.source})"
+    model = cfg.settings.get("model") or {}
+    if not isinstance(model, dict):
+        raise ConfigError(f"{where}: `model` must be a mapping of LeakyReLUTeacherNet arguments, got {model!r}.")
+    try:
+        LeakyReLUTeacherNet(input_dim=1, **{"engine": "fused", **model})
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"{where}: `model`: {err}") from err
+    train = cfg.settings.get("train") or {}
+    if not isinstance(train, dict):
+        raise ConfigError(f"{where}: `train` must be a mapping, got {train!r}.")
+    for key, value in train.items():
+        minimum = 0 if key == "seed" else 1
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ConfigError(f"{where}: `train.{key}` must be an int >= {minimum}, got {value!r}.")
+
+
+def _staging(folder: Path) -> Path:
+    """A fresh hidden folder next to ``folder`` where a report is built before it is moved into place."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = folder.parent / f".{folder.name}.{os.getpid()}.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    return staging
+
+
+def _publish(staging: Path, folder: Path) -> None:
+    """Move a complete report into place: ``folder`` is replaced by renames, never left half-written.
+
+    Files of the old folder that are not report outputs (PNG, REPORT.md, results.json) are kept.
+    """
+    if folder.is_dir():
+        for path in folder.iterdir():
+            if not (staging / path.name).exists() and not (path.suffix == ".png" or path.name in ("REPORT.md", "results.json")):
+                if path.is_dir():
+                    shutil.copytree(path, staging / path.name)
+                else:
+                    shutil.copy2(path, staging / path.name)
+        old = folder.parent / f".{folder.name}.{os.getpid()}.old"
+        os.replace(folder, old)
+        try:
+            os.replace(staging, folder)
+        except BaseException:
+            os.replace(old, folder)
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(staging, folder)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -182,6 +281,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             runs_dir=args.runs_dir, wandb=args.wandb,
             command="lt-teacher reproduce " + " ".join(shlex.quote(a) for a in args_list),
         )
+    except KeyboardInterrupt:
+        print("lt-teacher reproduce: interrupted; completed reports were kept, the others left unchanged.", file=sys.stderr)
+        return 130
     except DataNotFound as err:
         print(f"lt-teacher reproduce: error: {err}", file=sys.stderr)
         return 1
@@ -189,4 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.print_usage(sys.stderr)
         print(f"lt-teacher reproduce: error: {err}", file=sys.stderr)
         return 2
+    except (TypeError, ValueError) as err:  # a value the config check could not see; no report was replaced
+        print(f"lt-teacher reproduce: error: {type(err).__name__}: {err}", file=sys.stderr)
+        return 1
     return 0

@@ -99,7 +99,30 @@ def apply_override(config: dict[str, Any], path: list[str], value: Any) -> None:
         raise ConfigError(f"--set {'.'.join(path)}: {'.'.join(path[:-1])!r} is not a mapping.")
     if path[-1] not in node and len(path) == 1:
         raise ConfigError(f"--set {path[0]}: not a top-level key of the config (keys: {', '.join(sorted(node))}).")
+    if path[-1] not in node:
+        valid = _section_keys(path[0]) if len(path) == 2 else set()
+        if path[-1] not in valid:
+            known = ", ".join(sorted(set(node) | valid))
+            raise ConfigError(f"--set {'.'.join(path)}: {path[-1]!r} is not a key of `{'.'.join(path[:-1])}` (valid keys: {known}).")
     node[path[-1]] = value
+
+
+def _section_keys(section: str) -> set[str]:
+    """Keys a config may set in ``model``/``data`` without listing them: the network's and datamodules' arguments."""
+    import inspect
+
+    if section == "model":
+        from lt_teacher.model import LeakyReLUTeacherNet
+
+        return set(inspect.signature(LeakyReLUTeacherNet).parameters) - {"input_dim"}
+    if section == "data":
+        from lt_teacher.datamodules import LinearTeacherDataModule, MNISTPairsDataModule
+
+        keys = {"kind", "data_dir", "split_source"}
+        for datamodule in (LinearTeacherDataModule, MNISTPairsDataModule):
+            keys |= {name for name, p in inspect.signature(datamodule).parameters.items() if p.kind is p.POSITIONAL_OR_KEYWORD or p.kind is p.KEYWORD_ONLY}
+        return keys - {"batch_size"}
+    return set()
 
 
 @dataclass(frozen=True)

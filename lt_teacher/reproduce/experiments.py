@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +22,10 @@ import torch
 from lt_teacher.plotting import decision_boundary_figure, neuron_figure
 
 from .config import ConfigError, LoadedConfig, require_keys, section
-from .figures import Panel, Series, curves_figure, heatmap_figure, landscape_figure, save_compact_png
+from .diagnosis import LinearRegionDiagnosis, diagnose_linear_region, diagnose_nar_seed, linear_region_paragraph, nar_paragraph
+from .figures import Panel, Series, curves_figure, distances_figure, heatmap_figure, landscape_figure, save_compact_png
 from .measures import network_nonlinearity
+from .premise import add_premises
 from .report import Claim, Report, fmt, fmt_list
 from .runner import Context, RunResult, RunSpec, train, wandb_settings
 
@@ -120,6 +122,7 @@ def run_row(result: RunResult) -> dict[str, Any]:
 
 
 def add_runs(report: Report, results: Sequence[RunResult]) -> None:
+    add_premises(report, results)
     seen = {row["label"] for row in report.runs}
     for result in results:
         if result.spec.label not in seen:
@@ -226,6 +229,7 @@ def run_linear_region(cfg: LoadedConfig, ctx: Context, out: Path, command: str) 
     small_results: list[tuple[int, RunResult]] = []
     large_results: list[tuple[int, RunResult]] = []
     fallback_results: list[tuple[int, RunResult]] = []
+    diagnosed: list[LinearRegionDiagnosis] = []
     for index, (label, data) in enumerate(datasets_of(setup)):
         small_spec = setup.spec(f"{label}, init std {init['small']}", data, {**setup.model, "init_std": float(init["small"])})
         checked = with_fallbacks(ctx, small_spec, outside_evaluator(zero), setup.fallbacks())
@@ -233,6 +237,7 @@ def run_linear_region(cfg: LoadedConfig, ctx: Context, out: Path, command: str) 
         small_results.append((index, checked.result))
         if len(runs) > 1:
             fallback_results.append((index, runs[-1]))
+        small_claim = len(report.claims)
         report.claims.append(checked.claim(
             f"{label}: small init -> fraction of train and test points outside the Theorem 5.1 region reaches 0",
             f"init std {init['small']}, {seeds_text(checked.result)}",
@@ -250,6 +255,9 @@ def run_linear_region(cfg: LoadedConfig, ctx: Context, out: Path, command: str) 
             holds=min(train_mean, test_mean) >= large_min, values={"train_mean": train_mean, "test_mean": test_mean},
         ))
         add_runs(report, runs + [large])
+        if not checked.holds:
+            diagnosed.extend(_diagnose_failure(report, small_claim, checked))
+    _add_distances_figure(report, out, setup, diagnosed)
     panels = [
         _outside_panel(f"(a) small init (std {init['small']})", small_results, zero),
         _outside_panel(f"(b) large init (std {init['large']})", large_results, None),
@@ -261,6 +269,34 @@ def run_linear_region(cfg: LoadedConfig, ctx: Context, out: Path, command: str) 
                            "Fraction of train (dashed) and test (solid) points outside Theorem 5.1's region per epoch; "
                            "line: mean over seeds, band: +- one standard deviation."))
     return report
+
+
+def _diagnose_failure(report: Report, claim_index: int, checked: Checked) -> list[LinearRegionDiagnosis]:
+    """Measure why claim ``claim_index`` fails: at the config's setting and, if every fallback failed too, at the last one."""
+    runs = [checked.result]
+    if checked.found_at is None and len(checked.runs) > 1:
+        runs.append(checked.runs[-1])
+    found = []
+    for run in runs:
+        diagnosis = diagnose_linear_region(run)
+        found.append(diagnosis)
+        report.causes.append(f"Claim {claim_index + 1}: " + linear_region_paragraph(diagnosis))
+        report.extra.setdefault("diagnosis", []).append({"claim": claim_index + 1, **diagnosis.as_dict()})
+    return found
+
+
+def _add_distances_figure(report: Report, out: Path, setup: Setup, diagnosed: Sequence[LinearRegionDiagnosis]) -> None:
+    """The neuron-distance figure of the diagnosed runs (none when every claim held)."""
+    if not diagnosed:
+        return
+    fig = distances_figure(
+        [(d.run, [s.distance_ratios for s in d.seeds], float(np.median([s.median_abs_cosine for s in d.seeds]))) for d in diagnosed],
+        f"{setup.name}: what sets the cluster radius r where the claim does not hold",
+    )
+    report.figures.append((_save(setup, fig, out, "neuron_distances.png"),
+                           "Each neuron's distance from its group mean over ‖w̄−ū‖, largest first (rank 1 is r), per seed, "
+                           "for the runs where the claim does not hold; dashed: the r/‖w̄−ū‖ below which half the points "
+                           "would be inside Theorem 5.1's region."))
 
 
 def _outside_panel(title: str, results: Sequence[tuple[int, RunResult]], hline: float | None) -> Panel:
@@ -320,6 +356,7 @@ def run_clustering(cfg: LoadedConfig, ctx: Context, out: Path, command: str) -> 
     if not datasets:
         raise ConfigError(f"{setup.where}: nothing to train: give `data` (Gaussian) and/or `mnist` with `pairs`.")
     shown: list[tuple[int, str, RunResult]] = []  # (colour, style, run): the config's run, dashed the fallback where it holds
+    diagnosed: list[LinearRegionDiagnosis] = []
     for index, (label, data) in enumerate(datasets):
         spec = setup.spec(f"{label}, init std {init['small']}", data, {**setup.model, "init_std": float(init["small"])})
         checked = with_fallbacks(ctx, spec, clustering_evaluator(factor), setup.fallbacks())
@@ -332,6 +369,8 @@ def run_clustering(cfg: LoadedConfig, ctx: Context, out: Path, command: str) -> 
             f"for both measures: last <= {fmt(factor)} x epoch 0, and last < middle evaluation (still falling)",
         ))
         add_runs(report, checked.runs)
+        if not checked.holds:
+            diagnosed.extend(_diagnose_failure(report, len(report.claims) - 1, checked))
     ratio_series, angle_series = [], []
     for index, style, run in shown:
         name = run.spec.label.split(",")[0] + (" " + run.spec.label[run.spec.label.index("[") :] if "[" in run.spec.label else "")
@@ -345,6 +384,7 @@ def run_clustering(cfg: LoadedConfig, ctx: Context, out: Path, command: str) -> 
         f"{setup.name}: clustering measures during training (init std {init['small']}; dashed: the fallback where the claim holds)",
     )
     report.figures.append((_save(setup, fig, out, "clustering.png"), "Clustering measures per epoch (log scale) at the config's init std (solid) and at the fallback init std where the claim holds (dashed); line: mean over seeds, band: +- one standard deviation."))
+    _add_distances_figure(report, out, setup, diagnosed)
     return report
 
 
@@ -547,6 +587,11 @@ def run_nar_entrance(cfg: LoadedConfig, ctx: Context, out: Path, command: str) -
         f"every seed's max(n_diff) <= {fmt(nd_max)} and the mean w-group PAR fraction at the last epoch < {fmt(par_below)}",
     ))
     add_runs(report, list({id(r): r for r in nar.runs + both.runs}.values()))
+    if not both.holds and both.found_at is None:
+        outliers = int(setup.data.get("outliers", 0))
+        measured = [(run.spec.label, [diagnose_nar_seed(run, s, outliers) for s in range(run.num_seeds)]) for run in both.runs]
+        report.causes.append(f"Claim {len(report.claims)}: " + nar_paragraph(measured))
+        report.extra["diagnosis"] = [{"run": label, "seeds": [asdict(s) for s in seeds]} for label, seeds in measured]
     shown_runs = [result]
     for checked in (nar, both):
         if checked.found_at and all(run is not checked.runs[-1] for run in shown_runs):
@@ -598,6 +643,9 @@ def run_relu_vs_leaky(cfg: LoadedConfig, ctx: Context, out: Path, command: str) 
         criterion=f"nonlinearity > {fmt(above)} with zeros labelled +1 and with zeros labelled -1",
         holds=relu_min > above, values=relu,
     ))
+    report.premise = [
+        "No training data: the claims are about two fixed networks, so the separability premise of section 3 does not apply."
+    ]
     report.notes.append(
         "No training: the two networks are fixed as in supplementary Figure 4. Angular nonlinearity = smallest share of "
         "directions where sign N differs from a linear classifier through the origin (both networks are 1-homogeneous)."

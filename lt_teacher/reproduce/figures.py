@@ -159,3 +159,27 @@ def landscape_figure(
     if suptitle:
         fig.suptitle(suptitle, fontsize="medium")
     return fig
+
+
+def distances_figure(runs: Sequence[tuple[str, Sequence[Sequence[float]], float]], suptitle: str) -> Figure:
+    """Each neuron's distance from its group mean / ||w_bar - u_bar||, largest first, one line per seed.
+
+    ``runs``: (title, per-seed sorted distance ratios, median |cos(x, w_bar - u_bar)|) per panel. The
+    dashed line at half that median is the r / ||w_bar - u_bar|| below which half the points are inside
+    Theorem 5.1's region (Eq. 6): the largest distance (rank 1) is r.
+    """
+    fig = new_figure((max(8.5, 5.0 * len(runs)), 4.2))  # >= 600 px wide at the reports' DPI
+    axes = fig.subplots(1, len(runs), squeeze=False)[0]
+    for ax, (title, per_seed, median_cos) in zip(axes, runs):
+        for s, ratios in enumerate(per_seed):
+            ranks = np.arange(1, len(ratios) + 1)
+            ax.plot(ranks, np.maximum(np.asarray(ratios, dtype=float), 1e-12), color=PALETTE[s % len(PALETTE)],
+                    linestyle=("-", "--", ":", "-.")[s % 4], marker="o", markersize=2.5, linewidth=1.2, label=f"seed {s}")
+        ax.axhline(median_cos / 2.0, color="black", linestyle="--", linewidth=1.0, label="½ median |cos(x, w̄−ū)|")
+        ax.set_yscale("log")
+        ax.set_xlabel("neuron rank by distance (1 = r)")
+        ax.set_ylabel("‖neuron − group mean‖ / ‖w̄−ū‖")
+        ax.set_title(title, fontsize=9)
+        ax.legend(fontsize=7)
+    fig.suptitle(suptitle, fontsize=10)
+    return fig

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,6 +86,33 @@ class Report:
     runs: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)  # more raw numbers for results.json
+    premise: list[str] = field(default_factory=list)  # markdown lines: is the training data separable (section 3)
+    causes: list[str] = field(default_factory=list)  # one measured paragraph per claim that does not hold
+
+    def conclusion(self) -> str:
+        """Which claims hold, where, and where the measured causes of the others are: built from the claims."""
+        held = [c for c in self.claims if c.holds]
+        elsewhere = [c for c in self.claims if not c.holds and c.found_at is not None]
+        failed = [c for c in self.claims if not c.holds and c.found_at is None]
+        total = len(self.claims)
+        parts = [f"{len(held)} of {total} claim{'s' if total != 1 else ''} {'holds' if len(held) == 1 else 'hold'} at the config's setting."]
+        if elsewhere:
+            parts.append(
+                f"{len(elsewhere)} hold only at another setting: "
+                + "; ".join(f"{_short(c.claim)} at {c.found_at}" for c in elsewhere) + "."
+            )
+        if failed:
+            parts.append(
+                f"{len(failed)} {'does' if len(failed) == 1 else 'do'} not hold at any setting tried: " + "; ".join(_short(c.claim) for c in failed) + "."
+            )
+        if elsewhere or failed:
+            explained = sorted({int(m.group(1)) for m in (re.match(r"Claim (\d+):", c) for c in self.causes) if m})
+            if explained:
+                parts.append(f"Measured causes for claim{'s' if len(explained) > 1 else ''} "
+                             f"{', '.join(map(str, explained))}: see 'Why claims do not hold'.")
+            else:
+                parts.append("No cause was measured for them in this run.")
+        return " ".join(parts)
 
     def markdown(self) -> str:
         lines = [f"# {self.name}: {self.title}", ""]
@@ -105,6 +133,12 @@ class Report:
             for i, c in tried:
                 for setting, measured, ok in c.tried:
                     lines.append(f"| {i} | {_cell(setting)} | {_cell(measured)} | {'yes' if ok else 'no'} |")
+        if self.premise:
+            lines += ["", "## Premise: linearly separable training data", ""] + list(self.premise)
+        if self.causes:
+            lines += ["", "## Why claims do not hold (measured)", ""]
+            for paragraph in self.causes:
+                lines += [paragraph, ""]
         if self.notes:
             lines += ["", "## Notes", ""] + [f"- {note}" for note in self.notes]
         if self.figures:
@@ -122,6 +156,8 @@ class Report:
                     f"| {_cell(run['label'])} | {run['seeds']} | {run['epochs']} | {run['n_train']} | {run['sgd_steps']} | "
                     f"{run['seconds']:.1f} | {_cell(run['wandb'] or 'not logged')} |"
                 )
+        if self.claims:
+            lines += ["", "## Conclusion", "", self.conclusion()]
         return "\n".join(lines).rstrip() + "\n"
 
     def results(self) -> dict[str, Any]:
@@ -135,6 +171,7 @@ class Report:
                 for c in self.claims
             ],
             "runs": self.runs,
+            "conclusion": self.conclusion(),
             **({"extra": self.extra} if self.extra else {}),
         }
 
@@ -150,6 +187,11 @@ def _json_default(value: Any) -> Any:
     if hasattr(value, "tolist"):
         return value.tolist()
     return str(value)
+
+
+def _short(claim: str) -> str:
+    """A claim's text cut to 90 characters, for the conclusion."""
+    return claim if len(claim) <= 90 else claim[:87].rstrip(" .,;") + "..."
 
 
 def _cell(text: object) -> str:

@@ -63,6 +63,14 @@ def _mnist_candidates() -> list[Path]:
     return unique
 
 
+def _relative(path: Path) -> str:
+    """``path`` relative to the working directory (reports name no absolute path of the machine that made them)."""
+    try:
+        return os.path.relpath(path.resolve(), Path.cwd())
+    except ValueError:  # another drive (Windows)
+        return path.name
+
+
 def locate_mnist(data_dir: str, split_source: str) -> MNISTLocation:
     """Resolve ``data_dir: auto`` and ``split_source: auto`` to the official split found on disk.
 
@@ -84,11 +92,12 @@ def locate_mnist(data_dir: str, split_source: str) -> MNISTLocation:
                 "use `--set data.split_source=auto` (or test-split), or put the files there."
             )
         chosen = split_source if split_source != "auto" else ("test-split" if missing_train else "official")
+        shown = _relative(raw)
         if chosen == "official":
-            note = f"official MNIST split from {raw.resolve()}: training (with a held-out validation share) and test files."
+            note = f"official MNIST split from {shown}: training (with a held-out validation share) and test files."
         else:
             note = (
-                f"only the official MNIST *test* split (t10k, 10,000 images) is on this machine ({raw.resolve()}); "
+                f"only the official MNIST *test* split (t10k, 10,000 images) is on this machine ({shown}); "
                 "the official training files are not, so the training and test sets (and a validation set if val_fraction > 0) are a seeded, per-label "
                 "division of the official test split. Numbers are therefore not on the official training set."
             )

@@ -144,9 +144,9 @@ def test_state_dict_round_trip_and_zero_vectors():
     ("kwargs", "error", "match"),
     [
         ({"every_n_epochs": 0}, ValueError, r"`every_n_epochs` must be an int >= 1, got 0"),
-        ({"every_n_epochs": 1.5}, ValueError, r"got 1.5"),
+        ({"every_n_epochs": 1.5}, TypeError, r"got float 1.5"),
         ({"max_samples": 0}, ValueError, r"`max_samples` must be None or an int >= 1, got 0"),
-        ({"max_samples": True}, ValueError, r"got True"),
+        ({"max_samples": True}, TypeError, r"got bool True"),
         ({"batch_size": -3}, ValueError, r"`batch_size` .* got -3"),
         ({"data": [1, 2]}, TypeError, r"`data` must be a mapping .* got list"),
         ({"data": {"val": None}}, ValueError, r"keys \['val'\]"),

@@ -1,0 +1,351 @@
+"""The monitors never log a plausible wrong number in someone else's project (issue 13, findings 1-5).
+
+Each test is a small user project in which an earlier version of the monitors analysed another
+network, other inputs or other points than the module trains on, without an error.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import pytest
+import torch
+from lightning.pytorch import LightningDataModule, LightningModule, Trainer
+from torch import Tensor, nn
+from torch.utils.data import (
+    BatchSampler,
+    DataLoader,
+    Dataset,
+    RandomSampler,
+    SequentialSampler,
+    SubsetRandomSampler,
+    TensorDataset,
+    WeightedRandomSampler,
+)
+
+from _helpers import separable_gaussians
+from lt_teacher import two_layer_view
+from lt_teacher.callbacks import (
+    ClusterRadiusMonitor,
+    LinearRegionMonitor,
+    LinearTeacherMonitor,
+    MarginMonitor,
+    NeuralAgreementMonitor,
+    NeuronPlotMonitor,
+    PARSolutionMonitor,
+)
+from lt_teacher.functional import (
+    cluster_radius,
+    linear_region_mask,
+    log_sum_loss,
+    logistic_loss,
+    margins,
+    neural_agreement,
+    par_fraction,
+)
+
+D, M = 4, 6
+TOL = {"rel": 1e-9, "abs": 1e-12}
+
+
+def points(n: int = 40, seed: int = 0, d: int = D) -> tuple[Tensor, Tensor]:
+    x, y = separable_gaussians(n, d=d, seed=seed)
+    return x, (y > 0).long()
+
+
+def fit(module: LightningModule, callbacks: list, data: Any, tmp_path, epochs: int = 1, **kwargs: Any) -> Trainer:
+    trainer = Trainer(
+        max_epochs=epochs, callbacks=callbacks, default_root_dir=tmp_path, logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, accelerator="cpu", devices=1, num_sanity_val_steps=0, **kwargs,
+    )
+    if isinstance(data, LightningDataModule):
+        trainer.fit(module, datamodule=data)
+    else:
+        trainer.fit(module, train_dataloaders=data)
+    return trainer
+
+
+class Base(LightningModule):
+    steps = 0
+
+    def training_step(self, batch: Any, batch_idx: int) -> Tensor:
+        self.steps += 1
+        x, y = batch
+        return nn.functional.binary_cross_entropy_with_logits(self(x), y.float())
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+class HeadOnBackbone(Base):
+    """Finding 1: a trainable backbone in front of a two-layer Leaky-ReLU head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.backbone = nn.Sequential(nn.Linear(D, D), nn.LeakyReLU())
+        self.head = nn.Sequential(nn.Linear(D, M), nn.LeakyReLU(0.2), nn.Linear(M, 1, bias=False))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.backbone(x))[:, 0]
+
+
+class ScalesInForward(Base):
+    """Finding 2: uint8 inputs divided by 255 inside forward."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.net = nn.Sequential(nn.Linear(D, M), nn.LeakyReLU(0.2), nn.Linear(M, 1, bias=False))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x.float() / 255.0)[:, 0]
+
+
+class Plain(Base):
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.net = nn.Sequential(nn.Linear(D, M), nn.LeakyReLU(0.2), nn.Linear(M, 1, bias=False))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)[:, 0]
+
+
+# --------------------------------------------------------------------------- finding 1 and 2
+def test_a_head_behind_a_trainable_backbone_is_refused_before_training(tmp_path):
+    module = HeadOnBackbone()
+    with pytest.raises(ValueError, match=r"backbone\.0\.weight.*outside the analysed network.*features=") as raised:
+        fit(module, [MarginMonitor()], DataLoader(TensorDataset(*points()), batch_size=8), tmp_path)
+    assert "largest" in str(raised.value)  # the output difference is reported too
+    assert module.steps == 0
+
+
+@pytest.mark.parametrize("monitor_type", [ClusterRadiusMonitor, PARSolutionMonitor, NeuronPlotMonitor])
+def test_every_monitor_verifies_the_network(monitor_type, tmp_path):
+    module = HeadOnBackbone()
+    with pytest.raises(ValueError, match=r"outside the analysed network"):
+        fit(module, [monitor_type()], DataLoader(TensorDataset(*points()), batch_size=8), tmp_path)
+    assert module.steps == 0
+
+
+def test_preprocessing_inside_forward_is_detected(tmp_path):
+    x, y = points()
+    images = (x - x.min()).div(x.max() - x.min()).mul(255).round().to(torch.uint8)
+    module = ScalesInForward()
+    with pytest.raises(ValueError, match=r"differs from what .*ScalesInForward.* computes.*largest difference"):
+        fit(module, [LinearTeacherMonitor()], DataLoader(TensorDataset(images, y), batch_size=8), tmp_path)
+    assert module.steps == 0
+    # features= states what the head sees: then every value is computed on those inputs
+    monitor = MarginMonitor(features=lambda m, x: x.float() / 255.0)
+    module = ScalesInForward()
+    fit(module, [monitor], DataLoader(TensorDataset(images, y), batch_size=8), tmp_path)
+    view = two_layer_view(module.net)
+    q = margins(view.prepare_inputs(images.double() / 255.0), y, view.w, view.u, view.alpha, view.scale)
+    assert monitor.history[-1]["margin/loss"] == pytest.approx(float(logistic_loss(q).mean()), **TOL)
+
+
+def test_forward_that_cannot_be_called_warns_and_falls_back_to_the_parameter_check(tmp_path):
+    class NoForward(Base):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = nn.Sequential(nn.Linear(D, M), nn.LeakyReLU(0.2), nn.Linear(M, 1, bias=False))
+
+        def forward(self, batch: dict) -> Tensor:  # takes the whole batch dict: x alone does not fit
+            return self.net(batch["x"])[:, 0]
+
+        def training_step(self, batch: Any, batch_idx: int) -> Tensor:
+            x, y = batch
+            return nn.functional.binary_cross_entropy_with_logits(self({"x": x}), y.float())
+
+    monitor = MarginMonitor()
+    with pytest.warns(UserWarning, match=r"could not compare .* forward.*parameter"):
+        fit(NoForward(), [monitor], DataLoader(TensorDataset(*points()), batch_size=8), tmp_path)
+    assert monitor.history
+    # output_fn says how to call it; then the outputs are compared and nothing is warned
+    monitor = MarginMonitor(output_fn=lambda m, x: m({"x": x}))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*could not compare.*")
+        fit(NoForward(), [monitor], DataLoader(TensorDataset(*points()), batch_size=8), tmp_path)
+
+
+# --------------------------------------------------------------------------- features=
+def reference(head: nn.Module, x: Tensor, y: Tensor) -> dict[str, float]:
+    view = two_layer_view(head)
+    xp = view.prepare_inputs(x)
+    q = margins(xp, y, view.w, view.u, view.alpha, view.scale)
+    values = {f"cluster/{k}": float(v) for k, v in cluster_radius(view.w, view.u)._asdict().items()}
+    values["linear_region/outside_fraction/train"] = float((~linear_region_mask(xp, view.w, view.u)).double().mean())
+    values.update({f"nar/{k}": float(v) for k, v in neural_agreement(xp, view.w, view.u)._asdict().items()})
+    values.update({f"par/{k}": float(v) for k, v in par_fraction(xp, y, view.w, view.u)._asdict().items()})
+    values["margin/loss"] = float(logistic_loss(q).mean())
+    values["margin/log_loss"] = float(log_sum_loss(q)) - math.log(q.shape[0])
+    return values
+
+
+def test_features_analyses_the_head_on_learned_features_with_every_monitor(tmp_path):
+    x, y = points(48)
+    features = lambda module, x: module.backbone(x)  # noqa: E731
+    monitors = [
+        ClusterRadiusMonitor(features=features),
+        LinearRegionMonitor(splits="train", features=features),
+        NeuralAgreementMonitor(features=features),
+        MarginMonitor(features=features),
+    ]
+    others = [PARSolutionMonitor(features=features, max_samples=20), NeuronPlotMonitor(features=features, save_dir=tmp_path / "p")]
+    module = HeadOnBackbone()
+    fit(module, monitors + others, DataLoader(TensorDataset(x, y), batch_size=8, shuffle=True), tmp_path, epochs=2)
+    module.eval()
+    with torch.no_grad():
+        expected = reference(module.head, module.backbone(x).double(), y)
+    found = {k: v for m in monitors for k, v in m.history[-1].items() if k != "epoch"}
+    for key, value in expected.items():
+        assert found[key] == pytest.approx(value, **TOL), key
+    assert [row["epoch"] for row in monitors[-1].history] == [1.0, 2.0]
+    assert others[0].history and others[1].saved_files
+
+
+def test_features_that_do_not_reproduce_the_output_are_refused(tmp_path):
+    module = HeadOnBackbone()
+    monitor = MarginMonitor(features=lambda m, x: x)  # forgets the backbone
+    with pytest.raises(ValueError, match=r"largest difference"):
+        fit(module, [monitor], DataLoader(TensorDataset(*points()), batch_size=8), tmp_path)
+    assert module.steps == 0
+    with pytest.raises(TypeError, match=r"`features` must be callable"):
+        MarginMonitor(features="backbone")
+
+
+def test_features_with_a_wrong_width_names_what_was_found(tmp_path):
+    module = HeadOnBackbone()
+    monitor = MarginMonitor(features=lambda m, x: torch.cat([x, x], dim=1))
+    with pytest.raises(ValueError, match=r"features.*8.*4"):
+        fit(module, [monitor], DataLoader(TensorDataset(*points()), batch_size=8), tmp_path)
+    assert module.steps == 0
+
+
+# --------------------------------------------------------------------------- finding 3: samplers
+class Recording(Dataset):
+    def __init__(self, x: Tensor, y: Tensor) -> None:
+        self.x, self.y, self.seen = x, y, set()
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    def __getitem__(self, i: int) -> tuple[Tensor, Tensor]:
+        self.seen.add(int(i))
+        return self.x[i], self.y[i]
+
+
+def margin_loss_on(module: Plain, x: Tensor, y: Tensor) -> float:
+    return reference(module.net, x.double(), y)["margin/loss"]
+
+
+SAMPLERS = {
+    "subset-random": lambda n, idx: {"sampler": SubsetRandomSampler(idx)},
+    "batch-sampler-of-subset": lambda n, idx: {"batch_sampler": BatchSampler(SubsetRandomSampler(idx), 5, False)},
+    "sequential": lambda n, idx: {"sampler": SequentialSampler(range(n))},
+    "random": lambda n, idx: {"shuffle": True},
+}
+
+
+@pytest.mark.parametrize("kind", list(SAMPLERS), ids=list(SAMPLERS))
+@pytest.mark.parametrize("dataset_kind", ["tensor", "map"])
+def test_the_points_the_sampler_selects_are_evaluated(kind, dataset_kind, tmp_path):
+    x, y = points(40)
+    train_idx = list(range(0, 40, 3))
+    dataset = TensorDataset(x, y) if dataset_kind == "tensor" else Recording(x, y)
+    kwargs = SAMPLERS[kind](40, train_idx)
+    loader = DataLoader(dataset, **({"batch_size": 5} if "batch_sampler" not in kwargs else {}), **kwargs)
+    monitor = MarginMonitor()
+    module = Plain()
+    fit(module, [monitor], loader, tmp_path)
+    chosen = train_idx if "subset" in kind else list(range(40))
+    assert monitor.history[-1]["margin/loss"] == pytest.approx(margin_loss_on(module, x[chosen], y[chosen]), **TOL)
+
+
+@pytest.mark.parametrize(
+    "loader",
+    [
+        lambda d: DataLoader(d, sampler=WeightedRandomSampler(torch.ones(len(d)), len(d)), batch_size=5),
+        lambda d: DataLoader(d, sampler=RandomSampler(d, replacement=True), batch_size=5),
+        lambda d: DataLoader(d, sampler=RandomSampler(d, num_samples=10), batch_size=5),
+    ],
+    ids=["weighted", "replacement", "random-subset"],
+)
+def test_a_sampler_whose_points_cannot_be_known_is_an_error_that_suggests_data(loader, tmp_path):
+    module = Plain()
+    with pytest.raises(ValueError, match=r"sampler.*`data="):
+        fit(module, [MarginMonitor()], loader(TensorDataset(*points())), tmp_path)
+    assert module.steps == 0
+
+
+def test_a_custom_sampler_with_a_fixed_set_of_points_is_followed(tmp_path):
+    class EvenIndices(torch.utils.data.Sampler):
+        def __init__(self, n: int) -> None:
+            self.n = n
+
+        def __iter__(self):
+            order = torch.randperm(self.n // 2) * 2
+            return iter(order.tolist())
+
+        def __len__(self) -> int:
+            return self.n // 2
+
+    x, y = points(40)
+    monitor = MarginMonitor()
+    module = Plain()
+    fit(module, [monitor], DataLoader(TensorDataset(x, y), sampler=EvenIndices(40), batch_size=5), tmp_path)
+    assert monitor.history[-1]["margin/loss"] == pytest.approx(margin_loss_on(module, x[::2], y[::2]), **TOL)
+
+
+# --------------------------------------------------------------------------- finding 4: label dtypes
+@pytest.mark.parametrize(
+    ("dtype", "signed"),
+    [(torch.bool, False), (torch.uint8, False), (torch.int8, False), (torch.int8, True), (torch.int16, False),
+     (torch.int16, True), (torch.int32, True), (torch.int64, False), (torch.float16, True), (torch.float32, False),
+     (torch.float64, True)],
+)
+def test_every_real_label_dtype_is_accepted(dtype, signed, tmp_path):
+    x, y01 = points(40)
+    labels = (2 * y01 - 1 if signed else y01).to(dtype)
+    monitor = MarginMonitor(data={"train": (x, labels)})
+    module = Plain()
+    fit(module, [monitor], DataLoader(TensorDataset(x, y01), batch_size=8), tmp_path)
+    assert monitor.history[-1]["margin/loss"] == pytest.approx(margin_loss_on(module, x, y01), **TOL)
+
+
+@pytest.mark.parametrize(
+    ("labels", "found"),
+    [(torch.tensor([0, 1, 2] * 10, dtype=torch.uint8), r"\[0.0, 1.0, 2.0\]"),
+     (torch.tensor([-1, 0, 1] * 10, dtype=torch.int8), r"\[-1.0, 0.0, 1.0\]"),
+     (torch.tensor([0.5, 1.0] * 15), r"\[0.5, 1.0\]")],
+    ids=["uint8-0-1-2", "int8-mixed", "float-half"],
+)
+def test_other_label_values_are_named(labels, found, tmp_path):
+    x, _ = points(60)
+    module = Plain()
+    with pytest.raises(ValueError, match=found):
+        fit(module, [MarginMonitor(data={"train": (x[:30], labels)})], DataLoader(TensorDataset(*points()), batch_size=8), tmp_path)
+    assert module.steps == 0
+
+
+# --------------------------------------------------------------------------- finding 5 (one process)
+@pytest.mark.parametrize("where", ["train", "val"])
+def test_a_nan_in_a_late_batch_is_found_before_training(where, tmp_path):
+    x, y = points(40)
+    bad = x.clone()
+    bad[37, 1] = math.nan  # the last batch of 8
+
+    class DM(LightningDataModule):
+        def train_dataloader(self) -> DataLoader:
+            return DataLoader(TensorDataset(bad if where == "train" else x, y), batch_size=8)
+
+        def val_dataloader(self) -> DataLoader:
+            return DataLoader(Recording(bad if where == "val" else x, y), batch_size=8)
+
+    module = Plain()
+    with pytest.raises(ValueError, match=rf"{where} data contains NaN or Inf"):
+        fit(module, [LinearTeacherMonitor(batch_size=8)], DM(), tmp_path)
+    assert module.steps == 0

@@ -1,0 +1,111 @@
+"""`lt-teacher reproduce` never loses work (issue 13, finding 6).
+
+A committed-like report folder is copied into tmp_path; a typo, a bad value, a successful override
+and Ctrl-C part-way must leave it byte-identical, and an interrupted ``all`` keeps what completed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from lt_teacher.reproduce import main
+
+from _helpers import REPO_ROOT
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def committed(tmp_path, monkeypatch) -> Path:
+    """reports/ with the committed fig8 and fig2-gaussian reports, as in a fresh clone."""
+    for var in ("WANDB_CONFIG_DIR", "WANDB_CACHE_DIR", "WANDB_DATA_DIR"):
+        monkeypatch.setenv(var, str(tmp_path / "wandb-home" / var.lower()))
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    reports = tmp_path / "reports"
+    for name in ("fig8", "fig2-gaussian"):
+        shutil.copytree(REPO_ROOT / "reports" / name, reports / name)
+    (reports / "README.md").write_text("committed summary\n")
+    return reports
+
+
+def run_main(reports: Path, *args: str) -> int:
+    return main([*args, "--scale", "tiny", "--wandb", "disabled", "--reports-dir", str(reports), "--runs-dir", str(reports.parent / "runs")])
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [("model.alpah=0.3", r"alpah"), ("model.alpha=1.5", r"alpha"), ("train.epochs=zero", r"epochs")],
+    ids=["typo", "bad-value", "bad-type"],
+)
+def test_a_failing_override_leaves_the_committed_report_byte_identical(override, message, committed, capsys):
+    before = snapshot(committed)
+    code = run_main(committed, "fig8", "--set", override)
+    err = capsys.readouterr().err
+    assert code != 0
+    assert __import__("re").search(message, err), err
+    assert snapshot(committed) == before
+    assert sorted(p.name for p in committed.iterdir()) == ["README.md", "fig2-gaussian", "fig8"]  # no half-written variant
+
+
+def test_an_override_writes_a_variant_next_to_the_canonical_report(committed, capsys):
+    before = snapshot(committed / "fig8")
+    assert run_main(committed, "fig8", "--set", "model.alpha=0.2") == 0
+    assert snapshot(committed / "fig8") == before
+    (variant,) = [p for p in committed.iterdir() if p.name.startswith("fig8") and p.name != "fig8"]
+    assert "model.alpha=0.2" in variant.name
+    text = (variant / "REPORT.md").read_text()
+    assert "--set model.alpha=0.2" in text and "variant" in text.lower()
+    assert (variant / "results.json").is_file()
+    assert "fig8" in capsys.readouterr().out
+
+
+def test_a_copied_config_writes_a_variant_too(committed, tmp_path):
+    mine = tmp_path / "my.yaml"
+    mine.write_text((REPO_ROOT / "lt_teacher" / "reproduce" / "configs" / "fig8.yaml").read_text())
+    before = snapshot(committed / "fig8")
+    assert run_main(committed, "--config", str(mine)) == 0
+    assert snapshot(committed / "fig8") == before
+    assert [p.name for p in committed.iterdir() if p.name.startswith("fig8+")] == ["fig8+config-my"]
+
+
+@pytest.mark.timeout(300)
+def test_ctrl_c_during_all_keeps_completed_reports_and_leaves_the_rest_byte_identical(committed):
+    before = {name: snapshot(committed / name) for name in ("fig8", "fig2-gaussian")}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    command = [sys.executable, "-m", "lt_teacher.cli", "reproduce", "all", "--scale", "tiny", "--wandb", "disabled",
+               "--reports-dir", str(committed), "--runs-dir", str(committed.parent / "runs"), "--threads", "1"]
+    process = subprocess.Popen(command, cwd=committed.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    try:
+        deadline = time.monotonic() + 240
+        for line in process.stdout:
+            lines.append(line)
+            if line.startswith("[fig2-gaussian]") or time.monotonic() > deadline:
+                break
+        time.sleep(0.5)
+        process.send_signal(signal.SIGINT)
+        rest, _ = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    output = "".join(lines) + rest
+    assert process.returncode != 0, output
+    assert "interrupted" in output and "fig2-gaussian" in output.split("interrupted", 1)[1], output
+    assert "not finished" in output and "fig8" in output.split("not finished", 1)[1], output
+    for name, files in before.items():
+        assert snapshot(committed / name) == files, name
+    assert (committed / "fig1" / "REPORT.md").is_file()  # completed before Ctrl-C: kept
+    assert (committed / "README.md").read_text() == "committed summary\n"
+    assert not [p for p in committed.iterdir() if p.name.startswith(".")], "temporary folders left behind"
