@@ -13,6 +13,8 @@ from typing import Any
 
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch.trainer.states import TrainerFn
+from lightning.pytorch.utilities import rank_zero_warn
 from typing_extensions import override
 
 from ._wandb import update_summary
@@ -27,6 +29,10 @@ class EvaluationCallback(Callback, ABC):
     counting completed epochs; it is saved in checkpoints, so a resumed run continues its curves, and
     its last row becomes the W&B run summary.
 
+    ``trainer.validate`` and ``trainer.test`` evaluate once, at the end of their epoch, and log the
+    same keys (not added to :attr:`history`, which holds the training curves). :attr:`latest` is the
+    most recent evaluation of any of the three, with ``epoch`` the completed training epochs.
+
     With ``strategy="ddp_spawn"`` (or ``ddp_notebook``) training runs in child processes that Lightning
     sends no callback state back from; global rank zero therefore writes the history to a private
     temporary file after each evaluation, and :attr:`history` in the launching process reads it back
@@ -37,6 +43,8 @@ class EvaluationCallback(Callback, ABC):
 
     def __init__(self) -> None:
         super().__init__()
+        self._latest: dict[str, float] | None = None  # an evaluation outside fit (validate/test)
+        self._skip_evaluation = False
         self._history: list[dict[str, float]] = []
         # the same path in the launching process and in the spawned copies of this callback
         self._handoff = str(Path(tempfile.gettempdir()) / f"lt_teacher_history_{os.getpid()}_{uuid.uuid4().hex}.json")
@@ -65,6 +73,15 @@ class EvaluationCallback(Callback, ABC):
         partial.write_text(json.dumps(self._history), encoding="utf-8")
         os.replace(partial, handoff)
 
+    @property
+    def latest(self) -> dict[str, float]:
+        """The most recent evaluation: of ``validate``/``test`` if one ran after training, else the last of
+        :attr:`history` (``{}`` before any)."""
+        if self._latest is not None:
+            return dict(self._latest)
+        history = self.history
+        return dict(history[-1]) if history else {}
+
     @abstractmethod
     def compute(self, pl_module: LightningModule) -> dict[str, float]:
         """One evaluation: key -> float64 value, identical on every process."""
@@ -80,7 +97,48 @@ class EvaluationCallback(Callback, ABC):
             logged = torch.tensor(list(values.values()), dtype=torch.float64, device=pl_module.device).unbind()
             pl_module.log_dict(dict(zip(values, logged)), on_step=False, on_epoch=True, sync_dist=True)
         self.history.append({"epoch": float(trainer.current_epoch + 1), **values})
+        self._latest = None
         self._hand_off(trainer)
+
+    # ------------------------------------------------------ trainer.validate / trainer.test
+    def prepare_evaluation(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """Read the data an evaluation needs; training calls it through ``on_train_start``."""
+        self.on_train_start(trainer, pl_module)
+
+    def _start_outside_fit(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._skip_evaluation = False
+        if trainer.state.fn not in (TrainerFn.VALIDATING, TrainerFn.TESTING):
+            return
+        try:
+            self.prepare_evaluation(trainer, pl_module)
+        except ValueError as err:  # e.g. trainer.validate(model, dataloaders=...) with no training data
+            self._skip_evaluation = True
+            rank_zero_warn(f"{type(self).__name__}: no evaluation in {trainer.state.fn.value}: {err}")
+
+    def _evaluate_outside_fit(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.state.fn not in (TrainerFn.VALIDATING, TrainerFn.TESTING) or self._skip_evaluation:
+            return
+        values = self.compute(pl_module)
+        for key, value in values.items():
+            pl_module.log(key, value, on_step=False, on_epoch=True, sync_dist=True)
+        self._latest = {"epoch": float(trainer.current_epoch), **values}
+        update_summary(trainer, values)
+
+    @override
+    def on_validation_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._start_outside_fit(trainer, pl_module)
+
+    @override
+    def on_test_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._start_outside_fit(trainer, pl_module)
+
+    @override
+    def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._evaluate_outside_fit(trainer, pl_module)
+
+    @override
+    def on_test_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._evaluate_outside_fit(trainer, pl_module)
 
     @override
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -95,3 +153,4 @@ class EvaluationCallback(Callback, ABC):
     @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.history = [dict(row) for row in state_dict.get("history", [])]
+        self._latest = None

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 from lightning.pytorch import LightningDataModule
+from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
 from torch.utils.data import DataLoader, TensorDataset
 from typing_extensions import override
@@ -110,6 +111,8 @@ class TensorSplitsDataModule(LightningDataModule, ABC):
         self._splits: dict[str, tuple[Tensor, Tensor]] | None = None
         # Orders the training loader; its state is checkpointed (see `state_dict`).
         self._shuffle_generator = derived_generator(self.seed, "shuffle")
+        self._splits_reported = False
+        self._splits_logged_to: int | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         # A torch.Generator (or a tensor made while pickling) does not survive torch.multiprocessing's
@@ -119,6 +122,8 @@ class TensorSplitsDataModule(LightningDataModule, ABC):
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        state.setdefault("_splits_reported", False)
+        state.setdefault("_splits_logged_to", None)
         generator = torch.Generator()
         generator.set_state(torch.frombuffer(bytearray(state["_shuffle_generator"]), dtype=torch.uint8))
         self.__dict__.update({**state, "_shuffle_generator": generator})
@@ -132,6 +137,34 @@ class TensorSplitsDataModule(LightningDataModule, ABC):
         """Build the splits (once; later calls reuse them). ``stage`` is Lightning's stage name."""
         check_choice(stage, "stage", _STAGES)
         self._materialize()
+        self._report_splits()
+
+    def split_sources(self) -> dict[str, str]:
+        """Where each split's points come from, one phrase per split (override in subclasses)."""
+        return {name: f"seeded draw (seed {self.seed})" for name in SPLITS}
+
+    def split_summary(self) -> dict[str, dict[str, Any]]:
+        """``{split: {"size": n, "source": phrase}}`` for train, val and test (builds the splits if needed)."""
+        sources = self.split_sources()
+        return {name: {"size": int(self.tensors(name)[0].shape[0]), "source": sources[name]} for name in SPLITS}
+
+    def describe_splits(self) -> str:
+        """One line per split: its size and where it comes from."""
+        summary = self.split_summary()
+        return f"{type(self).__name__}: " + "; ".join(f"{name} {s['size']} ({s['source']})" for name, s in summary.items())
+
+    def _report_splits(self) -> None:
+        """Print the split sizes and sources once (rank zero) and give them to the loggers of each new trainer."""
+        if not self._splits_reported:
+            self._splits_reported = True
+            rank_zero_info(self.describe_splits())
+        trainer = self.trainer
+        if trainer is not None and self._splits_logged_to != id(trainer):
+            self._splits_logged_to = id(trainer)
+            summary = self.split_summary()
+            params = {f"data_splits/{name}/{field}": value for name, s in summary.items() for field, value in s.items()}
+            for logger in trainer.loggers:
+                logger.log_hyperparams(params)
 
     def _materialize(self) -> dict[str, tuple[Tensor, Tensor]]:
         if self._splits is None:

@@ -296,6 +296,14 @@ class LinearTeacherDataModule(TensorSplitsDataModule):
         return points
 
     @override
+    def split_sources(self) -> dict[str, str]:
+        outliers = f" + {self.outliers} outliers" if self.outliers else ""
+        return {
+            name: f"{self.dim}-d linear-teacher clusters, seed {self.seed} stream '{name}'{outliers if name == 'train' else ''}"
+            for name in ("train", "val", "test")
+        }
+
+    @override
     def _build_splits(self) -> dict[str, tuple[Tensor, Tensor]]:
         splits = {
             name: self._sample_split(n, derived_generator(self.seed, name))

@@ -210,7 +210,8 @@ class MNISTFormatPairsDataModule(TensorSplitsDataModule):
         if not self.data_dir.is_dir():
             raise FileNotFoundError(
                 f"`data_dir` {self.data_dir} is not a folder. Create it with the {name} idx files in "
-                f"{self.raw_folder}/ (torchvision's layout), or pass download=True to let torchvision download them."
+                f"{self.raw_folder}/ (torchvision's layout), or pass download=True to let torchvision download them; "
+                "with only the official test split (t10k-* files) pass split_source='test-split'."
             )
         for split in self._needed_splits():
             _, missing = find_split_files(self.raw_folder, split)
@@ -226,6 +227,21 @@ class MNISTFormatPairsDataModule(TensorSplitsDataModule):
                 f"{name} {split} files {missing} not found (as is or .gz): {describe_folder(self.raw_folder)}. "
                 f"To fix: {'; or '.join(remedies)}."
             )
+
+    @override
+    def split_sources(self) -> dict[str, str]:
+        name, pair = self._dataset_type.__name__, f"classes {self.classes[0]} vs {self.classes[1]}"
+        if self.split_source == "official":
+            return {
+                "train": f"{name} official training split, {pair}, minus val_fraction={self.val_fraction:g}",
+                "val": f"{name} official training split, {pair}, seeded val_fraction={self.val_fraction:g}",
+                "test": f"{name} official test split, {pair}",
+            }
+        return {
+            "train": f"{name} official test split (split_source='test-split'), {pair}, the rest",
+            "val": f"{name} official test split, {pair}, seeded val_fraction={self.val_fraction:g}",
+            "test": f"{name} official test split, {pair}, seeded test_fraction={self.test_fraction:g}",
+        }
 
     @override
     def prepare_data(self) -> None:

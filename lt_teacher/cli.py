@@ -1,22 +1,46 @@
-"""The ``lt-teacher`` command line (LightningCLI): ``fit``, ``validate``, ``test``.
+"""The ``lt-teacher`` command line (LightningCLI): ``fit``, ``validate``, ``test`` (and ``reproduce``).
 
 ``lt-teacher fit`` with no arguments runs the main job on the embedded default: a 2-D linear-teacher
 data set, :class:`~lt_teacher.LeakyReLUTeacherNet`, every monitor, a progress bar, a CSV log and a
 W&B run (offline when no W&B credentials are found, online when they are). Every default can be
 changed on the command line or in a YAML config (``--config configs/....yaml``); see ``--help``.
+
+Around LightningCLI: short error messages (``--traceback`` or ``LT_TEACHER_TRACEBACK=1`` for the
+full traceback), ``--model.x`` and ``--data.x`` for every argument (``--*.init_args.x`` also works),
+a fixed default seed (0, printed), a progress bar with two diagnostics, a model summary of Eq. (1),
+the curves of the monitored quantities, and at the end a table of the final diagnostics and where
+everything was written. See :mod:`lt_teacher._cli_support` and :mod:`lt_teacher.summary`.
 """
 
 from __future__ import annotations
 
+import difflib
 import netrc
 import os
+import re
 import sys
+import traceback
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from lightning.pytorch import LightningDataModule
-from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+import yaml
+from jsonargparse import ArgumentError
+from lightning.pytorch import LightningDataModule, LightningModule, Trainer
+from lightning.pytorch.callbacks import Callback, ModelSummary, ProgressBar
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
+from lightning.pytorch.loggers import WandbLogger
+from typing_extensions import override
 
+from lt_teacher._cli_support import (
+    USER_ERRORS,
+    argument_error_text,
+    condense,
+    normalize_flags,
+    report_error,
+    silence_package_noise,
+    traceback_requested,
+)
 from lt_teacher.model import LeakyReLUTeacherNet
 
 RUNS_DIR = "runs"
@@ -62,8 +86,73 @@ DEFAULT_DATA: dict[str, Any] = {
 }
 
 
+SUBCOMMANDS = ("fit", "validate", "test")
+
+HELP = """usage: lt-teacher {fit,validate,test,reproduce} [options]   (lt-teacher COMMAND --help for its options)
+
+Train the two-layer Leaky-ReLU network of Sarussi, Brutzkus & Globerson (ICML 2021) on a linear teacher
+and log every diagnostic of the paper (PyTorch Lightning + W&B).
+
+commands:
+  fit         train; the diagnostics, neuron snapshots and curves go to runs/ (CSV, W&B, PNG)
+  validate    evaluate the diagnostics of a network (--ckpt_path) on the validation split
+  test        the same on the test split
+  reproduce   re-run the paper's experiments and write a claims report (lt-teacher reproduce --help)
+
+options:
+  -h, --help  this message
+  --version   the installed version
+  --traceback show the full traceback of an error (or set LT_TEACHER_TRACEBACK=1)
+
+Examples: lt-teacher fit;  lt-teacher fit --model.alpha 0.2 --trainer.max_epochs 20;
+          lt-teacher fit --config configs/mnist-pair.yaml --data.digits [3,5]
+The README (README.md of the project) describes every option, the logged keys and the reproduction."""
+
+
+def package_version() -> str:
+    try:
+        return version("lt-teacher")
+    except PackageNotFoundError:  # running from a source tree that was not installed
+        return "unknown (not installed)"
+
+
+def _short(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def run_name(config: Any) -> str:
+    """A readable W&B run name: data set, alpha, init scale (e.g. ``LinearTeacher-2d-alpha0.1-init0.001``)."""
+    data = config.get("data") or {}
+    init = data.get("init_args") or {}
+    name = str(data.get("class_path", "data")).rsplit(".", 1)[-1].replace("DataModule", "")
+    pair = init.get("digits") or init.get("classes")
+    if pair:
+        name += "-" + "v".join(str(c) for c in pair)
+    elif "dim" in init:
+        name += f"-{init['dim']}d"
+    model = config.get("model") or {}
+    return f"{name}-alpha{_short(model.get('alpha'))}-init{_short(model.get('init_std'))}"
+
+
+class LoggedConfig(SaveConfigCallback):
+    """Saves ``config.yaml`` to the log dir (Lightning's behaviour) and gives every W&B run the full resolved
+    config as namespaced keys (``trainer.max_epochs``, ``model.alpha``, ``data.init_args.seed``, ...)."""
+
+    @override
+    def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        resolved = yaml.safe_load(self.parser.dump(self.config, skip_none=False))
+        resolved["lt_teacher_version"] = package_version()
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                logger.experiment.config.update(resolved, allow_val_change=True)
+
+
 class LinearTeacherCLI(LightningCLI):
     """LightningCLI with the paper's defaults; the model's ``input_dim`` follows the datamodule's."""
+
+    def init_parser(self, **kwargs: Any) -> LightningArgumentParser:
+        kwargs.setdefault("exit_on_error", False)  # main() turns a parse error into a short message
+        return super().init_parser(**kwargs)
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.link_arguments("data.input_dim", "model.input_dim", apply_on="instantiate")
@@ -74,12 +163,99 @@ class LinearTeacherCLI(LightningCLI):
                 "trainer.default_root_dir": RUNS_DIR,
                 "trainer.logger": default_loggers(),
                 "trainer.callbacks": DEFAULT_CALLBACKS,
-                "trainer.log_every_n_steps": 50,
             }
         )
+        try:  # validate/test: our table replaces Lightning's metric table
+            parser.set_defaults({"verbose": False})
+        except (KeyError, ArgumentError):
+            pass
+
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        try:
+            super().parse_arguments(parser, args)
+        except ArgumentError as err:
+            argv = sys.argv[1:] if args is None else list(args)
+            sub = argv[0] if argv and argv[0] in SUBCOMMANDS else None
+            target = self._subcommand_parsers.get(sub, parser) if sub else parser
+            raise CommandLineError(argument_error_text(str(err), target, sub)) from err
+
+    def instantiate_classes(self) -> None:
+        try:
+            super().instantiate_classes()
+        except USER_ERRORS as err:  # name the flag of the argument the message names
+            if "Union subtypes" in str(err):  # a datamodule's own error, inside jsonargparse's wrapping
+                data_error = ValueError(f"the datamodule rejected its arguments:\n{condense(str(err))}")
+                names = re.findall(r"`(\w+)`", str(data_error))
+                if names:
+                    data_error.lt_teacher_hint = f"set it with --data.{names[0]} (lt-teacher {self.subcommand} --data.help CLASS)"  # type: ignore[attr-defined]
+                raise data_error from err
+            parser = self._parser(self.subcommand)
+            options = [o for a in parser._actions for o in a.option_strings]
+            names = re.findall(r"`(\w+)`", str(err))
+            flags = [o for name in names for o in options if o.endswith(f".{name}") and o.count(".") == 1]
+            from_data = any("datamodules" in frame.filename for frame in traceback.extract_tb(err.__traceback__))
+            if not flags and names and from_data:
+                flags = [f"--data.{names[0]}"]
+            if flags:
+                err.lt_teacher_hint = f"set it with {' or '.join(dict.fromkeys(flags))} (lt-teacher {self.subcommand} --help)"  # type: ignore[attr-defined]
+            raise
+
+    def _name_wandb_runs(self) -> None:
+        """Every W&B run gets a readable name (data, alpha, init scale) and the subcommand as its job type."""
+        config = self.config[self.subcommand]
+        loggers = config.trainer.logger
+        for logger in loggers if isinstance(loggers, list) else [loggers]:
+            if getattr(logger, "class_path", None) != "lightning.pytorch.loggers.WandbLogger":
+                continue
+            if logger.init_args.get("name") is None:
+                logger.init_args.name = run_name(config)
+            if logger.init_args.get("job_type") is None:  # W&B's "job type": fit, validate or test
+                logger.init_args.job_type = self.subcommand
+
+    def after_instantiate_classes(self) -> None:
+        for logger in self.trainer.loggers:
+            if isinstance(logger, WandbLogger) and logger._experiment is None:
+                # WandbLogger always passes `anonymous`, which W&B >= 0.19 warns about; W&B looks for a git
+                # root in save_dir and warns when the folder does not exist yet.
+                logger._wandb_init.pop("anonymous", None)
+                Path(logger.save_dir or RUNS_DIR).mkdir(parents=True, exist_ok=True)
+        # The full resolved config goes to the loggers (LoggedConfig) with namespaced keys; Lightning's flat
+        # merge of the model's and the datamodule's hparams would log an ambiguous `seed`.
+        for module in (self.model, self.datamodule):
+            if module is not None:
+                module._log_hyperparams = False
+
+    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+        """The configured trainer, plus what the command line adds: a progress bar with two diagnostics, a model
+        summary of Eq. (1) and the curves of the monitored quantities (each unless turned off or already given)."""
+        from lt_teacher.callbacks import CurvePlotMonitor, LinearTeacherProgressBar, TeacherNetSummary
+        from lt_teacher.callbacks._history import EvaluationCallback
+
+        config = self._get(self.config_init, "trainer", default={})
+        given = config.get("callbacks") or []
+        given = given if isinstance(given, list) else [given]
+        extra: list[Callback] = []
+        if config.get("enable_progress_bar") is not False and not any(isinstance(c, ProgressBar) for c in given):
+            extra.append(LinearTeacherProgressBar())
+        if config.get("enable_model_summary") is not False and not any(isinstance(c, ModelSummary) for c in given):
+            extra.append(TeacherNetSummary())
+        if any(isinstance(c, EvaluationCallback) for c in given) and not any(isinstance(c, CurvePlotMonitor) for c in given):
+            extra.append(CurvePlotMonitor())
+        return super().instantiate_trainer(callbacks=[*given, *extra], **kwargs)
+
+    def _sensible_log_interval(self) -> None:
+        """Log every step when an epoch has fewer than Lightning's 50 steps (unless the user chose)."""
+        if self._get(self.config, "trainer").get("log_every_n_steps") is not None or self.datamodule is None:
+            return
+        try:
+            batches = len(self.datamodule.train_dataloader())
+        except Exception:  # noqa: BLE001 - a datamodule that cannot tell: keep Lightning's default
+            return
+        self.trainer.log_every_n_steps = max(1, min(50, batches))
 
     def before_instantiate_classes(self) -> None:
         """``fit --ckpt_path last``: resume the newest last.ckpt into its own CSV version and W&B run."""
+        self._name_wandb_runs()
         self._resume = None
         if self.subcommand != "fit" or self.config["fit"].get("ckpt_path") != "last":
             return
@@ -100,24 +276,41 @@ class LinearTeacherCLI(LightningCLI):
     def before_fit(self) -> None:
         from lt_teacher._resume import keep_earlier_rows, keep_last
 
+        self._sensible_log_interval()
         keep_last(self.trainer)
         resume = getattr(self, "_resume", None)
         if resume is not None:
             keep_earlier_rows(self.trainer, resume)
 
     def after_fit(self) -> None:
-        self._report_locations()
+        self._report("fit")
 
-    def _report_locations(self) -> None:
+    def after_validate(self) -> None:
+        self._report("validate")
+
+    def after_test(self) -> None:
+        self._report("test")
+
+    def _report(self, stage: str) -> None:
         if not self.trainer.is_global_zero:
             return
-        lines = ["", "lt-teacher: run finished."]
+        from lt_teacher.callbacks._history import EvaluationCallback
+        from lt_teacher.summary import summary_table
+
+        values: dict[str, float] = {}
+        for callback in self.trainer.callbacks:
+            if isinstance(callback, EvaluationCallback):
+                values.update(callback.latest)
+        epochs = int(values.get("epoch", self.trainer.current_epoch))
+        table = summary_table(values, title=f"of {stage}, after {epochs} training epoch{'s' if epochs != 1 else ''}")
+        lines = ["", table] if table else []
+        lines += ["", f"lt-teacher: {stage} finished (seed {self._get(self.config, 'seed_everything')})."]
         for logger in self.trainer.loggers:
             name = type(logger).__name__
-            if name == "WandbLogger":
+            if isinstance(logger, WandbLogger):
                 run_dir = Path(logger.experiment.dir).parent
                 offline = bool(logger.experiment.offline)
-                lines.append(f"  W&B run ({'offline' if offline else 'online'}): {run_dir}")
+                lines.append(f"  W&B run ({'offline' if offline else 'online'}): {run_dir}  [{logger.experiment.name}]")
                 if offline:
                     lines.append(f"    upload later with: wandb sync {run_dir}")
             elif logger.log_dir is not None:
@@ -125,26 +318,71 @@ class LinearTeacherCLI(LightningCLI):
         for callback in self.trainer.callbacks:
             saved = getattr(callback, "saved_files", None)
             if saved:
-                lines.append(f"  plots ({type(callback).__name__}): {Path(saved[-1]).parent}")
+                lines.append(f"  plots ({type(callback).__name__}): {Path(saved[-1]).parent if len(saved) > 1 else saved[-1]}")
         print("\n".join(lines), flush=True)
+
+
+class CommandLineError(Exception):
+    """A wrong command line or config value, already phrased for the user."""
+
+
+def _run_reproduce(argv: list[str], full_traceback: bool) -> None:
+    from lt_teacher.reproduce import main as reproduce_main
+
+    try:
+        code = reproduce_main(argv)
+    except USER_ERRORS as err:
+        if full_traceback:
+            raise
+        raise SystemExit(report_error(err, "lt-teacher reproduce", full_traceback=False)) from None
+    if code:
+        raise SystemExit(code)
 
 
 def main(args: list[str] | None = None) -> None:
     """Entry point of the ``lt-teacher`` console script."""
-    if (args if args is not None else sys.argv[1:])[:1] == ["reproduce"]:  # lt-teacher reproduce ...: see lt_teacher.reproduce
-        from lt_teacher.reproduce import main as reproduce_main
-
-        if code := reproduce_main((args if args is not None else sys.argv[1:])[1:]):
-            raise SystemExit(code)
+    full_traceback, argv = traceback_requested(list(sys.argv[1:] if args is None else args))
+    if not argv or argv[0] in ("-h", "--help"):
+        print(HELP)
         return
-    LinearTeacherCLI(
-        LeakyReLUTeacherNet,
-        LightningDataModule,
-        subclass_mode_data=True,
-        args=args if args is not None else sys.argv[1:],
-        save_config_kwargs={"overwrite": True},
-        parser_kwargs={"default_env": False},
-    )
+    if argv[0] in ("--version", "-V"):
+        print(f"lt-teacher {package_version()}")
+        return
+    if argv[0] == "reproduce":  # lt-teacher reproduce ...: see lt_teacher.reproduce
+        _run_reproduce(argv[1:], full_traceback)
+        return
+    if argv[0] not in SUBCOMMANDS:
+        close = difflib.get_close_matches(argv[0], [*SUBCOMMANDS, "reproduce"], n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        print(f"lt-teacher: error: unknown command {argv[0]!r}; expected fit, validate, test or reproduce.{hint}", file=sys.stderr)
+        print("  (lt-teacher --help lists them)", file=sys.stderr)
+        raise SystemExit(2)
+    silence_package_noise()
+    saved_argv = sys.argv
+    # LightningCLI reads sys.argv itself (passing `args` as well makes it warn): hand it the normalized flags there.
+    sys.argv = ["lt-teacher", *normalize_flags(argv)]
+    try:
+        LinearTeacherCLI(
+            LeakyReLUTeacherNet,
+            LightningDataModule,
+            subclass_mode_data=True,
+            seed_everything_default=0,
+            save_config_callback=LoggedConfig,
+            save_config_kwargs={"overwrite": True},
+            parser_kwargs={"default_env": False},
+        )
+    except (CommandLineError, ArgumentError) as err:
+        if full_traceback:
+            raise
+        message = str(err) if isinstance(err, CommandLineError) else condense(str(err))
+        print(f"lt-teacher {argv[0]}: error: {message}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except USER_ERRORS as err:
+        if full_traceback:
+            raise
+        raise SystemExit(report_error(err, f"lt-teacher {argv[0]}", full_traceback=False)) from None
+    finally:
+        sys.argv = saved_argv
 
 
 if __name__ == "__main__":

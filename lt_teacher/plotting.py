@@ -10,11 +10,18 @@ like any Python object (nothing to close).
 * :func:`decision_boundary_figure`: sign N(x) on a grid over 2-D points, the points by label and the
   linear classifier of Theorem 5.1 (Figure 1a/b, Figure 3a, Figure 4a), optionally with the boundary
   the Eq. (7) solution predicts.
+* :func:`diagnostic_curves_figure`: the monitored quantities over epochs, one panel per figure of the
+  paper (Figure 2: points outside the linear region; Figure 7: cluster radius and angles; Figure 8:
+  neurons in the PAR; Figure 9: NAR disagreement; the margins of section 6).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -38,7 +45,7 @@ PAR_COLOR = "tab:green"
 _REGION_COLORS = ListedColormap(["#9ecae1", "#d9d9d9", "#fdd0a2"])
 _POINT_COLORS = {1.0: "#d94801", -1.0: "#08519c"}
 
-__all__ = ["decision_boundary_figure", "neuron_figure", "projection_plane", "save_png"]
+__all__ = ["decision_boundary_figure", "diagnostic_curves_figure", "neuron_figure", "projection_plane", "save_png"]
 
 
 def _new_figure(size: tuple[float, float]) -> Figure:
@@ -339,8 +346,91 @@ def decision_boundary_figure(
 
 
 def save_png(fig: Figure, path: str | Path, *, dpi: int = 100) -> Path:
-    """Write ``fig`` as a PNG file (rendered by Agg), creating the parent folder; returns the path."""
+    """Write ``fig`` as a PNG file (rendered by Agg), creating the parent folder; returns the path.
+
+    The file is written atomically (a temporary file in the same folder, then renamed): a reader never
+    sees half a picture.
+    """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(target, format="png", dpi=dpi)
+    handle, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(handle, "wb") as f:
+            fig.savefig(f, format="png", dpi=dpi)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return target
+
+
+# Line styles tell the splits and the groups apart without colour (train solid, val dotted, test dashed).
+SPLIT_STYLES = {"train": "-", "val": ":", "test": "--"}
+GROUP_STYLES = {"w": "-", "u": "--"}
+
+# (title, y label, [(key, label, style, colour)], y limits or None): the panels of diagnostic_curves_figure.
+_CURVE_PANELS: tuple[tuple[str, str, tuple[tuple[str, str, str, str], ...], tuple[float, float] | None], ...] = (
+    ("Outside the linear region (Fig. 2)", "fraction of points",
+     tuple((f"linear_region/outside_fraction/{s}", s, SPLIT_STYLES[s], c) for s, c in (("train", "tab:blue"), ("val", "tab:green"), ("test", "tab:red"))),
+     (-0.02, 1.02)),
+    ("Cluster radius (Fig. 7a)", "r / ||w_bar - u_bar||", (("cluster/radius_ratio", "r / gap", "-", "tab:purple"),), None),
+    ("Largest angle in a group (Fig. 7b)", "radians",
+     (("cluster/max_angle_w", "w-neurons", GROUP_STYLES["w"], W_COLOR), ("cluster/max_angle_u", "u-neurons", GROUP_STYLES["u"], U_COLOR)), None),
+    ("Neurons in the PAR (Fig. 8)", "fraction of neurons",
+     (("par/fraction_w", "w-neurons", GROUP_STYLES["w"], W_COLOR), ("par/fraction_u", "u-neurons", GROUP_STYLES["u"], U_COLOR)), (-0.02, 1.02)),
+    ("NAR disagreement (Fig. 9c)", "max n_diff",
+     (("nar/max_disagreement_w", "w-neurons", GROUP_STYLES["w"], W_COLOR), ("nar/max_disagreement_u", "u-neurons", GROUP_STYLES["u"], U_COLOR)), None),
+    ("Margins (sec. 6)", "margin",
+     (("margin/smoothed", "smoothed (Eq. 5)", "-", "tab:blue"), ("margin/normalized", "normalized (Eq. 4)", "--", "tab:orange"),
+      ("margin/theorem_6_2_threshold", "Thm 6.2 threshold", ":", "black")), None),
+)
+
+
+def diagnostic_curves_figure(history: Sequence[Mapping[str, float]], *, title: str = "", columns: int = 3) -> Figure:
+    """The monitored quantities over epochs, in the style of the paper's Figures 2, 7, 8 and 9.
+
+    Args:
+        history: evaluations in order, each ``{"epoch": e, key: value, ...}`` with the keys of
+            :class:`~lt_teacher.callbacks.LinearTeacherMonitor` (its :attr:`history`). With several
+            networks the ``<key>/std`` columns are drawn as a shaded mean +- std band.
+        title: the figure's title (e.g. the data set and the network).
+        columns: panels per row.
+
+    Returns:
+        A figure with one panel per group of quantities present in ``history`` (groups with no value
+        are left out); train/val/test and the w/u groups differ by line style as well as colour.
+
+    Raises:
+        ValueError: ``history`` is empty or holds none of the monitored keys.
+    """
+    rows = [row for row in history if "epoch" in row]
+    if not rows:
+        raise ValueError("`history` holds no evaluation (each row needs an 'epoch' and monitored keys).")
+    panels = [(t, yl, [c for c in curves if any(c[0] in row for row in rows)], ylim) for t, yl, curves, ylim in _CURVE_PANELS]
+    panels = [p for p in panels if p[2]]
+    if not panels:
+        raise ValueError(f"`history` holds none of the monitored keys; found {sorted(rows[-1])[:8]}.")
+    ncols = min(columns, len(panels))
+    nrows = -(-len(panels) // ncols)
+    fig = _new_figure((4.0 * ncols, 3.0 * nrows))
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax, (panel_title, ylabel, curves, ylim) in zip(axes, panels):
+        for key, label, style, color in curves:
+            points = [(row["epoch"], row[key], row.get(f"{key}/std", 0.0)) for row in rows if key in row]
+            epochs, mean, std = (np.array(column, dtype=np.float64) for column in zip(*points))
+            ax.plot(epochs, mean, style, color=color, label=label, linewidth=1.5, marker="." if len(epochs) < 30 else None)
+            if np.any(std > 0):
+                ax.fill_between(epochs, mean - std, mean + std, color=color, alpha=0.2, linewidth=0)
+        if ylim is not None:
+            ax.set_ylim(*ylim)
+        ax.set_title(panel_title, fontsize="medium")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small", loc="best", framealpha=0.8)
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
+    if title:
+        fig.suptitle(title, fontsize="medium")
+    return fig
+

@@ -43,7 +43,8 @@ def test_main_job_runs_offline_with_every_monitor_key(tmp_path):
     (offline_run,) = (runs / "wandb").glob("offline-run-*")
     assert list(offline_run.glob("*.wandb")), "the W&B offline run has no data file"
     assert "W&B run (offline)" in result.stdout and str(Path("runs") / "wandb") in result.stdout
-    assert len(list(runs.glob("csv/version_*/lt_teacher_plots/*.png"))) == 10
+    assert len(list(runs.glob("csv/version_*/lt_teacher_plots/*_epoch*.png"))) == 10  # neuron snapshots
+    assert len(list(runs.glob("csv/version_*/lt_teacher_plots/curves.png"))) == 1  # the curves over the epochs
     assert list(runs.glob("csv/version_*/checkpoints/*.ckpt"))
 
 

@@ -173,7 +173,12 @@ def seeds_text(result: RunResult) -> str:
     return f"{result.num_seeds} seed{'s' if result.num_seeds > 1 else ''}, epoch {int(result.last['epoch'])}"
 
 
-def _save(fig: Any, folder: Path, name: str) -> str:
+def _save(setup: Setup, fig: Any, folder: Path, name: str) -> str:
+    """Write ``fig`` as ``folder/name``; a run with ``--set`` overrides says so in the figure's title."""
+    if setup.cfg.overrides:
+        changed = "with --set " + ", ".join(setup.cfg.overrides)
+        current = fig.get_suptitle()
+        fig.suptitle(f"{current}\n[{changed}]" if current else f"{setup.name} [{changed}]", fontsize="medium")
     save_compact_png(fig, folder / name)
     fig.clear()
     return name
@@ -252,7 +257,7 @@ def run_linear_region(cfg: LoadedConfig, ctx: Context, out: Path, command: str) 
         add_runs(report, runs + [large])
         if not checked.holds:
             diagnosed.extend(_diagnose_failure(report, small_claim, checked))
-    _add_distances_figure(report, out, setup.name, diagnosed)
+    _add_distances_figure(report, out, setup, diagnosed)
     panels = [
         _outside_panel(f"(a) small init (std {init['small']})", small_results, zero),
         _outside_panel(f"(b) large init (std {init['large']})", large_results, None),
@@ -260,7 +265,7 @@ def run_linear_region(cfg: LoadedConfig, ctx: Context, out: Path, command: str) 
     if fallback_results:
         panels.append(_outside_panel("(c) small init: the last fallback setting tried", fallback_results, zero))
     fig = curves_figure(panels, f"{setup.name}: fraction of points outside Theorem 5.1's linear region (mean +- std over seeds)")
-    report.figures.append((_save(fig, out, "outside_fraction.png"),
+    report.figures.append((_save(setup, fig, out, "outside_fraction.png"),
                            "Fraction of train (dashed) and test (solid) points outside Theorem 5.1's region per epoch; "
                            "line: mean over seeds, band: +- one standard deviation."))
     return report
@@ -280,15 +285,15 @@ def _diagnose_failure(report: Report, claim_index: int, checked: Checked) -> lis
     return found
 
 
-def _add_distances_figure(report: Report, out: Path, name: str, diagnosed: Sequence[LinearRegionDiagnosis]) -> None:
+def _add_distances_figure(report: Report, out: Path, setup: Setup, diagnosed: Sequence[LinearRegionDiagnosis]) -> None:
     """The neuron-distance figure of the diagnosed runs (none when every claim held)."""
     if not diagnosed:
         return
     fig = distances_figure(
         [(d.run, [s.distance_ratios for s in d.seeds], float(np.median([s.median_abs_cosine for s in d.seeds]))) for d in diagnosed],
-        f"{name}: what sets the cluster radius r where the claim does not hold",
+        f"{setup.name}: what sets the cluster radius r where the claim does not hold",
     )
-    report.figures.append((_save(fig, out, "neuron_distances.png"),
+    report.figures.append((_save(setup, fig, out, "neuron_distances.png"),
                            "Each neuron's distance from its group mean over ‖w̄−ū‖, largest first (rank 1 is r), per seed, "
                            "for the runs where the claim does not hold; dashed: the r/‖w̄−ū‖ below which half the points "
                            "would be inside Theorem 5.1's region."))
@@ -378,8 +383,8 @@ def run_clustering(cfg: LoadedConfig, ctx: Context, out: Path, command: str) -> 
         [Panel("(a) r / ‖w̄ − ū‖", "ratio", ratio_series, logy=True), Panel("(b) largest angle within a group", "radians", angle_series, logy=True)],
         f"{setup.name}: clustering measures during training (init std {init['small']}; dashed: the fallback where the claim holds)",
     )
-    report.figures.append((_save(fig, out, "clustering.png"), "Clustering measures per epoch (log scale) at the config's init std (solid) and at the fallback init std where the claim holds (dashed); line: mean over seeds, band: +- one standard deviation."))
-    _add_distances_figure(report, out, setup.name, diagnosed)
+    report.figures.append((_save(setup, fig, out, "clustering.png"), "Clustering measures per epoch (log scale) at the config's init std (solid) and at the fallback init std where the claim holds (dashed); line: mean over seeds, band: +- one standard deviation."))
+    _add_distances_figure(report, out, setup, diagnosed)
     return report
 
 
@@ -434,10 +439,10 @@ def run_boundary_2d(cfg: LoadedConfig, ctx: Context, out: Path, command: str) ->
         x, y = result.splits["train"]
         fig = decision_boundary_figure(result.w(0), result.u(0), result.alpha, result.v, x, y, grid_size=160,
                                        title=f"{caption}: sign N(x), seed 0", size=(4.0, 4.0))
-        report.figures.append((_save(fig, out, f"boundary_{tag}_init.png"), f"{caption} (std {result.spec.model['init_std']}): decision regions, training points and Theorem 5.1's line (seed 0)."))
+        report.figures.append((_save(setup, fig, out, f"boundary_{tag}_init.png"), f"{caption} (std {result.spec.model['init_std']}): decision regions, training points and Theorem 5.1's line (seed 0)."))
     for tag, result, caption in (("large", large, "(c) large init"), ("small", small, "(d) small init")):
         fig = neuron_figure(result.w(0), result.u(0), title=f"{caption}: normalized neurons, seed 0", size=(4.0, 4.0))
-        report.figures.append((_save(fig, out, f"neurons_{tag}_init.png"), f"{caption}: the 100 neurons normalized to unit length (seed 0)."))
+        report.figures.append((_save(setup, fig, out, f"neurons_{tag}_init.png"), f"{caption}: the 100 neurons normalized to unit length (seed 0)."))
     return report
 
 
@@ -490,15 +495,15 @@ def run_par_solution(cfg: LoadedConfig, ctx: Context, out: Path, command: str) -
     solution = (result.par_solution.w, result.par_solution.u) if result.par_solution is not None else None
     fig = decision_boundary_figure(result.w(0), result.u(0), result.alpha, result.v, x, y, par_solution=solution, grid_size=160,
                                    title="(a) learned boundary vs Eq. (7)", size=(4.0, 4.0))
-    report.figures.append((_save(fig, out, "boundary.png"), "(a) Decision regions of the trained network, its Theorem 5.1 line (black) and the boundary Eq. (7) predicts (green, dashed)."))
+    report.figures.append((_save(setup, fig, out, "boundary.png"), "(a) Decision regions of the trained network, its Theorem 5.1 line (black) and the boundary Eq. (7) predicts (green, dashed)."))
     fig = neuron_figure(result.w(0), result.u(0), par_solution=solution, title="(b) neurons vs Eq. (7) directions", size=(4.0, 4.0))
-    report.figures.append((_save(fig, out, "neurons.png"), "(b) Normalized neurons and the Eq. (7) directions (green)."))
+    report.figures.append((_save(setup, fig, out, "neurons.png"), "(b) Normalized neurons and the Eq. (7) directions (green)."))
     epochs = np.array([row["epoch"] for row in result.par_history])
     zeros = np.zeros(len(epochs))
     keys = [("par_solution/cosine_direction", "cos(w̄−ū, w_svm−u_svm)"), ("par_solution/min_cosine_w", "min cos, w-neurons"), ("par_solution/min_cosine_u", "min cos, u-neurons")]
     series = [Series(label, epochs, np.array([row[key] for row in result.par_history]), zeros) for key, label in keys]
     fig = curves_figure([Panel("(c) agreement with Eq. (7) during training (seed 0)", "cosine", series, ylim=(-1.05, 1.05), hline=direction_min)], setup.name)
-    report.figures.append((_save(fig, out, "cosines.png"), "(c) Cosines between the network and the Eq. (7) solution per epoch (one network, seed 0)."))
+    report.figures.append((_save(setup, fig, out, "cosines.png"), "(c) Cosines between the network and the Eq. (7) solution per epoch (one network, seed 0)."))
     return report
 
 
@@ -539,7 +544,7 @@ def run_par_entrance(cfg: LoadedConfig, ctx: Context, out: Path, command: str) -
                                [_series(result, "par/fraction_w", "w-neurons"), _series(result, "par/fraction_u", "u-neurons", "--")],
                                ylim=(-0.02, 1.05), clip=(0.0, 1.0), logx=True)],
                         f"{setup.name}: entrance to the PAR (mean +- std over seeds)", width=5.5)
-    report.figures.append((_save(fig, out, "par_fraction.png"), "Share of each group's neurons in the PAR per epoch (symmetric-log axis); line: mean over seeds, band: +- one standard deviation."))
+    report.figures.append((_save(setup, fig, out, "par_fraction.png"), "Share of each group's neurons in the PAR per epoch (symmetric-log axis); line: mean over seeds, band: +- one standard deviation."))
     return report
 
 
@@ -604,10 +609,10 @@ def run_nar_entrance(cfg: LoadedConfig, ctx: Context, out: Path, command: str) -
         Panel("(a) max(n_diff)", "points (symmetric-log axis)", nd_series, logx=True, symlogy=True),
         Panel("(b) PAR fraction", "fraction of neurons", par_series, ylim=(-0.02, 1.05), clip=(0.0, 1.0), logx=True),
     ], f"{setup.name}: entrance to the NAR with one outlier (mean +- std over seeds)", width=5.0)
-    report.figures.append((_save(fig, out, "nar.png"), "max(n_diff) per group and PAR fraction per group, per epoch (symmetric-log axis), at the paper's setting and at the fallback where the NAR is entered; line: mean over seeds, band: +- one standard deviation."))
+    report.figures.append((_save(setup, fig, out, "nar.png"), "max(n_diff) per group and PAR fraction per group, per epoch (symmetric-log axis), at the paper's setting and at the fallback where the NAR is entered; line: mean over seeds, band: +- one standard deviation."))
     if result.weight.shape[2] == 2:
         fig = neuron_figure(result.w(0), result.u(0), title="normalized neurons, paper's setting, seed 0", size=(4.0, 4.0))
-        report.figures.append((_save(fig, out, "neurons.png"), "Normalized neurons at the last epoch, at the paper's setting (seed 0)."))
+        report.figures.append((_save(setup, fig, out, "neurons.png"), "Normalized neurons at the last epoch, at the paper's setting (seed 0)."))
     return report
 
 
@@ -646,7 +651,7 @@ def run_relu_vs_leaky(cfg: LoadedConfig, ctx: Context, out: Path, command: str) 
         "directions where sign N differs from a linear classifier through the origin (both networks are 1-homogeneous)."
     )
     fig = landscape_figure([(f"(a) Leaky ReLU (α={alpha})", w, u, alpha), ("(b) ReLU", w, u, 0.0)], suptitle=f"{setup.name}: prediction landscape of two-neuron networks")
-    report.figures.append((_save(fig, out, "landscape.png"), "sign N(x): orange positive, blue negative, grey zero; w and u drawn as arrows."))
+    report.figures.append((_save(setup, fig, out, "landscape.png"), "sign N(x): orange positive, blue negative, grey zero; w and u drawn as arrows."))
     if ctx.wandb != "disabled":
         report.runs.append(_log_untrained(ctx, setup.name, {"leaky_nonlinearity": leaky, **{f"relu_nonlinearity/{k}": val for k, val in relu.items()}}, out / "landscape.png"))
     return report
@@ -717,7 +722,7 @@ def run_sweep(cfg: LoadedConfig, ctx: Context, out: Path, command: str) -> Repor
          ("(c) r / ‖w̄ − ū‖", maps[keys[2]], True)],
         row_label="α (Leaky-ReLU slope)", col_label="init std", suptitle=f"{setup.name}: after {setup.train['epochs']} epochs, mean over seeds",
     )
-    report.figures.append((_save(fig, out, "heatmap.png"), "Init std × α after training; each cell the mean over seeds at the last epoch."))
+    report.figures.append((_save(setup, fig, out, "heatmap.png"), "Init std × α after training; each cell the mean over seeds at the last epoch."))
     return report
 
 

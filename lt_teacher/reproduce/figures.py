@@ -23,7 +23,7 @@ from .measures import two_neuron_output
 # The colours of lt_teacher.plotting (sign N = -1, 0, +1: blue, grey, orange as in Figure 4).
 REGION_COLORS = ListedColormap(["#9ecae1", "#d9d9d9", "#fdd0a2"])
 PALETTE = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:gray", "tab:olive", "tab:cyan")
-DPI = 72
+DPI = 150  # the narrowest figure (4 in, a neuron picture) is 600 px wide
 PNG_COLORS = 96  # the committed PNGs are palette images: a quarter of the size, no visible loss for these plots
 
 

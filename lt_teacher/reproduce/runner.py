@@ -293,6 +293,21 @@ class Context:
 
 
 # ----------------------------------------------------------------------------- training
+def _closest_argument(err: TypeError, cls: type) -> str:
+    """" Did you mean 'alpha'?" for an unexpected keyword argument close to one of ``cls``'s, else ""."""
+    import inspect
+    import re
+
+    from lt_teacher._cli_support import suggest
+
+    match = re.search(r"unexpected keyword argument '(\w+)'", str(err))
+    if not match:
+        return ""
+    names = [p for klass in cls.__mro__ if "__init__" in vars(klass) for p in inspect.signature(klass.__init__).parameters]
+    close = suggest(match.group(1), [n for n in names if n not in {"self", "args", "kwargs"}])
+    return f" Did you mean {close!r}?" if close else ""
+
+
 def make_datamodule(kind: str, kwargs: dict[str, Any]) -> tuple[Any, str | None]:
     """The datamodule of a run and, for MNIST, the note on which split was used."""
     where = f"`data` ({kind})"
@@ -300,7 +315,7 @@ def make_datamodule(kind: str, kwargs: dict[str, Any]) -> tuple[Any, str | None]
         try:
             return LinearTeacherDataModule(**kwargs), None
         except TypeError as err:
-            raise ConfigError(f"{where}: {err} (see LinearTeacherDataModule's arguments).") from err
+            raise ConfigError(f"{where}: {err} (see LinearTeacherDataModule's arguments).{_closest_argument(err, LinearTeacherDataModule)}") from err
     if kind == "mnist":
         args = dict(kwargs)
         location = locate_mnist(str(args.pop("data_dir", "auto")), str(args.pop("split_source", "auto")))
@@ -309,7 +324,7 @@ def make_datamodule(kind: str, kwargs: dict[str, Any]) -> tuple[Any, str | None]
         try:
             dm = MNISTPairsDataModule(data_dir=location.data_dir, split_source=location.split_source, **args)
         except TypeError as err:
-            raise ConfigError(f"{where}: {err} (see MNISTPairsDataModule's arguments).") from err
+            raise ConfigError(f"{where}: {err} (see MNISTPairsDataModule's arguments).{_closest_argument(err, MNISTPairsDataModule)}") from err
         return dm, location.note
     raise ConfigError(f"`data.kind` must be one of {', '.join(DATA_KINDS)}, got {kind!r}.")
 
@@ -331,6 +346,7 @@ def _wandb_logger(spec: RunSpec, ctx: Context, run_dir: Path) -> Any:
         project=WANDB_PROJECT,
         name=f"{spec.experiment}/{spec.label}",
         group=spec.experiment,
+        tags=[spec.experiment, "reproduce"],  # the reproduction (the claim it checks), to filter runs in the W&B UI
         job_type="reproduce",
         save_dir=str(run_dir),
         offline=ctx.offline(),
@@ -366,7 +382,7 @@ def train(spec: RunSpec, ctx: Context) -> RunResult:
     try:
         net = LeakyReLUTeacherNet(input_dim=dm.input_dim, **model_args)
     except TypeError as err:
-        raise ConfigError(f"`model`: {err} (see LeakyReLUTeacherNet's arguments).") from err
+        raise ConfigError(f"`model`: {err} (see LeakyReLUTeacherNet's arguments).{_closest_argument(err, LeakyReLUTeacherNet)}") from err
     schedule = evaluation_epochs(spec.epochs, spec.evaluations)
     monitor = ScheduledLinearTeacherMonitor(schedule)
     callbacks: list[Any] = [monitor]

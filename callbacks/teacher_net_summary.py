@@ -1,0 +1,55 @@
+"""TeacherNetSummary: a model summary that describes the two-layer network of Eq. (1)."""
+
+from __future__ import annotations
+
+from lightning.pytorch import LightningModule, Trainer
+from lightning.pytorch.callbacks import ModelSummary
+from lightning.pytorch.utilities import rank_zero_info
+from typing_extensions import override
+
+from lt_teacher.view import num_seeds, two_layer_view
+
+
+def describe_network(pl_module: LightningModule) -> str:
+    """A short table: the w- and u-neurons, the output layer, the trainable parameters.
+
+    Raises:
+        ValueError: the module holds no two-layer network :func:`lt_teacher.two_layer_view` can read.
+    """
+    view = two_layer_view(pl_module)
+    seeds = num_seeds(pl_module)
+    trainable = sum(p.numel() for p in pl_module.parameters() if p.requires_grad)
+    frozen = sum(p.numel() for p in pl_module.parameters() if not p.requires_grad)
+    width = view.w.shape[1]
+    bias = " (+1 bias coordinate)" if view.appends_bias else ""
+    fixed = view.degree == 1
+    prefix = f"{seeds} x " if seeds > 1 else ""
+    rows = [
+        ("w-neurons (output +v)", f"{prefix}{view.w.shape[0]} x {width}"),
+        ("u-neurons (output -v)", f"{prefix}{view.u.shape[0]} x {width}"),
+        ("output layer", f"fixed +-v, v = {view.scale:g} (not trained)" if fixed else "learned (absorbed: a_i s(w_i.x) = sign(a_i) s(|a_i| w_i.x))"),
+    ]
+    first = max(len(r[0]) for r in rows)
+    lines = [f"{type(pl_module).__name__}: N(x) = v sum s(w_i.x) - v sum s(u_i.x), s(z) = max(z, {view.alpha:g} z)"]
+    lines += [f"  {name:<{first}}  {shape}" for name, shape in rows]
+    networks = f"{seeds} independent networks, " if seeds > 1 else ""
+    lines.append(
+        f"  {trainable} trainable parameters, {frozen} frozen; {networks}input width {view.input_dim}{bias}"
+    )
+    return "\n".join(lines)
+
+
+class TeacherNetSummary(ModelSummary):
+    """Lightning's :class:`~lightning.pytorch.callbacks.ModelSummary`, replaced by :func:`describe_network` for
+    a two-layer Leaky-ReLU network (whose parameters sit directly on the module, where Lightning's table
+    shows only "other params | n/a"). Other modules get Lightning's table.
+    """
+
+    @override
+    def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        try:
+            text = describe_network(pl_module)
+        except (TypeError, ValueError):
+            super().on_fit_start(trainer, pl_module)
+            return
+        rank_zero_info(text)

@@ -1,0 +1,159 @@
+"""What the ``lt-teacher`` command line adds around LightningCLI: short error messages with a
+suggestion for a mistyped option, one flag style for ``--model.*`` and ``--data.*``, and the
+silencing of messages the package causes (not of real warnings).
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import os
+import re
+import sys
+import traceback
+import warnings
+from collections.abc import Iterable, Sequence
+
+TRACEBACK_ENV = "LT_TEACHER_TRACEBACK"
+TRACEBACK_FLAG = "--traceback"
+
+# Errors that describe a wrong input (an argument, a config value, a missing file): one message, no traceback.
+USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, TypeError, FileNotFoundError, NotADirectoryError)
+
+
+def traceback_requested(argv: list[str]) -> tuple[bool, list[str]]:
+    """Whether the full traceback is wanted (``--traceback`` or ``LT_TEACHER_TRACEBACK=1``), and argv without the flag."""
+    wanted = os.environ.get(TRACEBACK_ENV, "").strip().lower() not in {"", "0", "false", "no"}
+    if TRACEBACK_FLAG in argv:
+        wanted = True
+        argv = [a for a in argv if a != TRACEBACK_FLAG]
+    return wanted, argv
+
+
+def normalize_flags(argv: Sequence[str]) -> list[str]:
+    """``--model.init_args.x`` -> ``--model.x`` (the model is not selected by class, so both spellings mean one thing).
+
+    ``--data.x`` already works for the selected datamodule's argument ``x`` (and ``--data.init_args.x``
+    keeps working), so both groups accept the same short style.
+    """
+    out = []
+    for arg in argv:
+        if arg.startswith("--model.init_args."):
+            arg = "--model." + arg[len("--model.init_args."):]
+        out.append(arg)
+    return out
+
+
+class _DropTips(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return "💡 Tip" not in message and not message.startswith("Trainer already configured with model summary")
+
+
+def silence_package_noise() -> None:
+    """Drop what the package causes and can not fix at the source; real warnings stay.
+
+    * Lightning's advertising tips (litlogger, litmodels), and its note that our model summary replaces its own;
+    * ``isinstance(treespec, LeafSpec)`` is deprecated: raised inside Lightning with newer torch, on every run;
+    * W&B's banner lines (``WANDB_QUIET``; W&B warnings are still shown), unless the user set it.
+    """
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        logging.getLogger(name).addFilter(_DropTips())
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+    os.environ.setdefault("WANDB_QUIET", "true")
+
+
+# --------------------------------------------------------------------------------------------- errors
+def _option_names(parser: object) -> list[str]:
+    names: list[str] = []
+    for action in getattr(parser, "_actions", []):
+        names.extend(s for s in getattr(action, "option_strings", []) if s.startswith("--"))
+        sub = getattr(action, "_name_parser_map", None)
+        if sub:
+            for sub_parser in sub.values():
+                names.extend(_option_names(sub_parser))
+    return names
+
+
+def _data_class_options(message: str) -> list[str]:
+    """``--data.<arg>`` for every argument of the datamodule named in a jsonargparse message."""
+    match = re.search(r"class_path '([\w.]+)'", message)
+    if not match:
+        return []
+    module_name, _, class_name = match.group(1).rpartition(".")
+    try:
+        import importlib
+        import inspect
+
+        cls = getattr(importlib.import_module(module_name), class_name)
+        names: list[str] = []
+        for klass in cls.__mro__:
+            if klass.__module__.startswith("lightning"):
+                break
+            params = inspect.signature(klass.__init__).parameters
+            names += [f"--data.{p}" for p in params if p not in {"self", "args", "kwargs"}]
+        return names
+    except Exception:  # a suggestion is a courtesy: never fail the error message for it
+        return []
+
+
+def suggest(unknown: str, candidates: Iterable[str]) -> str | None:
+    """The valid option closest to ``unknown`` (difflib), or None."""
+    close = difflib.get_close_matches(unknown, sorted(set(candidates)), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def condense(message: str) -> str:
+    """jsonargparse's message without the Union/subtype noise: the reasons under "Errors:", one per line."""
+    lines = [line.rstrip() for line in message.strip().splitlines() if line.strip()]
+    if not any("Does not validate against any of the Union subtypes" in line for line in lines):
+        return "\n".join(lines)
+    kept = [lines[0].strip()] if lines[0].strip().startswith("Parser key") else []
+    inside = False
+    for line in lines:
+        text = line.strip()
+        if text.startswith("Errors:"):
+            inside = True
+        elif text.startswith("Given value"):
+            inside = False
+            value = text.partition(":")[2].strip()
+            if text.startswith("Given value:") and len(value) < 80 and "(" not in value:
+                kept.append(f"  Got value: {value}")
+        elif inside and not text.startswith("- Expected a <class 'NoneType'>"):
+            kept.append("  " + (text[2:] if text.startswith("- ") else text))
+    return "\n".join(kept)
+
+
+def argument_error_text(message: str, parser: object, subcommand: str | None) -> str:
+    """One short block: what is wrong, the closest valid option for an unknown one, how to get help."""
+    text = condense(message)
+    hints: list[str] = []
+    unknown = re.findall(r"(--[\w.\-]+)", message) if "unrecognized arguments" in message else []
+    for match in re.finditer(r"Option '([\w]+)' is not accepted", message):
+        unknown.append(f"--data.{match.group(1)}")
+    candidates = _option_names(parser) + _data_class_options(message)
+    for option in unknown:
+        close = suggest(option, candidates)
+        if close and close != option:
+            hints.append(f"did you mean {close}?")
+    command = f"lt-teacher {subcommand}" if subcommand else "lt-teacher"
+    if "is not accepted" in message:
+        hints.append("a datamodule's arguments depend on its class: choose it first, e.g. --data MNISTPairsDataModule --data.digits [3,5]")
+    hints.append(f"accepted options: {command} --help (a datamodule's: {command} --data.help CLASS)")
+    return text + "\n" + "\n".join(f"  hint: {h}" for h in hints)
+
+
+def report_error(err: BaseException, command: str, *, full_traceback: bool) -> int:
+    """Print ``err`` for a user; return the exit code (2)."""
+    if full_traceback:
+        traceback.print_exception(err)
+        return 2
+    frames = traceback.extract_tb(err.__traceback__)
+    where = f" (raised at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+    message = str(err).strip() or type(err).__name__
+    print(f"{command}: error: {message}", file=sys.stderr)
+    hint = getattr(err, "lt_teacher_hint", None)
+    if hint:
+        print(f"  hint: {hint}", file=sys.stderr)
+    print(f"  ({type(err).__name__}{where}; set {TRACEBACK_ENV}=1 or pass {TRACEBACK_FLAG} for the full traceback)", file=sys.stderr)
+    return 2

@@ -1,0 +1,251 @@
+"""The first hour with `lt-teacher`: help, version, short errors, a quiet run that tells its story, W&B runs.
+
+Every command runs as a subprocess, as a user would type it, with no network and no W&B account.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from _helpers import REPO_ROOT
+from test_cli import run_cli
+
+WARNING_LINE = re.compile(r"warn|tip:|💡|deprecat", re.IGNORECASE)
+
+
+def _lines(result: subprocess.CompletedProcess) -> list[str]:
+    """What the terminal shows, the progress bar's carriage-return redraws collapsed to their last state."""
+    text = (result.stdout + result.stderr).replace("\x1b[A", "")
+    return [line.split("\r")[-1] for line in text.splitlines() if line.split("\r")[-1].strip()]
+
+
+def _wandb_records(run_dir: Path) -> list[Any]:
+    import importlib.util
+
+    # the reader of W&B's offline transaction log (tests/callbacks/test_wandb.py)
+    spec = importlib.util.spec_from_file_location("_wandb_reader", REPO_ROOT / "tests" / "callbacks" / "test_wandb.py")
+    module = sys.modules.get(spec.name) or importlib.util.module_from_spec(spec)
+    if spec.name not in sys.modules:
+        sys.modules[spec.name] = module  # dataclasses look their module up there
+        spec.loader.exec_module(module)
+    run_records = module.run_records
+    (data_file,) = run_dir.glob("run-*.wandb")
+    return run_records(data_file)
+
+
+def _wandb_run(records: list[Any]) -> tuple[Any, dict[str, Any]]:
+    """The run record (name, group, tags, job type) and the config as W&B would upload it."""
+    run = next(r.run for r in records if r.WhichOneof("record_type") == "run")
+    config: dict[str, Any] = {}
+    for record in records:
+        if record.WhichOneof("record_type") == "config":
+            for item in record.config.update:
+                config[item.key or ".".join(item.nested_key)] = json.loads(item.value_json)
+    return run, config
+
+
+# ------------------------------------------------------------------------------------------- help
+def test_help_lists_every_command_with_a_pointer_to_the_readme(tmp_path):
+    result = run_cli(["--help"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    for command in ("fit", "validate", "test", "reproduce"):
+        assert re.search(rf"^\s+{command}\s+\S", result.stdout, re.MULTILINE), f"{command} not listed:\n{result.stdout}"
+    assert "README" in result.stdout
+    assert "Lightning Trainer command line tool" not in result.stdout
+    assert result.stderr == ""
+
+
+def test_version(tmp_path):
+    result = run_cli(["--version"], tmp_path)
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"lt-teacher {version('lt-teacher')}"
+
+
+def test_an_unknown_command_suggests_the_closest(tmp_path):
+    result = run_cli(["fitt"], tmp_path)
+    assert result.returncode == 2
+    assert "Did you mean 'fit'" in result.stderr
+
+
+# ----------------------------------------------------------------------------------------- errors
+@pytest.mark.parametrize(
+    ("args", "must_say"),
+    [
+        (["--model.alpha", "1.5"], ["alpha", "1.5", "(0, 1)", "--model.alpha"]),
+        (["--model.alpha", "abc"], ["model.alpha", "abc", "float"]),
+        (["--data.n_train", "1"], ["n_train", "got 1", "--data.n_train"]),
+        (["--data.init_args.dim", "x"], ["dim", "int", "x"]),
+        (["--model.alhpa", "0.2"], ["--model.alhpa", "did you mean --model.alpha?"]),
+        (["--data.digits", "[3,5]"], ["digits", "MNISTPairsDataModule"]),
+        (["--trainer.max_epochs", "many"], ["max_epochs", "many"]),
+    ],
+    ids=["out-of-range", "wrong-type", "datamodule-value", "datamodule-type", "misspelt", "wrong-class", "trainer"],
+)
+def test_a_bad_argument_gives_a_short_message_naming_it(args, must_say, tmp_path, monkeypatch, capsys):
+    """In-process (the subprocess case is below): `main` exits with 2 and a few lines on stderr."""
+    from lt_teacher.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LT_TEACHER_TRACEBACK", raising=False)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", *args])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    # (Lightning's log handler may still write to an earlier test's closed capture stream: look at our message only)
+    assert "lt-teacher fit: error:" in err, err
+    err = err[err.index("lt-teacher fit: error:"):]
+    assert len([line for line in err.splitlines() if line.strip()]) <= 15, err
+    assert "Traceback" not in err
+    for text in must_say:
+        assert text in err, f"{text!r} missing from:\n{err}"
+
+
+def test_a_bad_value_in_a_subprocess(tmp_path):
+    result = run_cli(["fit", "--model.alpha", "1.5"], tmp_path)
+    assert result.returncode == 2
+    lines = _lines(result)
+    assert len(lines) <= 15, "\n".join(lines)
+    assert "Traceback" not in result.stderr
+    assert "`alpha` must be in (0, 1)" in result.stderr and "--model.alpha" in result.stderr
+
+
+def test_the_full_traceback_on_request(tmp_path):
+    result = run_cli(["fit", "--model.alpha", "1.5", "--traceback"], tmp_path)
+    assert result.returncode != 0 and "Traceback (most recent call last)" in result.stderr
+    env_result = subprocess.run(
+        [sys.executable, "-m", "lt_teacher.cli", "fit", "--model.alpha", "1.5"], cwd=tmp_path, capture_output=True, text=True,
+        env={**_env(tmp_path), "LT_TEACHER_TRACEBACK": "1"}, timeout=300,
+    )
+    assert env_result.returncode != 0 and "Traceback (most recent call last)" in env_result.stderr
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WANDB_", "LT_TEACHER_TRACEBACK"))}
+    env.update(HOME=str(tmp_path), WANDB_CONFIG_DIR=str(tmp_path / ".wandb-config"), WANDB_CACHE_DIR=str(tmp_path / ".wandb-cache"))
+    return env
+
+
+def test_a_wrong_reproduce_override_is_one_message(tmp_path):
+    result = run_cli(["reproduce", "fig1", "--scale", "tiny", "--set", "model.alpha=2.0", "--reports-dir", str(tmp_path / "r")], tmp_path)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr and len(_lines(result)) <= 15, result.stderr
+    assert "alpha" in result.stderr
+
+
+# ------------------------------------------------------------------------------------- flag style
+def test_model_and_data_take_the_same_flag_style(tmp_path):
+    result = run_cli(
+        ["fit", "--model.init_args.alpha", "0.3", "--data.n_train", "40", "--data.init_args.dim", "3", "--print_config"], tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"^  alpha: 0.3$", result.stdout, re.MULTILINE)
+    assert re.search(r"^    n_train: 40$", result.stdout, re.MULTILINE) and re.search(r"^    dim: 3$", result.stdout, re.MULTILINE)
+    mnist = run_cli(["fit", "--data", "MNISTPairsDataModule", "--data.digits", "[3,5]", "--data.split_source", "test-split",
+                     "--data.data_dir", str(tmp_path), "--print_config"], tmp_path)
+    assert mnist.returncode == 0, mnist.stderr
+    assert "class_path: lt_teacher.datamodules.MNISTPairsDataModule" in mnist.stdout
+    assert re.search(r"^    digits:\n    - 3\n    - 5$", mnist.stdout, re.MULTILINE)
+
+
+# ------------------------------------------------------------------------------- a plain 3-epoch run
+@pytest.fixture(scope="module")
+def three_epoch_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess, Path]:
+    cwd = tmp_path_factory.mktemp("fit3")
+    return run_cli(["fit", "--trainer.max_epochs", "3"], cwd), cwd
+
+
+@pytest.mark.slow
+def test_a_plain_run_is_quiet_and_ends_with_the_diagnostics(three_epoch_run):
+    result, cwd = three_epoch_run
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = _lines(result)
+    noisy = [line for line in lines if WARNING_LINE.search(line)]
+    assert len(noisy) <= 2, "\n".join(noisy)
+    assert "Seed set to 0" in result.stdout + result.stderr
+    shown = result.stdout + result.stderr  # Lightning's info lines go to stderr when not on a terminal
+    assert "other params" not in shown and "Modules in train mode" not in shown
+    assert "200 trainable parameters" in shown and "fixed +-v, v = 1 (not trained)" in shown
+    table = result.stdout[result.stdout.index("lt-teacher: final diagnostics"):]
+    assert "after 3 training epochs" in table
+    assert re.search(r"test points outside the linear region\s+\d+\.\d %\s+certified linear on \d+\.\d % of test points \(Theorem 5\.1\)", table)
+    assert re.search(r"cluster radius r\s+\d", table)
+    assert re.search(r"in a PAR: (yes|no)", table) and re.search(r"above the Theorem 6\.2 threshold: (yes|no)", table)
+    # the table comes before the block that says where everything went
+    assert table.index("certified linear") < table.index("W&B run (offline)") < table.index("plots (CurvePlotMonitor)")
+    # the progress bar shows the two key diagnostics
+    assert re.search(r"outside=[\d.e-]+, r/gap=[\d.e-]+", result.stdout + result.stderr)
+    # the curves of the monitored quantities, next to the neuron snapshots
+    (curves,) = (cwd / "runs").glob("csv/version_*/lt_teacher_plots/curves.png")
+    from PIL import Image
+
+    with Image.open(curves) as image:
+        assert image.width >= 600
+
+
+@pytest.mark.slow
+def test_the_wandb_run_has_a_name_and_the_full_namespaced_config(three_epoch_run):
+    result, cwd = three_epoch_run
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run_dir,) = (cwd / "runs" / "wandb").glob("offline-run-*")
+    records = _wandb_records(run_dir)
+    run, config = _wandb_run(records)
+    assert run.display_name == "LinearTeacher-2d-alpha0.1-init0.001"
+    assert run.job_type == "fit"
+    assert config["trainer"]["max_epochs"] == 3
+    assert config["trainer"]["log_every_n_steps"] is None  # chosen from the data: 10 steps per epoch
+    assert config["model"]["alpha"] == 0.1 and config["model"]["init_std"] == 0.001
+    assert config["data"]["init_args"]["seed"] == 0 and config["seed_everything"] == 0
+    assert "seed" not in config, "a flat `seed` is ambiguous (model? data?)"
+    assert config["data_splits/train/size"] == 200 and config["data_splits/test/size"] == 1000
+    images = [r for r in records if r.WhichOneof("record_type") == "history" and any(
+        (i.key or ".".join(i.nested_key)).startswith("plots/curves") for i in r.history.item)]
+    assert images, "the curves PNG did not reach W&B"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("subcommand", ["validate", "test"])
+def test_validate_and_test_run_the_monitors_and_log_to_the_same_project(subcommand, tmp_path):
+    result = run_cli([subcommand, "--trainer.enable_progress_bar", "false"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"final diagnostics of {subcommand}" in result.stdout
+    assert "certified linear on" in result.stdout and f"lt-teacher: {subcommand} finished" in result.stdout
+    assert "W&B run (offline)" in result.stdout
+    (run_dir,) = (tmp_path / "runs" / "wandb").glob("offline-run-*")
+    run, _ = _wandb_run(_wandb_records(run_dir))
+    assert run.project == "lt-teacher" and run.job_type == subcommand
+
+
+def test_the_data_sizes_and_sources_are_printed_once(tmp_path):
+    result = run_cli(["fit", "--trainer.max_epochs", "1", "--trainer.logger", "false", "--trainer.enable_progress_bar", "false",
+                      "--trainer.callbacks", "[]", "--data.n_train", "40", "--data.n_test", "30"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    described = [line for line in _lines(result) if line.startswith("LinearTeacherDataModule: train")]
+    assert len(described) == 1
+    assert "train 40 (" in described[0] and "val 200 (" in described[0] and "test 30 (" in described[0]
+
+
+def test_the_readme_commands_use_the_short_data_flags():
+    readme = (REPO_ROOT / "README.md").read_text()
+    commands = [line for line in readme.splitlines() if line.lstrip("`").startswith("lt-teacher ")]
+    assert commands and not [line for line in commands if "init_args" in line]
+    assert "](docs/first-run-curves.png)" in readme and (REPO_ROOT / "docs" / "first-run-curves.png").is_file()
+
+
+def test_a_misspelt_reproduce_override_suggests_the_argument(tmp_path, capsys):
+    from lt_teacher.reproduce import main as reproduce_main
+
+    code = reproduce_main(["fig1", "--scale", "tiny", "--set", "model.alpah=0.2", "--reports-dir", str(tmp_path / "r"),
+                           "--runs-dir", str(tmp_path / "runs"), "--wandb", "disabled"])
+    err = capsys.readouterr().err
+    assert code != 0 and len(err.strip().splitlines()) <= 15, err
+    assert "Did you mean 'alpha'?" in err or "valid keys: alpha," in err, err  # --set keys are checked first
