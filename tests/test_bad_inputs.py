@@ -11,9 +11,6 @@ overrides also in ``tests/test_reproduce.py``; engines also in ``tests/engines/t
 from __future__ import annotations
 
 import math
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -255,12 +252,6 @@ def test_engines(call, error, match):
 
 
 # --------------------------------------------------------------------------- fit (the command line)
-def _cli(args: list[str], cwd) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
-    env.update(HOME=str(cwd), WANDB_MODE="offline", WANDB_SILENT="true")
-    return subprocess.run([sys.executable, "-m", "lt_teacher.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
-
-
 FIT = {
     "unknown-option": (["fit", "--model.alpah", "0.2"], r"alpah"),
     "bad-type": (["fit", "--trainer.max_epochs", "many"], r"max_epochs"),
@@ -270,10 +261,19 @@ FIT = {
 
 
 @pytest.mark.parametrize(("args", "match"), list(FIT.values()), ids=list(FIT))
-def test_fit_command_line(args, match, tmp_path):
-    result = _cli(args, tmp_path)
-    assert result.returncode != 0
-    assert __import__("re").search(match, result.stderr), result.stderr[-2000:]
+def test_fit_command_line(args, match, tmp_path, monkeypatch, capsys):
+    """In-process (`lt-teacher fit` as a subprocess is tested in test_cli.py and test_cli_output.py)."""
+    from lt_teacher.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.delenv("LT_TEACHER_TRACEBACK", raising=False)
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code not in (0, None)
+    err = capsys.readouterr().err
+    assert __import__("re").search(match, err), err[-2000:]
     assert not list(tmp_path.glob("runs/csv/version_*/checkpoints/*.ckpt"))  # nothing trained
 
 
