@@ -54,12 +54,25 @@ def test_validate_and_test_subcommands(tmp_path):
         assert result.returncode == 0, result.stderr[-3000:]
 
 
-def test_bad_arguments_say_what_is_wrong(tmp_path):
-    result = run_cli(["fit", "--model.alpha", "1.5", "--trainer.max_epochs", "1"], tmp_path)
-    assert result.returncode != 0
-    assert "alpha" in result.stderr
-    result = run_cli(["fit", "--config", str(REPO_ROOT / "configs" / "mnist-pair.yaml"), "--data.init_args.data_dir", str(tmp_path / "nowhere")], tmp_path)
-    assert result.returncode != 0 and "MNIST/raw" in result.stderr
+@pytest.mark.parametrize(
+    ("args", "must_say"),
+    [
+        (["--model.alpha", "1.5", "--trainer.max_epochs", "1"], "alpha"),
+        (["--config", str(REPO_ROOT / "configs" / "mnist-pair.yaml"), "--data.init_args.data_dir", "nowhere"], "MNIST/raw"),
+    ],
+    ids=["model-value", "missing-mnist"],
+)
+def test_bad_arguments_say_what_is_wrong(args, must_say, tmp_path, monkeypatch, capsys):
+    """In-process (a subprocess run of the same errors is in test_cli_output.py)."""
+    from lt_teacher.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.delenv("LT_TEACHER_TRACEBACK", raising=False)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", *args])
+    assert exit_info.value.code not in (0, None)
+    assert must_say in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("config", sorted(p.name for p in (REPO_ROOT / "configs").glob("*.yaml")))

@@ -143,18 +143,26 @@ def test_a_wrong_reproduce_override_is_one_message(tmp_path):
 
 
 # ------------------------------------------------------------------------------------- flag style
-def test_model_and_data_take_the_same_flag_style(tmp_path):
-    result = run_cli(
-        ["fit", "--model.init_args.alpha", "0.3", "--data.n_train", "40", "--data.init_args.dim", "3", "--print_config"], tmp_path
-    )
-    assert result.returncode == 0, result.stderr
-    assert re.search(r"^  alpha: 0.3$", result.stdout, re.MULTILINE)
-    assert re.search(r"^    n_train: 40$", result.stdout, re.MULTILINE) and re.search(r"^    dim: 3$", result.stdout, re.MULTILINE)
-    mnist = run_cli(["fit", "--data", "MNISTPairsDataModule", "--data.digits", "[3,5]", "--data.split_source", "test-split",
-                     "--data.data_dir", str(tmp_path), "--print_config"], tmp_path)
-    assert mnist.returncode == 0, mnist.stderr
-    assert "class_path: lt_teacher.datamodules.MNISTPairsDataModule" in mnist.stdout
-    assert re.search(r"^    digits:\n    - 3\n    - 5$", mnist.stdout, re.MULTILINE)
+def _print_config(args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> str:
+    """``lt-teacher fit ARGS --print_config`` in-process: the resolved config it prints (exit code 0)."""
+    from lt_teacher.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", *args, "--print_config"])
+    out = capsys.readouterr()
+    assert exit_info.value.code in (0, None), out.err
+    return out.out
+
+
+def test_model_and_data_take_the_same_flag_style(tmp_path, monkeypatch, capsys):
+    printed = _print_config(["--model.init_args.alpha", "0.3", "--data.n_train", "40", "--data.init_args.dim", "3"], tmp_path, monkeypatch, capsys)
+    assert re.search(r"^  alpha: 0.3$", printed, re.MULTILINE)
+    assert re.search(r"^    n_train: 40$", printed, re.MULTILINE) and re.search(r"^    dim: 3$", printed, re.MULTILINE)
+    mnist = _print_config(["--data", "MNISTPairsDataModule", "--data.digits", "[3,5]", "--data.split_source", "test-split",
+                           "--data.data_dir", str(tmp_path)], tmp_path, monkeypatch, capsys)
+    assert "class_path: lt_teacher.datamodules.MNISTPairsDataModule" in mnist
+    assert re.search(r"^    digits:\n    - 3\n    - 5$", mnist, re.MULTILINE)
 
 
 # ------------------------------------------------------------------------------- a plain 3-epoch run
