@@ -191,3 +191,12 @@ def test_mnist_reproduction_uses_the_split_on_disk_and_says_so(tmp_path, monkeyp
     if location.split_source == "test-split":
         assert "only the official MNIST *test* split" in text
     assert outcome.runs[0].data_note in text
+
+
+def test_wandb_tags_name_the_reproduction_the_data_and_the_role():
+    from lt_teacher.reproduce.runner import wandb_tags
+
+    spec = RunSpec("fig2-mnist", "MNIST 3 vs 5, init std 0.001", "mnist", {}, {}, epochs=1, evaluations=1)
+    assert wandb_tags(spec) == ["fig2-mnist", "reproduce", "MNIST 3 vs 5", "config-setting"]
+    fallback = spec.with_overrides({"model": {"init_std": 1e-5}}, label="MNIST 3 vs 5, init std 0.001 [model.init_std=1e-05]")
+    assert wandb_tags(fallback) == ["fig2-mnist", "reproduce", "MNIST 3 vs 5", "fallback"]

@@ -346,13 +346,22 @@ def _wandb_logger(spec: RunSpec, ctx: Context, run_dir: Path) -> Any:
         project=WANDB_PROJECT,
         name=f"{spec.experiment}/{spec.label}",
         group=spec.experiment,
-        tags=[spec.experiment, "reproduce"],  # the reproduction (the claim it checks), to filter runs in the W&B UI
+        tags=wandb_tags(spec),
         job_type="reproduce",
         save_dir=str(run_dir),
         offline=ctx.offline(),
         config=spec.as_dict(),
         settings=wandb_settings(),
     )
+
+
+def wandb_tags(spec: RunSpec) -> list[str]:
+    """Tags that let the W&B UI set the runs of one reproduction side by side: the reproduction, the data set
+    the run's claims are about, and whether it is the config's setting or a fallback tried when a claim failed
+    (a run can serve several claims, so the claim texts themselves are in the report)."""
+    data = spec.label.split(",")[0].split("[")[0].strip()
+    role = "fallback" if "[" in spec.label else "config-setting"
+    return [tag[:64] for tag in (spec.experiment, "reproduce", data, role) if tag]
 
 
 def wandb_settings() -> Any:
