@@ -159,7 +159,9 @@ def verify_network(
             except RuntimeError as err:
                 unverified = str(err)
             else:
-                mismatch, worst, worst_scale = False, 0.0, 0.0
+                # The module may return the logit N(x) or the probability sigmoid(N(x)) (a BCELoss project):
+                # either is the analysed network, as long as every seed matches in the same form.
+                logit_ok, probability_ok, worst, worst_scale = True, True, 0.0, 0.0
                 for seed, view in enumerate(views):
                     x64 = head_inputs(pl_module, features, x, view, owner)
                     expected = network_output(x64, view.w, view.u, view.alpha, view.scale).cpu()
@@ -169,18 +171,22 @@ def verify_network(
                     eps = torch.finfo(dtype).eps
                     module_eps = torch.finfo(_param_dtype(pl_module)).eps
                     tolerance = 16 * max(eps, module_eps) * (x64.shape[1] + h.shape[0]) * magnitude
+                    finite = bool(torch.isfinite(found[seed]).all())
                     difference = (found[seed] - expected).abs()
-                    if bool((difference > tolerance).any()) or not bool(torch.isfinite(found[seed]).all()):
-                        mismatch = True
+                    if bool((difference > tolerance).any()) or not finite:
+                        logit_ok = False
                         worst = max(worst, float(torch.nan_to_num(difference, nan=float("inf")).max()))
                         worst_scale = max(worst_scale, float(expected.abs().max()))
-                if mismatch:
+                    # sigmoid is 1/4-Lipschitz: the logit tolerance bounds the probability error too
+                    if not finite or bool(((found[seed] - torch.sigmoid(expected)).abs() > tolerance).any()):
+                        probability_ok = False
+                if not (logit_ok or probability_ok):
                     call = "output_fn(module, x)" if output_fn is not None else f"{type(pl_module).__name__}.forward(x)"
                     inputs = "features(module, x)" if features is not None else "the raw batch inputs"
                     problems.append(
                         f"the network the monitors analyse ({name} on {inputs}) differs from what {type(pl_module).__name__} "
                         f"computes: on {x.shape[0]} training inputs the largest difference between {call} and the analysed "
-                        f"N(x) is {worst:.3g} (|N(x)| up to {worst_scale:.3g})"
+                        f"N(x) is {worst:.3g} (|N(x)| up to {worst_scale:.3g}), and it is not sigmoid(N(x)) either"
                     )
     except (TypeError, ValueError) as err:
         error = err

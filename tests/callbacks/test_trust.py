@@ -376,3 +376,45 @@ def test_single_seed_monitors_verify_every_seed_of_a_multi_seed_module(tmp_path)
 
     with pytest.raises(ValueError, match="differs from what SecondSeedScaled computes"):
         fit(SecondSeedScaled(input_dim=2, k=3, num_seeds=3), PARSolutionMonitor())
+
+
+def test_a_module_whose_forward_returns_probabilities_is_verified(tmp_path):
+    """A BCELoss project: forward returns sigmoid(N(x)). That is the analysed network too, so the monitors
+    run (no error, no warning) and log what the functional API gives on the same network."""
+
+    class ProbabilityClassifier(LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = nn.Sequential(nn.Linear(2, 8), nn.LeakyReLU(0.2), nn.Linear(8, 1, bias=False))
+
+        def forward(self, x: Tensor) -> Tensor:
+            return torch.sigmoid(self.net(x)[:, 0])
+
+        def training_step(self, batch: Any, batch_idx: int) -> Tensor:
+            x, y = batch
+            return nn.functional.binary_cross_entropy(self(x), (y > 0).float())
+
+        def configure_optimizers(self) -> Any:
+            return torch.optim.SGD(self.parameters(), lr=0.05)
+
+    x, y = separable_gaussians(n=60, d=2, seed=3)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=10)
+    monitor = LinearTeacherMonitor(groups=("cluster", "linear_region"), splits=("train",))
+    module = ProbabilityClassifier()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        Trainer(max_epochs=2, callbacks=[monitor], logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                enable_model_summary=False, default_root_dir=tmp_path).fit(module, train_dataloaders=loader)
+    assert not [w for w in caught if "could not compare" in str(w.message)]
+    view = two_layer_view(module)
+    expected = 1.0 - float(linear_region_mask(view.prepare_inputs(x), view.w, view.u).double().mean())  # bias coordinate
+    assert monitor.history[-1]["linear_region/outside_fraction/train"] == pytest.approx(expected, abs=1e-12)
+
+    class ScaledProbability(ProbabilityClassifier):
+        def forward(self, x: Tensor) -> Tensor:
+            return torch.sigmoid(2.0 * self.net(x)[:, 0])  # not the network the monitors would analyse
+
+    with pytest.raises(ValueError, match="not sigmoid"):
+        Trainer(max_epochs=1, callbacks=[LinearTeacherMonitor()], logger=False, enable_checkpointing=False,
+                enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path).fit(
+                    ScaledProbability(), train_dataloaders=loader)
