@@ -25,6 +25,8 @@ from typing import Any
 import torch
 
 from lt_teacher import functional as F
+from lt_teacher.functional._checks import signed_labels
+from lt_teacher.functional.agreement import classifies, group_agrees, normalized_preactivations
 
 from .report import fmt
 from .runner import RunResult
@@ -121,7 +123,7 @@ def diagnose_seed(result: RunResult, seed: int, split: str = "train") -> SeedDia
     """Measure one network of ``result`` on the points of ``split``."""
     x, y_raw = result.splits[split]
     x = x.flatten(1).to(torch.float64)
-    y = torch.where(y_raw > 0, 1.0, -1.0).to(torch.float64)
+    y = signed_labels(y_raw, x.shape[0])
     w, u = result.w(seed), result.u(seed)
     cluster = F.cluster_radius(w, u)
     gap = float(cluster.mean_gap)
@@ -235,11 +237,13 @@ def diagnose_nar_seed(result: RunResult, seed: int, outliers: int) -> NARSeedDia
     """Measure one network of ``result`` on its training split, whose last ``outliers`` rows are the outliers."""
     x, y_raw = result.splits["train"]
     x = x.flatten(1).to(torch.float64)
-    y = torch.where(y_raw > 0, 1.0, -1.0).to(torch.float64)
-    h_w, h_u = x @ result.w(seed).T, x @ result.u(seed).T
-    split_w = ~(((h_w > 0).all(dim=1)) | ((h_w < 0).all(dim=1)))
-    split_u = ~(((h_u > 0).all(dim=1)) | ((h_u < 0).all(dim=1)))
-    wrong_w = ((y[:, None] * h_w) < 0).all(dim=1)
+    y = signed_labels(y_raw, x.shape[0])
+    w, u = result.w(seed), result.u(seed)
+    # Definition 6.2 at beta = 0 through the functional helpers the NAR/PAR monitors use.
+    h_w = normalized_preactivations(x @ w.T, w.norm(dim=1))
+    h_u = normalized_preactivations(x @ u.T, u.norm(dim=1))
+    split_w, split_u = ~group_agrees(h_w, 0.0), ~group_agrees(h_u, 0.0)
+    wrong_w = classifies(-y[:, None] * h_w, 0.0).all(dim=1)  # every w-neuron classifies the point against y
     in_nar = not bool(split_w.any()) and not bool(split_u.any())
     return NARSeedDiagnosis(
         seed=seed,
