@@ -14,7 +14,8 @@ from torch import Tensor
 from torch.utils.data import DataLoader, TensorDataset
 from typing_extensions import override
 
-from ._validation import check_choice, check_int
+from lt_teacher._validation import check_bool, check_choice, check_int
+from lt_teacher.functional.network import append_bias_coordinate
 
 SPLITS = ("train", "val", "test")
 _STAGES = ("fit", "validate", "test", "predict")
@@ -35,11 +36,6 @@ def derived_seed(seed: int, stream: str) -> int:
 def derived_generator(seed: int, stream: str) -> torch.Generator:
     """A CPU ``torch.Generator`` seeded with :func:`derived_seed`."""
     return torch.Generator().manual_seed(derived_seed(seed, stream))
-
-
-def with_bias_column(splits: dict[str, tuple[Tensor, Tensor]]) -> dict[str, tuple[Tensor, Tensor]]:
-    """Append a constant 1 to every x of every split (supplementary 8.1)."""
-    return {name: (torch.cat([x, torch.ones(x.shape[0], 1)], dim=1), y) for name, (x, y) in splits.items()}
 
 
 def _checked_split(name: str, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
@@ -69,8 +65,8 @@ class BatchIndexedTensors(TensorDataset):
         return tuple(t[index] for t in self.tensors)
 
 
-def keep_batch(batch: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
-    """``collate_fn`` for :class:`BatchIndexedTensors`: the batch is already stacked."""
+def keep_batch(batch: Any) -> Any:
+    """``collate_fn`` for :class:`BatchIndexedTensors`: the batch, a tuple of tensors, is already stacked."""
     return batch
 
 
@@ -96,14 +92,17 @@ class TensorSplitsDataModule(LightningDataModule, ABC):
         batch_size: Batch size of the training loader (the paper's SGD uses 1).
         eval_batch_size: Batch size of the validation and test loaders.
         num_workers: ``DataLoader`` worker processes.
+        bias: Append a constant 1 to every x of every split (supplementary 8.1: a first-layer bias
+            becomes one more weight column).
 
     Raises:
         TypeError: If an argument has the wrong type.
         ValueError: If an argument is out of range.
     """
 
-    def __init__(self, *, seed: int, batch_size: int, eval_batch_size: int, num_workers: int) -> None:
+    def __init__(self, *, seed: int, batch_size: int, eval_batch_size: int, num_workers: int, bias: bool = False) -> None:
         super().__init__()
+        self.bias = check_bool(bias, "bias")
         self.seed = check_int(seed, "seed", minimum=0)
         self.batch_size = check_int(batch_size, "batch_size", minimum=1)
         self.eval_batch_size = check_int(eval_batch_size, "eval_batch_size", minimum=1)
@@ -124,13 +123,14 @@ class TensorSplitsDataModule(LightningDataModule, ABC):
     def __setstate__(self, state: dict[str, Any]) -> None:
         state.setdefault("_splits_reported", False)
         state.setdefault("_splits_logged_to", None)
+        state.setdefault("bias", state.pop("append_bias", False))  # pickled before the option was named `bias`
         generator = torch.Generator()
         generator.set_state(torch.frombuffer(bytearray(state["_shuffle_generator"]), dtype=torch.uint8))
         self.__dict__.update({**state, "_shuffle_generator": generator})
 
     @abstractmethod
     def _build_splits(self) -> dict[str, tuple[Tensor, Tensor]]:
-        """Return ``{"train": (X, Y), "val": (X, Y), "test": (X, Y)}``."""
+        """Return ``{"train": (X, Y), "val": (X, Y), "test": (X, Y)}``, without the bias coordinate."""
 
     @override
     def setup(self, stage: str) -> None:
@@ -169,6 +169,8 @@ class TensorSplitsDataModule(LightningDataModule, ABC):
     def _materialize(self) -> dict[str, tuple[Tensor, Tensor]]:
         if self._splits is None:
             built = self._build_splits()
+            if self.bias:
+                built = {name: (append_bias_coordinate(x), y) for name, (x, y) in built.items()}
             self._splits = {name: _checked_split(name, *built[name]) for name in SPLITS}
         return self._splits
 

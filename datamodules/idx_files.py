@@ -144,8 +144,8 @@ def prepare_idx_folder(source_dir: str | Path, data_dir: str | Path, dataset_cls
     dataset_cls = check_dataset_cls(dataset_cls)
     source = Path(source_dir)
     raw = raw_folder(data_dir, dataset_cls)
-    complete = {split: find_split_files(source, split) for split in SPLIT_FILES}
-    complete = {split: found for split, (found, missing) in complete.items() if not missing}
+    searched = {split: find_split_files(source, split) for split in SPLIT_FILES}
+    complete = {split: found for split, (found, missing) in searched.items() if not missing}
     if not complete:
         names = [name for pair in SPLIT_FILES.values() for name in pair]
         raise FileNotFoundError(

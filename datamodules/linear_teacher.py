@@ -10,8 +10,9 @@ import torch
 from torch import Tensor
 from typing_extensions import override
 
-from ._base import TensorSplitsDataModule, derived_generator, with_bias_column
-from ._validation import check_bool, check_float, check_int
+from lt_teacher._validation import check_bool, check_float, check_int, renamed_argument
+
+from ._base import TensorSplitsDataModule, derived_generator
 
 # Rejection sampling gives up below this acceptance rate (points kept / points drawn).
 _MIN_ACCEPTANCE = 1e-3
@@ -134,8 +135,9 @@ class LinearTeacherDataModule(TensorSplitsDataModule):
         num_workers: ``DataLoader`` worker processes.
         cluster_std: σ > 0, the standard deviation of every coordinate of a cluster.
         cluster_distance: 2μ >= 0, the distance between the two cluster centres ±μw*.
-        append_bias: Append a constant 1 to every x (supplementary 8.1); ``teacher`` then
+        bias: Append a constant 1 to every x (supplementary 8.1); ``teacher`` then
             gets a 0 appended so that ``X @ teacher`` still gives w*·x.
+        append_bias: Deprecated spelling of ``bias`` (a ``DeprecationWarning``).
 
     Raises:
         TypeError: If an argument has the wrong type.
@@ -170,9 +172,12 @@ class LinearTeacherDataModule(TensorSplitsDataModule):
         num_workers: int = 0,
         cluster_std: float = 1.0,
         cluster_distance: float = 4.0,
-        append_bias: bool = False,
+        bias: bool = False,
+        append_bias: bool | None = None,
     ) -> None:
-        super().__init__(seed=seed, batch_size=batch_size, eval_batch_size=eval_batch_size, num_workers=num_workers)
+        bias = renamed_argument(bias, append_bias, name="bias", old_name="append_bias", default=False)
+        append_bias = None  # hparams hold the new spelling only
+        super().__init__(seed=seed, batch_size=batch_size, eval_batch_size=eval_batch_size, num_workers=num_workers, bias=bias)
         self.dim = check_int(dim, "dim", minimum=1)
         self.antipodal = check_bool(antipodal, "antipodal")
         self.n_train = _check_count(n_train, "n_train", antipodal=self.antipodal, allow_zero=False)
@@ -199,23 +204,22 @@ class LinearTeacherDataModule(TensorSplitsDataModule):
             )
         if self.outliers and self.margin == 0.0:
             raise ValueError("`outliers` need `margin` > 0 (an outlier sits on the margin's edge), got margin=0.0.")
-        self.append_bias = check_bool(append_bias, "append_bias")
         self._unit_teacher = _resolve_teacher(teacher, self.dim, self.seed)
         self._check_acceptance()
         self.save_hyperparameters()
 
     @property
     def teacher(self) -> Tensor:
-        """w* as float32 of shape (``input_dim``,): unit norm, with a 0 appended if ``append_bias``."""
-        if self.append_bias:
+        """w* as float32 of shape (``input_dim``,): unit norm, with a 0 appended if ``bias``."""
+        if self.bias:
             return torch.cat([self._unit_teacher, torch.zeros(1)])
         return self._unit_teacher.clone()
 
     @property
     @override
     def input_dim(self) -> int:
-        """d, plus one if ``append_bias``."""
-        return self.dim + int(self.append_bias)
+        """d, plus one if ``bias``."""
+        return self.dim + int(self.bias)
 
     def _admissible(self, x: Tensor, label: float) -> Tensor:
         """Mask of the float32 rows x with label·w*·x >= γ and ‖x‖ <= R, evaluated in float64."""
@@ -312,4 +316,4 @@ class LinearTeacherDataModule(TensorSplitsDataModule):
         if self.outliers:
             x, y = splits["train"]
             splits["train"] = (torch.cat([x, self._outlier_points(x)]), torch.cat([y, torch.ones(self.outliers)]))
-        return with_bias_column(splits) if self.append_bias else splits
+        return splits

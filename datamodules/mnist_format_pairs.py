@@ -12,8 +12,9 @@ from torch import Tensor
 from torchvision.datasets import MNIST
 from typing_extensions import override
 
-from ._base import TensorSplitsDataModule, derived_generator, with_bias_column
-from ._validation import check_bool, check_choice, check_fraction, check_int
+from lt_teacher._validation import check_bool, check_choice, check_fraction, check_int, renamed_argument
+
+from ._base import TensorSplitsDataModule, derived_generator
 from .idx_files import check_dataset_cls, describe_folder, find_split_files, raw_folder, read_split
 
 SPLIT_SOURCES = ("official", "test-split")
@@ -69,7 +70,7 @@ class MNISTFormatPairsDataModule(TensorSplitsDataModule):
     ``normalize``: ``"unit_interval"`` divides by 255 (values in [0, 1]; the default — the
     paper does not state its MNIST preprocessing), ``"unit_norm"`` scales every image to
     Euclidean norm 1 (so max‖x‖ = 1 in the Theorem 6.2 threshold), ``"none"`` keeps 0…255.
-    ``append_bias`` then appends a constant 1 (supplementary 8.1).
+    ``bias`` then appends a constant 1 (supplementary 8.1).
 
     Splits (``split_source``):
 
@@ -92,12 +93,13 @@ class MNISTFormatPairsDataModule(TensorSplitsDataModule):
             [0, 1), default 0.2. Must stay ``None`` with ``"official"`` (the official test
             split is the test set).
         normalize: ``"unit_interval"``, ``"unit_norm"`` or ``"none"`` (see above).
-        append_bias: Append a constant 1 to every x.
+        bias: Append a constant 1 to every x.
         download: Let :meth:`prepare_data` download the dataset with torchvision (needs internet).
         seed: Base seed (>= 0) of the divisions and of the shuffling.
         batch_size: Training batch size (the paper's SGD uses 1).
         eval_batch_size: Validation and test batch size.
         num_workers: ``DataLoader`` worker processes.
+        append_bias: Deprecated spelling of ``bias`` (a ``DeprecationWarning``).
 
     Raises:
         TypeError: If an argument has the wrong type, or the class sets no usable ``dataset_cls``.
@@ -122,14 +124,17 @@ class MNISTFormatPairsDataModule(TensorSplitsDataModule):
         val_fraction: float = 0.1,
         test_fraction: float | None = None,
         normalize: str = "unit_interval",
-        append_bias: bool = False,
+        bias: bool = False,
         download: bool = False,
         seed: int = 0,
         batch_size: int = 1,
         eval_batch_size: int = 1024,
         num_workers: int = 0,
+        append_bias: bool | None = None,
     ) -> None:
-        super().__init__(seed=seed, batch_size=batch_size, eval_batch_size=eval_batch_size, num_workers=num_workers)
+        bias = renamed_argument(bias, append_bias, name="bias", old_name="append_bias", default=False)
+        append_bias = None  # hparams hold the new spelling only
+        super().__init__(seed=seed, batch_size=batch_size, eval_batch_size=eval_batch_size, num_workers=num_workers, bias=bias)
         if type(self).dataset_cls is None:
             raise TypeError(
                 f"{type(self).__name__} sets no `dataset_cls`: subclass MNISTFormatPairsDataModule with "
@@ -160,7 +165,6 @@ class MNISTFormatPairsDataModule(TensorSplitsDataModule):
                 f"{self.val_fraction} + {self.test_fraction}."
             )
         self.normalize = check_choice(normalize, "normalize", NORMALIZATIONS)
-        self.append_bias = check_bool(append_bias, "append_bias")
         self.download = check_bool(download, "download")
         if not self.download:
             self._check_files()
@@ -193,8 +197,8 @@ class MNISTFormatPairsDataModule(TensorSplitsDataModule):
     @property
     @override
     def input_dim(self) -> int:
-        """784 pixels, plus one if ``append_bias``; known without reading the files."""
-        return self.image_shape[0] * self.image_shape[1] + int(self.append_bias)
+        """784 pixels, plus one if ``bias``; known without reading the files."""
+        return self.image_shape[0] * self.image_shape[1] + int(self.bias)
 
     @property
     def class_names(self) -> tuple[str, str]:
@@ -292,4 +296,4 @@ class MNISTFormatPairsDataModule(TensorSplitsDataModule):
             fractions = {"val": self.val_fraction, "test": self.test_fraction}
             parts = _divide(y, fractions, generator, "the official test split")
             splits = {name: (x[rows], y[rows]) for name, rows in parts.items()}
-        return with_bias_column(splits) if self.append_bias else splits
+        return splits

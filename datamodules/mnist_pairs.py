@@ -27,7 +27,7 @@ class MNISTPairsDataModule(MNISTFormatPairsDataModule):
         data_dir: torchvision root folder holding ``MNIST/raw/``.
         **kwargs: The other arguments of :class:`MNISTFormatPairsDataModule`:
             ``split_source``, ``val_fraction``, ``test_fraction``, ``normalize``,
-            ``append_bias``, ``download``, ``seed``, ``batch_size``, ``eval_batch_size``,
+            ``bias``, ``download``, ``seed``, ``batch_size``, ``eval_batch_size``,
             ``num_workers``.
 
     Raises:

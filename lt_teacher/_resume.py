@@ -124,5 +124,6 @@ def keep_last(trainer: Trainer) -> None:
     for callback in trainer.checkpoint_callbacks:
         if isinstance(callback, ModelCheckpoint) and callback.save_last is None:
             callback.save_last = True
-    if not any(isinstance(c, RunIdentity) for c in trainer.callbacks):
-        trainer.callbacks.append(RunIdentity())
+    callbacks: list[Callback] = getattr(trainer, "callbacks")  # set by Lightning's callback connector, not declared
+    if not any(isinstance(c, RunIdentity) for c in callbacks):
+        callbacks.append(RunIdentity())

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-__all__ = ["grid_groups", "hyperparameter_grid"]
+from lt_teacher._validation import check_int
+
+__all__ = ["grid_groups", "hyperparameter_grid", "resolve_num_networks"]
 
 _NAMES = ("alpha", "init_std", "lr", "v")
 
@@ -56,10 +58,7 @@ def hyperparameter_grid(
         >>> LeakyReLUTeacherNet(input_dim=4, k=2, **grid).weight.shape
         torch.Size([8, 4, 4])
     """
-    if isinstance(seeds, bool) or not isinstance(seeds, int):
-        raise TypeError(f"`seeds` must be an int >= 1, got {type(seeds).__name__}.")
-    if seeds < 1:
-        raise ValueError(f"`seeds` must be an int >= 1, got {seeds}.")
+    seeds = check_int(seeds, "seeds", minimum=1)
     axes = [_values(value, name) for name, value in zip(_NAMES, (alpha, init_std, lr, v))]
     combos = [combo for combo in itertools.product(*axes) for _ in range(seeds)]
     return {name: [float(combo[i]) for combo in combos] for i, name in enumerate(_NAMES)}
@@ -76,11 +75,36 @@ def grid_groups(module: object) -> list[list[int]]:
         >>> grid_groups(LeakyReLUTeacherNet(input_dim=2, k=1, **hyperparameter_grid(alpha=[0.1, 0.5], seeds=2)))
         [[0, 1], [2, 3]]
     """
-    from lt_teacher.model import LeakyReLUTeacherNet
-
-    if not isinstance(module, LeakyReLUTeacherNet) or not module.is_grid:
+    network_hparams = getattr(module, "network_hparams", None)  # a LeakyReLUTeacherNet (not imported: no cycle)
+    if not callable(network_hparams) or getattr(module, "is_grid", False) is not True:
         return []
     groups: dict[tuple[tuple[str, float], ...], list[int]] = {}
-    for s in range(int(module.hparams.num_seeds)):
-        groups.setdefault(tuple(sorted(module.network_hparams(s).items())), []).append(s)
+    for s in range(int(getattr(module, "hparams")["num_seeds"])):
+        groups.setdefault(tuple(sorted(network_hparams(s).items())), []).append(s)
     return list(groups.values())
+
+
+def resolve_num_networks(per_net: Mapping[str, object], num_seeds: object) -> int:
+    """S: ``num_seeds`` if given, else the common length of the hyper-parameters given as lists, else 1.
+
+    Raises:
+        TypeError: ``num_seeds`` is neither None nor an int.
+        ValueError: ``num_seeds`` < 1, lists of different or zero lengths, or lists whose length is not ``num_seeds``.
+    """
+    seeds = None if num_seeds is None else check_int(num_seeds, "num_seeds", minimum=1)
+    lengths = {name: len(value) for name, value in per_net.items() if isinstance(value, (list, tuple))}
+    if not lengths:
+        return 1 if seeds is None else seeds
+    sizes = set(lengths.values())
+    described = ", ".join(f"{name} has {size}" for name, size in lengths.items())
+    if len(sizes) > 1:
+        raise ValueError(f"Hyper-parameters given as lists must have one value per network, the same length: {described}.")
+    (size,) = sizes
+    if size == 0:
+        raise ValueError(f"A hyper-parameter list must hold one value per network (at least one), got an empty list: {described}.")
+    if seeds is not None and seeds != size:
+        raise ValueError(
+            f"`num_seeds`={seeds} but the per-network lists have length {size} ({described}); "
+            f"omit `num_seeds` or set it to {size}."
+        )
+    return size

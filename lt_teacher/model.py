@@ -4,52 +4,36 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Mapping
-from typing import Any
+import warnings
+from collections.abc import Callable
+from typing import Any, cast
 
 import numba
 import torch
 from lightning.pytorch import LightningModule
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
+from typing_extensions import override
 
 from lt_teacher._batch import default_batch_to_xy
-from lt_teacher.engines import EpochOrder, autograd_sgd_steps, fused_sgd_steps
-from lt_teacher.engines._validation import per_network
-from lt_teacher.functional._checks import check_alpha, check_positive, signed_labels
+from lt_teacher._validation import check_bool, check_choice, check_int, check_positive, check_slope
+from lt_teacher.engines import EpochOrder, fused_sgd_steps, reference_sgd_steps
+from lt_teacher.engines._contract import per_network
+from lt_teacher.functional._checks import signed_labels
 from lt_teacher.functional.network import append_bias_coordinate, leaky_relu, logistic_loss
+from lt_teacher.grid import resolve_num_networks
 
-ENGINES = ("fused", "autograd", "reference")
-
-
-def _resolve_num_networks(per_net: Mapping[str, object], num_seeds: object) -> int:
-    """S: ``num_seeds`` if given, else the common length of the hyper-parameters given as lists, else 1."""
-    if num_seeds is not None:
-        _check_int(num_seeds, "num_seeds", 1)
-    lengths = {name: len(value) for name, value in per_net.items() if isinstance(value, (list, tuple))}
-    if not lengths:
-        return 1 if num_seeds is None else int(num_seeds)  # type: ignore[call-overload]
-    sizes = set(lengths.values())
-    described = ", ".join(f"{name} has {size}" for name, size in lengths.items())
-    if len(sizes) > 1:
-        raise ValueError(f"Hyper-parameters given as lists must have one value per network, the same length: {described}.")
-    (size,) = sizes
-    if size == 0:
-        raise ValueError(f"A hyper-parameter list must hold one value per network (at least one), got an empty list: {described}.")
-    if num_seeds is not None and num_seeds != size:
-        raise ValueError(
-            f"`num_seeds`={num_seeds} but the per-network lists have length {size} ({described}); "
-            f"omit `num_seeds` or set it to {size}."
-        )
-    return size
+ENGINES = ("fused", "reference", "lightning")
+OLD_ENGINE_NAMES = {"autograd": "lightning"}  # deprecated spelling -> name
 
 
-def _check_int(value: object, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"`{name}` must be an int >= {minimum}, got {type(value).__name__} {value!r}.")
-    if value < minimum:
-        raise ValueError(f"`{name}` must be an int >= {minimum}, got {value}.")
-    return value
+def resolve_engine(engine: object) -> str:
+    """The engine's name; an old name (``"autograd"``) gives its new one with a ``DeprecationWarning``."""
+    if isinstance(engine, str) and engine in OLD_ENGINE_NAMES:
+        new = OLD_ENGINE_NAMES[engine]
+        warnings.warn(f"engine={engine!r} is deprecated, use engine={new!r} (the same engine).", DeprecationWarning, stacklevel=3)
+        return new
+    return check_choice(engine, "engine", ENGINES)
 
 
 class LeakyReLUTeacherNet(LightningModule):
@@ -84,9 +68,10 @@ class LeakyReLUTeacherNet(LightningModule):
             the next ceil(n / num_training_batches) per-example updates of the epoch, so its batch size
             sets the logging granularity, not the mathematics.
             ``"reference"``: the same algorithm with one autograd forward/backward per example
-            (slow; the reference the fused loop is tested against).
-            ``"autograd"``: Lightning's automatic optimization on the loader's batches (mean loss per
+            (:func:`~lt_teacher.engines.reference_sgd_steps`; slow, the reference the fused loop is tested against).
+            ``"lightning"``: Lightning's automatic optimization on the loader's batches (mean loss per
             batch; with a shuffling ``batch_size=1`` loader this is the paper's SGD in the loader's order).
+            Its old name ``"autograd"`` still works, with a ``DeprecationWarning``.
         num_seeds: S independent networks trained side by side (own initialization; own permutation
             unless ``shared_order``). ``weight`` then has shape (S, 2k, d). Under DDP with the fused or
             reference engine the seeds are divided among the processes; on one CPU process the fused
@@ -97,7 +82,7 @@ class LeakyReLUTeacherNet(LightningModule):
 
     Checkpoints hold the permutation state (and the global torch RNG state, which orders a shuffling
     DataLoader). With the fused and reference engines a run resumed from any checkpoint ends with the same
-    W as an uninterrupted one; with ``engine="autograd"`` that holds for checkpoints at epoch ends (Lightning
+    W as an uninterrupted one; with ``engine="lightning"`` that holds for checkpoints at epoch ends (Lightning
     does not restore a DataLoader's position inside an epoch).
 
     Raises:
@@ -111,6 +96,8 @@ class LeakyReLUTeacherNet(LightningModule):
         >>> LeakyReLUTeacherNet(input_dim=2, k=3, num_seeds=5).weight.shape
         torch.Size([5, 6, 2])
     """
+
+    output_weights: Tensor  # buffer, (2k,) or (S, 2k)
 
     def __init__(
         self,
@@ -127,26 +114,19 @@ class LeakyReLUTeacherNet(LightningModule):
         order_seed: int = 0,
     ) -> None:
         super().__init__()
-        _check_int(input_dim, "input_dim", 1)
-        _check_int(k, "k", 1)
+        input_dim, k = check_int(input_dim, "input_dim", minimum=1), check_int(k, "k", minimum=1)
         per_net = {"alpha": alpha, "v": v, "init_std": init_std, "lr": lr}
-        num_seeds = _resolve_num_networks(per_net, num_seeds)
-        checks: dict[str, Callable[[object], float]] = {
-            name: functools.partial(check_positive, name=name) for name in ("v", "init_std", "lr")
-        }
-        checks["alpha"] = check_alpha
+        num_seeds = resolve_num_networks(per_net, num_seeds)
+        checks: dict[str, Callable[[object, str], float]] = {"alpha": check_slope, "v": check_positive}
         self._per_network: dict[str, tuple[float, ...]] = {  # one value per network
-            name: per_network(value, name, num_seeds, checks[name]) for name, value in per_net.items()
+            name: per_network(value, name, num_seeds, checks.get(name, check_positive)) for name, value in per_net.items()
         }
-        for name, flag in (("bias", bias), ("shared_order", shared_order)):
-            if not isinstance(flag, bool):
-                raise TypeError(f"`{name}` must be a bool, got {type(flag).__name__}.")
-        if engine not in ENGINES:
-            raise ValueError(f"`engine` must be one of {ENGINES}, got {engine!r}.")
-        _check_int(order_seed, "order_seed", 0)
+        bias, shared_order = check_bool(bias, "bias"), check_bool(shared_order, "shared_order")
+        engine = resolve_engine(engine)  # hparams hold the current name
+        order_seed = check_int(order_seed, "order_seed", minimum=0)
         self.save_hyperparameters()
-        self.hparams.num_seeds = num_seeds  # S, also when it was left to the lengths of the lists
-        self.automatic_optimization = engine == "autograd"
+        self.hparams["num_seeds"] = num_seeds  # S, also when it was left to the lengths of the lists
+        self.automatic_optimization = engine == "lightning"
         width = input_dim + (1 if bias else 0)
         stds = self._per_network["init_std"]
         scale = stds[0] if len(set(stds)) == 1 else torch.tensor(stds).view(-1, 1, 1)
@@ -166,12 +146,12 @@ class LeakyReLUTeacherNet(LightningModule):
     @property
     def w(self) -> Tensor:
         """The w-neurons (output weight +v) of every seed, shape (S, k, d[+1])."""
-        return self.weight[:, : self.hparams.k]
+        return self.weight[:, : self.hparams["k"]]
 
     @property
     def u(self) -> Tensor:
         """The u-neurons (output weight -v) of every seed, shape (S, k, d[+1])."""
-        return self.weight[:, self.hparams.k :]
+        return self.weight[:, self.hparams["k"] :]
 
     def network_hparams(self, network: int) -> dict[str, float]:
         """The hyper-parameters of network ``network`` (0 <= network < S): ``alpha``, ``v``, ``init_std``, ``lr``.
@@ -181,8 +161,8 @@ class LeakyReLUTeacherNet(LightningModule):
             >>> net.network_hparams(1)
             {'alpha': 0.2, 'v': 1.0, 'init_std': 0.001, 'lr': 0.5}
         """
-        count = self.hparams.num_seeds
-        if isinstance(network, bool) or not isinstance(network, int) or not 0 <= network < count:
+        count = self.hparams["num_seeds"]
+        if check_int(network, "network", minimum=0) >= count:
             raise ValueError(f"`network` must be an int in [0, {count}) for a module of {count} networks, got {network!r}.")
         return {name: values[network] for name, values in self._per_network.items()}
 
@@ -193,7 +173,7 @@ class LeakyReLUTeacherNet(LightningModule):
 
     def prepare_inputs(self, x: Tensor) -> Tensor:
         """Flatten to (n, input_dim), check the values are finite, append the bias coordinate if any."""
-        d = self.hparams.input_dim
+        d = self.hparams["input_dim"]
         if not isinstance(x, Tensor):
             raise TypeError(f"Inputs must be a torch.Tensor, got {type(x).__name__}.")
         if x.ndim == 1:
@@ -203,7 +183,7 @@ class LeakyReLUTeacherNet(LightningModule):
         x = x.reshape(x.shape[0], d).to(self.weight.dtype)
         if not bool(torch.isfinite(x).all()):
             raise ValueError("Inputs contain NaN or Inf values; every feature must be finite.")
-        return append_bias_coordinate(x) if self.hparams.bias else x
+        return append_bias_coordinate(x) if self.hparams["bias"] else x
 
     def forward_all_seeds(self, x: Tensor) -> Tensor:
         """N(x) of every seed: (S, n) for a batch of shape (n, input_dim) or images that flatten to it."""
@@ -217,10 +197,11 @@ class LeakyReLUTeacherNet(LightningModule):
             return act @ self.output_weights
         return torch.bmm(act, self.output_weights.unsqueeze(2)).squeeze(2)  # (S, n)
 
+    @override
     def forward(self, x: Tensor) -> Tensor:
         """N(x): shape (n,) for one seed, (S, n) for ``num_seeds`` = S > 1."""
         out = self.forward_all_seeds(x)
-        return out[0] if self.hparams.num_seeds == 1 else out
+        return out[0] if self.hparams["num_seeds"] == 1 else out
 
     def _shared_step(self, batch: Any, stage: str) -> Tensor:
         x, y = default_batch_to_xy(batch)
@@ -237,13 +218,14 @@ class LeakyReLUTeacherNet(LightningModule):
         return loss
 
     # ---------------------------------------------------- per-example engines
+    @override
     def on_train_start(self) -> None:
-        if self.hparams.engine == "autograd":
+        if self.hparams["engine"] == "lightning":
             return
         if self.weight.dtype not in (torch.float32, torch.float64):
             raise ValueError(
-                f"engine={self.hparams.engine!r} trains in float32 or float64, but the Trainer's `precision` made the "
-                f"weights {self.weight.dtype}; use precision='32-true' or '64-true', or engine='autograd'."
+                f"engine={self.hparams['engine']!r} trains in float32 or float64, but the Trainer's `precision` made the "
+                f"weights {self.weight.dtype}; use precision='32-true' or '64-true', or engine='lightning'."
             )
         self._epoch_loss = torch.zeros(2, dtype=torch.float64)
         x, y = self._training_tensors()
@@ -252,7 +234,7 @@ class LeakyReLUTeacherNet(LightningModule):
         n = self._train_x.shape[0]
         hp = self.hparams
         self._warn_small_chunks(n)
-        self._order = EpochOrder(hp.num_seeds, n, hp.order_seed, hp.shared_order)
+        self._order = EpochOrder(hp["num_seeds"], n, hp["order_seed"], hp["shared_order"])
         if self._pending_order_state is not None:
             self._order.load_state_dict(self._pending_order_state["order"])
             self._epoch_order = self._pending_order_state.get("epoch_order")
@@ -262,7 +244,7 @@ class LeakyReLUTeacherNet(LightningModule):
     def _warn_small_chunks(self, n: int) -> None:
         """The fused engine pays Lightning's per-step cost once per loader batch: warn when batches are tiny."""
         batches = float(self.trainer.num_training_batches)
-        if self.hparams.engine != "fused" or not math.isfinite(batches) or batches <= 64 or n / batches >= 64:
+        if self.hparams["engine"] != "fused" or not math.isfinite(batches) or batches <= 64 or n / batches >= 64:
             return
         rank_zero_warn(
             f"engine='fused' runs the epoch's {n} per-example SGD steps inside the {int(batches)} steps of the training "
@@ -274,7 +256,7 @@ class LeakyReLUTeacherNet(LightningModule):
 
     def _training_tensors(self) -> tuple[Tensor, Tensor]:
         """The whole training set as (x, y): from the datamodule's ``train_tensors()`` or the train loader."""
-        datamodule = self.trainer.datamodule
+        datamodule = getattr(self.trainer, "datamodule", None)
         if datamodule is not None and callable(getattr(datamodule, "train_tensors", None)):
             return datamodule.train_tensors()
         from lt_teacher._sources import training_dataset, stack_dataset
@@ -284,13 +266,13 @@ class LeakyReLUTeacherNet(LightningModule):
 
     def _owned_seeds(self) -> list[int]:
         """Seeds this process trains: all of them on one process, every world_size-th under DDP."""
-        return list(range(self.global_rank, self.hparams.num_seeds, self.trainer.world_size))
+        return list(range(self.global_rank, self.hparams["num_seeds"], self.trainer.world_size))
 
     def _per_example_training_step(self, batch_idx: int) -> Tensor:
         if self._train_x is None or self._train_y is None or self._order is None:
             raise RuntimeError(
-                f"engine={self.hparams.engine!r} trains inside `Trainer.fit` (it loads the training set at the start of "
-                "training); call `trainer.fit`, or use engine='autograd' to run training_step by hand."
+                f"engine={self.hparams['engine']!r} trains inside `Trainer.fit` (it loads the training set at the start of "
+                "training); call `trainer.fit`, or use engine='lightning' to run training_step by hand."
             )
         if self._order_epoch != self.current_epoch or self._epoch_order is None:
             self._epoch_order = self._order.next_epoch()
@@ -304,18 +286,17 @@ class LeakyReLUTeacherNet(LightningModule):
         stop = n if batch_idx == batches - 1 else min(n, start + chunk)
         seeds = self._owned_seeds()
         hp = self.hparams
-        if hp.engine == "fused":
+        step: Callable[..., Tensor] = reference_sgd_steps
+        if hp["engine"] == "fused":
             # seeds on numba's threads when there are several: bit-identical to the serial loop
             step = functools.partial(fused_sgd_steps, parallel=len(seeds) > 1 and numba.get_num_threads() > 1)
-        else:
-            step = autograd_sgd_steps
-        all_seeds = len(seeds) == hp.num_seeds
+        all_seeds = len(seeds) == hp["num_seeds"]
         weight = self.weight.data if all_seeds else self.weight.data[seeds].contiguous()
         losses = torch.zeros(len(seeds), dtype=torch.float64)
         if stop > start and seeds:
             order = self._epoch_order[seeds, start:stop].to(weight.device)
             lr, alpha, v = ([self._per_network[name][s] for s in seeds] for name in ("lr", "alpha", "v"))
-            losses = step(weight, self._train_x, self._train_y, order, lr, alpha, v, hp.k)
+            losses = step(weight, self._train_x, self._train_y, order, lr, alpha, v, hp["k"])
         with torch.no_grad():
             if not all_seeds:
                 self.weight.data[seeds] = weight
@@ -323,7 +304,8 @@ class LeakyReLUTeacherNet(LightningModule):
                 self._gather_seeds()
         # W was updated in place; stepping the (gradient-free) optimizer is a no-op that keeps
         # Lightning's global_step counting steps (checkpoint names, max_steps, logger steps).
-        self.optimizers().step()
+        optimizer = self.optimizers()
+        (optimizer[0] if isinstance(optimizer, list) else optimizer).step()
         self._epoch_loss += torch.tensor([float(losses.sum()), float((stop - start) * len(seeds))], dtype=torch.float64)
         if batch_idx == batches - 1:
             self._log_epoch_loss()
@@ -333,7 +315,7 @@ class LeakyReLUTeacherNet(LightningModule):
         """The epoch's mean per-step loss over every seed and process; every process logs the same value."""
         totals = self._epoch_loss
         if self.trainer.world_size > 1:
-            totals = self.all_gather(totals.to(self.device)).reshape(-1, 2).sum(dim=0).cpu()
+            totals = cast(Tensor, self.all_gather(totals.to(self.device))).reshape(-1, 2).sum(dim=0).cpu()
         self._epoch_loss = torch.zeros(2, dtype=torch.float64)
         if totals[1] > 0:
             mean = (totals[0] / totals[1]).to(self.weight.dtype)
@@ -342,26 +324,31 @@ class LeakyReLUTeacherNet(LightningModule):
     def _gather_seeds(self) -> None:
         """After each chunk under DDP: every process takes each seed's weights from the process that trained it,
         so validation, monitors and checkpoints (saved by rank 0) always see every seed up to date."""
-        gathered = self.all_gather(self.weight.data)  # (world, S, 2k, d)
+        gathered = cast(Tensor, self.all_gather(self.weight.data))  # (world, S, 2k, d)
         world = self.trainer.world_size
-        for s in range(self.hparams.num_seeds):
+        for s in range(self.hparams["num_seeds"]):
             self.weight.data[s] = gathered[s % world, s]
 
+    @override
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
-        if self.hparams.engine == "autograd":
+        if self.hparams["engine"] == "lightning":
             return self._shared_step(batch, "train")
         return self._per_example_training_step(batch_idx)
 
+    @override
     def validation_step(self, batch: Any, batch_idx: int) -> Tensor:
         return self._shared_step(batch, "val")
 
+    @override
     def test_step(self, batch: Any, batch_idx: int) -> Tensor:
         return self._shared_step(batch, "test")
 
+    @override
     def predict_step(self, batch: Any, batch_idx: int) -> Tensor:
         x = batch if isinstance(batch, Tensor) else default_batch_to_xy(batch)[0]
         return torch.sign(self(x))
 
+    @override
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Store the permutation state and the global torch RNG state (a shuffling DataLoader's order)."""
         checkpoint["lt_teacher_rng_state"] = torch.get_rng_state()
@@ -372,6 +359,7 @@ class LeakyReLUTeacherNet(LightningModule):
                 "order_epoch": self._order_epoch,
             }
 
+    @override
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Restore them, so the epochs after a resume visit the examples in the same order."""
         state = checkpoint.get("lt_teacher_rng_state")
@@ -380,11 +368,13 @@ class LeakyReLUTeacherNet(LightningModule):
             torch.set_rng_state(state)
         self._pending_order_state = checkpoint.get("lt_teacher_order")
 
+    @override
     def configure_optimizers(self) -> torch.optim.Optimizer:
         lrs = self._per_network["lr"]
         # one learning rate per network: SGD with lr 1 on gradients scaled per network (on_before_optimizer_step)
         return torch.optim.SGD([self.weight], lr=lrs[0] if len(set(lrs)) == 1 else 1.0)
 
+    @override
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         lrs = self._per_network["lr"]
         if self.automatic_optimization and len(set(lrs)) > 1 and self.weight.grad is not None:

@@ -6,7 +6,7 @@ from lightning.pytorch import Trainer, seed_everything
 from torch.utils.data import DataLoader, TensorDataset
 
 from lt_teacher import LeakyReLUTeacherNet
-from lt_teacher.engines import EpochOrder, autograd_sgd_steps
+from lt_teacher.engines import EpochOrder, reference_sgd_steps
 
 from _helpers import separable_gaussians
 
@@ -41,7 +41,7 @@ def test_lightning_runs_the_papers_sgd():
     start, trained = fit("fused", epochs=3, precision="64-true", batch_size=4)
     order = EpochOrder(1, x.shape[0], seed=0).next_epochs(3)
     expected = start.double().clone()
-    autograd_sgd_steps(expected, x.double(), y.double(), order, 0.05, 0.2, 1.0)
+    reference_sgd_steps(expected, x.double(), y.double(), order, 0.05, 0.2, 1.0)
     assert torch.allclose(trained, expected, rtol=0, atol=1e-12)
     for batch_size in (30, 7, 3):  # one chunk; chunks of 6 (not 5) and 2 (not 3) examples
         assert torch.equal(trained, fit("fused", epochs=3, precision="64-true", batch_size=batch_size)[1])

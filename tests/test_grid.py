@@ -13,7 +13,7 @@ from lightning.pytorch import Trainer
 import lt_teacher.grid
 from lt_teacher import LeakyReLUTeacherNet, hyperparameter_grid
 from lt_teacher.callbacks import LinearTeacherMonitor
-from lt_teacher.engines import EpochOrder, autograd_sgd_steps, batched_sgd_steps, fused_sgd_steps
+from lt_teacher.engines import EpochOrder, reference_sgd_steps, batched_sgd_steps, fused_sgd_steps
 
 from _helpers import separable_gaussians
 
@@ -86,13 +86,13 @@ def test_engines_train_each_network_of_a_grid_as_alone(dtype: torch.dtype) -> No
     y = torch.where(x[:, 0] > 0, 1.0, -1.0).to(dtype)
     weight = (0.3 * torch.randn(4, 6, 5, generator=g, dtype=torch.float64)).to(dtype)
     order = EpochOrder(4, 15, seed=1).next_epochs(3)
-    for engine in (fused_sgd_steps, batched_sgd_steps, autograd_sgd_steps):
+    for engine in (fused_sgd_steps, batched_sgd_steps, reference_sgd_steps):
         grid_w = weight.clone()
         grid_loss = engine(grid_w, x, y, order, GRID["lr"], torch.tensor(GRID["alpha"], dtype=torch.float64), tuple(GRID["v"]))
         for s in range(4):
             alone_w = weight[s : s + 1].clone()
             alone_loss = engine(alone_w, x, y, order[s : s + 1], GRID["lr"][s], GRID["alpha"][s], GRID["v"][s])
-            if engine is fused_sgd_steps or engine is autograd_sgd_steps:  # per-network loops: the same bits
+            if engine is fused_sgd_steps or engine is reference_sgd_steps:  # per-network loops: the same bits
                 assert torch.equal(grid_w[s], alone_w[0]) and float(grid_loss[s]) == float(alone_loss[0])
             else:  # batched torch ops: per-seed values enter as tensors, equal to rounding
                 torch.testing.assert_close(grid_w[s], alone_w[0])
@@ -119,7 +119,7 @@ def _fit(net: LeakyReLUTeacherNet, x: torch.Tensor, y: torch.Tensor, monitor: Li
     return trainer
 
 
-@pytest.mark.parametrize("engine", ["fused", "reference", "autograd"])
+@pytest.mark.parametrize("engine", ["fused", "reference", "lightning"])
 def test_each_network_of_a_grid_ends_as_trained_alone(engine: str) -> None:
     """Same initialization, same order (shared_order: every network uses stream 0, as a module of one does)."""
     x, y = separable_gaussians(n=30, d=3, seed=4)
@@ -134,7 +134,7 @@ def test_each_network_of_a_grid_ends_as_trained_alone(engine: str) -> None:
         alone.weight.data.copy_(initial[s : s + 1])
         alone_monitor = LinearTeacherMonitor(groups=("margin",))
         alone_logged = {k: float(v) for k, v in _fit(alone, x.double(), y.double(), alone_monitor).callback_metrics.items()}
-        if engine == "autograd":  # torch.utils.data shuffles nothing here; per-network lr scales the gradient
+        if engine == "lightning":  # torch.utils.data shuffles nothing here; per-network lr scales the gradient
             torch.testing.assert_close(grid.weight.data[s], alone.weight.data[0], rtol=1e-12, atol=1e-14)
         else:
             assert torch.equal(grid.weight.data[s], alone.weight.data[0]), s

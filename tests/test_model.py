@@ -75,7 +75,7 @@ def test_bad_hyperparameters(kwargs, error, match):
 
 
 def test_bad_batches():
-    net = LeakyReLUTeacherNet(input_dim=2, k=2, engine="autograd")
+    net = LeakyReLUTeacherNet(input_dim=2, k=2, engine="lightning")
     with pytest.raises(ValueError, match="input_dim=2"):
         net(torch.ones(3, 3))
     with pytest.raises(ValueError, match="NaN or Inf"):
@@ -89,14 +89,14 @@ def test_bad_batches():
 
 
 def test_labels_01_and_pm1_give_the_same_loss():
-    net = LeakyReLUTeacherNet(input_dim=2, k=2, init_std=1.0, engine="autograd")
+    net = LeakyReLUTeacherNet(input_dim=2, k=2, init_std=1.0, engine="lightning")
     x = torch.randn(6, 2)
     y_pm = torch.tensor([1.0, -1.0, 1.0, 1.0, -1.0, -1.0])
     assert net.training_step((x, (y_pm + 1) / 2), 0).item() == net.training_step({"x": x, "y": y_pm}, 0).item()
 
 
 def test_loss_is_stable_at_extremes():
-    net = LeakyReLUTeacherNet(input_dim=1, k=1, v=1.0, init_std=1.0, engine="autograd")
+    net = LeakyReLUTeacherNet(input_dim=1, k=1, v=1.0, init_std=1.0, engine="lightning")
     with torch.no_grad():
         net.weight.copy_(torch.tensor([[[1e4], [-1e4]]]))
     x, y = torch.tensor([[1.0], [-1.0]]), torch.tensor([1.0, -1.0])
@@ -106,14 +106,14 @@ def test_loss_is_stable_at_extremes():
     assert loss_wrong.item() == pytest.approx(1e4 + 1e-1 * 1e4)  # -q for q = -(1e4 + alpha 1e4)
 
 
-@pytest.mark.parametrize("engine", ["fused", "autograd"])
+@pytest.mark.parametrize("engine", ["fused", "lightning"])
 def test_sgd_batch_size_1_reaches_assumption_6_1(tmp_path, engine):
     """Theorem 4.1 in practice: SGD with batch size 1 separates the data and gets L < 1/n (Assumption 6.1)."""
     seed_everything(0)
     x, y = separable_gaussians(n=40, d=2, seed=3)
     n = x.shape[0]
     net = LeakyReLUTeacherNet(input_dim=2, k=5, alpha=0.1, init_std=1e-3, lr=0.1, engine=engine)
-    loader = DataLoader(TensorDataset(x, y), batch_size=1 if engine == "autograd" else 8, shuffle=True)
+    loader = DataLoader(TensorDataset(x, y), batch_size=1 if engine == "lightning" else 8, shuffle=True)
     trainer = Trainer(
         max_epochs=60, logger=False, enable_checkpointing=False, enable_progress_bar=False,
         enable_model_summary=False, default_root_dir=tmp_path,
@@ -125,7 +125,7 @@ def test_sgd_batch_size_1_reaches_assumption_6_1(tmp_path, engine):
     assert torch.nn.functional.softplus(-q).mean().item() < 1 / n
 
 
-@pytest.mark.parametrize(("engine", "num_seeds"), [("autograd", 1), ("fused", 1), ("fused", 3)])
+@pytest.mark.parametrize(("engine", "num_seeds"), [("lightning", 1), ("fused", 1), ("fused", 3)])
 def test_checkpoint_resume_is_exact(tmp_path, engine, num_seeds):
     x, y = separable_gaussians(n=20, d=3, seed=1)
 
@@ -152,3 +152,41 @@ def test_checkpoint_resume_is_exact(tmp_path, engine, num_seeds):
 def test_per_example_engine_needs_a_trainer():
     with pytest.raises(RuntimeError, match="Trainer.fit"):
         LeakyReLUTeacherNet(input_dim=2, k=2).training_step((torch.ones(1, 2), torch.ones(1)), 0)
+
+
+def test_bad_engine_type_and_network_index():
+    with pytest.raises(TypeError, match=r"`engine` must be a str, one of 'fused', 'reference', 'lightning', got int 3"):
+        LeakyReLUTeacherNet(input_dim=2, engine=3)
+    net = LeakyReLUTeacherNet(input_dim=2, k=2, num_seeds=2)
+    with pytest.raises(TypeError, match=r"`network` must be an int >= 0, got bool True"):
+        net.network_hparams(True)
+    with pytest.raises(ValueError, match=r"`network` must be an int in \[0, 2\)"):
+        net.network_hparams(2)
+
+
+def test_engine_autograd_is_the_deprecated_name_of_lightning():
+    with pytest.warns(DeprecationWarning, match=r"engine='autograd' is deprecated, use engine='lightning'"):
+        old = LeakyReLUTeacherNet(input_dim=2, k=2, engine="autograd")
+    assert old.hparams["engine"] == "lightning" and old.automatic_optimization
+    assert not LeakyReLUTeacherNet(input_dim=2, k=2, engine="reference").automatic_optimization
+
+
+def test_old_names_in_a_fit_config_still_work(tmp_path, monkeypatch):
+    """A YAML config written before the renames (engine: autograd, append_bias) runs through LightningCLI, with warnings."""
+    from lt_teacher.cli import main
+
+    config = tmp_path / "old.yaml"
+    config.write_text(
+        "model:\n  engine: autograd\n  k: 2\n"
+        "data:\n  class_path: lt_teacher.datamodules.LinearTeacherDataModule\n"
+        "  init_args:\n    n_train: 10\n    n_val: 10\n    n_test: 0\n    append_bias: true\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    with pytest.warns(DeprecationWarning) as caught:
+        try:
+            main(["validate", "--config", str(config), "--trainer.logger", "false", "--trainer.enable_progress_bar", "false"])
+        except SystemExit as exit_info:
+            assert exit_info.code in (0, None)
+    messages = " ".join(str(w.message) for w in caught)
+    assert "engine='autograd' is deprecated" in messages and "`append_bias` is deprecated, use `bias`" in messages

@@ -7,28 +7,19 @@ of batched torch ops over the S seeds (no Python loop over seeds, no host synchr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
-from lt_teacher.engines._validation import check_sgd_inputs
+from lt_teacher.engines._contract import SGDInputs, sgd_engine
+from lt_teacher.engines.reference import sgd_loss
 
 __all__ = ["batched_sgd_steps"]
 
 
-def batched_sgd_steps(
-    weight: Tensor,
-    x: Tensor,
-    y: Tensor,
-    order: Tensor,
-    lr: float | Sequence[float] | Tensor,
-    alpha: float | Sequence[float] | Tensor,
-    v: float | Sequence[float] | Tensor,
-    k_w: int | None = None,
-) -> Tensor:
+@sgd_engine
+def batched_sgd_steps(p: SGDInputs) -> Tensor:
     """Per-example SGD on the network of Eq. (1) for S seeds, vectorised over seeds with torch ops.
 
     Same contract and arithmetic as :func:`lt_teacher.engines.fused_sgd_steps` (section 3 of
@@ -56,8 +47,13 @@ def batched_sgd_steps(
                 [[-0.0125, -0.0500],
                  [ 0.0125,  0.0500]]], dtype=torch.float64)
     """
-    p = check_sgd_inputs(weight, x, y, order, lr, alpha, v, k_w)
-    return _batched_steps(p.weight, p.x, p.y, p.order, p.lr, p.alpha, p.v, p.k_w)
+    losses = torch.zeros(p.weight.shape[0], dtype=torch.float64, device=p.weight.device)
+    const = step_constants(p)
+    w = p.weight.detach()
+    with torch.no_grad():
+        for t in range(p.order.shape[1]):
+            batched_step(w, p.x, p.y, p.order[:, t], p.k_w, const, losses)
+    return losses
 
 
 class StepConstants(NamedTuple):
@@ -70,14 +66,14 @@ class StepConstants(NamedTuple):
     lr_v: Tensor  # (S,) float64, lr * v
 
 
-def step_constants(
-    rows: int, k_w: int, lr: tuple[float, ...], alpha: tuple[float, ...], v: tuple[float, ...], dtype: torch.dtype, device: torch.device
-) -> StepConstants:
-    sign = torch.ones(rows, dtype=torch.float64, device=device)
-    sign[k_w:] = -1.0
-    alpha64 = torch.tensor(alpha, dtype=torch.float64, device=device).unsqueeze(1)
-    v_t = torch.tensor(v, dtype=torch.float64, device=device).to(dtype)
-    lr_v = torch.tensor([a * b for a, b in zip(lr, v)], dtype=torch.float64, device=device)
+def step_constants(p: SGDInputs) -> StepConstants:
+    """The per-seed constants of the steps on ``p``, on the device of ``p.weight``."""
+    device, dtype = p.weight.device, p.weight.dtype
+    sign = torch.ones(p.weight.shape[1], dtype=torch.float64, device=device)
+    sign[p.k_w :] = -1.0
+    alpha64 = torch.tensor(p.alpha, dtype=torch.float64, device=device).unsqueeze(1)
+    v_t = torch.tensor(p.v, dtype=torch.float64, device=device).to(dtype)
+    lr_v = torch.tensor([a * b for a, b in zip(p.lr, p.v)], dtype=torch.float64, device=device)
     return StepConstants(sign, alpha64, alpha64.to(dtype), v_t, lr_v)
 
 
@@ -92,22 +88,9 @@ def batched_step(w: Tensor, x: Tensor, y: Tensor, idx: Tensor, k_w: int, const: 
     h = torch.bmm(w, xt.unsqueeze(2)).squeeze(2)  # (S, 2k) pre-activations
     act = torch.where(h > 0, h, const.alpha_t * h)  # sigma(h) with each seed's alpha
     q = (yt * (const.v_t * (act[:, :k_w].sum(1) - act[:, k_w:].sum(1)))).double()  # (S,) margins
-    losses.sub_(F.logsigmoid(q))  # l(q) = log(1 + e^{-q}), stable for any q
+    losses.add_(sgd_loss(q))  # l(q) = log(1 + e^{-q}) of Eq. (2)
     g = const.lr_v * yt.double() * torch.sigmoid(-q)  # (S,) = -lr * dl/dN
     slope = torch.where(h > 0, 1.0, const.alpha64)  # sigma'(h), sigma'(0) = alpha; float64
     c = (g.unsqueeze(1) * const.sign * slope).to(w.dtype)  # (S, 2k)
     w.baddbmm_(c.unsqueeze(2), xt.unsqueeze(1))  # w_j += c_j x
 
-
-def _batched_steps(
-    weight: Tensor, x: Tensor, y: Tensor, order: Tensor, lr: tuple[float, ...], alpha: tuple[float, ...], v: tuple[float, ...], k_w: int
-) -> Tensor:
-    """The loop of :func:`batched_sgd_steps` on already validated inputs (``lr``, ``alpha``, ``v``: one per seed)."""
-    num_seeds, rows, _ = weight.shape
-    losses = torch.zeros(num_seeds, dtype=torch.float64, device=weight.device)
-    const = step_constants(rows, k_w, lr, alpha, v, weight.dtype, weight.device)
-    w = weight.detach()
-    with torch.no_grad():
-        for t in range(order.shape[1]):
-            batched_step(w, x, y, order[:, t], k_w, const, losses)
-    return losses

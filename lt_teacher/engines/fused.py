@@ -2,31 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 import torch
 from torch import Tensor
 
+from lt_teacher._validation import check_bool
 from lt_teacher.engines import _kernels
-from lt_teacher.engines._validation import check_sgd_inputs
-from lt_teacher.engines.graphs import graph_sgd_steps
+from lt_teacher.engines._contract import SGDInputs, sgd_engine
+from lt_teacher.engines.graphs import graph_steps
 
 __all__ = ["fused_sgd_steps"]
 
 
-def fused_sgd_steps(
-    weight: Tensor,
-    x: Tensor,
-    y: Tensor,
-    order: Tensor,
-    lr: float | Sequence[float] | Tensor,
-    alpha: float | Sequence[float] | Tensor,
-    v: float | Sequence[float] | Tensor,
-    k_w: int | None = None,
-    *,
-    parallel: bool = False,
-) -> Tensor:
+@sgd_engine
+def fused_sgd_steps(p: SGDInputs, *, parallel: bool = False) -> Tensor:
     """Per-example SGD on the network of Eq. (1) for S independent seeds, compiled with numba.
 
     The training of section 3 of Sarussi, Brutzkus & Globerson (ICML 2021): the network
@@ -101,11 +90,9 @@ def fused_sgd_steps(
         tensor([[[ 1.0182, -0.0182],
                  [-0.0091,  1.0091]]], dtype=torch.float64)
     """
-    if not isinstance(parallel, bool):
-        raise TypeError(f"`parallel` must be a bool, got {type(parallel).__name__}.")
-    p = check_sgd_inputs(weight, x, y, order, lr, alpha, v, k_w)
+    check_bool(parallel, "parallel")
     if p.weight.device.type != "cpu":
-        return graph_sgd_steps(p.weight, p.x, p.y, p.order, p.lr, p.alpha, p.v, p.k_w)
+        return graph_steps(p)
     losses = np.zeros(p.weight.shape[0], dtype=np.float64)
     kernel = _kernels.sgd_steps_parallel if parallel else _kernels.sgd_steps_serial
     kernel(

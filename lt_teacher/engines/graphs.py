@@ -14,13 +14,13 @@ steps that do not fill a block run eagerly.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from lt_teacher.engines._validation import check_sgd_inputs
+from lt_teacher._validation import check_int
+from lt_teacher.engines._contract import SGDInputs, sgd_engine
 from lt_teacher.engines.batched import StepConstants, batched_step, step_constants
 
 __all__ = ["graph_sgd_steps"]
@@ -57,18 +57,8 @@ class _BlockGraph:
         return self.losses
 
 
-def graph_sgd_steps(
-    weight: Tensor,
-    x: Tensor,
-    y: Tensor,
-    order: Tensor,
-    lr: float | Sequence[float] | Tensor,
-    alpha: float | Sequence[float] | Tensor,
-    v: float | Sequence[float] | Tensor,
-    k_w: int | None = None,
-    *,
-    block: int = 64,
-) -> Tensor:
+@sgd_engine
+def graph_sgd_steps(p: SGDInputs, *, block: int = 64) -> Tensor:
     """Per-example SGD of S networks, one CUDA-graph launch per ``block`` steps (eager on CPU tensors).
 
     Contract, arithmetic, return value and errors: those of :func:`lt_teacher.engines.batched_sgd_steps`
@@ -86,12 +76,14 @@ def graph_sgd_steps(
         >>> graph_sgd_steps(w, x, y, torch.tensor([[0, 1], [2, 0]]), lr=[0.1, 0.2], alpha=0.5, v=1.0)
         tensor([1.3863, 1.3863], dtype=torch.float64)
     """
-    if isinstance(block, bool) or not isinstance(block, int) or block < 1:
-        raise ValueError(f"`block` must be an int >= 1, got {block!r}.")
-    p = check_sgd_inputs(weight, x, y, order, lr, alpha, v, k_w)
-    num_seeds, rows, _ = p.weight.shape
+    return graph_steps(p, block=check_int(block, "block", minimum=1))
+
+
+def graph_steps(p: SGDInputs, *, block: int = 64) -> Tensor:
+    """The steps of :func:`graph_sgd_steps` on checked inputs (what the fused engine runs on CUDA)."""
+    num_seeds = p.weight.shape[0]
     device = p.weight.device
-    const = step_constants(rows, p.k_w, p.lr, p.alpha, p.v, p.weight.dtype, device)
+    const = step_constants(p)
     w = p.weight.detach()
     m = p.order.shape[1]
     full = m - m % block if device.type == "cuda" else 0

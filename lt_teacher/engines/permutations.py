@@ -8,6 +8,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from lt_teacher._validation import check_bool, check_int
+
 __all__ = ["EpochOrder"]
 
 
@@ -53,17 +55,10 @@ class EpochOrder:
     """
 
     def __init__(self, num_seeds: int, n: int, seed: int, shared: bool = False) -> None:
-        for name, value, low in (("num_seeds", num_seeds, 1), ("n", n, 1), ("seed", seed, 0)):
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError(f"`{name}` must be an int, got {type(value).__name__}.")
-            if value < low:
-                raise ValueError(f"`{name}` must be >= {low}, got {value}.")
-        if not isinstance(shared, bool):
-            raise TypeError(f"`shared` must be a bool, got {type(shared).__name__}.")
-        self.num_seeds = num_seeds
-        self.n = n
-        self.seed = seed
-        self.shared = shared
+        self.num_seeds = check_int(num_seeds, "num_seeds", minimum=1)
+        self.n = check_int(n, "n", minimum=1)
+        self.seed = check_int(seed, "seed", minimum=0)
+        self.shared = check_bool(shared, "shared")
         self.epoch = 0  # epochs drawn so far
         streams = 1 if shared else num_seeds
         self._generators = [torch.Generator().manual_seed(_stream_seed(seed, s)) for s in range(streams)]
@@ -78,8 +73,7 @@ class EpochOrder:
 
     def next_epochs(self, count: int) -> Tensor:
         """``count`` epochs back to back: (S, count * n) int64."""
-        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-            raise ValueError(f"`count` must be an int >= 1, got {count!r}.")
+        count = check_int(count, "count", minimum=1)
         return torch.cat([self.next_epoch() for _ in range(count)], dim=1)
 
     def state_dict(self) -> dict[str, Any]:

@@ -1,38 +1,40 @@
-"""The obviously correct SGD engine: one torch autograd forward and backward per example."""
+"""The reference SGD engine: the paper's per-example SGD with one torch autograd forward and backward per example."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import warnings
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from lt_teacher.engines._validation import check_sgd_inputs
+from lt_teacher.engines._contract import SGDInputs, sgd_engine
 
-__all__ = ["autograd_sgd_steps"]
+__all__ = ["autograd_sgd_steps", "reference_sgd_steps", "sgd_loss"]
 
 
-def autograd_sgd_steps(
-    weight: Tensor,
-    x: Tensor,
-    y: Tensor,
-    order: Tensor,
-    lr: float | Sequence[float] | Tensor,
-    alpha: float | Sequence[float] | Tensor,
-    v: float | Sequence[float] | Tensor,
-    k_w: int | None = None,
-) -> Tensor:
+def sgd_loss(q: Tensor) -> Tensor:
+    """l(q) = log(1 + e^{-q}) of Eq. (2) as the engines evaluate it: ``-logsigmoid(q)``, exact for every q.
+
+    The same function as :func:`lt_teacher.functional.network.logistic_loss` (``softplus(-q)``), in
+    another floating-point evaluation: the two differ in the last bit for some q, so the engines keep
+    this one (the weights the reference engine trains, by autograd through it, and the losses every
+    engine returns depend on it bit for bit). ``F.softplus`` itself is not used: it returns its input
+    unchanged above its threshold 20, which moves the loss and its gradient by up to e^{-20}.
+    """
+    return -F.logsigmoid(q)
+
+
+@sgd_engine
+def reference_sgd_steps(p: SGDInputs) -> Tensor:
     """Per-example SGD on the network of Eq. (1), written the slow, plain way with autograd.
 
     For each seed s and each index i in ``order[s]``: the forward pass of Eq. (1) of
     Sarussi et al. (ICML 2021) with ``F.leaky_relu``, the loss l(q) = log(1 + e^{-q}) of Eq. (2)
-    on q = y N(x), ``backward()``, and ``W -= lr * W.grad`` (SGD with batch size 1, section 3).
-    It is the reference the fused kernel is tested against, and the ``"autograd"`` engine.
-
-    The loss is written ``-F.logsigmoid(q)``, which equals ``F.softplus(-q)`` but is exact
-    everywhere: ``F.softplus`` returns its input unchanged above its threshold 20, which moves
-    the loss and its gradient by up to e^{-20} (about 2e-9 relative) for q < -20.
+    on q = y N(x) (:func:`sgd_loss`), ``backward()``, and ``W -= lr * W.grad`` (SGD with batch size 1,
+    section 3). It is the reference the fused kernel is tested against, and what
+    ``LeakyReLUTeacherNet(engine="reference")`` runs.
 
     Arguments, return value and errors are those of :func:`lt_teacher.engines.fused_sgd_steps`
     (documented there): ``weight`` (S, 2k, d) is updated in place, and the (S,) float64 sums of
@@ -42,10 +44,9 @@ def autograd_sgd_steps(
         >>> import torch
         >>> w = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]], dtype=torch.float64)
         >>> x = torch.tensor([[1.0, -1.0]], dtype=torch.float64)
-        >>> autograd_sgd_steps(w, x, torch.ones(1, dtype=torch.float64), torch.zeros(1, 1, dtype=torch.int64), 0.1, 0.5, 1.0)
+        >>> reference_sgd_steps(w, x, torch.ones(1, dtype=torch.float64), torch.zeros(1, 1, dtype=torch.int64), 0.1, 0.5, 1.0)
         tensor([0.2014], dtype=torch.float64)
     """
-    p = check_sgd_inputs(weight, x, y, order, lr, alpha, v, k_w)
     num_seeds = p.weight.shape[0]
     losses = torch.zeros(num_seeds, dtype=torch.float64, device=p.weight.device)
     for s in range(num_seeds):
@@ -54,7 +55,7 @@ def autograd_sgd_steps(
         for i in p.order[s].tolist():
             act = F.leaky_relu(w @ p.x[i], negative_slope=alpha)  # (2k,) sigma(W x)
             n_x = v * (act[: p.k_w].sum() - act[p.k_w :].sum())  # Eq. (1)
-            loss = -F.logsigmoid(p.y[i] * n_x)  # l(q) = log(1 + e^{-q}), Eq. (2)
+            loss = sgd_loss(p.y[i] * n_x)  # l(q), Eq. (2)
             losses[s] += loss.detach().double()
             (grad,) = torch.autograd.grad(loss, w)
             with torch.no_grad():
@@ -62,3 +63,14 @@ def autograd_sgd_steps(
         with torch.no_grad():
             p.weight[s].copy_(w)
     return losses
+
+
+def autograd_sgd_steps(*args: Any, **kwargs: Any) -> Tensor:
+    """Deprecated name of :func:`reference_sgd_steps` (a ``DeprecationWarning``); same arguments and result."""
+    warnings.warn(
+        "`autograd_sgd_steps` is deprecated, use `reference_sgd_steps` (the same engine, renamed after "
+        "LeakyReLUTeacherNet's engine='reference').",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return reference_sgd_steps(*args, **kwargs)

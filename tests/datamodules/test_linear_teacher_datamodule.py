@@ -23,7 +23,7 @@ SETTINGS = {
     "figure3-margin": dict(dim=2, n_train=200, margin=1.0, cluster_distance=3.0),
     "figure8-antipodal-50d": dict(dim=50, n_train=400, antipodal=True, margin=0.5, radius=12.0),
     "figure9-outlier": dict(dim=2, n_train=100, antipodal=True, outliers=1, margin=0.2, radius=5.0),
-    "random-teacher-bias": dict(dim=5, n_train=50, teacher="random", append_bias=True, outliers=3, margin=0.3),
+    "random-teacher-bias": dict(dim=5, n_train=50, teacher="random", bias=True, outliers=3, margin=0.3),
 }
 
 
@@ -32,7 +32,7 @@ def test_splits_have_the_promised_shape_labels_margin_and_radius(kwargs: dict) -
     dm = LinearTeacherDataModule(n_val=20, n_test=40, **kwargs)
     dm.setup("fit")
     dim = kwargs["dim"]
-    input_dim = dim + int(kwargs.get("append_bias", False))
+    input_dim = dim + int(kwargs.get("bias", False))
     assert dm.input_dim == input_dim
     assert dm.teacher.shape == (input_dim,) and dm.teacher.dtype == torch.float32
     assert math.isclose(float(dm.teacher[:dim].double().norm()), 1.0, rel_tol=1e-6)
@@ -45,7 +45,7 @@ def test_splits_have_the_promised_shape_labels_margin_and_radius(kwargs: dict) -
         assert set(y.tolist()) == {-1.0, 1.0}
         assert bool((teacher_margins(dm, x, y) >= kwargs["margin"]).all())
         assert bool((x[:, :dim].double().norm(dim=1) <= radius).all())
-        if kwargs.get("append_bias"):
+        if kwargs.get("bias"):
             assert bool((x[:, -1] == 1.0).all())
     x, y = dm.train_tensors()
     batch_x, batch_y = next(iter(dm.train_dataloader()))
@@ -204,20 +204,20 @@ def test_each_epoch_has_a_fresh_order_and_a_resumed_run_keeps_it(tmp_path: Path)
 
 BAD_ARGUMENTS = [
     (dict(dim=0), ValueError, r"`dim` must be an int >= 1, got 0"),
-    (dict(dim=2.0), TypeError, r"`dim` must be an int, got float"),
+    (dict(dim=2.0), TypeError, r"`dim` must be an int >= 1, got float 2.0"),
     (dict(n_train=1), ValueError, r"`n_train` must be an int >= 2"),
-    (dict(n_train=True), TypeError, r"`n_train` must be an int, got bool"),
+    (dict(n_train=True), TypeError, r"`n_train` must be an int >= 0, got bool True"),
     (dict(n_val=1), ValueError, r"`n_val` must be 0 or an int >= 2"),
     (dict(n_test=-2), ValueError, r"`n_test` must be an int >= 0, got -2"),
     (dict(n_train=5, antipodal=True), ValueError, r"`n_train` must be even when `antipodal=True`"),
     (dict(antipodal=1), TypeError, r"`antipodal` must be a bool"),
-    (dict(margin=-0.1), ValueError, r"`margin` must be >= 0.0, got -0.1"),
-    (dict(margin=math.nan), ValueError, r"`margin` must be a finite number, got nan"),
-    (dict(margin="0.1"), TypeError, r"`margin` must be a real number, got str"),
-    (dict(radius=0.0), ValueError, r"`radius` must be > 0.0, got 0.0"),
+    (dict(margin=-0.1), ValueError, r"`margin` must be a finite number >= 0, got -0.1"),
+    (dict(margin=math.nan), ValueError, r"`margin` must be a finite number >= 0, got nan"),
+    (dict(margin="0.1"), TypeError, r"`margin` must be a finite number >= 0, got str '0.1'"),
+    (dict(radius=0.0), ValueError, r"`radius` must be a number \(not NaN\) > 0, got 0.0"),
     (dict(radius=0.5, margin=0.5), ValueError, r"`margin` \(0.5\) must be smaller than `radius` \(0.5\)"),
-    (dict(cluster_std=0.0), ValueError, r"`cluster_std` must be > 0.0"),
-    (dict(cluster_distance=math.inf), ValueError, r"`cluster_distance` must be a finite number, got inf"),
+    (dict(cluster_std=0.0), ValueError, r"`cluster_std` must be a finite number > 0"),
+    (dict(cluster_distance=math.inf), ValueError, r"`cluster_distance` must be a finite number >= 0, got inf"),
     (dict(outliers=-1), ValueError, r"`outliers` must be an int >= 0, got -1"),
     (dict(outliers=1, dim=1), ValueError, r"`outliers` need `dim` >= 2"),
     (dict(outliers=3, dim=2), ValueError, r"`outliers` must be <= 2 when `dim` == 2"),
@@ -230,9 +230,9 @@ BAD_ARGUMENTS = [
     (dict(teacher=3.0), TypeError, r"`teacher` must be None \(e_1\), 'random', or a vector of length `dim`, got float"),
     (dict(seed=-1), ValueError, r"`seed` must be an int >= 0, got -1"),
     (dict(batch_size=0), ValueError, r"`batch_size` must be an int >= 1, got 0"),
-    (dict(eval_batch_size=None), TypeError, r"`eval_batch_size` must be an int, got NoneType"),
+    (dict(eval_batch_size=None), TypeError, r"`eval_batch_size` must be an int >= 1, got NoneType None"),
     (dict(num_workers=-1), ValueError, r"`num_workers` must be an int >= 0"),
-    (dict(append_bias="yes"), TypeError, r"`append_bias` must be a bool"),
+    (dict(bias="yes"), TypeError, r"`bias` must be a bool"),
     (dict(margin=4.0, cluster_distance=0.0), ValueError, r"acceptance rate .* Lower `margin`, raise `radius`"),
     (dict(dim=50, radius=2.0, margin=0.1), ValueError, r"acceptance rate .* Lower `margin`, raise `radius`"),
 ]
@@ -269,3 +269,14 @@ def test_a_spawned_process_gets_the_same_data_and_order(tmp_path: Path) -> None:
     child = torch.load(tmp_path / "child.pt")
     assert torch.equal(child["x"], dm.train_tensors()[0]) and torch.equal(child["teacher"], dm.teacher)
     assert torch.equal(child["order"], torch.cat([x for x, _ in dm.train_dataloader()]))
+
+
+def test_append_bias_is_the_deprecated_name_of_bias() -> None:
+    new = LinearTeacherDataModule(dim=3, n_train=8, n_val=0, n_test=0, bias=True)
+    with pytest.warns(DeprecationWarning, match=r"`append_bias` is deprecated, use `bias` instead"):
+        old = LinearTeacherDataModule(dim=3, n_train=8, n_val=0, n_test=0, append_bias=True)
+    assert old.bias and old.input_dim == 4 and old.hparams["bias"] and old.hparams["append_bias"] is None
+    assert torch.equal(old.train_tensors()[0], new.train_tensors()[0]) and torch.equal(old.teacher, new.teacher)
+    assert bool((new.train_tensors()[0][:, 3] == 1.0).all())
+    with pytest.raises(ValueError, match=r"`append_bias` is the old name of `bias`; got both"):
+        LinearTeacherDataModule(bias=True, append_bias=False)

@@ -118,7 +118,7 @@ def test_mnist_official_mode_without_train_files_names_the_test_split_option(
 
 
 def test_mnist_0_1_is_separated_by_a_short_logistic_regression(mnist_root: Path) -> None:
-    dm = MNISTPairsDataModule(digits=(0, 1), data_dir=mnist_root, split_source="test-split", append_bias=True)
+    dm = MNISTPairsDataModule(digits=(0, 1), data_dir=mnist_root, split_source="test-split", bias=True)
     x, y = dm.train_tensors()
     train_acc, w = fit_until(x, y, target=1.0)
     assert train_acc == 1.0
@@ -145,11 +145,11 @@ def test_fashion_install_is_what_torchvision_loads(fashion_root: Path) -> None:
 
 
 def test_fashion_trouser_vs_sneaker_is_separable_and_tshirt_vs_trouser_nearly(fashion_root: Path) -> None:
-    separable = FashionMNISTPairsDataModule(classes=(1, 7), data_dir=fashion_root, val_fraction=0.0, append_bias=True)
+    separable = FashionMNISTPairsDataModule(classes=(1, 7), data_dir=fashion_root, val_fraction=0.0, bias=True)
     train_acc, w = fit_until(*separable.train_tensors(), target=1.0)
     assert train_acc == 1.0
     assert accuracy(w, *separable.test_tensors()) >= 0.99
-    nearly = FashionMNISTPairsDataModule(classes=(0, 1), data_dir=fashion_root, val_fraction=0.0, append_bias=True)
+    nearly = FashionMNISTPairsDataModule(classes=(0, 1), data_dir=fashion_root, val_fraction=0.0, bias=True)
     train_acc, w = fit_until(*nearly.train_tensors(), target=0.98)
     assert train_acc >= 0.98
     assert accuracy(w, *nearly.test_tensors()) >= 0.97

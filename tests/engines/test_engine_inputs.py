@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 import torch
 
-from lt_teacher.engines import autograd_sgd_steps, batched_sgd_steps, fused_sgd_steps
+from lt_teacher.engines import autograd_sgd_steps, batched_sgd_steps, fused_sgd_steps, graph_sgd_steps, reference_sgd_steps
 
 ENGINES = [
     pytest.param(fused_sgd_steps, id="fused"),
     pytest.param(batched_sgd_steps, id="batched"),
-    pytest.param(autograd_sgd_steps, id="autograd"),
+    pytest.param(reference_sgd_steps, id="reference"),
 ]
 
 
@@ -64,13 +65,13 @@ BAD = [
     pytest.param(_with("lr", lambda a: 0.0), ValueError, r"`lr` must be a finite number > 0, got 0.0", id="lr-zero"),
     pytest.param(_with("lr", lambda a: -1e-3), ValueError, r"`lr` must be a finite number > 0", id="lr-negative"),
     pytest.param(_with("lr", lambda a: float("inf")), ValueError, r"`lr` must be a finite number > 0, got inf", id="lr-inf"),
-    pytest.param(_with("lr", lambda a: "0.1"), TypeError, r"`lr` must be a positive number, got str", id="lr-str"),
+    pytest.param(_with("lr", lambda a: "0.1"), TypeError, r"`lr` must be a finite number > 0, got str '0.1'", id="lr-str"),
     pytest.param(_with("alpha", lambda a: 1.0), ValueError, r"`alpha` must be in \(0, 1\).*got 1.0", id="alpha-one"),
     pytest.param(_with("alpha", lambda a: 0.0), ValueError, r"`alpha` must be in \(0, 1\).*got 0.0", id="alpha-zero"),
-    pytest.param(_with("alpha", lambda a: True), TypeError, r"`alpha` must be a float in \(0, 1\), got bool", id="alpha-bool"),
+    pytest.param(_with("alpha", lambda a: True), TypeError, r"`alpha` must be a number in \(0, 1\).*, got bool True", id="alpha-bool"),
     pytest.param(_with("v", lambda a: -1.0), ValueError, r"`v` must be a finite number > 0, got -1.0", id="v-negative"),
     pytest.param(_with("k_w", lambda a: 5), ValueError, r"`k_w` must be in \[0, 4\].*got 5", id="k_w-too-large"),
-    pytest.param(_with("k_w", lambda a: 2.0), TypeError, r"`k_w` must be an int or None, got float", id="k_w-float"),
+    pytest.param(_with("k_w", lambda a: 2.0), TypeError, r"`k_w` must be an int >= 0, got float 2.0", id="k_w-float"),
     pytest.param(
         lambda a: {**a, "weight": torch.zeros(2, 3, 3, dtype=torch.float64)},
         ValueError,
@@ -106,7 +107,7 @@ def test_strided_order_and_labels_are_accepted(engine: Callable[..., torch.Tenso
 
 def test_fused_rejects_mixed_devices_and_bad_parallel_flag() -> None:
     args = good_args()
-    with pytest.raises(TypeError, match=r"`parallel` must be a bool, got int"):
+    with pytest.raises(TypeError, match=r"`parallel` must be a bool \(True or False\), got int 1"):
         fused_sgd_steps(**args, parallel=1)
     args["x"] = args["x"].to("meta")
     with pytest.raises(ValueError, match=r"`x` is on device meta but `weight` is on cpu"):
@@ -126,3 +127,19 @@ def test_nan_input_is_not_scanned_but_shows_in_the_loss(engine: Callable[..., to
     args["x"][args["order"][0, 0]] = float("nan")  # the first example seed 0 visits
     losses = engine(**args)
     assert bool(torch.isnan(losses[0]))
+
+
+def test_every_engine_has_the_contracts_signature() -> None:
+    contract = ["weight", "x", "y", "order", "lr", "alpha", "v", "k_w"]
+    engines = {fused_sgd_steps: ["parallel"], batched_sgd_steps: [], reference_sgd_steps: [], graph_sgd_steps: ["block"]}
+    for engine, options in engines.items():
+        parameters = inspect.signature(engine).parameters
+        assert list(parameters) == contract + options, engine.__name__
+        assert all(parameters[name].kind is inspect.Parameter.KEYWORD_ONLY for name in options)
+
+
+def test_autograd_sgd_steps_is_the_deprecated_name_of_the_reference_engine() -> None:
+    args, expected = good_args(), good_args()
+    with pytest.warns(DeprecationWarning, match=r"`autograd_sgd_steps` is deprecated, use `reference_sgd_steps`"):
+        losses = autograd_sgd_steps(**args)
+    assert torch.equal(losses, reference_sgd_steps(**expected)) and torch.equal(args["weight"], expected["weight"])

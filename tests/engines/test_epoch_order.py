@@ -103,11 +103,11 @@ def test_load_state_dict_requires_the_generator_states() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        pytest.param({"num_seeds": 0}, ValueError, r"`num_seeds` must be >= 1, got 0", id="no-seeds"),
-        pytest.param({"n": 0}, ValueError, r"`n` must be >= 1, got 0", id="no-points"),
-        pytest.param({"seed": -1}, ValueError, r"`seed` must be >= 0, got -1", id="negative-seed"),
-        pytest.param({"n": 2.0}, TypeError, r"`n` must be an int, got float", id="float-n"),
-        pytest.param({"shared": 1}, TypeError, r"`shared` must be a bool, got int", id="int-shared"),
+        pytest.param({"num_seeds": 0}, ValueError, r"`num_seeds` must be an int >= 1, got 0", id="no-seeds"),
+        pytest.param({"n": 0}, ValueError, r"`n` must be an int >= 1, got 0", id="no-points"),
+        pytest.param({"seed": -1}, ValueError, r"`seed` must be an int >= 0, got -1", id="negative-seed"),
+        pytest.param({"n": 2.0}, TypeError, r"`n` must be an int >= 1, got float 2.0", id="float-n"),
+        pytest.param({"shared": 1}, TypeError, r"`shared` must be a bool \(True or False\), got int 1", id="int-shared"),
     ],
 )
 def test_bad_arguments(kwargs: dict[str, object], error: type, match: str) -> None:
@@ -119,3 +119,5 @@ def test_bad_arguments(kwargs: dict[str, object], error: type, match: str) -> No
 def test_next_epochs_rejects_a_bad_count() -> None:
     with pytest.raises(ValueError, match=r"`count` must be an int >= 1, got 0"):
         EpochOrder(1, 5, seed=0).next_epochs(0)
+    with pytest.raises(TypeError, match=r"`count` must be an int >= 1, got float 2.0"):
+        EpochOrder(1, 5, seed=0).next_epochs(2.0)  # type: ignore[arg-type]

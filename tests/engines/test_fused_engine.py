@@ -14,7 +14,7 @@ import lt_teacher.engines.batched
 import lt_teacher.engines.fused
 import lt_teacher.engines.permutations
 import lt_teacher.engines.reference
-from lt_teacher.engines import EpochOrder, autograd_sgd_steps, batched_sgd_steps, fused_sgd_steps
+from lt_teacher.engines import EpochOrder, reference_sgd_steps, batched_sgd_steps, fused_sgd_steps
 
 TOL = {torch.float64: 1e-12, torch.float32: 1e-5}
 DTYPES = [pytest.param(torch.float64, id="float64"), pytest.param(torch.float32, id="float32")]
@@ -46,10 +46,10 @@ def run(engine, weight, x, y, order, lr=0.05, alpha=0.2, v=1.0, **kw):  # type: 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("k_w", [pytest.param(None, id="k_w=k"), pytest.param(3, id="k_w=3-of-8")])
-def test_fused_matches_autograd_after_ten_epochs(dtype: torch.dtype, k_w: int | None) -> None:
+def test_fused_matches_reference_after_ten_epochs(dtype: torch.dtype, k_w: int | None) -> None:
     weight, x, y = problem(dtype=dtype)
     order = EpochOrder(2, x.shape[0], seed=1).next_epochs(10)
-    w_ref, loss_ref = run(autograd_sgd_steps, weight, x, y, order, k_w=k_w)
+    w_ref, loss_ref = run(reference_sgd_steps, weight, x, y, order, k_w=k_w)
     w_fused, loss_fused = run(fused_sgd_steps, weight, x, y, order, k_w=k_w)
     assert w_fused.dtype == dtype and loss_fused.dtype == torch.float64 and loss_fused.shape == (2,)
     assert rel_err(w_fused, w_ref) <= TOL[dtype]
@@ -79,7 +79,7 @@ def test_sigma_prime_at_zero_is_alpha() -> None:
     expected = weight.clone()
     expected[0, :2, 0] += step  # w-neurons (+v)
     expected[0, 2:, 0] -= step  # u-neurons (-v)
-    for engine in (fused_sgd_steps, batched_sgd_steps, autograd_sgd_steps):
+    for engine in (fused_sgd_steps, batched_sgd_steps, reference_sgd_steps):
         w, losses = run(engine, weight, x, y, order, lr=lr, alpha=alpha, v=v)
         assert torch.equal(w, expected), engine.__name__
         assert losses.tolist() == [math.log(2.0)], engine.__name__
@@ -91,7 +91,7 @@ def test_sigma_prime_at_zero_over_several_steps() -> None:
     y = torch.tensor([1.0, -1.0, 1.0, -1.0], dtype=torch.float64)
     weight = torch.tensor([[[0.0, 0.0, 1.0], [0.0, 2.0, 0.0], [1.0, -1.0, 0.0], [0.0, 0.0, 0.0]]], dtype=torch.float64)
     order = torch.tensor([[0, 1, 2, 3, 2, 0, 1, 3]])
-    w_ref, loss_ref = run(autograd_sgd_steps, weight, x, y, order)
+    w_ref, loss_ref = run(reference_sgd_steps, weight, x, y, order)
     w_fused, loss_fused = run(fused_sgd_steps, weight, x, y, order)
     assert rel_err(w_fused, w_ref) <= 1e-15
     assert rel_err(loss_fused, loss_ref) <= 1e-15
@@ -102,7 +102,7 @@ def test_sigma_prime_at_zero_over_several_steps() -> None:
 def test_extreme_init_scales(dtype: torch.dtype, std: float) -> None:
     weight, x, y = problem(d=20, rows=10, std=std, dtype=dtype)
     order = EpochOrder(2, x.shape[0], seed=3).next_epochs(10)
-    w_ref, loss_ref = run(autograd_sgd_steps, weight, x, y, order, lr=0.1)
+    w_ref, loss_ref = run(reference_sgd_steps, weight, x, y, order, lr=0.1)
     w_fused, loss_fused = run(fused_sgd_steps, weight, x, y, order, lr=0.1)
     assert bool(torch.isfinite(w_fused).all()) and bool(torch.isfinite(loss_fused).all())
     assert rel_err(w_fused, w_ref) <= TOL[dtype]
@@ -116,7 +116,7 @@ def test_margins_near_plus_minus_1e4(dtype: torch.dtype) -> None:
     y = torch.tensor([1.0, -1.0, 1.0], dtype=dtype)
     weight = torch.tensor([[[1e4, 0.0], [-3.0, 0.0]]], dtype=dtype)  # u-neuron contributes alpha * (-3) * -v
     order = torch.tensor([[0, 1, 2, 1, 0]])
-    w_ref, loss_ref = run(autograd_sgd_steps, weight, x, y, order, lr=1e-3, alpha=0.1, v=1.0)
+    w_ref, loss_ref = run(reference_sgd_steps, weight, x, y, order, lr=1e-3, alpha=0.1, v=1.0)
     w_fused, loss_fused = run(fused_sgd_steps, weight, x, y, order, lr=1e-3, alpha=0.1, v=1.0)
     assert bool(torch.isfinite(w_fused).all()) and bool(torch.isfinite(loss_fused).all())
     assert loss_fused.item() == pytest.approx(2 * (1e4 + 0.3), rel=1e-6)  # the two y = -1 visits; the rest ~ 0
@@ -171,7 +171,7 @@ def test_trains_a_parameter_that_requires_grad() -> None:
     param = torch.nn.Parameter(weight.clone())
     order = EpochOrder(1, x.shape[0], seed=7).next_epoch()
     fused_sgd_steps(param, x, y, order, 0.05, 0.2, 1.0)
-    w_ref, _ = run(autograd_sgd_steps, weight, x, y, order)
+    w_ref, _ = run(reference_sgd_steps, weight, x, y, order)
     assert param.requires_grad
     assert rel_err(param.detach(), w_ref) <= 1e-12
 
@@ -198,7 +198,7 @@ def test_property_fused_equals_reference(num_seeds: int, n: int, d: int, rows: i
     lr = data.draw(st.floats(1e-3, 1.0))
     alpha = data.draw(st.floats(0.01, 0.99))
     v = data.draw(st.floats(0.1, 3.0))
-    w_ref, loss_ref = run(autograd_sgd_steps, weight, x, y, order, lr, alpha, v, k_w=k_w)
+    w_ref, loss_ref = run(reference_sgd_steps, weight, x, y, order, lr, alpha, v, k_w=k_w)
     w_fused, loss_fused = run(fused_sgd_steps, weight, x, y, order, lr, alpha, v, k_w=k_w)
     torch.testing.assert_close(w_fused, w_ref, rtol=1e-12, atol=1e-12 * float(w_ref.abs().max()))
     torch.testing.assert_close(loss_fused, loss_ref, rtol=1e-12, atol=1e-300)
@@ -219,7 +219,7 @@ def test_large_margins_skip_underflowing_updates_without_changing_the_result(dty
     """Issue 11: at a large initialization sigmoid(-q) underflows; those (subnormal) updates are skipped."""
     weight, x, y = problem(std=30.0, dtype=dtype, n=20)
     order = EpochOrder(2, x.shape[0], seed=3).next_epochs(3)
-    w_ref, loss_ref = run(autograd_sgd_steps, weight, x, y, order)
+    w_ref, loss_ref = run(reference_sgd_steps, weight, x, y, order)
     w_fused, loss_fused = run(fused_sgd_steps, weight, x, y, order)
     assert rel_err(w_fused, w_ref) <= TOL[dtype]
     assert rel_err(loss_fused, loss_ref) <= TOL[dtype]

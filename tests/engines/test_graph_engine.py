@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import lt_teacher.engines.graphs
-from lt_teacher.engines import EpochOrder, autograd_sgd_steps, batched_sgd_steps, fused_sgd_steps, graph_sgd_steps
+from lt_teacher.engines import EpochOrder, reference_sgd_steps, batched_sgd_steps, fused_sgd_steps, graph_sgd_steps
 
 TOL = {torch.float64: 1e-12, torch.float32: 1e-5}
 
@@ -33,7 +33,7 @@ def test_cpu_path_is_the_batched_engine_and_matches_the_reference(dtype: torch.d
     graph_w, batched_w, ref_w = w.clone(), w.clone(), w.clone()
     graph_loss = graph_sgd_steps(graph_w, x, y, order, *hyper, block=4)
     batched_loss = batched_sgd_steps(batched_w, x, y, order, *hyper)
-    ref_loss = autograd_sgd_steps(ref_w, x, y, order, *hyper)
+    ref_loss = reference_sgd_steps(ref_w, x, y, order, *hyper)
     assert torch.equal(graph_w, batched_w) and torch.equal(graph_loss, batched_loss)
     assert rel_err(graph_w, ref_w) <= TOL[dtype] and rel_err(graph_loss, ref_loss) <= TOL[dtype]
 
@@ -42,6 +42,8 @@ def test_block_is_checked() -> None:
     w, x, y = problem(torch.float64)
     with pytest.raises(ValueError, match="`block` must be an int >= 1, got 0"):
         graph_sgd_steps(w, x, y, torch.zeros(3, 2, dtype=torch.int64), 0.1, 0.1, 1.0, block=0)
+    with pytest.raises(TypeError, match="`block` must be an int >= 1, got float 2.0"):
+        graph_sgd_steps(w, x, y, torch.zeros(3, 2, dtype=torch.int64), 0.1, 0.1, 1.0, block=2.0)
 
 
 def test_doctest() -> None:

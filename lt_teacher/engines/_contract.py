@@ -1,8 +1,11 @@
-"""The input contract shared by every SGD engine, checked in one place.
+"""The contract every SGD engine implements, defined and checked once.
 
-Every engine takes ``(weight, x, y, order, lr, alpha, v, k_w)`` with the meaning documented in
-:func:`lt_teacher.engines.fused_sgd_steps`; :func:`check_sgd_inputs` rejects anything else with
-an error that names the argument, what was found and what is expected.
+An engine is ``engine(weight, x, y, order, lr, alpha, v, k_w=None, **options) -> losses`` (the
+:class:`SGDEngine` protocol; the arguments are documented in :func:`lt_teacher.engines.fused_sgd_steps`).
+An engine module writes only its steps, ``steps(inputs: SGDInputs, **options) -> losses``, and
+:func:`sgd_engine` turns them into the public function: it gives them the contract's signature and runs
+:func:`check_sgd_inputs` first, which rejects anything else with an error that names the argument, what
+was found and what is expected.
 
 The checks cost O(S m + n) per call: ``weight`` and ``x`` are not scanned for NaN/Inf, which
 would cost more than a hundred SGD steps; a NaN there propagates to the returned losses.
@@ -10,15 +13,20 @@ would cost more than a hundred SGD steps; a NaN there propagates to the returned
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+import inspect
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol, Union, cast
 
 import numpy as np
-
 import torch
 from torch import Tensor
 
-from lt_teacher.functional._checks import check_alpha, check_positive
+from lt_teacher._validation import check_int, check_positive, check_slope, check_tensor
+
+#: A hyper-parameter of the engines: one number for every network, or one per network (S of them).
+PerNetwork = Union[float, Sequence[float], Tensor]
 
 _FLOAT_DTYPES = (torch.float32, torch.float64)
 _DEVICE_TYPES = ("cpu", "cuda")
@@ -26,6 +34,30 @@ _WHY_CONTIGUOUS = {
     "weight": "it is updated in place, which a copy would not do.",
     "x": "copying it on every call would cost O(n d); pass `x.contiguous()` once, outside the training loop.",
 }
+
+
+class SGDEngine(Protocol):
+    """``engine(weight, x, y, order, lr, alpha, v, k_w=None, **options) -> losses``: m SGD steps of S networks.
+
+    ``weight`` (S, 2k, d) is updated in place by ``order.shape[1]`` per-example SGD steps per network
+    (batch size 1, section 3 of Sarussi et al., ICML 2021); the (S,) float64 sums of the per-step
+    losses are returned. ``options`` are the engine's own keyword-only arguments.
+    """
+
+    __name__: str
+
+    def __call__(
+        self,
+        weight: Tensor,
+        x: Tensor,
+        y: Tensor,
+        order: Tensor,
+        lr: PerNetwork,
+        alpha: PerNetwork,
+        v: PerNetwork,
+        k_w: int | None = None,
+        **options: Any,
+    ) -> Tensor: ...
 
 
 @dataclass(frozen=True)
@@ -47,14 +79,6 @@ class SGDInputs:
         return all(len(set(values)) == 1 for values in (self.lr, self.alpha, self.v))
 
 
-def _check_tensor(value: object, name: str, ndim: int, shape_doc: str) -> Tensor:
-    if not isinstance(value, Tensor):
-        raise TypeError(f"`{name}` must be a torch.Tensor of shape {shape_doc}, got {type(value).__name__}.")
-    if value.ndim != ndim:
-        raise ValueError(f"`{name}` must have shape {shape_doc}, got shape {tuple(value.shape)}.")
-    return value
-
-
 def _contiguous(t: Tensor, name: str) -> Tensor:
     """``t`` itself if contiguous; a contiguous copy of a cheap argument; an error for ``weight`` and ``x``."""
     if t.is_contiguous():
@@ -66,7 +90,7 @@ def _contiguous(t: Tensor, name: str) -> Tensor:
     return t.contiguous()
 
 
-def per_network(value: object, name: str, num_networks: int, check: Callable[[object], float]) -> tuple[float, ...]:
+def per_network(value: object, name: str, num_networks: int, check: Callable[[object, str], float]) -> tuple[float, ...]:
     """One checked value per network: a number (shared by all) or a sequence/1-D tensor of ``num_networks`` numbers.
 
     Raises:
@@ -85,11 +109,11 @@ def per_network(value: object, name: str, num_networks: int, check: Callable[[ob
         checked = []
         for s, item in enumerate(value):
             try:
-                checked.append(check(item))
+                checked.append(check(item, name))
             except (TypeError, ValueError) as err:
                 raise type(err)(f"network {s}: {err}") from err
         return tuple(checked)
-    return (check(value),) * num_networks
+    return (check(value, name),) * num_networks
 
 
 def check_sgd_inputs(
@@ -110,7 +134,7 @@ def check_sgd_inputs(
             labels other than +-1, indices outside ``[0, n)``, ``alpha`` outside (0, 1),
             ``lr`` or ``v`` not > 0, a per-network sequence whose length is not S, ``k_w`` outside ``[0, 2k]``.
     """
-    w = _check_tensor(weight, "weight", 3, "(S, 2k, d)")
+    w = check_tensor(weight, "weight", ndim=3, shape="(S, 2k, d)")
     if w.dtype not in _FLOAT_DTYPES:
         raise TypeError(f"`weight` must be float32 or float64, got dtype {w.dtype}.")
     if w.device.type not in _DEVICE_TYPES:
@@ -119,9 +143,9 @@ def check_sgd_inputs(
     if num_seeds == 0 or rows == 0 or d == 0:
         raise ValueError(f"`weight` must have S >= 1 seeds, 2k >= 1 rows and d >= 1 columns, got shape {tuple(w.shape)}.")
 
-    xt = _check_tensor(x, "x", 2, f"(n, {d})")
-    yt = _check_tensor(y, "y", 1, "(n,)")
-    ot = _check_tensor(order, "order", 2, f"({num_seeds}, m)")
+    xt = check_tensor(x, "x", ndim=2, shape=f"(n, {d})")
+    yt = check_tensor(y, "y", ndim=1, shape="(n,)")
+    ot = check_tensor(order, "order", ndim=2, shape=f"({num_seeds}, m)")
     for name, t in (("x", xt), ("y", yt), ("order", ot)):
         if t.device != w.device:
             raise ValueError(f"`{name}` is on device {t.device} but `weight` is on {w.device}; put all tensors on one device.")
@@ -148,17 +172,40 @@ def check_sgd_inputs(
         if lo < 0 or hi >= n:
             raise ValueError(f"`order` holds example indices in [{lo}, {hi}] but `x` has n = {n} rows; expected [0, {n - 1}].")
 
-    lr_f = per_network(lr, "lr", num_seeds, lambda value: check_positive(value, "lr"))
-    alpha_f = per_network(alpha, "alpha", num_seeds, check_alpha)
-    v_f = per_network(v, "v", num_seeds, lambda value: check_positive(value, "v"))
+    lr_f = per_network(lr, "lr", num_seeds, check_positive)
+    alpha_f = per_network(alpha, "alpha", num_seeds, check_slope)
+    v_f = per_network(v, "v", num_seeds, check_positive)
     if k_w is None:
         if rows % 2:
             raise ValueError(f"`weight` has an odd number of rows ({rows}); pass `k_w`, the number of w-neurons.")
         k = rows // 2
-    elif isinstance(k_w, bool) or not isinstance(k_w, int):
-        raise TypeError(f"`k_w` must be an int or None, got {type(k_w).__name__}.")
-    elif not 0 <= k_w <= rows:
-        raise ValueError(f"`k_w` must be in [0, {rows}] (the number of w-neurons among the 2k rows), got {k_w}.")
     else:
-        k = k_w
+        k = check_int(k_w, "k_w", minimum=0)
+        if k > rows:
+            raise ValueError(f"`k_w` must be in [0, {rows}] (the number of w-neurons among the 2k rows), got {k_w}.")
     return SGDInputs(w, xt, yt, ot, lr_f, alpha_f, v_f, k)
+
+
+def sgd_engine(steps: Callable[..., Tensor]) -> SGDEngine:
+    """The public engine of ``steps(inputs: SGDInputs, **options) -> losses``.
+
+    The result takes the arguments of :class:`SGDEngine` (its signature, followed by the keyword-only
+    ``options`` of ``steps``, is what ``inspect.signature`` and ``help`` show), has the name and
+    docstring of ``steps``, and checks its arguments with :func:`check_sgd_inputs` before it calls ``steps``.
+    """
+
+    def engine(*args: Any, **kwargs: Any) -> Tensor:
+        bound = _CONTRACT.bind(*args, **kwargs)
+        bound.apply_defaults()
+        options = bound.arguments.pop("options")
+        return steps(check_sgd_inputs(**bound.arguments), **options)
+
+    functools.update_wrapper(engine, steps)  # name, docstring, module (doctest finds the examples)
+    own = [p for p in inspect.signature(steps).parameters.values() if p.kind is p.KEYWORD_ONLY]
+    shown = [p for p in _CONTRACT.parameters.values() if p.kind is not p.VAR_KEYWORD] + own
+    engine.__signature__ = inspect.Signature(shown, return_annotation="Tensor")  # type: ignore[attr-defined]
+    return cast(SGDEngine, engine)
+
+
+#: The contract's arguments: ``SGDEngine.__call__`` without ``self``.
+_CONTRACT = inspect.Signature(list(inspect.signature(SGDEngine.__call__).parameters.values())[1:])
