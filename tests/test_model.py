@@ -1,5 +1,6 @@
 """LeakyReLUTeacherNet: Eq. (1), Eq. (2), supplementary 8.1, validation, training to Assumption 6.1."""
 
+import inspect
 import math
 
 import pytest
@@ -190,3 +191,20 @@ def test_old_names_in_a_fit_config_still_work(tmp_path, monkeypatch):
             assert exit_info.code in (0, None)
     messages = " ".join(str(w.message) for w in caught)
     assert "engine='autograd' is deprecated" in messages and "`append_bias` is deprecated, use `bias`" in messages
+
+
+def test_every_overridden_hook_carries_override():
+    from lightning.pytorch import LightningDataModule, LightningModule
+
+    from lt_teacher.datamodules import FashionMNISTPairsDataModule, LinearTeacherDataModule, MNISTPairsDataModule
+
+    missing = []
+    for cls, base in ((LeakyReLUTeacherNet, LightningModule), (LinearTeacherDataModule, LightningDataModule),
+                      (MNISTPairsDataModule, LightningDataModule), (FashionMNISTPairsDataModule, LightningDataModule)):
+        for owner in cls.__mro__[: cls.__mro__.index(base)]:
+            for name, member in vars(owner).items():
+                function = member.fget if isinstance(member, property) else member
+                overrides = not name.startswith("__") and inspect.isfunction(function) and any(hasattr(b, name) for b in owner.__mro__[1:])
+                if overrides and not getattr(function, "__override__", False):
+                    missing.append(f"{owner.__name__}.{name}")
+    assert not missing
