@@ -43,6 +43,7 @@ __all__ = [
     "check_float",
     "check_fraction",
     "check_int",
+    "check_optional_int",
     "check_positive",
     "check_probability",
     "check_slope",
@@ -69,7 +70,16 @@ def check_int(value: object, name: str, *, minimum: int | None = None, owner: st
         TypeError: not an integer.
         ValueError: smaller than ``minimum``.
     """
-    expected = "an int" if minimum is None else f"an int >= {minimum}"
+    return _integer(value, name, minimum, "", owner)
+
+
+def check_optional_int(value: object, name: str, *, minimum: int | None = None, owner: str | None = None) -> int | None:
+    """``None``, or an integer as :func:`check_int` accepts it (the messages say "None or an int ...")."""
+    return None if value is None else _integer(value, name, minimum, "None or ", owner)
+
+
+def _integer(value: object, name: str, minimum: int | None, alternative: str, owner: str | None) -> int:
+    expected = alternative + ("an int" if minimum is None else f"an int >= {minimum}")
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{_prefix(owner)}`{name}` must be {expected}, got {_found(value)}.")
     result = int(value)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 
-from lt_teacher._validation import check_int
+from lt_teacher._validation import check_int, check_optional_int
 
 __all__ = ["grid_groups", "hyperparameter_grid", "resolve_num_networks"]
 
@@ -91,7 +91,7 @@ def resolve_num_networks(per_net: Mapping[str, object], num_seeds: object) -> in
         TypeError: ``num_seeds`` is neither None nor an int.
         ValueError: ``num_seeds`` < 1, lists of different or zero lengths, or lists whose length is not ``num_seeds``.
     """
-    seeds = None if num_seeds is None else check_int(num_seeds, "num_seeds", minimum=1)
+    seeds = check_optional_int(num_seeds, "num_seeds", minimum=1)
     lengths = {name: len(value) for name, value in per_net.items() if isinstance(value, (list, tuple))}
     if not lengths:
         return 1 if seeds is None else seeds

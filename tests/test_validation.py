@@ -20,6 +20,7 @@ from lt_teacher._validation import (
     check_float,
     check_fraction,
     check_int,
+    check_optional_int,
     check_positive,
     check_probability,
     check_slope,
@@ -33,6 +34,8 @@ REJECTED: list[Any] = [
     pytest.param(lambda v: check_int(v, "k", minimum=1), 2.0, TypeError, r"^`k` must be an int >= 1, got float 2.0\.$", id="int-float"),
     pytest.param(lambda v: check_int(v, "k", minimum=1), 0, ValueError, r"^`k` must be an int >= 1, got 0\.$", id="int-small"),
     pytest.param(lambda v: check_int(v, "k", owner="Monitor"), "3", TypeError, r"^Monitor: `k` must be an int, got str '3'\.$", id="int-owner"),
+    pytest.param(lambda v: check_optional_int(v, "n", minimum=1), 0, ValueError, r"^`n` must be None or an int >= 1, got 0\.$", id="optional-int"),
+    pytest.param(lambda v: check_optional_int(v, "n", minimum=1), 2.0, TypeError, r"`n` must be None or an int >= 1, got float 2.0", id="optional-int-float"),
     pytest.param(lambda v: check_float(v, "m", minimum=0.0), "1", TypeError, r"`m` must be a finite number >= 0, got str '1'", id="float-str"),
     pytest.param(lambda v: check_float(v, "m", minimum=0.0), math.nan, ValueError, r"`m` must be a finite number >= 0, got nan", id="float-nan"),
     pytest.param(lambda v: check_float(v, "m"), math.inf, ValueError, r"`m` must be a finite number, got inf", id="float-inf"),
@@ -63,6 +66,7 @@ def test_wrong_type_is_a_type_error_and_wrong_value_a_value_error(
 
 def test_accepted_values_come_back_normalised() -> None:
     assert check_int(np.int64(3), "k") == 3 and type(check_int(np.int64(3), "k")) is int
+    assert check_optional_int(None, "n", minimum=1) is None and check_optional_int(4, "n", minimum=1) == 4
     assert check_float(np.float32(0.5), "m") == 0.5 and check_float(math.inf, "r", allow_inf=True) == math.inf
     assert check_positive(2, "lr") == 2.0 and check_slope(0.0, allow_zero=True) == 0.0
     assert check_fraction(0.0, "f") == 0.0 and check_probability(1.0, "p") == 1.0
