@@ -17,8 +17,8 @@ float32 X W^T over the same data (the floor of an evaluation). One thread
 (``torch.set_num_threads(1)``); ``logger=False``, no checkpoints, no progress bar, so the ratio measures
 the monitor against the bare training loop.
 
-Run: ``python benchmarks/monitor_overhead.py [--repeats 5] [--epochs 4] [--engine autograd|fused]``
-(about 3 minutes with autograd, under one with fused).
+Run: ``python benchmarks/monitor_overhead.py [--repeats 5] [--epochs 4] [--engine lightning|fused]``
+(about 3 minutes with lightning, under one with fused).
 """
 
 from __future__ import annotations
@@ -118,8 +118,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="fits per configuration (>= 3 for a median)")
     parser.add_argument("--epochs", type=int, default=4, help="epochs per fit; the first is a warm-up")
     parser.add_argument(
-        "--engine", choices=("autograd", "fused"), default="autograd",
-        help="autograd: Lightning SGD on a batch-size-1 loader (issue 3); fused: the compiled per-example engine (issue 5)",
+        "--engine", choices=("lightning", "fused"), default="lightning",
+        help="lightning: Lightning SGD on a batch-size-1 loader (issue 3); fused: the compiled per-example engine (issue 5)",
     )
     parser.add_argument("--chunk", type=int, default=1000, help="loader batch size with --engine fused (examples per step)")
     parser.add_argument("--every-n-epochs", type=int, default=1, help="the monitor's evaluation interval")
@@ -127,7 +127,7 @@ def main() -> None:
     torch.set_num_threads(1)
     numba.set_num_threads(1)
 
-    batch_size = 1 if args.engine == "autograd" else args.chunk
+    batch_size = 1 if args.engine == "lightning" else args.chunk
     datamodule = LinearTeacherDataModule(dim=D, n_train=N, n_val=0, n_test=0, batch_size=batch_size, seed=0)
     datamodule.setup("fit")
     epochs: dict[bool, list[float]] = {False: [], True: []}

@@ -2,7 +2,7 @@
 
 Reports microseconds per SGD step (one example, batch size 1) of
 
-    (i)   the autograd reference engine (``autograd_sgd_steps``, a plain torch loop), S = 1;
+    (i)   the reference engine (``reference_sgd_steps``: per-example autograd, a plain torch loop), S = 1;
     (ii)  the fused numba kernel (``fused_sgd_steps``), S = 1;
     (iii) the fused numba kernel with S = 5 seeds in one call (time per step of all 5 seeds);
 
@@ -30,7 +30,7 @@ from collections.abc import Callable
 import numba
 import torch
 
-from lt_teacher.engines import EpochOrder, autograd_sgd_steps, fused_sgd_steps
+from lt_teacher.engines import EpochOrder, reference_sgd_steps, fused_sgd_steps
 
 N, D, ROWS = 2000, 784, 100
 LR, ALPHA, V = 1e-3, 0.2, 1.0
@@ -74,11 +74,11 @@ def main() -> None:
     steps = max(1, int(args.autograd_epochs * N))
     weight, x, y = _problem(1, torch.float32)
     order = EpochOrder(1, N, seed=0).next_epoch()
-    autograd_sgd_steps(weight, x, y, order[:, :20], LR, ALPHA, V)
+    reference_sgd_steps(weight, x, y, order[:, :20], LR, ALPHA, V)
     times = []
     for _ in range(args.repeats):
         t0 = time.perf_counter()
-        autograd_sgd_steps(weight, x, y, order[:, :steps], LR, ALPHA, V)
+        reference_sgd_steps(weight, x, y, order[:, :steps], LR, ALPHA, V)
         times.append((time.perf_counter() - t0) / steps * 1e6)
     auto = min(times), statistics.median(times)
     fused1 = _time_per_step(fused_sgd_steps, 1, args.epochs, args.repeats)

@@ -1,7 +1,7 @@
 """Per-example SGD throughput (issue 5): Lightning batch size 1 vs plain PyTorch vs the fused engine.
 
 On identical data (n=2,000, d=784, 2k=100, float32, one thread) it times, in one process:
-  (a) Lightning, a batch_size=1 DataLoader, automatic optimization (engine="autograd");
+  (a) Lightning, a batch_size=1 DataLoader, automatic optimization (engine="lightning");
   (b) a plain PyTorch autograd loop, one example per step;
   (c) the fused engine inside Lightning (engine="fused", S=1), fed by the batch-indexed loader
       lt_teacher's datamodules build (the loader only paces the steps);
@@ -130,7 +130,7 @@ def main() -> None:
     torch.set_num_threads(1)
     numba.set_num_threads(1)
     us = 1e6 / N
-    a = lightning_epoch_seconds("autograd", 1, max(2, min(args.epochs, 3))) * us
+    a = lightning_epoch_seconds("lightning", 1, max(2, min(args.epochs, 3))) * us
     b = plain_loop_epoch_seconds(max(2, min(args.epochs, 3))) * us
     c = lightning_epoch_seconds("fused", args.chunk, args.epochs) * us
     d = lightning_epoch_seconds("fused", args.chunk, args.epochs, num_seeds=5) * us
