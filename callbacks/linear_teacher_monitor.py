@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -16,7 +15,7 @@ from lt_teacher._batch import default_batch_to_xy
 from lt_teacher.functional._checks import check_beta, signed_labels
 from lt_teacher.functional.clustering import cluster_radius, radius
 from lt_teacher.functional.evaluation import evaluate_prepared
-from lt_teacher.functional.margins import smoothed_margin_from_log_sum_loss, theorem_6_2_threshold
+from lt_teacher.functional.margins import MarginStatisticsState, _margin_compute
 from lt_teacher.grid import grid_groups
 from lt_teacher.metrics import AgreementStatistics, LinearRegionStatistics, MarginStatistics, PARStatistics
 from lt_teacher.view import TwoLayerView, num_seeds, two_layer_view
@@ -394,7 +393,7 @@ class LinearTeacherMonitor(EvaluationCallback):
             metrics = [self._split_metrics(split, s, view) for s, view in enumerate(views)]
             for x64, labels, x_norm in batches:
                 for view, seed_metrics, r, (w_norms, u_norms), stacked in zip(views, metrics, radii, norms, neurons):
-                    evaluated = evaluate_prepared(x64, labels, x_norm, stacked, view.w.shape[0], view.alpha, view.scale)
+                    evaluated = evaluate_prepared(x64, labels, x_norm, stacked, view.w.shape[0], view.alpha, view.v)
                     for name, metric in seed_metrics.items():
                         if name == "linear_region":
                             metric.update(evaluated, r, view.alpha)
@@ -456,19 +455,6 @@ class LinearTeacherMonitor(EvaluationCallback):
         return values
 
     @staticmethod
-    def _margin_values(stats: Any, view: TwoLayerView) -> dict[str, float]:
-        count = float(stats.count)
-        log_loss = float(stats.log_n_loss) - math.log(count)
-        smoothed = float(smoothed_margin_from_log_sum_loss(stats.log_n_loss, view.param_norm, view.degree))
-        threshold = float(theorem_6_2_threshold(view.group_size, view.alpha, view.scale, stats.max_input_norm))
-        norm = view.param_norm**view.degree
-        return {
-            "margin/loss": math.exp(log_loss),
-            "margin/log_loss": log_loss,
-            "margin/accuracy": float(stats.n_correct) / count,
-            "margin/normalized": float(stats.min_margin) / norm if norm > 0 else -math.inf,
-            "margin/smoothed": smoothed,
-            "margin/assumption_6_1": float(float(stats.log_n_loss) < 0.0),
-            "margin/theorem_6_2_threshold": threshold,
-            "margin/above_threshold": float(smoothed > threshold),
-        }
+    def _margin_values(stats: MarginStatisticsState, view: TwoLayerView) -> dict[str, float]:
+        summary = _margin_compute(stats, view.param_norm, view.degree, view.group_size, view.alpha, view.v)
+        return {f"margin/{name}": value for name, value in summary._asdict().items()}

@@ -189,7 +189,7 @@ class NeuronPlotMonitor(Callback):
             figures["neurons"] = neuron_figure(w, u)
         if "decision_boundary" in self.plots and self._points is not None:
             x, y = self._points
-            figures["decision_boundary"] = decision_boundary_figure(w, u, view.alpha, view.scale, x, y, grid_size=self.grid_size)
+            figures["decision_boundary"] = decision_boundary_figure(w, u, view.alpha, view.v, x, y, grid_size=self.grid_size)
         for figure in figures.values():
             figure.suptitle(f"epoch {epoch}", fontsize="small")
         return figures

@@ -40,7 +40,7 @@ def test_the_features_example_runs_and_equals_the_functional_api_on_the_features
         features = model.backbone(x).double()
     view = two_layer_view(model.head)
     xp = view.prepare_inputs(features)
-    q = margins(xp, y, view.w, view.u, view.alpha, view.scale)
+    q = margins(xp, y, view.w, view.u, view.alpha, view.v)
     expected = {
         "linear_region/outside_fraction/train": float((~linear_region_mask(xp, view.w, view.u)).double().mean()),
         "margin/loss": float(logistic_loss(q).mean()),

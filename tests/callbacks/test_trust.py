@@ -143,7 +143,7 @@ def test_preprocessing_inside_forward_is_detected(tmp_path):
     module = ScalesInForward()
     fit(module, [monitor], DataLoader(TensorDataset(images, y), batch_size=8), tmp_path)
     view = two_layer_view(module.net)
-    q = margins(view.prepare_inputs(images.double() / 255.0), y, view.w, view.u, view.alpha, view.scale)
+    q = margins(view.prepare_inputs(images.double() / 255.0), y, view.w, view.u, view.alpha, view.v)
     assert monitor.history[-1]["margin/loss"] == pytest.approx(float(logistic_loss(q).mean()), **TOL)
 
 
@@ -175,7 +175,7 @@ def test_forward_that_cannot_be_called_warns_and_falls_back_to_the_parameter_che
 def reference(head: nn.Module, x: Tensor, y: Tensor) -> dict[str, float]:
     view = two_layer_view(head)
     xp = view.prepare_inputs(x)
-    q = margins(xp, y, view.w, view.u, view.alpha, view.scale)
+    q = margins(xp, y, view.w, view.u, view.alpha, view.v)
     values = {f"cluster/{k}": float(v) for k, v in cluster_radius(view.w, view.u)._asdict().items()}
     values["linear_region/outside_fraction/train"] = float((~linear_region_mask(xp, view.w, view.u)).double().mean())
     values.update({f"nar/{k}": float(v) for k, v in neural_agreement(xp, view.w, view.u)._asdict().items()})
