@@ -9,8 +9,8 @@ from typing_extensions import override
 
 from lt_teacher.plotting import diagnostic_curves_figure, save_png
 
-from ._checks import check_int
-from ._history import EvaluationCallback
+from lt_teacher._arguments import check_int
+from ._evaluation_callback import EvaluationCallback
 from ._wandb import wandb_loggers
 
 

@@ -15,7 +15,7 @@ from torch import Tensor
 
 from lt_teacher.functional._checks import check_groups, check_tensor
 from lt_teacher.functional._numerics import divide_where_positive
-from lt_teacher.functional.clustering import linear_direction
+from lt_teacher.functional.clustering import _linear_direction
 
 
 class PARSolutionCosines(NamedTuple):
@@ -87,7 +87,7 @@ def par_solution_cosines(w: Tensor, u: Tensor, solution: Iterable[Tensor]) -> PA
     return PARSolutionCosines(
         cosine_w=cosine(w.mean(dim=0), w_svm),
         cosine_u=cosine(u.mean(dim=0), u_svm),
-        cosine_direction=cosine(linear_direction(w, u), w_svm - u_svm),
+        cosine_direction=cosine(_linear_direction(w, u), w_svm - u_svm),
         min_cosine_w=float(row_cosines(w, w_svm).min()),
         min_cosine_u=float(row_cosines(u, u_svm).min()),
     )
