@@ -79,7 +79,7 @@ class CurvePlotMonitor(Callback):
     def history(trainer: Trainer) -> list[dict[str, float]]:
         """The evaluations of every monitor of ``trainer``, merged by epoch."""
         merged: dict[float, dict[str, float]] = {}
-        for callback in trainer.callbacks:
+        for callback in trainer.callbacks:  # type: ignore[attr-defined]
             if isinstance(callback, EvaluationCallback):
                 for row in callback.history:
                     merged.setdefault(row["epoch"], {}).update(row)

@@ -171,7 +171,7 @@ def resolve_datasets(
     if data is not None:
         return datasets_from_data(data, splits, owner)
     found: dict[str, tuple[Dataset, Collate | None]] = {}
-    datamodule = trainer.datamodule
+    datamodule = trainer.datamodule  # type: ignore[attr-defined]
     for split in splits:
         loader: Any = None
         if datamodule is not None and is_overridden(f"{split}_dataloader", datamodule):

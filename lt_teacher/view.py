@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -88,7 +89,7 @@ class TwoLayerView:
 
 
 def _teacher_view(net: LeakyReLUTeacherNet, seed: int) -> TwoLayerView:
-    hp = net.hparams
+    hp: Any = net.hparams
     if not 0 <= seed < hp.num_seeds:
         raise ValueError(f"`seed` must be in [0, {hp.num_seeds}) for a network with num_seeds={hp.num_seeds}, got {seed}.")
     weight = net.weight[seed].detach().to(torch.float64)
@@ -130,9 +131,10 @@ def _sequential_problem(seq: nn.Sequential) -> str | None:
 
 
 def _sequential_view(seq: nn.Sequential) -> TwoLayerView:
-    first, act, out = _hidden_layers(seq)
+    layers = _hidden_layers(seq)  # checked by _sequential_problem: Linear, LeakyReLU, Linear
+    first, act, out = cast(nn.Linear, layers[0]), cast(nn.LeakyReLU, layers[1]), cast(nn.Linear, layers[2])
     weight = first.weight.detach().to(torch.float64)  # (m, d)
-    params = [first.weight, out.weight]
+    params: list[Tensor] = [first.weight, out.weight]
     if first.bias is not None:
         weight = torch.cat([weight, first.bias.detach().to(torch.float64)[:, None]], dim=1)
         params.append(first.bias)
@@ -145,7 +147,8 @@ def _sequential_view(seq: nn.Sequential) -> TwoLayerView:
             f"The network has no hidden neuron with a {missing} output weight, so one of the paper's two "
             "neuron groups is empty; expected output weights of both signs."
         )
-    param_norm = float(torch.sqrt(sum((p.detach().to(torch.float64) ** 2).sum() for p in params)))
+    squares: Any = sum((p.detach().to(torch.float64) ** 2).sum() for p in params)  # 0 + a tensor per parameter
+    param_norm = float(torch.sqrt(squares))
     return TwoLayerView(
         w=w,
         u=u,
@@ -192,7 +195,7 @@ def _find_network(module: nn.Module) -> nn.Module:
 def num_seeds(module: nn.Module) -> int:
     """How many independent networks ``module`` trains: ``num_seeds`` of a LeakyReLUTeacherNet, else 1."""
     network = _find_network(module)
-    return int(network.hparams.num_seeds) if isinstance(network, LeakyReLUTeacherNet) else 1
+    return int(cast(Any, network.hparams).num_seeds) if isinstance(network, LeakyReLUTeacherNet) else 1
 
 
 def two_layer_view(module: nn.Module, seed: int = 0) -> TwoLayerView:
@@ -223,4 +226,4 @@ def two_layer_view(module: nn.Module, seed: int = 0) -> TwoLayerView:
         return _teacher_view(network, seed)
     if seed != 0:
         raise ValueError(f"`seed` must be 0 for a network with one seed, got {seed}.")
-    return _sequential_view(network)
+    return _sequential_view(cast(nn.Sequential, network))

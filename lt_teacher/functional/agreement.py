@@ -76,7 +76,7 @@ class AgreementStatisticsState(NamedTuple):
     n_agree_w: Tensor
     n_agree_u: Tensor
     n_agree: Tensor
-    count: Tensor
+    count: Tensor  # type: ignore[assignment]  # a field named like tuple.count, as the states it mirrors
 
 
 def normalized_preactivations(h: Tensor, neuron_norms: Tensor) -> Tensor:

@@ -34,7 +34,7 @@ class LinearRegionStatisticsState(NamedTuple):
 
     n_outside: Tensor
     n_disagree: Tensor
-    count: Tensor
+    count: Tensor  # type: ignore[assignment]  # a field named like tuple.count, as the states it mirrors
 
 
 class LinearRegionFractions(NamedTuple):

@@ -150,7 +150,7 @@ class MarginStatisticsState(NamedTuple):
 
     log_n_loss: Tensor
     min_margin: Tensor
-    count: Tensor
+    count: Tensor  # type: ignore[assignment]  # a field named like tuple.count, as the states it mirrors
     n_correct: Tensor
     max_input_norm: Tensor
 
