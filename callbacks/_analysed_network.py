@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from lightning.pytorch import LightningModule, Trainer
 from torch import Tensor, nn
 
-from lt_teacher._arguments import check_callable
+from lt_teacher._arguments import check_callable, check_int, check_train_data
 from lt_teacher._batch import default_batch_to_xy
 from lt_teacher.evaluation_data import BatchToXY
 from lt_teacher.view import TwoLayerView, num_seeds, two_layer_view
@@ -45,6 +46,14 @@ class AnalysedNetwork:
         self.network_fn = network_fn
         self.features = features
         self.output_fn = output_fn
+
+    def _set_training_data_arguments(self, owner: str, *, data: Mapping[str, Any] | None, sample_seed: int) -> None:
+        """``data`` (only a ``"train"`` key) and the seed of the subset of training points, for the monitors
+        that read every training point on every process (the PAR solution, the pictures)."""
+        check_train_data(data, owner)
+        check_int(sample_seed, "sample_seed", owner, minimum=0)
+        self.data = data
+        self.sample_seed = sample_seed
 
     def _network(self, pl_module: LightningModule) -> nn.Module:
         return self.network_fn(pl_module) if self.network_fn is not None else pl_module

@@ -129,16 +129,11 @@ class EvaluationCallback(Callback, ABC):
         self._start_outside_fit(trainer, pl_module)
 
     @override
-    def on_test_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._start_outside_fit(trainer, pl_module)
-
-    @override
     def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._evaluate_outside_fit(trainer, pl_module)
 
-    @override
-    def on_test_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._evaluate_outside_fit(trainer, pl_module)
+    on_test_start = on_validation_start  # trainer.test: the same (both hooks carry @override's marker)
+    on_test_epoch_end = on_validation_epoch_end
 
     @override
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:

@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from torch import Tensor
 from typing_extensions import override
 
-from lt_teacher._arguments import check_int, check_train_data
+from lt_teacher._arguments import check_int
 from lt_teacher.evaluation_data import BatchToXY
 from lt_teacher.plotting import decision_boundary_figure, neuron_figure, save_png
 
@@ -95,10 +95,10 @@ class NeuronPlotMonitor(AnalysedNetwork, Callback):
         grid_size: int = 200,
         *,
         plots: Sequence[str] = PLOTS,
-        sample_seed: int = 0,
-        dpi: int = 100,
         features: Features | None = None,
         output_fn: OutputFn | None = None,
+        sample_seed: int = 0,
+        dpi: int = 100,
     ) -> None:
         super().__init__()
         owner = type(self).__name__
@@ -111,17 +111,13 @@ class NeuronPlotMonitor(AnalysedNetwork, Callback):
             raise TypeError(f"{owner}: `save_dir` must be None, a str or a Path, got {type(save_dir).__name__}.")
         if isinstance(plots, str) or not plots or any(p not in PLOTS for p in plots):
             raise ValueError(f"{owner}: `plots` must be a non-empty subset of {PLOTS}, got {plots!r}.")
-        check_train_data(data, owner)
         self._set_network_arguments(owner, batch_to_xy=batch_to_xy, network_fn=network_fn, features=features, output_fn=output_fn)
-        if isinstance(sample_seed, bool) or not isinstance(sample_seed, int):
-            raise TypeError(f"{owner}: `sample_seed` must be an int, got {type(sample_seed).__name__} {sample_seed!r}.")
+        self._set_training_data_arguments(owner, data=data, sample_seed=sample_seed)
         self.every_n_epochs = every_n_epochs
         self.max_points = max_points
         self.save_dir = save_dir
-        self.data = data
         self.grid_size = grid_size
         self.plots = tuple(p for p in PLOTS if p in plots)
-        self.sample_seed = sample_seed
         self.dpi = dpi
         self.saved_files: list[str] = []
         self._dir: Path | None = None

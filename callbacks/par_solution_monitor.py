@@ -10,7 +10,7 @@ from lightning.pytorch import LightningModule, Trainer
 from torch import Tensor
 from typing_extensions import override
 
-from lt_teacher._arguments import check_int, check_train_data
+from lt_teacher._arguments import check_int
 from lt_teacher.evaluation_data import BatchToXY
 from lt_teacher.functional.par_solution import par_solution_cosines
 from lt_teacher.functional.par_svm import PARSolution, par_svm
@@ -104,17 +104,13 @@ class PARSolutionMonitor(AnalysedNetwork, EvaluationCallback):
         check_int(every_n_epochs, "every_n_epochs", owner)
         check_int(batch_size, "batch_size", owner)
         check_int(max_samples, "max_samples", owner, optional=True)
-        check_train_data(data, owner)
         self._set_network_arguments(owner, batch_to_xy=batch_to_xy, network_fn=network_fn, features=features, output_fn=output_fn)
-        if isinstance(sample_seed, bool) or not isinstance(sample_seed, int):
-            raise TypeError(f"{owner}: `sample_seed` must be an int, got {type(sample_seed).__name__} {sample_seed!r}.")
+        self._set_training_data_arguments(owner, data=data, sample_seed=sample_seed)
         if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not (0.0 < float(tol) < 1.0):
             raise ValueError(f"{owner}: `tol` must be a number in (0, 1), got {tol!r}.")
         self.every_n_epochs = every_n_epochs
         self.max_samples = max_samples
-        self.data = data
         self.batch_size = batch_size
-        self.sample_seed = sample_seed
         self.tol = float(tol)
         self.solution: PARSolution | None = None
 

@@ -123,9 +123,7 @@ class DiagnosticsEvaluator:
         *,
         splits: Sequence[str] = SPLITS,
         beta: float = 0.0,
-        max_samples: int | None = None,
-        batch_size: int = 4096,
-        sample_seed: int = 0,
+        max_samples: int | None = None, batch_size: int = 4096, sample_seed: int = 0,  # which points, how many at a time
         batch_to_xy: BatchToXY | None = None,
         cache_limit_mb: float = 512.0,
         owner: str | None = None,

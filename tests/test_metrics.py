@@ -4,7 +4,6 @@ slow, obviously correct reference, on one process and on two gloo processes, plu
 import math
 import os
 import pickle
-import socket
 import sys
 
 import pytest
@@ -156,19 +155,14 @@ def test_margin_statistics_skip_an_empty_batch():
 # ----------------------------------------------------------------------------- two processes
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.ddp
 @pytest.mark.timeout(300)
 def test_two_gloo_processes_taking_every_other_batch_equal_one_process(tmp_path):
     out = tmp_path / "ddp.pt"
-    env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port()), "OMP_NUM_THREADS": "1",
+    env = {**os.environ, "OMP_NUM_THREADS": "1",
            "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "tests"), os.environ.get("PYTHONPATH", "")])}
-    command = [sys.executable, str(REPO_ROOT / "tests" / "_metrics_ddp_run.py"), "--out", str(out)]
+    command = [sys.executable, str(REPO_ROOT / "tests" / "_metrics_ddp_run.py"), "--out", str(out),
+               "--store", str(tmp_path / "rendezvous")]
     result = run_in_own_session(command, timeout=240, cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     two = torch.load(out)

@@ -297,13 +297,7 @@ def linear_region_fractions(x: Tensor, w: Tensor, u: Tensor, alpha: float) -> Li
     """Figure 2: the share of points outside Theorem 5.1's region, and where sign N(x) != sign((w_bar - u_bar) . x).
 
     The mean of ``~linear_region_mask(x, w, u)`` and of ``linear_disagreement(x, w, u, alpha)``,
-    computed in one pass (float64).
-
-    Args:
-        x: points, shape (n, d).
-        w: w-neurons, shape (k_w, d).
-        u: u-neurons, shape (k_u, d).
-        alpha: the Leaky-ReLU slope, in (0, 1).
+    computed in one pass (float64), for points x (n, d), groups w (k_w, d), u (k_u, d) and the slope alpha.
 
     Example:
         >>> import torch

@@ -27,15 +27,8 @@ from torch.utils.data import (
 
 from _helpers import separable_gaussians
 from lt_teacher import two_layer_view
-from lt_teacher.callbacks import (
-    ClusterRadiusMonitor,
-    LinearRegionMonitor,
-    LinearTeacherMonitor,
-    MarginMonitor,
-    NeuralAgreementMonitor,
-    NeuronPlotMonitor,
-    PARSolutionMonitor,
-)
+from lt_teacher.callbacks import ClusterRadiusMonitor, LinearRegionMonitor, LinearTeacherMonitor, MarginMonitor
+from lt_teacher.callbacks import NeuralAgreementMonitor, NeuronPlotMonitor, PARSolutionMonitor
 from lt_teacher.functional import (
     cluster_radius,
     linear_region_mask,
@@ -104,11 +97,8 @@ class ScalesInForward(Base):
         return self.net(x.float() / 255.0)[:, 0]
 
 
-class Plain(Base):
-    def __init__(self) -> None:
-        super().__init__()
-        torch.manual_seed(0)
-        self.net = nn.Sequential(nn.Linear(D, M), nn.LeakyReLU(0.2), nn.Linear(M, 1, bias=False))
+class Plain(ScalesInForward):
+    """The same network on inputs as given."""
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)[:, 0]
