@@ -110,7 +110,7 @@ class DiagnosticsEvaluator:
         >>> from torch import nn
         >>> net = nn.Sequential(nn.Linear(2, 4), nn.LeakyReLU(0.2), nn.Linear(4, 1, bias=False))
         >>> with torch.no_grad():
-        ...     net[2].weight.copy_(torch.tensor([[1.0, -1.0, 1.0, -1.0]]))
+        ...     _ = net[2].weight.copy_(torch.tensor([[1.0, -1.0, 1.0, -1.0]]))
         >>> evaluator = DiagnosticsEvaluator(("margin",))
         >>> _ = evaluator.load({"train": (torch.randn(8, 2), torch.randint(0, 2, (8,)))}, net)
         >>> sorted(evaluator.compute(net))[:3]

@@ -83,3 +83,11 @@ def test_evaluator_arguments_are_checked():
         DiagnosticsEvaluator(sample_seed=1.0)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"found no training data"):
         DiagnosticsEvaluator(("margin",)).load({"val": _data()["val"]}, LeakyReLUTeacherNet(input_dim=3, k=2))
+
+
+def test_the_docstring_examples_run():
+    import doctest
+
+    import lt_teacher.evaluator
+
+    assert doctest.testmod(lt_teacher.evaluator).failed == 0

@@ -170,3 +170,11 @@ def test_two_gloo_processes_taking_every_other_batch_equal_one_process(tmp_path)
     assert two.keys() == one.keys()
     for key, value in one.items():  # counts, minima and maxima exactly; log(n L) up to logsumexp rounding
         assert two[key] == pytest.approx(value, rel=1e-14, abs=0.0), key
+
+
+def test_the_docstring_examples_run():
+    import doctest
+
+    import lt_teacher.metrics
+
+    assert doctest.testmod(lt_teacher.metrics).failed == 0
