@@ -31,7 +31,9 @@ class LinearTeacherMonitor(AnalysedNetwork, EvaluationCallback):
     under ``torch.no_grad()`` in float64; torchmetrics states make every value exact under DDP (each
     process evaluates its own shard of the points, with no padding). The network is found with
     :func:`lt_teacher.two_layer_view` (or ``network_fn``), so any ``Linear -> LeakyReLU -> Linear``
-    network works, with a fixed or a learned output layer.
+    network works, with a fixed or a learned output layer. The callback only adapts Lightning's hooks: the
+    evaluation is :class:`~lt_teacher.evaluator.DiagnosticsEvaluator` (:attr:`evaluator`), which a plain
+    PyTorch or Fabric loop calls directly with the same results.
 
     Logged metrics (``pl_module.log``, once per evaluation, against the epoch):
 
