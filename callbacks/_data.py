@@ -1,82 +1,22 @@
-"""Where a monitor's evaluation data come from, and how a process gets its shard without padding."""
+"""Where a monitor's evaluation data come from: the trainer's data, or the points given with ``data=``.
+
+The Trainer-free part (the shard of a process, reading and checking batches) is :mod:`lt_teacher.evaluation_data`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 from lightning.pytorch import Trainer
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset, IterableDataset, Subset, TensorDataset
 
 from lt_teacher._sources import resolve_datasets
+from lt_teacher.evaluation_data import SPLITS, BatchToXY, EvaluationSource, make_source
 from lt_teacher.functional._checks import signed_labels
 
 __all__ = ["SPLITS", "BatchToXY", "EvaluationSource", "all_training_points", "make_source", "resolve_datasets"]
-
-SPLITS = ("train", "val", "test")
-BatchToXY = Callable[[Any], "tuple[Tensor, Tensor]"]
-
-
-@dataclass
-class EvaluationSource:
-    """The (capped) points of one split that this process evaluates.
-
-    Map-style data are indexed directly: process r of w takes every w-th index starting at r, so no
-    point is evaluated twice (a ``DistributedSampler`` would pad the shards with duplicates).
-    """
-
-    split: str
-    dataset: Dataset
-    indices: Tensor  # this process's shard of the (capped) index set
-    total: int  # size of the capped index set over all processes
-    collate_fn: Callable[[list[Any]], Any] | None
-    batch_size: int
-
-    def batches(self) -> Iterator[Any]:
-        if isinstance(self.dataset, TensorDataset):  # slice tensors directly: no per-item overhead
-            for start in range(0, self.indices.numel(), self.batch_size):
-                idx = self.indices[start : start + self.batch_size]
-                yield tuple(t[idx] for t in self.dataset.tensors)
-            return
-        loader = DataLoader(
-            Subset(self.dataset, self.indices.tolist()),
-            batch_size=self.batch_size,
-            shuffle=False,
-            collate_fn=self.collate_fn,
-            # Every DataLoader iterator draws a base seed from its generator; with the default (the
-            # global RNG) an evaluation would shift the training loader's shuffling and change the run.
-            generator=torch.Generator(),
-        )
-        yield from loader
-
-
-def make_source(
-    split: str,
-    dataset: Dataset,
-    collate_fn: Callable[[list[Any]], Any] | None,
-    *,
-    max_samples: int | None,
-    sample_seed: int,
-    batch_size: int,
-    rank: int,
-    world_size: int,
-    owner: str,
-) -> EvaluationSource:
-    if isinstance(dataset, IterableDataset) or not hasattr(dataset, "__len__"):
-        raise ValueError(
-            f"{owner}: the {split} data is an iterable-style dataset, which cannot be evaluated exactly once per point "
-            "(and split among processes without duplicates). Pass map-style data or tensors with `data=`."
-        )
-    n = len(dataset)  # type: ignore[arg-type]
-    if max_samples is not None and n > max_samples:
-        generator = torch.Generator().manual_seed(sample_seed)
-        indices = torch.randperm(n, generator=generator)[:max_samples].sort().values
-    else:
-        indices = torch.arange(n)
-    return EvaluationSource(split, dataset, indices[rank::world_size], int(indices.numel()), collate_fn, batch_size)
 
 
 def all_training_points(

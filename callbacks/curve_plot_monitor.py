@@ -9,8 +9,8 @@ from typing_extensions import override
 
 from lt_teacher.plotting import diagnostic_curves_figure, save_png
 
-from ._checks import check_int
-from ._history import EvaluationCallback
+from lt_teacher._arguments import check_int
+from ._evaluation_callback import EvaluationCallback
 from ._wandb import wandb_loggers
 
 
@@ -79,7 +79,7 @@ class CurvePlotMonitor(Callback):
     def history(trainer: Trainer) -> list[dict[str, float]]:
         """The evaluations of every monitor of ``trainer``, merged by epoch."""
         merged: dict[float, dict[str, float]] = {}
-        for callback in trainer.callbacks:
+        for callback in trainer.callbacks:  # type: ignore[attr-defined]
             if isinstance(callback, EvaluationCallback):
                 for row in callback.history:
                     merged.setdefault(row["epoch"], {}).update(row)

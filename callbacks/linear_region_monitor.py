@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from lightning.pytorch import LightningModule
-from torch import nn
+from lt_teacher.evaluation_data import SPLITS
 
-from ._verify import Features, OutputFn
-from ._data import SPLITS, BatchToXY
 from .linear_teacher_monitor import LinearTeacherMonitor
+
+__all__ = ["LinearRegionMonitor"]
 
 
 class LinearRegionMonitor(LinearTeacherMonitor):
@@ -23,25 +22,13 @@ class LinearRegionMonitor(LinearTeacherMonitor):
 
     Args:
         splits: a subset of ``("train", "val", "test")``.
-        every_n_epochs, max_samples, data, batch_to_xy, network_fn, batch_size, sample_seed, features, output_fn: as in
-            :class:`LinearTeacherMonitor`.
+        **kwargs: the other keyword arguments of :class:`LinearTeacherMonitor` (``every_n_epochs``,
+            ``max_samples``, ``data``, ``network_fn``, ...) except ``groups``; LightningCLI lists them from there.
+
+    Example:
+        >>> LinearRegionMonitor(("train", "test")).splits
+        ('train', 'test')
     """
 
-    def __init__(
-        self,
-        splits: Sequence[str] = SPLITS,
-        *,
-        every_n_epochs: int = 1,
-        max_samples: int | None = None,
-        data: Mapping[str, Any] | None = None,
-        batch_to_xy: BatchToXY | None = None,
-        network_fn: Callable[[LightningModule], nn.Module] | None = None,
-        batch_size: int = 4096,
-        sample_seed: int = 0,
-        features: Features | None = None,
-        output_fn: OutputFn | None = None,
-    ) -> None:
-        super().__init__(
-            ("linear_region",), splits=splits, every_n_epochs=every_n_epochs, max_samples=max_samples, data=data,
-            batch_to_xy=batch_to_xy, network_fn=network_fn, batch_size=batch_size, sample_seed=sample_seed, features=features, output_fn=output_fn,
-        )
+    def __init__(self, splits: Sequence[str] = SPLITS, **kwargs: Any) -> None:
+        super().__init__(("linear_region",), splits=splits, **kwargs)

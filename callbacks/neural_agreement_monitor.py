@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from typing import Any
 
-from lightning.pytorch import LightningModule
-from torch import nn
-
-from ._verify import Features, OutputFn
-from ._data import BatchToXY
 from .linear_teacher_monitor import LinearTeacherMonitor
+
+__all__ = ["NeuralAgreementMonitor"]
 
 
 class NeuralAgreementMonitor(LinearTeacherMonitor):
@@ -22,25 +18,13 @@ class NeuralAgreementMonitor(LinearTeacherMonitor):
 
     Args:
         beta: the margin of Definitions 6.2/6.3, >= 0 (0: sign agreement; a zero pre-activation never agrees).
-        every_n_epochs, max_samples, data, batch_to_xy, network_fn, batch_size, sample_seed, features, output_fn: as in
-            :class:`LinearTeacherMonitor`.
+        **kwargs: the other keyword arguments of :class:`LinearTeacherMonitor` (``every_n_epochs``,
+            ``max_samples``, ``data``, ``network_fn``, ...) except ``groups``; LightningCLI lists them from there.
+
+    Example:
+        >>> NeuralAgreementMonitor(0.1).groups
+        ('agreement', 'par')
     """
 
-    def __init__(
-        self,
-        beta: float = 0.0,
-        *,
-        every_n_epochs: int = 1,
-        max_samples: int | None = None,
-        data: Mapping[str, Any] | None = None,
-        batch_to_xy: BatchToXY | None = None,
-        network_fn: Callable[[LightningModule], nn.Module] | None = None,
-        batch_size: int = 4096,
-        sample_seed: int = 0,
-        features: Features | None = None,
-        output_fn: OutputFn | None = None,
-    ) -> None:
-        super().__init__(
-            ("agreement", "par"), beta=beta, every_n_epochs=every_n_epochs, max_samples=max_samples, data=data,
-            batch_to_xy=batch_to_xy, network_fn=network_fn, batch_size=batch_size, sample_seed=sample_seed, features=features, output_fn=output_fn,
-        )
+    def __init__(self, beta: float = 0.0, **kwargs: Any) -> None:
+        super().__init__(("agreement", "par"), beta=beta, **kwargs)

@@ -2,30 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 from matplotlib.figure import Figure
-from torch import Tensor, nn
+from torch import Tensor
 from typing_extensions import override
 
-from lt_teacher._batch import default_batch_to_xy
+from lt_teacher._arguments import check_int
+from lt_teacher.evaluation_data import BatchToXY
 from lt_teacher.plotting import decision_boundary_figure, neuron_figure, save_png
-from lt_teacher.view import TwoLayerView, two_layer_view
 
-from ._data import BatchToXY
-from ._wandb import wandb_loggers
-from ._checks import check_callable, check_int, check_train_data
+from ._analysed_network import AnalysedNetwork, NetworkFn
 from ._data import all_training_points
-from ._verify import Features, OutputFn, decide_jointly, head_inputs, verify_network
+from ._verify import Features, OutputFn, head_inputs
+from ._wandb import wandb_loggers
+
+__all__ = ["NeuronPlotMonitor"]
 
 PLOTS = ("neurons", "decision_boundary")
 
 
-class NeuronPlotMonitor(Callback):
+class NeuronPlotMonitor(AnalysedNetwork, Callback):
     r"""Draws the normalized neurons and, for 2-D inputs, the decision boundary, every n epochs.
 
     Two figures, built by the pure matplotlib functions of :mod:`lt_teacher.plotting` (Agg, no display):
@@ -88,16 +89,16 @@ class NeuronPlotMonitor(Callback):
         every_n_epochs: int = 1,
         max_points: int | None = 500,
         save_dir: str | Path | None = None,
-        network_fn: Callable[[LightningModule], nn.Module] | None = None,
+        network_fn: NetworkFn | None = None,
         data: Mapping[str, Any] | None = None,
         batch_to_xy: BatchToXY | None = None,
         grid_size: int = 200,
         *,
         plots: Sequence[str] = PLOTS,
-        sample_seed: int = 0,
-        dpi: int = 100,
         features: Features | None = None,
         output_fn: OutputFn | None = None,
+        sample_seed: int = 0,
+        dpi: int = 100,
     ) -> None:
         super().__init__()
         owner = type(self).__name__
@@ -110,32 +111,17 @@ class NeuronPlotMonitor(Callback):
             raise TypeError(f"{owner}: `save_dir` must be None, a str or a Path, got {type(save_dir).__name__}.")
         if isinstance(plots, str) or not plots or any(p not in PLOTS for p in plots):
             raise ValueError(f"{owner}: `plots` must be a non-empty subset of {PLOTS}, got {plots!r}.")
-        check_train_data(data, owner)
-        check_callable(batch_to_xy, "batch_to_xy", owner)
-        check_callable(network_fn, "network_fn", owner)
-        check_callable(features, "features", owner)
-        check_callable(output_fn, "output_fn", owner)
-        self.features = features
-        self.output_fn = output_fn
-        if isinstance(sample_seed, bool) or not isinstance(sample_seed, int):
-            raise TypeError(f"{owner}: `sample_seed` must be an int, got {type(sample_seed).__name__} {sample_seed!r}.")
+        self._set_network_arguments(owner, batch_to_xy=batch_to_xy, network_fn=network_fn, features=features, output_fn=output_fn)
+        self._set_training_data_arguments(owner, data=data, sample_seed=sample_seed)
         self.every_n_epochs = every_n_epochs
         self.max_points = max_points
         self.save_dir = save_dir
-        self.network_fn = network_fn
-        self.data = data
-        self.batch_to_xy = batch_to_xy or default_batch_to_xy
         self.grid_size = grid_size
         self.plots = tuple(p for p in PLOTS if p in plots)
-        self.sample_seed = sample_seed
         self.dpi = dpi
         self.saved_files: list[str] = []
         self._dir: Path | None = None
         self._points: tuple[Tensor, Tensor] | None = None
-
-    def view(self, pl_module: LightningModule) -> TwoLayerView:
-        """The drawn network in the form of Eq. (1)."""
-        return two_layer_view(self.network_fn(pl_module) if self.network_fn is not None else pl_module)
 
     @override
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
@@ -164,9 +150,7 @@ class NeuronPlotMonitor(Callback):
                 self._points = (points, y)
         except (TypeError, ValueError) as err:
             error = err
-        decide_jointly(trainer, error)
-        network = self.network_fn(pl_module) if self.network_fn is not None else pl_module
-        verify_network(trainer, pl_module, network, [view], x, features=self.features, output_fn=self.output_fn, owner=owner)
+        self._verify(trainer, pl_module, [view], x, error)
 
     @override
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -189,7 +173,7 @@ class NeuronPlotMonitor(Callback):
             figures["neurons"] = neuron_figure(w, u)
         if "decision_boundary" in self.plots and self._points is not None:
             x, y = self._points
-            figures["decision_boundary"] = decision_boundary_figure(w, u, view.alpha, view.scale, x, y, grid_size=self.grid_size)
+            figures["decision_boundary"] = decision_boundary_figure(w, u, view.alpha, view.v, x, y, grid_size=self.grid_size)
         for figure in figures.values():
             figure.suptitle(f"epoch {epoch}", fontsize="small")
         return figures

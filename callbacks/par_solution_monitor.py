@@ -2,44 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 from lightning.pytorch import LightningModule, Trainer
-from torch import Tensor, nn
+from torch import Tensor
 from typing_extensions import override
 
-from lt_teacher._batch import default_batch_to_xy
-from lt_teacher.functional.clustering import linear_direction
+from lt_teacher._arguments import check_int
+from lt_teacher.evaluation_data import BatchToXY
+from lt_teacher.functional.par_solution import par_solution_cosines
 from lt_teacher.functional.par_svm import PARSolution, par_svm
-from lt_teacher.view import TwoLayerView, two_layer_view
 
-from ._checks import check_callable, check_int, check_train_data
-from ._data import BatchToXY, all_training_points
-from ._history import EvaluationCallback
-from ._verify import Features, OutputFn, decide_jointly, head_inputs, verify_network
+from ._analysed_network import AnalysedNetwork, NetworkFn
+from ._data import all_training_points
+from ._evaluation_callback import EvaluationCallback
+from ._verify import Features, OutputFn, head_inputs
 from ._wandb import define_epoch_axis
 
 __all__ = ["PARSolutionMonitor"]
 
 
-def cosine(a: Tensor, b: Tensor) -> float:
-    """cos(a, b) in float64, clipped to [-1, 1]; 0 if either vector is 0 (it has no direction)."""
-    na, nb = a.norm(), b.norm()
-    if na == 0 or nb == 0:
-        return 0.0
-    return float(((a @ b) / (na * nb)).clamp(-1.0, 1.0))
-
-
-def row_cosines(rows: Tensor, b: Tensor) -> Tensor:
-    """cos(row_i, b) for every row (float64); 0 for a zero row or a zero ``b``."""
-    norms = rows.norm(dim=1) * b.norm()
-    dots = rows @ b
-    return torch.where(norms > 0, dots / torch.where(norms > 0, norms, 1.0), 0.0).clamp(-1.0, 1.0)
-
-
-class PARSolutionMonitor(EvaluationCallback):
+class PARSolutionMonitor(AnalysedNetwork, EvaluationCallback):
     r"""Compares the learned network with the solution (w_svm, u_svm) of Eq. (7), epoch by epoch.
 
     Theorem 6.2: once gradient flow is in the PAR, the network converges to perfectly clustered
@@ -106,7 +91,7 @@ class PARSolutionMonitor(EvaluationCallback):
         max_samples: int | None = None,
         data: Mapping[str, Any] | None = None,
         batch_to_xy: BatchToXY | None = None,
-        network_fn: Callable[[LightningModule], nn.Module] | None = None,
+        network_fn: NetworkFn | None = None,
         *,
         batch_size: int = 4096,
         sample_seed: int = 0,
@@ -119,24 +104,13 @@ class PARSolutionMonitor(EvaluationCallback):
         check_int(every_n_epochs, "every_n_epochs", owner)
         check_int(batch_size, "batch_size", owner)
         check_int(max_samples, "max_samples", owner, optional=True)
-        check_train_data(data, owner)
-        check_callable(batch_to_xy, "batch_to_xy", owner)
-        check_callable(network_fn, "network_fn", owner)
-        check_callable(features, "features", owner)
-        check_callable(output_fn, "output_fn", owner)
-        self.features = features
-        self.output_fn = output_fn
-        if isinstance(sample_seed, bool) or not isinstance(sample_seed, int):
-            raise TypeError(f"{owner}: `sample_seed` must be an int, got {type(sample_seed).__name__} {sample_seed!r}.")
+        self._set_network_arguments(owner, batch_to_xy=batch_to_xy, network_fn=network_fn, features=features, output_fn=output_fn)
+        self._set_training_data_arguments(owner, data=data, sample_seed=sample_seed)
         if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not (0.0 < float(tol) < 1.0):
             raise ValueError(f"{owner}: `tol` must be a number in (0, 1), got {tol!r}.")
         self.every_n_epochs = every_n_epochs
         self.max_samples = max_samples
-        self.data = data
-        self.batch_to_xy = batch_to_xy or default_batch_to_xy
-        self.network_fn = network_fn
         self.batch_size = batch_size
-        self.sample_seed = sample_seed
         self.tol = float(tol)
         self.solution: PARSolution | None = None
 
@@ -144,10 +118,6 @@ class PARSolutionMonitor(EvaluationCallback):
     @override
     def state_key(self) -> str:
         return self._generate_state_key(max_samples=self.max_samples, sample_seed=self.sample_seed)
-
-    def view(self, pl_module: LightningModule) -> TwoLayerView:
-        """The analysed network in the form of Eq. (1)."""
-        return two_layer_view(self.network_fn(pl_module) if self.network_fn is not None else pl_module)
 
     @override
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
@@ -174,9 +144,7 @@ class PARSolutionMonitor(EvaluationCallback):
                 raise ValueError(f"{owner}: the training data does not fit the network: {err}") from err
         except (TypeError, ValueError) as err:
             error = err
-        decide_jointly(trainer, error)
-        network = self.network_fn(pl_module) if self.network_fn is not None else pl_module
-        verify_network(trainer, pl_module, network, [view], x_raw, features=self.features, output_fn=self.output_fn, owner=owner)
+        self._verify(trainer, pl_module, [view], x_raw, error)
         try:
             self.solution = par_svm(x, y, view.alpha, tol=self.tol)
         except ValueError as err:
@@ -188,12 +156,5 @@ class PARSolutionMonitor(EvaluationCallback):
         if self.solution is None:
             raise RuntimeError(f"{type(self).__name__}: Eq. (7) is solved at the start of training; call `compute` after it.")
         view = self.view(pl_module)
-        w, u = view.w.cpu(), view.u.cpu()
-        w_svm, u_svm = self.solution
-        return {
-            "par_solution/cosine_w": cosine(w.mean(dim=0), w_svm),
-            "par_solution/cosine_u": cosine(u.mean(dim=0), u_svm),
-            "par_solution/cosine_direction": cosine(linear_direction(w, u), w_svm - u_svm),
-            "par_solution/min_cosine_w": float(row_cosines(w, w_svm).min()),
-            "par_solution/min_cosine_u": float(row_cosines(u, u_svm).min()),
-        }
+        cosines = par_solution_cosines(view.w.cpu(), view.u.cpu(), self.solution)
+        return {f"par_solution/{name}": value for name, value in cosines._asdict().items()}

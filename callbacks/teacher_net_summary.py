@@ -21,13 +21,13 @@ def describe_network(pl_module: LightningModule) -> str:
     trainable = sum(p.numel() for p in pl_module.parameters() if p.requires_grad)
     frozen = sum(p.numel() for p in pl_module.parameters() if not p.requires_grad)
     width = view.w.shape[1]
-    bias = " (+1 bias coordinate)" if view.appends_bias else ""
+    bias = " (+1 bias coordinate)" if view.bias else ""
     fixed = view.degree == 1
     prefix = f"{seeds} x " if seeds > 1 else ""
     rows = [
         ("w-neurons (output +v)", f"{prefix}{view.w.shape[0]} x {width}"),
         ("u-neurons (output -v)", f"{prefix}{view.u.shape[0]} x {width}"),
-        ("output layer", f"fixed +-v, v = {view.scale:g} (not trained)" if fixed else "learned (absorbed: a_i s(w_i.x) = sign(a_i) s(|a_i| w_i.x))"),
+        ("output layer", f"fixed +-v, v = {view.v:g} (not trained)" if fixed else "learned (absorbed: a_i s(w_i.x) = sign(a_i) s(|a_i| w_i.x))"),
     ]
     first = max(len(r[0]) for r in rows)
     lines = [f"{type(pl_module).__name__}: N(x) = v sum s(w_i.x) - v sum s(u_i.x), s(z) = max(z, {view.alpha:g} z)"]

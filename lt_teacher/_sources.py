@@ -150,17 +150,28 @@ def _as_dataset(value: Any, split: str, owner: str) -> tuple[Dataset, Collate | 
     return _dataset_of(value, split, owner)
 
 
+def datasets_from_data(
+    data: Mapping[str, Any], splits: tuple[str, ...], owner: str
+) -> dict[str, tuple[Dataset, Collate | None]]:
+    """``{split: (dataset, collate_fn)}`` from ``{split: (x, y) | Dataset | DataLoader}``, for the given splits.
+
+    A loader stands for the points its sampler visits (a fixed set of indices, else a ValueError).
+    """
+    found: dict[str, tuple[Dataset, Collate | None]] = {}
+    for split in splits:
+        if split in data and data[split] is not None:
+            found[split] = _as_dataset(data[split], split, owner)
+    return found
+
+
 def resolve_datasets(
     trainer: Trainer, data: Mapping[str, Any] | None, splits: tuple[str, ...], owner: str
 ) -> dict[str, tuple[Dataset, Collate | None]]:
     """The datasets to evaluate: from ``data`` if given, else the datamodule or the trainer's loaders."""
-    found: dict[str, tuple[Dataset, Collate | None]] = {}
     if data is not None:
-        for split in splits:
-            if split in data and data[split] is not None:
-                found[split] = _as_dataset(data[split], split, owner)
-        return found
-    datamodule = trainer.datamodule
+        return datasets_from_data(data, splits, owner)
+    found: dict[str, tuple[Dataset, Collate | None]] = {}
+    datamodule = trainer.datamodule  # type: ignore[attr-defined]
     for split in splits:
         loader: Any = None
         if datamodule is not None and is_overridden(f"{split}_dataloader", datamodule):
@@ -183,7 +194,6 @@ def resolve_datasets(
         if loader is not None:
             found[split] = _dataset_of(loader, split, owner)
     return found
-
 
 
 def training_dataset(trainer: Trainer, owner: str) -> tuple[Dataset, Collate | None]:

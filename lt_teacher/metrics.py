@@ -1,36 +1,56 @@
-"""torchmetrics wrappers of the paper's statistics, exact under DDP.
+"""torchmetrics classes for the paper's statistics on data, exact under DDP.
 
-Each metric accumulates *sufficient statistics* of an :class:`~lt_teacher.functional.evaluation.EvaluationBatch`
-in float64 states whose ``dist_reduce_fx`` makes the result independent of how the points are split
-among processes: counts and pairwise agreement matrices sum, per-neuron minimum margins reduce by
-``min``, the log of the summed loss by ``logsumexp``. ``compute`` turns them into the paper's
-quantities through the same functions as :mod:`lt_teacher.functional`.
+Each metric accumulates the *sufficient statistics* of :mod:`lt_teacher.functional` (its private
+``_<quantity>_update`` helpers) from an :class:`~lt_teacher.functional.evaluation.EvaluationBatch`, in
+float64 states whose ``dist_reduce_fx`` makes the result independent of how the points are split among
+processes: counts and pairwise agreement matrices sum, per-neuron minimum margins reduce by ``min``, the
+log of the summed loss by ``logsumexp``. ``compute`` turns them into the paper's quantities with the
+very helpers (``_<quantity>_compute``) behind the public functions, so a metric over batches equals the
+function on all points.
+
+A plain PyTorch loop uses them like any torchmetrics metric::
+
+    batch = evaluate_batch(x, y, w, u, alpha)   # pre-activations once per batch
+    margin.update(batch)                        # then every metric from the same batch
 """
 
 from __future__ import annotations
-
-from typing import NamedTuple
 
 import torch
 from torch import Tensor
 from torchmetrics import Metric
 
+from lt_teacher.functional._checks import check_beta
 from lt_teacher.functional.agreement import (
+    AgreementStatisticsState,
     NeuralAgreement,
     PARFraction,
-    group_agrees,
-    max_disagreement,
-    min_signed_margins,
+    _neural_agreement_compute,
+    _neural_agreement_update,
+    _par_fraction_compute,
+    _par_fraction_update,
     normalized_preactivations,
-    pairwise_agreement_counts,
-    par_fraction_from_min_margins,
 )
-from lt_teacher.functional.clustering import linear_disagreement_from_preactivations, linear_region_from_preactivations
+from lt_teacher.functional.clustering import (
+    LinearRegionFractions,
+    LinearRegionStatisticsState,
+    _linear_region_compute,
+    _linear_region_update,
+)
 from lt_teacher.functional.evaluation import EvaluationBatch
-from lt_teacher.functional._checks import check_beta
-from lt_teacher.functional.margins import log_logistic_loss
+from lt_teacher.functional.margins import MarginStatisticsState, MarginSummary, _margin_compute, _margin_update
+
+__all__ = [
+    "AgreementStatistics",
+    "LinearRegionStatistics",
+    "MarginStatistics",
+    "MarginSufficientStatistics",
+    "PARStatistics",
+]
 
 _F64 = torch.float64
+
+MarginSufficientStatistics = MarginStatisticsState  # the former name of the reduced margin statistics
 
 
 def _logsumexp_reduce(stacked: Tensor) -> Tensor:
@@ -70,110 +90,194 @@ def _check_norms(norms: object, name: str, size: int) -> Tensor:
 
 
 class LinearRegionStatistics(Metric):
-    """Points outside Theorem 5.1's region, and points where sign N(x) != sign((w_bar - u_bar) . x).
+    """Figure 2: points outside Theorem 5.1's region, and points where sign N(x) != sign((w_bar - u_bar) . x).
 
-    ``update(batch, radius, alpha)``; ``compute()`` -> (outside_fraction, disagreement_fraction).
+    ``update(batch, radius, alpha)`` with the cluster radius r of the network
+    (:func:`~lt_teacher.functional.radius`); ``compute()`` returns a
+    :class:`~lt_teacher.functional.LinearRegionFractions` ``(outside_fraction, disagreement_fraction)``,
+    equal to :func:`~lt_teacher.functional.linear_region_fractions` on all points. States: three counts
+    (``sum``).
+
+    Example:
+        >>> import torch
+        >>> from lt_teacher.functional import evaluate_batch, linear_region_fractions, radius
+        >>> x, y = torch.tensor([[1.0, 0.0], [-1.0, 0.5]]), torch.tensor([1, 0])
+        >>> w, u = torch.tensor([[2.0, 0.0], [-1.0, 1.0]]), torch.tensor([[0.0, 1.0], [0.0, 1.0]])
+        >>> metric = LinearRegionStatistics()
+        >>> for i in range(2):  # one point per batch
+        ...     metric.update(evaluate_batch(x[i : i + 1], y[i : i + 1], w, u, 0.1), radius(w, u), 0.1)
+        >>> metric.compute().disagreement_fraction
+        tensor(0.5000, dtype=torch.float64)
+        >>> bool(metric.compute().outside_fraction == linear_region_fractions(x, w, u, 0.1).outside_fraction)
+        True
     """
 
     full_state_update = False
+    is_differentiable = False
+    n_outside: Tensor
+    n_disagree: Tensor
+    count: Tensor
 
     def __init__(self) -> None:
         super().__init__()
-        for name in ("n_outside", "n_disagree", "count"):
+        for name in LinearRegionStatisticsState._fields:
             self.add_state(name, torch.zeros((), dtype=_F64), dist_reduce_fx="sum")
 
     def update(self, batch: EvaluationBatch, radius: Tensor, alpha: float) -> None:
+        """Add one batch, with the network's cluster radius r and Leaky-ReLU slope alpha."""
         _check_batch(batch)
-        inside = linear_region_from_preactivations(batch.h_w, batch.h_u, batch.x_norm, radius.to(batch.h_w.device))
-        self.n_outside += (~inside).sum()
-        self.n_disagree += linear_disagreement_from_preactivations(batch.h_w, batch.h_u, alpha).sum()
-        self.count += batch.y.shape[0]
+        stats = _linear_region_update(batch.h_w, batch.h_u, batch.x_norm, radius, alpha)
+        self.n_outside += stats.n_outside
+        self.n_disagree += stats.n_disagree
+        self.count += stats.count
 
-    def compute(self) -> tuple[Tensor, Tensor]:
-        count = self.count.clamp(min=1)
-        return self.n_outside / count, self.n_disagree / count
+    def compute(self) -> LinearRegionFractions:
+        """The two shares over every point added (0 before any point)."""
+        return _linear_region_compute(LinearRegionStatisticsState(self.n_outside, self.n_disagree, self.count))
 
 
-class AgreementStatistics(Metric):
-    """Definition 6.2 on the accumulated points: pairwise agreement counts and per-point group agreement."""
+class _GroupStatistics(Metric):
+    """A metric whose states are sized by the two groups, k_w and k_u, and that needs beta and neuron norms."""
 
     full_state_update = False
+    is_differentiable = False
 
     def __init__(self, k_w: int, k_u: int, beta: float = 0.0) -> None:
         super().__init__()
-        _check_size(k_w, "k_w")
-        _check_size(k_u, "k_u")
+        self.k_w = _check_size(k_w, "k_w")
+        self.k_u = _check_size(k_u, "k_u")
         self.beta = check_beta(beta)
+
+    @staticmethod
+    def _checked(batch: object, w_norms: object, u_norms: object) -> tuple[EvaluationBatch, Tensor, Tensor]:
+        checked = _check_batch(batch)
+        w = _check_norms(w_norms, "w_norms", checked.h_w.shape[1])
+        u = _check_norms(u_norms, "u_norms", checked.h_u.shape[1])
+        return checked, w, u
+
+
+class AgreementStatistics(_GroupStatistics):
+    """Definition 6.2 (neural agreement) and max(n_diff) of supplementary 17 over the points added.
+
+    ``AgreementStatistics(k_w, k_u, beta)``; ``update(batch, w_norms, u_norms)`` with the norms of the
+    neurons (``w.norm(dim=1)``, ``u.norm(dim=1)``); ``compute()`` returns a
+    :class:`~lt_teacher.functional.NeuralAgreement`, equal to :func:`~lt_teacher.functional.neural_agreement`
+    on all points. States: the pairwise agreement matrices and three counts (all ``sum``).
+
+    Example:
+        >>> import torch
+        >>> from lt_teacher.functional import evaluate_batch, neural_agreement
+        >>> x, y = torch.tensor([[1.0, 0.0], [0.0, 1.0]]), torch.tensor([1, 0])
+        >>> w = torch.tensor([[1.0, 1.0], [1.0, -1.0]])
+        >>> metric = AgreementStatistics(2, 2)
+        >>> metric.update(evaluate_batch(x, y, w, -w, 0.5), w.norm(dim=1), w.norm(dim=1))
+        >>> metric.compute().max_disagreement_w, neural_agreement(x, w, -w).max_disagreement_w
+        (tensor(1., dtype=torch.float64), tensor(1., dtype=torch.float64))
+    """
+
+    agree_w: Tensor
+    agree_u: Tensor
+    n_agree_w: Tensor
+    n_agree_u: Tensor
+    n_agree: Tensor
+    count: Tensor
+
+    def __init__(self, k_w: int, k_u: int, beta: float = 0.0) -> None:
+        super().__init__(k_w, k_u, beta)
         self.add_state("agree_w", torch.zeros(k_w, k_w, dtype=_F64), dist_reduce_fx="sum")
         self.add_state("agree_u", torch.zeros(k_u, k_u, dtype=_F64), dist_reduce_fx="sum")
         for name in ("n_agree_w", "n_agree_u", "n_agree", "count"):
             self.add_state(name, torch.zeros((), dtype=_F64), dist_reduce_fx="sum")
 
     def update(self, batch: EvaluationBatch, w_norms: Tensor, u_norms: Tensor) -> None:
-        _check_batch(batch)
-        _check_norms(w_norms, "w_norms", batch.h_w.shape[1])
-        _check_norms(u_norms, "u_norms", batch.h_u.shape[1])
-        self.agree_w += pairwise_agreement_counts(batch.h_w)
-        self.agree_u += pairwise_agreement_counts(batch.h_u)
-        agree_w = group_agrees(normalized_preactivations(batch.h_w, w_norms), self.beta)
-        agree_u = group_agrees(normalized_preactivations(batch.h_u, u_norms), self.beta)
-        self.n_agree_w += agree_w.sum()
-        self.n_agree_u += agree_u.sum()
-        self.n_agree += (agree_w & agree_u).sum()
-        self.count += batch.y.shape[0]
+        """Add one batch, with the norms of the w-neurons (k_w,) and of the u-neurons (k_u,)."""
+        batch, w_norms, u_norms = self._checked(batch, w_norms, u_norms)
+        stats = _neural_agreement_update(batch.h_w, batch.h_u, w_norms, u_norms, self.beta)
+        self.agree_w += stats.agree_w
+        self.agree_u += stats.agree_u
+        self.n_agree_w += stats.n_agree_w
+        self.n_agree_u += stats.n_agree_u
+        self.n_agree += stats.n_agree
+        self.count += stats.count
 
     def compute(self) -> NeuralAgreement:
-        count = self.count.clamp(min=1)
-        return NeuralAgreement(
-            max_disagreement_w=max_disagreement(self.agree_w, self.count),
-            max_disagreement_u=max_disagreement(self.agree_u, self.count),
-            agreement_fraction_w=self.n_agree_w / count,
-            agreement_fraction_u=self.n_agree_u / count,
-            agreement_fraction=self.n_agree / count,
-            in_nar=(self.n_agree == self.count) & (self.count > 0),
+        """Definition 6.2 over every point added (fractions 0 and ``in_nar`` False before any point)."""
+        return _neural_agreement_compute(
+            AgreementStatisticsState(self.agree_w, self.agree_u, self.n_agree_w, self.n_agree_u, self.n_agree, self.count)
         )
 
 
-class PARStatistics(Metric):
-    """Definition 6.3: per-neuron minimum of y w_hat . x (w-group) and -y u_hat . x (u-group)."""
+class PARStatistics(_GroupStatistics):
+    """Definition 6.3: per-neuron minimum of y w_hat . x (w-group) and -y u_hat . x (u-group).
 
-    full_state_update = False
+    ``PARStatistics(k_w, k_u, beta)``; ``update(batch, w_norms, u_norms)``; ``compute()`` returns a
+    :class:`~lt_teacher.functional.PARFraction`, equal to :func:`~lt_teacher.functional.par_fraction` on
+    all points. States: the per-neuron minima (``min``).
+
+    Example:
+        >>> import torch
+        >>> from lt_teacher.functional import evaluate_batch
+        >>> x, y = torch.tensor([[1.0, 0.0], [-1.0, 0.0]]), torch.tensor([1, -1])
+        >>> w, u = torch.tensor([[1.0, 0.0], [0.0, 1.0]]), torch.tensor([[-1.0, 0.0]])
+        >>> metric = PARStatistics(2, 1)
+        >>> metric.update(evaluate_batch(x, y, w, u, 0.5), w.norm(dim=1), u.norm(dim=1))
+        >>> metric.compute().fraction_w
+        tensor(0.5000, dtype=torch.float64)
+    """
+
+    min_w: Tensor
+    min_u: Tensor
 
     def __init__(self, k_w: int, k_u: int, beta: float = 0.0) -> None:
-        super().__init__()
-        _check_size(k_w, "k_w")
-        _check_size(k_u, "k_u")
-        self.beta = check_beta(beta)
+        super().__init__(k_w, k_u, beta)
         self.add_state("min_w", torch.full((k_w,), torch.inf, dtype=_F64), dist_reduce_fx=_min_reduce)
         self.add_state("min_u", torch.full((k_u,), torch.inf, dtype=_F64), dist_reduce_fx=_min_reduce)
 
     def update(self, batch: EvaluationBatch, w_norms: Tensor, u_norms: Tensor) -> None:
-        _check_batch(batch)
-        _check_norms(w_norms, "w_norms", batch.h_w.shape[1])
-        _check_norms(u_norms, "u_norms", batch.h_u.shape[1])
+        """Add one batch, with the norms of the w-neurons (k_w,) and of the u-neurons (k_u,)."""
+        batch, w_norms, u_norms = self._checked(batch, w_norms, u_norms)
         if batch.y.shape[0] == 0:
             return
-        self.min_w = torch.minimum(self.min_w, min_signed_margins(normalized_preactivations(batch.h_w, w_norms), batch.y))
-        self.min_u = torch.minimum(self.min_u, min_signed_margins(normalized_preactivations(batch.h_u, u_norms), -batch.y))
+        h_w_hat = normalized_preactivations(batch.h_w, w_norms)
+        h_u_hat = normalized_preactivations(batch.h_u, u_norms)
+        min_w, min_u = _par_fraction_update(h_w_hat, h_u_hat, batch.y)
+        self.min_w = torch.minimum(self.min_w, min_w)
+        self.min_u = torch.minimum(self.min_u, min_u)
 
     def compute(self) -> PARFraction:
-        return par_fraction_from_min_margins(self.min_w, self.min_u, self.beta)
-
-
-class MarginSufficientStatistics(NamedTuple):
-    """Reduced margin statistics: log(n L), min q, n, correctly classified points, max ||x||."""
-
-    log_n_loss: Tensor
-    min_margin: Tensor
-    count: Tensor
-    n_correct: Tensor
-    max_input_norm: Tensor
+        """Definition 6.3 over every point added."""
+        return _par_fraction_compute(self.min_w, self.min_u, self.beta)
 
 
 class MarginStatistics(Metric):
-    """Eq. (2), (4), (5) ingredients: log of the summed loss (logsumexp-reduced), min margin, max ||x||."""
+    """Eq. (2), (4), (5) ingredients: log of the summed loss (``logsumexp``), min margin, max ||x||, counts.
+
+    ``update(batch)``; ``compute()`` returns the reduced
+    :class:`~lt_teacher.functional.MarginStatisticsState`; :meth:`summary` turns it into the loss,
+    accuracy, normalized and smoothed margins, Assumption 6.1 and Theorem 6.2's threshold
+    (:class:`~lt_teacher.functional.MarginSummary`), equal to :func:`~lt_teacher.functional.margin_summary`
+    on all points.
+
+    Example:
+        >>> import torch
+        >>> from lt_teacher.functional import evaluate_batch
+        >>> x, y = torch.tensor([[1.0, -1.0], [2.0, 0.0]]), torch.tensor([1, 0])
+        >>> w, u = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0]])
+        >>> metric = MarginStatistics()
+        >>> metric.update(evaluate_batch(x, y, w, u, 0.5))
+        >>> metric.compute().n_correct
+        tensor(1., dtype=torch.float64)
+        >>> metric.summary(param_norm=1.0, degree=1, k=1, alpha=0.5, v=1.0).accuracy
+        0.5
+    """
 
     full_state_update = False
+    is_differentiable = False
+    log_n_loss: Tensor
+    min_margin: Tensor
+    max_input_norm: Tensor
+    count: Tensor
+    n_correct: Tensor
 
     def __init__(self) -> None:
         super().__init__()
@@ -184,15 +288,21 @@ class MarginStatistics(Metric):
             self.add_state(name, torch.zeros((), dtype=_F64), dist_reduce_fx="sum")
 
     def update(self, batch: EvaluationBatch) -> None:
+        """Add one batch (an empty batch changes nothing)."""
         _check_batch(batch)
         if batch.y.shape[0] == 0:
             return
-        q = batch.margins
-        self.log_n_loss = torch.logsumexp(torch.stack([self.log_n_loss, torch.logsumexp(log_logistic_loss(q), 0)]), 0)
-        self.min_margin = torch.minimum(self.min_margin, q.min())
-        self.max_input_norm = torch.maximum(self.max_input_norm, batch.x_norm.max())
-        self.count += q.shape[0]
-        self.n_correct += (q > 0).sum()
+        stats = _margin_update(batch.margins, batch.x_norm)
+        self.log_n_loss = torch.logsumexp(torch.stack([self.log_n_loss, stats.log_n_loss]), 0)
+        self.min_margin = torch.minimum(self.min_margin, stats.min_margin)
+        self.max_input_norm = torch.maximum(self.max_input_norm, stats.max_input_norm)
+        self.count += stats.count
+        self.n_correct += stats.n_correct
 
-    def compute(self) -> MarginSufficientStatistics:
-        return MarginSufficientStatistics(self.log_n_loss, self.min_margin, self.count, self.n_correct, self.max_input_norm)
+    def compute(self) -> MarginStatisticsState:
+        """The reduced statistics: log(n L), min q, n, correctly classified points, max ||x||."""
+        return MarginStatisticsState(self.log_n_loss, self.min_margin, self.count, self.n_correct, self.max_input_norm)
+
+    def summary(self, *, param_norm: float, degree: int, k: int, alpha: float, v: float) -> MarginSummary:
+        """The margin quantities of section 6 from :meth:`compute` (see :func:`~lt_teacher.functional.margin_summary`)."""
+        return _margin_compute(self.compute(), param_norm, degree, k, alpha, v)

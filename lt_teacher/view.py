@@ -9,7 +9,9 @@ A first-layer bias becomes one more weight column acting on a constant 1 (supple
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -25,31 +27,46 @@ _EXPECTED = (
 
 @dataclass(frozen=True)
 class TwoLayerView:
-    """A two-layer Leaky-ReLU network in the (w-group, u-group, alpha, scale) form of Eq. (1).
+    """A two-layer Leaky-ReLU network in the (w-group, u-group, alpha, v) form of Eq. (1).
 
-    N(x) = scale * (sum_i sigma(w_i . x') - sum_i sigma(u_i . x')), x' = x or (x, 1) with a bias.
+    N(x) = v * (sum_i sigma(w_i . x') - sum_i sigma(u_i . x')), x' = x or (x, 1) with a bias.
 
     Attributes:
         w: w-neurons, (k_w, d') float64, detached.
         u: u-neurons, (k_u, d') float64, detached.
         alpha: the Leaky-ReLU slope.
-        scale: the output weight v (1 for a network whose output layer was learned).
+        v: the output weight (1 for a network whose output layer was learned). ``scale`` is its
+            deprecated former name (a ``DeprecationWarning``).
         param_norm: ||theta|| of the trained parameters (||W|| for the fixed-output network; all
             parameters for a learned output layer).
         degree: homogeneity degree of the network in theta (1 fixed output, 2 learned output); the
             margins of Eq. (4)/(5) divide by param_norm ** degree.
         input_dim: d, the width of the inputs before the bias coordinate.
-        appends_bias: whether the inputs are extended by a constant 1 (first-layer bias).
+        bias: whether the network has a first-layer bias, i.e. the inputs are extended by a constant 1
+            (:func:`~lt_teacher.functional.append_bias_coordinate`). ``appends_bias`` is its deprecated
+            former name.
     """
 
     w: Tensor
     u: Tensor
     alpha: float
-    scale: float
+    v: float
     param_norm: float
     degree: int
     input_dim: int
-    appends_bias: bool
+    bias: bool
+
+    @property
+    def scale(self) -> float:
+        """Deprecated name of :attr:`v`."""
+        warnings.warn("TwoLayerView.scale is deprecated; the output weight is `v`.", DeprecationWarning, stacklevel=2)
+        return self.v
+
+    @property
+    def appends_bias(self) -> bool:
+        """Deprecated name of :attr:`bias`."""
+        warnings.warn("TwoLayerView.appends_bias is deprecated; use `bias`.", DeprecationWarning, stacklevel=2)
+        return self.bias
 
     @property
     def group_size(self) -> int:
@@ -64,15 +81,15 @@ class TwoLayerView:
                 f"got shape {tuple(x.shape)}."
             )
         x64 = x.reshape(x.shape[0], self.input_dim).to(device=self.w.device, dtype=torch.float64)
-        return append_bias_coordinate(x64) if self.appends_bias else x64
+        return append_bias_coordinate(x64) if self.bias else x64
 
     def forward(self, x: Tensor) -> Tensor:
         """N(x) in float64, equal to the viewed module's output."""
-        return network_output(self.prepare_inputs(x), self.w, self.u, self.alpha, self.scale)
+        return network_output(self.prepare_inputs(x), self.w, self.u, self.alpha, self.v)
 
 
 def _teacher_view(net: LeakyReLUTeacherNet, seed: int) -> TwoLayerView:
-    hp = net.hparams
+    hp: Any = net.hparams
     if not 0 <= seed < hp.num_seeds:
         raise ValueError(f"`seed` must be in [0, {hp.num_seeds}) for a network with num_seeds={hp.num_seeds}, got {seed}.")
     weight = net.weight[seed].detach().to(torch.float64)
@@ -80,11 +97,11 @@ def _teacher_view(net: LeakyReLUTeacherNet, seed: int) -> TwoLayerView:
         w=weight[: hp.k],
         u=weight[hp.k :],
         alpha=net.network_hparams(seed)["alpha"],
-        scale=net.network_hparams(seed)["v"],
+        v=net.network_hparams(seed)["v"],
         param_norm=float(weight.norm()),
         degree=1,
         input_dim=int(hp.input_dim),
-        appends_bias=bool(hp.bias),
+        bias=bool(hp.bias),
     )
 
 
@@ -114,9 +131,10 @@ def _sequential_problem(seq: nn.Sequential) -> str | None:
 
 
 def _sequential_view(seq: nn.Sequential) -> TwoLayerView:
-    first, act, out = _hidden_layers(seq)
+    layers = _hidden_layers(seq)  # checked by _sequential_problem: Linear, LeakyReLU, Linear
+    first, act, out = cast(nn.Linear, layers[0]), cast(nn.LeakyReLU, layers[1]), cast(nn.Linear, layers[2])
     weight = first.weight.detach().to(torch.float64)  # (m, d)
-    params = [first.weight, out.weight]
+    params: list[Tensor] = [first.weight, out.weight]
     if first.bias is not None:
         weight = torch.cat([weight, first.bias.detach().to(torch.float64)[:, None]], dim=1)
         params.append(first.bias)
@@ -129,16 +147,17 @@ def _sequential_view(seq: nn.Sequential) -> TwoLayerView:
             f"The network has no hidden neuron with a {missing} output weight, so one of the paper's two "
             "neuron groups is empty; expected output weights of both signs."
         )
-    param_norm = float(torch.sqrt(sum((p.detach().to(torch.float64) ** 2).sum() for p in params)))
+    squares: Any = sum((p.detach().to(torch.float64) ** 2).sum() for p in params)  # 0 + a tensor per parameter
+    param_norm = float(torch.sqrt(squares))
     return TwoLayerView(
         w=w,
         u=u,
         alpha=float(act.negative_slope),
-        scale=1.0,
+        v=1.0,
         param_norm=param_norm,
         degree=2,
         input_dim=int(first.in_features),
-        appends_bias=first.bias is not None,
+        bias=first.bias is not None,
     )
 
 
@@ -176,7 +195,7 @@ def _find_network(module: nn.Module) -> nn.Module:
 def num_seeds(module: nn.Module) -> int:
     """How many independent networks ``module`` trains: ``num_seeds`` of a LeakyReLUTeacherNet, else 1."""
     network = _find_network(module)
-    return int(network.hparams.num_seeds) if isinstance(network, LeakyReLUTeacherNet) else 1
+    return int(cast(Any, network.hparams).num_seeds) if isinstance(network, LeakyReLUTeacherNet) else 1
 
 
 def two_layer_view(module: nn.Module, seed: int = 0) -> TwoLayerView:
@@ -207,4 +226,4 @@ def two_layer_view(module: nn.Module, seed: int = 0) -> TwoLayerView:
         return _teacher_view(network, seed)
     if seed != 0:
         raise ValueError(f"`seed` must be 0 for a network with one seed, got {seed}.")
-    return _sequential_view(network)
+    return _sequential_view(cast(nn.Sequential, network))

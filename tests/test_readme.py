@@ -5,14 +5,19 @@ import re
 from _helpers import REPO_ROOT
 
 
-def test_the_drop_in_example_runs(tmp_path, monkeypatch, capsys):
+def run_readme_section(heading: str, tmp_path, monkeypatch, capsys) -> tuple[dict, float]:
+    """Run the first python block after ``heading`` in a fresh namespace; its namespace and last printed number."""
     readme = (REPO_ROOT / "README.md").read_text()
-    section = readme[readme.index("## Drop the monitors into your own project") :]
+    section = readme[readme.index(heading) :]
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}
     exec(compile(code, "README.md", "exec"), namespace)
-    fraction = float(capsys.readouterr().out.strip().splitlines()[-1])
+    return namespace, float(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+def test_the_drop_in_example_runs(tmp_path, monkeypatch, capsys):
+    namespace, fraction = run_readme_section("## Drop the monitors into your own project", tmp_path, monkeypatch, capsys)
     assert 0.0 <= fraction <= 1.0
     assert set(namespace["monitor"].history[-1]) >= {"cluster/radius", "margin/smoothed", "par/fraction_w"}
 
@@ -26,13 +31,7 @@ def test_the_features_example_runs_and_equals_the_functional_api_on_the_features
     from lt_teacher import two_layer_view
     from lt_teacher.functional import linear_region_mask, log_sum_loss, logistic_loss, margins, neural_agreement, par_fraction
 
-    readme = (REPO_ROOT / "README.md").read_text()
-    section = readme[readme.index("## A head on learned features") :]
-    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
-    monkeypatch.chdir(tmp_path)
-    namespace: dict = {}
-    exec(compile(code, "README.md", "exec"), namespace)
-    printed = float(capsys.readouterr().out.strip().splitlines()[-1])
+    namespace, printed = run_readme_section("## A head on learned features", tmp_path, monkeypatch, capsys)
     model, data, monitor = namespace["model"], namespace["data"], namespace["monitor"]
     x, y = data.train_tensors()
     model.eval()
@@ -40,7 +39,7 @@ def test_the_features_example_runs_and_equals_the_functional_api_on_the_features
         features = model.backbone(x).double()
     view = two_layer_view(model.head)
     xp = view.prepare_inputs(features)
-    q = margins(xp, y, view.w, view.u, view.alpha, view.scale)
+    q = margins(xp, y, view.w, view.u, view.alpha, view.v)
     expected = {
         "linear_region/outside_fraction/train": float((~linear_region_mask(xp, view.w, view.u)).double().mean()),
         "margin/loss": float(logistic_loss(q).mean()),

@@ -12,7 +12,7 @@ def test_teacher_net_view():
     net = LeakyReLUTeacherNet(input_dim=3, k=4, alpha=0.3, v=0.7, init_std=1.0)
     view = two_layer_view(net)
     assert view.w.shape == (4, 3) and view.u.shape == (4, 3)
-    assert (view.alpha, view.scale, view.degree) == (0.3, 0.7, 1)
+    assert (view.alpha, view.v, view.degree) == (0.3, 0.7, 1)
     assert view.param_norm == pytest.approx(net.weight.norm().item(), rel=1e-6)
     with pytest.raises(ValueError, match="seed"):
         two_layer_view(net, seed=1)
@@ -23,7 +23,7 @@ def test_teacher_net_view():
 def test_teacher_net_with_bias_view():
     net = LeakyReLUTeacherNet(input_dim=2, k=2, bias=True, init_std=1.0)
     view = two_layer_view(net)
-    assert view.appends_bias and view.w.shape == (2, 3)
+    assert view.bias and view.w.shape == (2, 3)
     x = torch.randn(5, 2)
     assert torch.allclose(view.forward(x), net(x).double(), atol=1e-6)
 
@@ -37,7 +37,7 @@ def test_learned_output_layer_is_an_equivalent_fixed_output_network(bias, flatte
     view = two_layer_view(net)
     a = layers[2].weight[0]
     assert view.w.shape[0] == int((a > 0).sum()) and view.u.shape[0] == int((a < 0).sum())
-    assert view.scale == 1.0 and view.degree == 2
+    assert view.v == 1.0 and view.degree == 2
     params = torch.cat([p.detach().flatten() for p in net.parameters()])
     assert view.param_norm == pytest.approx(params.norm().item(), rel=1e-6)
     x = torch.randn(20, 2, 3) if flatten else torch.randn(20, 6)
@@ -102,3 +102,11 @@ def test_one_signed_group_is_an_error():
         net[2].weight.abs_()
     with pytest.raises(ValueError, match="negative output weight"):
         two_layer_view(net)
+
+
+def test_deprecated_view_attribute_names_still_work_with_a_warning():
+    view = two_layer_view(LeakyReLUTeacherNet(input_dim=2, k=2, v=0.5, bias=True, init_std=1.0))
+    with pytest.deprecated_call(match="`v`"):
+        assert view.scale == view.v == 0.5
+    with pytest.deprecated_call(match="`bias`"):
+        assert view.appends_bias is view.bias is True

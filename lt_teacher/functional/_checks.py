@@ -8,6 +8,7 @@ what was found and what is expected.
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 from torch import Tensor
@@ -53,11 +54,22 @@ def check_groups(w: object, u: object) -> tuple[Tensor, Tensor]:
     return w_t, u_t
 
 
-def check_alpha(alpha: object) -> float:
+def float64_inputs(x: object, w: object, u: object) -> tuple[Tensor, Tensor, Tensor]:
+    """Checked points x (n, d) and neuron groups w (k_w, d), u (k_u, d), in float64."""
+    w_t, u_t = check_groups(w, u)
+    x_t = check_matrix(x, "x", columns=w_t.shape[1])
+    return x_t.to(torch.float64), w_t.to(torch.float64), u_t.to(torch.float64)
+
+
+def check_alpha(alpha: object, *, relu: bool = False) -> float:
+    """The Leaky-ReLU slope, 0 < alpha < 1; with ``relu=True`` also alpha = 0 (ReLU, supplementary Figure 4)."""
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)):
         raise TypeError(f"`alpha` must be a float in (0, 1), got {type(alpha).__name__}.")
+    if relu and float(alpha) == 0.0:
+        return 0.0
     if not (0.0 < float(alpha) < 1.0):
-        raise ValueError(f"`alpha` must be in (0, 1) (Leaky ReLU slope), got {alpha}.")
+        relu_note = ", or 0 for ReLU" if relu else ""
+        raise ValueError(f"`alpha` must be in (0, 1) (Leaky ReLU slope{relu_note}), got {alpha}.")
     return float(alpha)
 
 
@@ -103,3 +115,23 @@ def signed_labels(y: object, n: int | None = None, name: str = "y") -> Tensor:
             + "."
         )
     return torch.where(t64 > 0, 1.0, -1.0)
+
+
+def output_weight(v: object, scale: object, owner: str) -> float:
+    """The output weight v of Eq. (1), accepting the deprecated keyword ``scale`` (its former name).
+
+    Args:
+        v: the value passed as ``v`` (``None`` when only ``scale`` was passed).
+        scale: the value passed as the deprecated ``scale`` keyword, or ``None``.
+        owner: the function or class the argument belongs to, for the messages.
+    """
+    if scale is not None:
+        warnings.warn(
+            f"{owner}: the keyword `scale` is deprecated; the output weight is called `v` (Eq. 1), pass `v=` instead.",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        if v is not None:
+            raise TypeError(f"{owner}: got both `v` and its deprecated name `scale`; pass only `v`.")
+        v = scale
+    return check_positive(1.0 if v is None else v, "v")

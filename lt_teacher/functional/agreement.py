@@ -19,7 +19,10 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from lt_teacher.functional._checks import check_beta, check_groups, check_matrix, signed_labels
+from lt_teacher.functional._checks import check_beta, float64_inputs, signed_labels
+from lt_teacher.functional._numerics import divide_where_positive
+
+_F64 = torch.float64
 
 
 class NeuralAgreement(NamedTuple):
@@ -56,10 +59,29 @@ class PARFraction(NamedTuple):
     fraction_u: Tensor
 
 
+class AgreementStatisticsState(NamedTuple):
+    """Sufficient statistics of Definition 6.2 over a set of points (float64; every field combines by sum).
+
+    Attributes:
+        agree_w: A[l, m], points on which w-neurons l and m have the same nonzero sign, (k_w, k_w).
+        agree_u: the same for the u-group, (k_u, k_u).
+        n_agree_w: points on which every w-neuron classifies alike with margin beta.
+        n_agree_u: the same for the u-group.
+        n_agree: points on which both groups agree (each within itself).
+        count: n, the number of points.
+    """
+
+    agree_w: Tensor
+    agree_u: Tensor
+    n_agree_w: Tensor
+    n_agree_u: Tensor
+    n_agree: Tensor
+    count: Tensor  # type: ignore[assignment]  # a field named like tuple.count, as the states it mirrors
+
+
 def normalized_preactivations(h: Tensor, neuron_norms: Tensor) -> Tensor:
     """w_hat . x from h = w . x: divides column l by ||w_l||; columns of zero-norm neurons become 0."""
-    safe = torch.where(neuron_norms > 0, neuron_norms, torch.ones_like(neuron_norms))
-    return torch.where(neuron_norms > 0, h / safe, torch.zeros_like(h))
+    return divide_where_positive(h, neuron_norms)
 
 
 def classifies(signed_margin: Tensor, beta: float) -> Tensor:
@@ -117,22 +139,38 @@ def neural_agreement(x: Tensor, w: Tensor, u: Tensor, beta: float = 0.0) -> Neur
         >>> neural_agreement(x, w, -w).max_disagreement_w
         tensor(1., dtype=torch.float64)
     """
-    w, u = check_groups(w, u)
-    x = check_matrix(x, "x", columns=w.shape[1])
+    x64, w64, u64 = float64_inputs(x, w, u)
     beta = check_beta(beta)
-    x64, w64, u64 = x.to(torch.float64), w.to(torch.float64), u.to(torch.float64)
-    h_w, h_u = x64 @ w64.T, x64 @ u64.T
-    n = x64.shape[0]
-    agree_w = group_agrees(normalized_preactivations(h_w, w64.norm(dim=1)), beta)
-    agree_u = group_agrees(normalized_preactivations(h_u, u64.norm(dim=1)), beta)
-    both = agree_w & agree_u
+    stats = _neural_agreement_update(x64 @ w64.T, x64 @ u64.T, w64.norm(dim=1), u64.norm(dim=1), beta)
+    return _neural_agreement_compute(stats)
+
+
+def _neural_agreement_update(
+    h_w: Tensor, h_u: Tensor, w_norms: Tensor, u_norms: Tensor, beta: float
+) -> AgreementStatisticsState:
+    """Definition 6.2 statistics of one batch from its pre-activations (n, k_w), (n, k_u) and the neuron norms."""
+    agree_w = group_agrees(normalized_preactivations(h_w, w_norms), beta)
+    agree_u = group_agrees(normalized_preactivations(h_u, u_norms), beta)
+    return AgreementStatisticsState(
+        agree_w=pairwise_agreement_counts(h_w),
+        agree_u=pairwise_agreement_counts(h_u),
+        n_agree_w=agree_w.sum().to(_F64),
+        n_agree_u=agree_u.sum().to(_F64),
+        n_agree=(agree_w & agree_u).sum().to(_F64),
+        count=torch.tensor(float(h_w.shape[0]), dtype=_F64, device=h_w.device),
+    )
+
+
+def _neural_agreement_compute(stats: AgreementStatisticsState) -> NeuralAgreement:
+    """:class:`NeuralAgreement` from summed statistics; fractions are counts over n (0 for no point)."""
+    count = stats.count.clamp(min=1)
     return NeuralAgreement(
-        max_disagreement_w=max_disagreement(pairwise_agreement_counts(h_w), n),
-        max_disagreement_u=max_disagreement(pairwise_agreement_counts(h_u), n),
-        agreement_fraction_w=agree_w.to(torch.float64).mean(),
-        agreement_fraction_u=agree_u.to(torch.float64).mean(),
-        agreement_fraction=both.to(torch.float64).mean(),
-        in_nar=both.all(),
+        max_disagreement_w=max_disagreement(stats.agree_w, stats.count),
+        max_disagreement_u=max_disagreement(stats.agree_u, stats.count),
+        agreement_fraction_w=stats.n_agree_w / count,
+        agreement_fraction_u=stats.n_agree_u / count,
+        agreement_fraction=stats.n_agree / count,
+        in_nar=(stats.n_agree == stats.count) & (stats.count > 0),
     )
 
 
@@ -150,12 +188,10 @@ def agreement_certificate_mask(x: Tensor, w: Tensor, u: Tensor) -> Tensor:
     pre-activation certifies nothing).
 
     Args:
-        x: points, shape (n, d).
-        w: w-neurons, shape (k_w, d).
-        u: u-neurons, shape (k_u, d).
+        x, w, u: the points (n, d) and the two neuron groups (k_w, d), (k_u, d).
 
     Returns:
-        A bool tensor of shape (n,).
+        One bool per row of x, True where both groups agree in sign.
 
     Example:
         >>> import torch
@@ -163,9 +199,7 @@ def agreement_certificate_mask(x: Tensor, w: Tensor, u: Tensor) -> Tensor:
         >>> agreement_certificate_mask(torch.tensor([[1.0, 0.0], [1.0, -4.0]]), w, u)
         tensor([ True, False])
     """
-    w, u = check_groups(w, u)
-    x = check_matrix(x, "x", columns=w.shape[1])
-    x64, w64, u64 = x.to(torch.float64), w.to(torch.float64), u.to(torch.float64)
+    x64, w64, u64 = float64_inputs(x, w, u)
     agree_w = group_agrees(normalized_preactivations(x64 @ w64.T, w64.norm(dim=1)), 0.0)
     agree_u = group_agrees(normalized_preactivations(x64 @ u64.T, u64.norm(dim=1)), 0.0)
     return agree_w & agree_u
@@ -176,11 +210,16 @@ def min_signed_margins(h_hat: Tensor, c: Tensor) -> Tensor:
     return (c[:, None] * h_hat).min(dim=0).values
 
 
-def par_fraction_from_min_margins(min_w: Tensor, min_u: Tensor, beta: float) -> PARFraction:
+def _par_fraction_update(h_w_hat: Tensor, h_u_hat: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
+    """Per-neuron minimum margins of one batch: y w_hat . x (w-group), -y u_hat . x (u-group); combine by min."""
+    return min_signed_margins(h_w_hat, c), min_signed_margins(h_u_hat, -c)
+
+
+def _par_fraction_compute(min_w: Tensor, min_u: Tensor, beta: float) -> PARFraction:
     """Definition 6.3 from the per-neuron minimum margins (y for w-neurons, -y for u-neurons)."""
     return PARFraction(
-        fraction_w=classifies(min_w, beta).to(torch.float64).mean(),
-        fraction_u=classifies(min_u, beta).to(torch.float64).mean(),
+        fraction_w=classifies(min_w, beta).to(_F64).mean(),
+        fraction_u=classifies(min_u, beta).to(_F64).mean(),
     )
 
 
@@ -203,11 +242,9 @@ def par_fraction(x: Tensor, y: Tensor, w: Tensor, u: Tensor, beta: float = 0.0) 
         >>> par_fraction(x, y, torch.tensor([[1.0, 0.0], [0.0, 1.0]]), torch.tensor([[-1.0, 0.0]]))
         PARFraction(fraction_w=tensor(0.5000, dtype=torch.float64), fraction_u=tensor(1., dtype=torch.float64))
     """
-    w, u = check_groups(w, u)
-    x = check_matrix(x, "x", columns=w.shape[1])
-    c = signed_labels(y, x.shape[0])
+    x64, w64, u64 = float64_inputs(x, w, u)
+    c = signed_labels(y, x64.shape[0])
     beta = check_beta(beta)
-    x64, w64, u64 = x.to(torch.float64), w.to(torch.float64), u.to(torch.float64)
-    min_w = min_signed_margins(normalized_preactivations(x64 @ w64.T, w64.norm(dim=1)), c)
-    min_u = min_signed_margins(normalized_preactivations(x64 @ u64.T, u64.norm(dim=1)), -c)
-    return par_fraction_from_min_margins(min_w, min_u, beta)
+    h_w_hat = normalized_preactivations(x64 @ w64.T, w64.norm(dim=1))
+    h_u_hat = normalized_preactivations(x64 @ u64.T, u64.norm(dim=1))
+    return _par_fraction_compute(*_par_fraction_update(h_w_hat, h_u_hat, c), beta)

@@ -17,8 +17,36 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from lt_teacher.functional._checks import check_alpha, check_groups, check_matrix
+from lt_teacher.functional._checks import check_alpha, check_groups, check_matrix, float64_inputs
 from lt_teacher.functional.network import output_from_preactivations
+
+_F64 = torch.float64
+
+
+class LinearRegionStatisticsState(NamedTuple):
+    """Sufficient statistics of Theorem 5.1's region over a set of points (float64; every field sums).
+
+    Attributes:
+        n_outside: points with |(w_bar - u_bar) . x| < 2 r ||x||, outside the provably linear region.
+        n_disagree: points with sign N(x) != sign((w_bar - u_bar) . x).
+        count: n, the number of points.
+    """
+
+    n_outside: Tensor
+    n_disagree: Tensor
+    count: Tensor  # type: ignore[assignment]  # a field named like tuple.count, as the states it mirrors
+
+
+class LinearRegionFractions(NamedTuple):
+    """Shares of points outside Theorem 5.1's region and of points where N disagrees with the linear classifier.
+
+    Attributes:
+        outside_fraction: share with |(w_bar - u_bar) . x| < 2 r ||x|| (the y-axis of Figure 2).
+        disagreement_fraction: share with sign N(x) != sign((w_bar - u_bar) . x) (at most outside_fraction).
+    """
+
+    outside_fraction: Tensor
+    disagreement_fraction: Tensor
 
 
 class ClusterRadius(NamedTuple):
@@ -176,15 +204,18 @@ def cluster_radius(w: Tensor, u: Tensor) -> ClusterRadius:
     )
 
 
-def linear_region_from_preactivations(h_w: Tensor, h_u: Tensor, x_norm: Tensor, radius: Tensor) -> Tensor:
-    """Theorem 5.1's region from pre-activations: |(w_bar - u_bar) . x| >= 2 r ||x||.
+def linear_projection(h_w: Tensor, h_u: Tensor) -> Tensor:
+    """(w_bar - u_bar) . x from the pre-activations: the weighted mean of h_w minus that of h_u (Theorem 5.1).
 
-    (w_bar - u_bar) . x is the weighted mean of h_w minus that of h_u, so one matrix product
-    X W^T serves this and every other statistic of an evaluation pass.
+    One matrix product X W^T therefore serves this and every other statistic of an evaluation pass.
     """
     rho_w, rho_u = group_weights(h_w.shape[1], h_u.shape[1])
-    projection = rho_w * h_w.mean(dim=1) - rho_u * h_u.mean(dim=1)
-    return projection.abs() >= 2.0 * radius * x_norm
+    return rho_w * h_w.mean(dim=1) - rho_u * h_u.mean(dim=1)
+
+
+def linear_region_from_preactivations(h_w: Tensor, h_u: Tensor, x_norm: Tensor, radius: Tensor) -> Tensor:
+    """Theorem 5.1's region from pre-activations: |(w_bar - u_bar) . x| >= 2 r ||x||."""
+    return linear_projection(h_w, h_u).abs() >= 2.0 * radius * x_norm
 
 
 def linear_region_mask(x: Tensor, w: Tensor, u: Tensor) -> Tensor:
@@ -207,9 +238,7 @@ def linear_region_mask(x: Tensor, w: Tensor, u: Tensor) -> Tensor:
         >>> linear_region_mask(torch.tensor([[1.0, 0.0], [1.0, 1.0]]), w, u)
         tensor([True, True])
     """
-    w, u = check_groups(w, u)
-    x = check_matrix(x, "x", columns=w.shape[1])
-    x64, w64, u64 = x.to(torch.float64), w.to(torch.float64), u.to(torch.float64)
+    x64, w64, u64 = float64_inputs(x, w, u)
     r = torch.maximum(*_group_radii(w64, u64))
     return linear_region_from_preactivations(x64 @ w64.T, x64 @ u64.T, x64.norm(dim=1), r)
 
@@ -236,15 +265,48 @@ def linear_disagreement(x: Tensor, w: Tensor, u: Tensor, alpha: float) -> Tensor
         >>> linear_disagreement(torch.tensor([[1.0, 0.0], [-1.0, 0.5]]), w, u, 0.1)  # N = 1.9, 0.3; (w_bar - u_bar) . x = 0.5, -0.75
         tensor([False,  True])
     """
-    w, u = check_groups(w, u)
-    x = check_matrix(x, "x", columns=w.shape[1])
+    x64, w64, u64 = float64_inputs(x, w, u)
     alpha = check_alpha(alpha)
-    x64, w64, u64 = x.to(torch.float64), w.to(torch.float64), u.to(torch.float64)
     return linear_disagreement_from_preactivations(x64 @ w64.T, x64 @ u64.T, alpha)
 
 
 def linear_disagreement_from_preactivations(h_w: Tensor, h_u: Tensor, alpha: float) -> Tensor:
     """True where sign(N(x)) != sign((w_bar - u_bar) . x): the disagreement Theorem 5.1 bounds."""
-    rho_w, rho_u = group_weights(h_w.shape[1], h_u.shape[1])
-    projection = rho_w * h_w.mean(dim=1) - rho_u * h_u.mean(dim=1)
-    return torch.sign(output_from_preactivations(h_w, h_u, alpha)) != torch.sign(projection)
+    return torch.sign(output_from_preactivations(h_w, h_u, alpha)) != torch.sign(linear_projection(h_w, h_u))
+
+
+def _linear_region_update(
+    h_w: Tensor, h_u: Tensor, x_norm: Tensor, radius: Tensor, alpha: float
+) -> LinearRegionStatisticsState:
+    """Theorem 5.1 counts of one batch from its pre-activations, ||x|| and the cluster radius r."""
+    inside = linear_region_from_preactivations(h_w, h_u, x_norm, radius.to(h_w.device))
+    return LinearRegionStatisticsState(
+        n_outside=(~inside).sum().to(_F64),
+        n_disagree=linear_disagreement_from_preactivations(h_w, h_u, alpha).sum().to(_F64),
+        count=torch.tensor(float(h_w.shape[0]), dtype=_F64, device=h_w.device),
+    )
+
+
+def _linear_region_compute(stats: LinearRegionStatisticsState) -> LinearRegionFractions:
+    """The two shares from summed counts (0 for no point)."""
+    count = stats.count.clamp(min=1)
+    return LinearRegionFractions(stats.n_outside / count, stats.n_disagree / count)
+
+
+def linear_region_fractions(x: Tensor, w: Tensor, u: Tensor, alpha: float) -> LinearRegionFractions:
+    """Figure 2: the share of points outside Theorem 5.1's region, and where sign N(x) != sign((w_bar - u_bar) . x).
+
+    The mean of ``~linear_region_mask(x, w, u)`` and of ``linear_disagreement(x, w, u, alpha)``,
+    computed in one pass (float64), for points x (n, d), groups w (k_w, d), u (k_u, d) and the slope alpha.
+
+    Example:
+        >>> import torch
+        >>> w, u = torch.tensor([[2.0, 0.0], [-1.0, 1.0]]), torch.tensor([[0.0, 1.0], [0.0, 1.0]])
+        >>> linear_region_fractions(torch.tensor([[1.0, 0.0], [-1.0, 0.5]]), w, u, 0.1).disagreement_fraction
+        tensor(0.5000, dtype=torch.float64)
+    """
+    x64, w64, u64 = float64_inputs(x, w, u)
+    alpha = check_alpha(alpha)
+    r = torch.maximum(*_group_radii(w64, u64))
+    stats = _linear_region_update(x64 @ w64.T, x64 @ u64.T, x64.norm(dim=1), r, alpha)
+    return _linear_region_compute(stats)

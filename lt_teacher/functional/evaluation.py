@@ -12,7 +12,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from lt_teacher.functional._checks import check_alpha, check_groups, check_matrix, check_positive, signed_labels
+from lt_teacher.functional._checks import check_alpha, check_groups, check_matrix, output_weight, signed_labels
 from lt_teacher.functional.network import output_from_preactivations
 
 
@@ -39,33 +39,42 @@ class EvaluationBatch(NamedTuple):
         return self.y * self.output
 
 
-def evaluate_batch(x: Tensor, y: Tensor, w: Tensor, u: Tensor, alpha: float, scale: float = 1.0) -> EvaluationBatch:
-    """Compute the pre-activations and outputs of a batch once, in float64.
+def evaluate_batch(
+    x: Tensor, y: Tensor, w: Tensor, u: Tensor, alpha: float, v: float | None = None, *, scale: float | None = None
+) -> EvaluationBatch:
+    """Compute the pre-activations and outputs of a batch once, in float64 (Eq. 1).
 
     Args:
         x: points, (n, d) (already extended by the bias coordinate if the network has one).
         y: labels in {0, 1} or {-1, +1}, (n,).
         w: w-neurons, (k_w, d).
         u: u-neurons, (k_u, d).
-        alpha: Leaky-ReLU slope.
-        scale: the output weight v.
+        alpha: Leaky-ReLU slope, 0 < alpha < 1.
+        v: the output weight (default 1).
+        scale: deprecated name of ``v``.
+
+    Example:
+        >>> import torch
+        >>> batch = evaluate_batch(torch.tensor([[1.0, -1.0]]), torch.tensor([1]), torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0]]), 0.5)
+        >>> batch.margins
+        tensor([1.5000], dtype=torch.float64)
     """
     w, u = check_groups(w, u)
     x = check_matrix(x, "x", columns=w.shape[1], allow_empty=True)
     alpha = check_alpha(alpha)
-    scale = check_positive(scale, "scale")
+    v_checked = output_weight(v, scale, "evaluate_batch")
     x64 = x.to(torch.float64)
     labels = signed_labels(y, x.shape[0]).to(x64.device)
     neurons = torch.cat([w, u]).to(torch.float64)
-    return evaluate_prepared(x64, labels, x64.norm(dim=1), neurons, w.shape[0], alpha, scale)
+    return evaluate_prepared(x64, labels, x64.norm(dim=1), neurons, w.shape[0], alpha, v_checked)
 
 
 def evaluate_prepared(
-    x64: Tensor, labels: Tensor, x_norm: Tensor, neurons: Tensor, k_w: int, alpha: float, scale: float
+    x64: Tensor, labels: Tensor, x_norm: Tensor, neurons: Tensor, k_w: int, alpha: float, v: float
 ) -> EvaluationBatch:
     """:func:`evaluate_batch` on inputs already checked and prepared: float64 points, labels +-1, their norms,
     and the stacked neurons [w; u] ((k_w + k_u) x d, float64). One matrix product serves both groups.
     """
     h = x64 @ neurons.T  # (n, k_w + k_u)
     h_w, h_u = h[:, :k_w], h[:, k_w:]
-    return EvaluationBatch(h_w, h_u, x_norm, labels, output_from_preactivations(h_w, h_u, alpha, scale))
+    return EvaluationBatch(h_w, h_u, x_norm, labels, output_from_preactivations(h_w, h_u, alpha, v))

@@ -89,8 +89,8 @@ def float32_error_factor(d: int, inputs_exact: bool) -> float:
     return (gamma32 + gamma64 + conversion) * (1.0 + 1e-6)
 
 
-def _row_outputs(h: Tensor, k_w: int, alpha: float, scale: float) -> Tensor:
-    return output_from_preactivations(h[:, :k_w], h[:, k_w:], alpha, scale)
+def _row_outputs(h: Tensor, k_w: int, alpha: float, v: float) -> Tensor:
+    return output_from_preactivations(h[:, :k_w], h[:, k_w:], alpha, v)
 
 
 def evaluate_fast(
@@ -101,7 +101,7 @@ def evaluate_fast(
     neurons: Tensor,
     k_w: int,
     alpha: float,
-    scale: float,
+    v: float,
     *,
     radius: float | None = None,
     beta: float = 0.0,
@@ -113,7 +113,7 @@ def evaluate_fast(
         x64: (n, d) float64 points (bias coordinate included); ``prepared``: :func:`fast_inputs` of them.
         labels: (n,) +-1; x_norm: (n,) ||x|| (float64).
         neurons: ((k_w + k_u), d) float64 stacked [w; u].
-        k_w: number of w-neurons; alpha, scale: the slope and output weight v of Eq. (1).
+        k_w: number of w-neurons; alpha, v: the slope and output weight v of Eq. (1).
         radius: r of section 5 when Theorem 5.1's region will be evaluated (its threshold 2 r ||x||).
         beta: the margin of Definitions 6.2/6.3 compared with w_hat . x.
         need_output: return N(x) in float64 precision (for margins and losses). When False, ``output``
@@ -125,7 +125,7 @@ def evaluate_fast(
     """
     n, d = x64.shape
     if n == 0 or not prepared.in_range or not _in_range(neurons):
-        return evaluate_prepared(x64, labels, x_norm, neurons, k_w, alpha, scale), n
+        return evaluate_prepared(x64, labels, x_norm, neurons, k_w, alpha, v), n
     neurons32 = neurons.to(torch.float32)
     exact = prepared.exact and bool(torch.equal(neurons32.to(torch.float64), neurons))
     h32 = prepared.x32 @ neurons32.T  # (n, K): the one O(n d k) product
@@ -152,29 +152,29 @@ def evaluate_fast(
         undecided |= projection.abs() <= spread  # its sign (disagreement with sign N)
         threshold = (2.0 * radius * x_norm).to(torch.float32)  # Theorem 5.1: |(w_bar - u_bar) . x| >= 2 r ||x||
         undecided |= (projection.abs() - threshold).abs() <= spread + _SLACK * threshold
-    output32 = _row_outputs(h32, k_w, alpha, scale)
-    output_bound = widen * scale * (bound.sum(dim=1) + _SLACK * k * absh.sum(dim=1))
+    output32 = _row_outputs(h32, k_w, alpha, v)
+    output_bound = widen * v * (bound.sum(dim=1) + _SLACK * k * absh.sum(dim=1))
     undecided |= output32.abs() <= output_bound  # sign N(x), the accuracy and the Theorem 5.1 disagreement
     h = h32.to(torch.float64)
 
     rows = undecided.nonzero().squeeze(1)
     if rows.numel() * 4 > n:  # float32 decides too little here: the float64 pass is cheaper
-        return evaluate_prepared(x64, labels, x_norm, neurons, k_w, alpha, scale), n
+        return evaluate_prepared(x64, labels, x_norm, neurons, k_w, alpha, v), n
     if rows.numel():
         h[rows] = x64[rows] @ neurons.T  # float64 where float32 cannot decide
     if not need_output:
-        return EvaluationBatch(h[:, :k_w], h[:, k_w:], x_norm, labels, _row_outputs(h, k_w, alpha, scale)), int(rows.numel())
+        return EvaluationBatch(h[:, :k_w], h[:, k_w:], x_norm, labels, _row_outputs(h, k_w, alpha, v)), int(rows.numel())
     patterns, inverse = _activation_patterns(h > 0)  # (P, K), (n,): decided exactly
     if patterns.shape[0] * 4 > n:  # many activation patterns: N(x) from one float64 product
-        return evaluate_prepared(x64, labels, x_norm, neurons, k_w, alpha, scale), n
+        return evaluate_prepared(x64, labels, x_norm, neurons, k_w, alpha, v), n
     # N(x) in float64 precision per activation pattern: N(x) = x . (v sum_j s_j a_j w_j) (Eq. 1)
     signs = torch.ones(h.shape[1], dtype=torch.float64, device=h.device)
     signs[k_w:] = -1.0
     slopes = torch.full(patterns.shape, alpha, dtype=torch.float64, device=h.device).masked_fill_(patterns, 1.0)  # a_j
-    directions = (scale * signs * slopes) @ neurons  # (P, d)
+    directions = (v * signs * slopes) @ neurons  # (P, d)
     output = (x64 @ directions.T).gather(1, inverse.unsqueeze(1)).squeeze(1)  # (n,): x_i . direction of its pattern
     if rows.numel():  # the recomputed points: exactly the float64 path's value
-        output[rows] = _row_outputs(h[rows], k_w, alpha, scale)
+        output[rows] = _row_outputs(h[rows], k_w, alpha, v)
     return EvaluationBatch(h[:, :k_w], h[:, k_w:], x_norm, labels, output), int(rows.numel())
 
 

@@ -10,12 +10,15 @@ sufficient statistic that reduces across batches and processes by logsumexp, and
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
-from lt_teacher.functional._checks import check_alpha, check_positive, check_tensor
+from lt_teacher.functional._checks import check_alpha, check_positive, check_tensor, output_weight
 from lt_teacher.functional.network import log_logistic_loss
+
+_F64 = torch.float64
 
 
 def _check_margins(q: object) -> Tensor:
@@ -34,9 +37,20 @@ def _check_degree(degree: object) -> int:
     return degree
 
 
+def _log_sum_loss_update(q: Tensor) -> Tensor:
+    """lambda of one batch of checked float64 margins; batches combine by logsumexp."""
+    return torch.logsumexp(log_logistic_loss(q), dim=0)
+
+
 def log_sum_loss(q: Tensor) -> Tensor:
-    """lambda = log(sum_i l(q_i)) = log(n L) in float64, exact when every l(q_i) underflows."""
-    return torch.logsumexp(log_logistic_loss(_check_margins(q)), dim=0)
+    """lambda = log(sum_i l(q_i)) = log(n L) in float64 (Eq. 2), exact when every l(q_i) underflows.
+
+    Example:
+        >>> import torch
+        >>> float(log_sum_loss(torch.tensor([800.0, 900.0])))  # log(e^-800 + e^-900)
+        -800.0
+    """
+    return _log_sum_loss_update(_check_margins(q))
 
 
 def neg_log_expm1_exp(log_t: Tensor) -> Tensor:
@@ -101,14 +115,126 @@ def satisfies_assumption_6_1(log_n_loss: Tensor) -> Tensor:
     return log_n_loss < 0
 
 
-def theorem_6_2_threshold(k: int, alpha: float, scale: float, max_input_norm: float | Tensor) -> Tensor:
+def theorem_6_2_threshold(
+    k: int, alpha: float, v: float | None = None, max_input_norm: float | Tensor | None = None, *, scale: float | None = None
+) -> Tensor:
     """Theorem 6.2, assumption 3: the smoothed margin must exceed sqrt(k) alpha v max_i ||x_i||.
 
     For groups of unequal size (a learned output layer) pass the larger group size: the bound
     ||(||u_1||, ..., ||u_k||)||_1 <= sqrt(k) ||...||_2 of Eq. (30) is applied per group.
+    ``scale`` is the deprecated name of ``v``.
+
+    Example:
+        >>> float(theorem_6_2_threshold(4, 0.5, 1.0, 3.0))  # 2 * 0.5 * 1 * 3
+        3.0
     """
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"`k` must be a group size >= 1, got {k!r}.")
     alpha = check_alpha(alpha)
-    scale = check_positive(scale, "scale")
-    return math.sqrt(k) * alpha * scale * torch.as_tensor(max_input_norm, dtype=torch.float64)
+    v_checked = output_weight(v, scale, "theorem_6_2_threshold")
+    if max_input_norm is None:
+        raise TypeError("theorem_6_2_threshold: `max_input_norm` (max_i ||x_i||) is required.")
+    return math.sqrt(k) * alpha * v_checked * torch.as_tensor(max_input_norm, dtype=torch.float64)
+
+
+class MarginStatisticsState(NamedTuple):
+    """Sufficient statistics of the margin quantities over a set of points (float64 scalars).
+
+    Attributes:
+        log_n_loss: lambda = log(n L) (combines by logsumexp).
+        min_margin: min_i q_i (combines by min).
+        count: n (combines by sum).
+        n_correct: points with q_i > 0 (combines by sum).
+        max_input_norm: max_i ||x_i|| (combines by max).
+    """
+
+    log_n_loss: Tensor
+    min_margin: Tensor
+    count: Tensor  # type: ignore[assignment]  # a field named like tuple.count, as the states it mirrors
+    n_correct: Tensor
+    max_input_norm: Tensor
+
+
+class MarginSummary(NamedTuple):
+    """The margin quantities of section 6 on a set of points, as Python floats (float64).
+
+    Attributes:
+        loss: L = (1/n) sum_i l(q_i) (Eq. 2).
+        log_loss: log L, finite when L underflows.
+        accuracy: share of points with q_i > 0.
+        normalized: Eq. (4), min_i q_i / ||theta||^degree (-inf for ||theta|| = 0).
+        smoothed: Eq. (5).
+        assumption_6_1: 1.0 if L < 1/n (Assumption 6.1), else 0.0.
+        theorem_6_2_threshold: sqrt(k) alpha v max_i ||x_i|| (Theorem 6.2, assumption 3).
+        above_threshold: 1.0 if the smoothed margin exceeds that threshold, else 0.0.
+    """
+
+    loss: float
+    log_loss: float
+    accuracy: float
+    normalized: float
+    smoothed: float
+    assumption_6_1: float
+    theorem_6_2_threshold: float
+    above_threshold: float
+
+
+def _margin_update(q: Tensor, x_norm: Tensor) -> MarginStatisticsState:
+    """Statistics of one non-empty batch of float64 margins q (n,) and input norms ||x|| (n,)."""
+    return MarginStatisticsState(
+        log_n_loss=_log_sum_loss_update(q),
+        min_margin=q.min(),
+        count=torch.tensor(float(q.shape[0]), dtype=_F64, device=q.device),
+        n_correct=(q > 0).sum().to(_F64),
+        max_input_norm=x_norm.max(),
+    )
+
+
+def _margin_compute(
+    stats: MarginStatisticsState, param_norm: float, degree: int, k: int, alpha: float, v: float
+) -> MarginSummary:
+    """Every margin quantity from the reduced statistics (Eq. 2, 4, 5, Assumption 6.1, Theorem 6.2)."""
+    count = float(stats.count)
+    log_loss = float(stats.log_n_loss) - math.log(count)
+    smoothed = float(smoothed_margin_from_log_sum_loss(stats.log_n_loss, param_norm, degree))
+    threshold = float(theorem_6_2_threshold(k, alpha, v, stats.max_input_norm))
+    norm = param_norm**degree
+    return MarginSummary(
+        loss=math.exp(log_loss),
+        log_loss=log_loss,
+        accuracy=float(stats.n_correct) / count,
+        normalized=float(stats.min_margin) / norm if norm > 0 else -math.inf,
+        smoothed=smoothed,
+        assumption_6_1=float(float(stats.log_n_loss) < 0.0),
+        theorem_6_2_threshold=threshold,
+        above_threshold=float(smoothed > threshold),
+    )
+
+
+def margin_summary(
+    q: Tensor, x_norm: Tensor, param_norm: float, *, k: int, alpha: float, v: float = 1.0, degree: int = 1
+) -> MarginSummary:
+    """Loss, accuracy, Eq. (4), Eq. (5), Assumption 6.1 and Theorem 6.2's threshold of one set of points.
+
+    Args:
+        q: margins y_i N(x_i), shape (n,).
+        x_norm: ||x_i|| of the same points (with the bias coordinate if the network has one), shape (n,).
+        param_norm: ||theta|| (see :func:`normalized_margin`); 0 gives a normalized margin of -inf.
+        k: the group size (the larger one for groups of unequal size).
+        alpha: the Leaky-ReLU slope.
+        v: the output weight.
+        degree: homogeneity degree of the network in theta.
+
+    Example:
+        >>> import torch
+        >>> s = margin_summary(torch.tensor([2.0, -1.0]), torch.tensor([1.0, 3.0]), 1.0, k=1, alpha=0.5)
+        >>> s.accuracy, s.normalized, s.theorem_6_2_threshold
+        (0.5, -1.0, 1.5)
+    """
+    q64 = _check_margins(q)
+    norms = check_tensor(x_norm, "x_norm").to(_F64)
+    if norms.shape != q64.shape:
+        raise ValueError(f"`x_norm` must have shape {tuple(q64.shape)}, one norm per margin, got {tuple(norms.shape)}.")
+    if isinstance(param_norm, bool) or not isinstance(param_norm, (int, float)) or not param_norm >= 0:
+        raise ValueError(f"`param_norm` must be a number >= 0, got {param_norm!r}.")
+    return _margin_compute(_margin_update(q64, norms), float(param_norm), _check_degree(degree), k, check_alpha(alpha), v)

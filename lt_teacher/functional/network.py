@@ -9,11 +9,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from lt_teacher.functional._checks import check_alpha, check_groups, check_matrix, check_positive, signed_labels
+from lt_teacher.functional._checks import check_alpha, check_groups, check_matrix, output_weight, signed_labels
 
 
 def leaky_relu(z: Tensor, alpha: float) -> Tensor:
-    """sigma(z) = max(z, alpha z) for 0 < alpha < 1 (section 3).
+    """sigma(z) = max(z, alpha z) for 0 < alpha < 1 (section 3); alpha = 0 is the ReLU (supplementary Figure 4).
 
     The derivative at 0 is alpha (the paper's convention sigma'(0) = alpha), which is what
     autograd gives for ``torch.nn.functional.leaky_relu``.
@@ -27,16 +27,32 @@ def append_bias_coordinate(x: Tensor) -> Tensor:
     return torch.cat([x, ones], dim=-1)
 
 
-def output_from_preactivations(h_w: Tensor, h_u: Tensor, alpha: float, scale: float = 1.0) -> Tensor:
-    """Eq. (1) given the pre-activations h_w = x W_w^T (n x k_w) and h_u = x W_u^T (n x k_u)."""
-    return scale * (leaky_relu(h_w, alpha).sum(dim=1) - leaky_relu(h_u, alpha).sum(dim=1))
+def output_from_preactivations(
+    h_w: Tensor, h_u: Tensor, alpha: float, v: float = 1.0, *, scale: float | None = None
+) -> Tensor:
+    """Eq. (1) given the pre-activations h_w = x W_w^T (n x k_w) and h_u = x W_u^T (n x k_u).
+
+    No checks (the evaluation pass calls it on prepared tensors); 0 <= alpha < 1 and v > 0 are the
+    caller's to ensure. ``scale`` is the deprecated name of ``v``.
+    """
+    if scale is not None:
+        v = output_weight(None, scale, "output_from_preactivations")
+    return v * (leaky_relu(h_w, alpha).sum(dim=1) - leaky_relu(h_u, alpha).sum(dim=1))
 
 
-def network_output(x: Tensor, w: Tensor, u: Tensor, alpha: float, scale: float = 1.0) -> Tensor:
+def network_output(
+    x: Tensor, w: Tensor, u: Tensor, alpha: float, v: float | None = None, *, scale: float | None = None
+) -> Tensor:
     """Eq. (1): N(x) for every row of x (n x d), with w-group w (k_w x d) and u-group u (k_u x d).
 
-    ``scale`` is the fixed output weight v > 0. Groups may have different sizes (a network
-    with a learned output layer, see :func:`lt_teacher.two_layer_view`).
+    Args:
+        x: points, (n, d).
+        w: w-neurons, (k_w, d).
+        u: u-neurons, (k_u, d). Groups may have different sizes (a network with a learned output
+            layer, see :func:`lt_teacher.two_layer_view`).
+        alpha: the Leaky-ReLU slope, 0 < alpha < 1, or 0 for the ReLU of supplementary Figure 4.
+        v: the fixed output weight v > 0 (default 1).
+        scale: deprecated name of ``v`` (a ``DeprecationWarning``).
 
     Example:
         >>> import torch
@@ -45,9 +61,9 @@ def network_output(x: Tensor, w: Tensor, u: Tensor, alpha: float, scale: float =
     """
     w, u = check_groups(w, u)
     x = check_matrix(x, "x", columns=w.shape[1])
-    alpha = check_alpha(alpha)
-    scale = check_positive(scale, "scale")
-    return output_from_preactivations(x @ w.T, x @ u.T, alpha, scale)
+    alpha = check_alpha(alpha, relu=True)
+    v_checked = output_weight(v, scale, "network_output")
+    return output_from_preactivations(x @ w.T, x @ u.T, alpha, v_checked)
 
 
 def logistic_loss(q: Tensor) -> Tensor:
@@ -74,7 +90,19 @@ def log_logistic_loss(q: Tensor) -> Tensor:
     return torch.where(large, -q - 0.5 * torch.exp(-q), torch.log(softplus(-q_small)))
 
 
-def margins(x: Tensor, y: Tensor, w: Tensor, u: Tensor, alpha: float, scale: float = 1.0) -> Tensor:
-    """q_i = y_i N(x_i), the per-point network margin of section 3 (labels {0,1} or {-1,+1})."""
-    out = network_output(x, w, u, alpha, scale)
+def margins(
+    x: Tensor, y: Tensor, w: Tensor, u: Tensor, alpha: float, v: float | None = None, *, scale: float | None = None
+) -> Tensor:
+    """q_i = y_i N(x_i), the per-point network margin of section 3 (labels {0,1} or {-1,+1}).
+
+    Arguments as in :func:`network_output`; ``scale`` is the deprecated name of ``v``.
+
+    Example:
+        >>> import torch
+        >>> margins(torch.tensor([[1.0, -1.0]]), torch.tensor([0]), torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0]]), 0.5)
+        tensor([-1.5000])
+    """
+    if scale is not None:
+        v = output_weight(v, scale, "margins")
+    out = network_output(x, w, u, alpha, v)
     return signed_labels(y, out.shape[0]).to(out.dtype) * out

@@ -79,7 +79,7 @@ def main() -> None:
     result: dict[str, Any] = {
         "rank": trainer.global_rank,
         "world_size": trainer.world_size,
-        "shard_sizes": {split: int(source.indices.numel()) for split, source in monitor._sources.items()},
+        "shard_sizes": {split: int(source.indices.numel()) for split, source in monitor.evaluator.sources.items()},
         "weights_sha256": hashlib.sha256(weights.tobytes()).hexdigest(),
         "history": monitor.history,
         "logged": {key: float(value) for key, value in trainer.callback_metrics.items()},

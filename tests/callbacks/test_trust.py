@@ -27,15 +27,8 @@ from torch.utils.data import (
 
 from _helpers import separable_gaussians
 from lt_teacher import two_layer_view
-from lt_teacher.callbacks import (
-    ClusterRadiusMonitor,
-    LinearRegionMonitor,
-    LinearTeacherMonitor,
-    MarginMonitor,
-    NeuralAgreementMonitor,
-    NeuronPlotMonitor,
-    PARSolutionMonitor,
-)
+from lt_teacher.callbacks import ClusterRadiusMonitor, LinearRegionMonitor, LinearTeacherMonitor, MarginMonitor
+from lt_teacher.callbacks import NeuralAgreementMonitor, NeuronPlotMonitor, PARSolutionMonitor
 from lt_teacher.functional import (
     cluster_radius,
     linear_region_mask,
@@ -104,11 +97,8 @@ class ScalesInForward(Base):
         return self.net(x.float() / 255.0)[:, 0]
 
 
-class Plain(Base):
-    def __init__(self) -> None:
-        super().__init__()
-        torch.manual_seed(0)
-        self.net = nn.Sequential(nn.Linear(D, M), nn.LeakyReLU(0.2), nn.Linear(M, 1, bias=False))
+class Plain(ScalesInForward):
+    """The same network on inputs as given."""
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)[:, 0]
@@ -143,7 +133,7 @@ def test_preprocessing_inside_forward_is_detected(tmp_path):
     module = ScalesInForward()
     fit(module, [monitor], DataLoader(TensorDataset(images, y), batch_size=8), tmp_path)
     view = two_layer_view(module.net)
-    q = margins(view.prepare_inputs(images.double() / 255.0), y, view.w, view.u, view.alpha, view.scale)
+    q = margins(view.prepare_inputs(images.double() / 255.0), y, view.w, view.u, view.alpha, view.v)
     assert monitor.history[-1]["margin/loss"] == pytest.approx(float(logistic_loss(q).mean()), **TOL)
 
 
@@ -175,7 +165,7 @@ def test_forward_that_cannot_be_called_warns_and_falls_back_to_the_parameter_che
 def reference(head: nn.Module, x: Tensor, y: Tensor) -> dict[str, float]:
     view = two_layer_view(head)
     xp = view.prepare_inputs(x)
-    q = margins(xp, y, view.w, view.u, view.alpha, view.scale)
+    q = margins(xp, y, view.w, view.u, view.alpha, view.v)
     values = {f"cluster/{k}": float(v) for k, v in cluster_radius(view.w, view.u)._asdict().items()}
     values["linear_region/outside_fraction/train"] = float((~linear_region_mask(xp, view.w, view.u)).double().mean())
     values.update({f"nar/{k}": float(v) for k, v in neural_agreement(xp, view.w, view.u)._asdict().items()})

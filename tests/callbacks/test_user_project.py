@@ -198,7 +198,7 @@ def functional_reference(
     a = seq[2].weight[0].detach()
     theta_norm = math.sqrt(sum(float(p.detach().double().pow(2).sum()) for p in seq.parameters()))
     assert view.degree == 2 and view.param_norm == pytest.approx(theta_norm, rel=1e-12)
-    w, u, alpha, scale = view.w, view.u, view.alpha, view.scale
+    w, u, alpha, scale = view.w, view.u, view.alpha, view.v
     values = {f"cluster/{name}": float(v) for name, v in cluster_radius(w, u)._asdict().items()}
     for split, (images, _) in splits.items():
         x = view.prepare_inputs(images)

@@ -23,14 +23,8 @@ from lightning.pytorch.loggers import WandbLogger
 from wandb.proto import wandb_internal_pb2
 
 from lt_teacher import LeakyReLUTeacherNet
-from lt_teacher.callbacks import (
-    ClusterRadiusMonitor,
-    LinearRegionMonitor,
-    LinearTeacherMonitor,
-    MarginMonitor,
-    NeuralAgreementMonitor,
-    NeuronPlotMonitor,
-)
+from lt_teacher.callbacks import ClusterRadiusMonitor, LinearRegionMonitor, LinearTeacherMonitor, MarginMonitor
+from lt_teacher.callbacks import NeuralAgreementMonitor, NeuronPlotMonitor
 from lt_teacher.datamodules import LinearTeacherDataModule
 
 _FILE_HEADER = b":W&B" + struct.pack("<HB", 0xBEE1, 0)  # identifier, magic, version

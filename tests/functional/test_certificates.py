@@ -19,6 +19,12 @@ from lt_teacher.functional import (
 )
 
 
+def gaussians(seed: int, *shapes: tuple[int, int]) -> list[torch.Tensor]:
+    """One float64 standard normal matrix per shape, from one seeded generator."""
+    gen = torch.Generator().manual_seed(seed)
+    return [torch.randn(*shape, generator=gen, dtype=torch.float64) for shape in shapes]
+
+
 def test_neuron_distances_hand_case_and_radius() -> None:
     w = torch.tensor([[1.0, 0.0], [3.0, 0.0], [2.0, 0.0]])
     u = torch.tensor([[0.0, 1.0], [0.0, 3.0], [0.0, 2.0]])
@@ -30,9 +36,7 @@ def test_neuron_distances_hand_case_and_radius() -> None:
 @settings(max_examples=50, deadline=None)
 @given(k_w=st.integers(1, 6), k_u=st.integers(1, 6), d=st.integers(1, 5), seed=st.integers(0, 2**31 - 1))
 def test_the_radius_is_the_largest_distance_also_for_unequal_groups(k_w: int, k_u: int, d: int, seed: int) -> None:
-    gen = torch.Generator().manual_seed(seed)
-    w = torch.randn(k_w, d, generator=gen, dtype=torch.float64)
-    u = torch.randn(k_u, d, generator=gen, dtype=torch.float64)
+    w, u = gaussians(seed, (k_w, d), (k_u, d))
     dw, du = neuron_distances(w, u)
     r = cluster_radius(w, u)
     assert float(dw.max()) == float(r.radius_w) and float(du.max()) == float(r.radius_u)
@@ -92,10 +96,7 @@ def test_a_single_straggler_spoils_the_radius_certificate_not_the_agreement_one(
 @settings(max_examples=50, deadline=None)
 @given(k=st.integers(1, 5), d=st.integers(1, 4), alpha=st.floats(0.01, 0.99), seed=st.integers(0, 2**31 - 1))
 def test_linear_disagreement_against_its_definition(k: int, d: int, alpha: float, seed: int) -> None:
-    gen = torch.Generator().manual_seed(seed)
-    w = torch.randn(k, d, generator=gen, dtype=torch.float64)
-    u = torch.randn(k, d, generator=gen, dtype=torch.float64)
-    x = torch.randn(100, d, generator=gen, dtype=torch.float64)
+    w, u, x = gaussians(seed, (k, d), (k, d), (100, d))
     # Slow reference: N(x) neuron by neuron, sigma(z) = max(z, alpha z).
     expected = []
     for x_i in x:

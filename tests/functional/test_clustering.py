@@ -134,3 +134,14 @@ def test_theorem_5_1_certified_points_are_classified_linearly(k_w, k_u, d, sprea
     assert torch.equal(certified & linear_region_mask(x, w, u), certified)
     out = network_output(x, w, u, alpha)
     assert torch.equal(torch.sign(out[certified]), torch.sign((x @ direction)[certified]))
+
+
+def test_linear_region_fractions_are_the_means_of_the_two_masks():
+    from lt_teacher.functional import linear_disagreement, linear_region_fractions, linear_region_mask
+
+    g = torch.Generator().manual_seed(5)
+    x, w, u = torch.randn(50, 3, generator=g), torch.randn(3, 3, generator=g) + 1.0, torch.randn(2, 3, generator=g) - 1.0
+    fractions = linear_region_fractions(x, w, u, 0.2)
+    assert float(fractions.outside_fraction) == float((~linear_region_mask(x, w, u)).double().mean())
+    assert float(fractions.disagreement_fraction) == float(linear_disagreement(x, w, u, 0.2).double().mean())
+    assert fractions.disagreement_fraction <= fractions.outside_fraction

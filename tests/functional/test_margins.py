@@ -101,3 +101,22 @@ def test_theorem_6_2_threshold():
 def test_bad_margin_inputs(args, error, match):
     with pytest.raises(error, match=match):
         smoothed_margin(*args)
+
+
+def test_margin_summary_is_the_monitors_margin_family_from_its_ingredients():
+    q = torch.tensor([3.0, -0.5, 12.0, 800.0], dtype=torch.float64)
+    x_norm = torch.tensor([1.0, 2.0, 0.5, 4.0], dtype=torch.float64)
+    from lt_teacher.functional import margin_summary
+
+    s = margin_summary(q, x_norm, 2.0, k=3, alpha=0.1, v=0.5, degree=2)
+    n_loss = sum(math.log1p(math.exp(-v)) for v in q.tolist())
+    assert s.loss == pytest.approx(n_loss / 4, rel=1e-14)
+    assert s.log_loss == pytest.approx(math.log(n_loss / 4), rel=1e-14)
+    assert s.accuracy == 0.75
+    assert s.normalized == pytest.approx(-0.5 / 4.0, rel=1e-15)
+    assert s.smoothed == pytest.approx(float(smoothed_margin(q, 2.0, 2)), rel=1e-15)
+    assert s.assumption_6_1 == float(bool(satisfies_assumption_6_1(log_sum_loss(q))))
+    assert s.theorem_6_2_threshold == pytest.approx(math.sqrt(3) * 0.1 * 0.5 * 4.0, rel=1e-15)
+    assert s.above_threshold == float(s.smoothed > s.theorem_6_2_threshold)
+    with pytest.raises(ValueError, match=r"`x_norm` must have shape \(4,\)"):
+        margin_summary(q, x_norm[:2], 2.0, k=3, alpha=0.1)

@@ -1,4 +1,4 @@
-"""Argument checks shared by the monitors: errors name the monitor, the argument and the value found."""
+"""Argument checks of the monitors and the evaluator: errors name the owner, the argument and the value found."""
 
 from __future__ import annotations
 

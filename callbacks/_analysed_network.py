@@ -1,0 +1,79 @@
+"""What every analysing monitor shares: which sub-network it analyses, how, and its check before training."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from lightning.pytorch import LightningModule, Trainer
+from torch import Tensor, nn
+
+from lt_teacher._arguments import check_callable, check_int, check_train_data
+from lt_teacher._batch import default_batch_to_xy
+from lt_teacher.evaluation_data import BatchToXY
+from lt_teacher.view import TwoLayerView, num_seeds, two_layer_view
+
+from ._verify import Features, OutputFn, decide_jointly, verify_network
+
+NetworkFn = Callable[[LightningModule], nn.Module]
+
+
+class AnalysedNetwork:
+    """Mixin: ``network_fn``, ``features``, ``output_fn`` and ``batch_to_xy`` of a monitor, checked once.
+
+    ``view``/``views`` give the analysed network in the form of Eq. (1); :meth:`_verify` ends the start of
+    training: every process decides jointly on the error it met reading its data, then the network is
+    verified against the module (:func:`~lt_teacher.callbacks._verify.verify_network`).
+    """
+
+    network_fn: NetworkFn | None
+    features: Features | None
+    output_fn: OutputFn | None
+    batch_to_xy: BatchToXY
+
+    def _set_network_arguments(
+        self,
+        owner: str,
+        *,
+        batch_to_xy: BatchToXY | None,
+        network_fn: NetworkFn | None,
+        features: Features | None,
+        output_fn: OutputFn | None,
+    ) -> None:
+        for name, fn in (("batch_to_xy", batch_to_xy), ("network_fn", network_fn), ("features", features), ("output_fn", output_fn)):
+            check_callable(fn, name, owner)
+        self.batch_to_xy = batch_to_xy or default_batch_to_xy
+        self.network_fn = network_fn
+        self.features = features
+        self.output_fn = output_fn
+
+    def _set_training_data_arguments(self, owner: str, *, data: Mapping[str, Any] | None, sample_seed: int) -> None:
+        """``data`` (only a ``"train"`` key) and the seed of the subset of training points, for the monitors
+        that read every training point on every process (the PAR solution, the pictures)."""
+        check_train_data(data, owner)
+        check_int(sample_seed, "sample_seed", owner, minimum=0)
+        self.data = data
+        self.sample_seed = sample_seed
+
+    def _network(self, pl_module: LightningModule) -> nn.Module:
+        return self.network_fn(pl_module) if self.network_fn is not None else pl_module
+
+    def view(self, pl_module: LightningModule, seed: int = 0) -> TwoLayerView:
+        """The analysed network (one seed of it) in the form of Eq. (1)."""
+        return two_layer_view(self._network(pl_module), seed)
+
+    def views(self, pl_module: LightningModule) -> list[TwoLayerView]:
+        """One view per seed of a module that trains several networks (``num_seeds``)."""
+        network = self._network(pl_module)
+        return [two_layer_view(network, s) for s in range(num_seeds(network))]
+
+    def _verify(
+        self, trainer: Trainer, pl_module: LightningModule, views: Sequence[TwoLayerView], sample: Tensor | None,
+        error: Exception | None,
+    ) -> None:
+        """Stop every process alike on a data error, then check that the view computes what the module computes."""
+        decide_jointly(trainer, error)
+        verify_network(
+            trainer, pl_module, self._network(pl_module), list(views), sample, features=self.features,
+            output_fn=self.output_fn, owner=type(self).__name__,
+        )

@@ -1,0 +1,354 @@
+"""DiagnosticsEvaluator: every diagnostic of the paper from one pass over the data, without a Trainer.
+
+The layers: :mod:`lt_teacher.functional` holds every formula, :mod:`lt_teacher.metrics` accumulates its
+sufficient statistics, this evaluator reads the data (capped, sharded, cached), computes the
+pre-activations once per batch and feeds every network's metrics, and combines the networks of a
+multi-seed module; the monitors of :mod:`lt_teacher.callbacks` only adapt Lightning's hooks to it. A plain
+PyTorch or Fabric loop calls it directly::
+
+    evaluator = DiagnosticsEvaluator(beta=0.0)
+    evaluator.load({"train": (x, y)}, net)      # reads and checks the points once
+    for epoch in range(epochs):
+        ...                                     # train
+        values = evaluator.compute(net)         # {"margin/smoothed": ..., "nar/in_nar": ..., ...}
+
+Under ``torch.distributed`` each process passes its ``rank`` and ``world_size`` to :meth:`load`, evaluates
+its own shard, and the torchmetrics states make every value exact and identical on every process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.utils.data import Dataset, TensorDataset
+
+from lt_teacher._arguments import check_int, check_subset
+from lt_teacher._batch import default_batch_to_xy
+from lt_teacher._sources import Collate, datasets_from_data
+from lt_teacher.evaluation_data import SPLITS, BatchToXY, EvaluationSource, make_source, read_split
+from lt_teacher.functional._checks import check_beta
+from lt_teacher.functional.clustering import cluster_radius, radius
+from lt_teacher.functional.evaluation import evaluate_prepared
+from lt_teacher.functional.margins import MarginStatisticsState, _margin_compute
+from lt_teacher.grid import grid_groups
+from lt_teacher.metrics import AgreementStatistics, LinearRegionStatistics, MarginStatistics, PARStatistics
+from lt_teacher.view import TwoLayerView, num_seeds, two_layer_view
+
+__all__ = ["DATA_GROUPS", "GROUPS", "NAMESPACES", "DiagnosticsEvaluator", "combine_seeds"]
+
+GROUPS = ("cluster", "linear_region", "agreement", "par", "margin")
+NAMESPACES = {"cluster": "cluster", "linear_region": "linear_region", "agreement": "nar", "par": "par", "margin": "margin"}
+DATA_GROUPS = frozenset({"linear_region", "agreement", "par", "margin"})
+Head = Callable[[Tensor, TwoLayerView], Tensor]  # raw inputs -> float64 inputs of the analysed head
+Decide = Callable[[Exception | None], None]  # makes every process raise alike (a no-op barrier on one process)
+
+
+def _raise_if(error: Exception | None) -> None:
+    if error is not None:
+        raise error
+
+
+def combine_seeds(per_seed: list[dict[str, float]], groups: Sequence[Sequence[int]] = ()) -> dict[str, float]:
+    """One seed: its values. Several: the mean under each key, ``/std`` the spread, ``/seed_<s>`` each seed.
+
+    ``groups``: the replicates of each setting of a grid module (:func:`lt_teacher.grid.grid_groups`); when a
+    setting has several networks, ``/grid_<g>`` and ``/grid_<g>/std`` are the mean and spread of group g.
+
+    Example:
+        >>> combine_seeds([{"a": 1.0}, {"a": 3.0}])
+        {'a': 2.0, 'a/std': 1.4142135623730951, 'a/seed_0': 1.0, 'a/seed_1': 3.0}
+    """
+    if len(per_seed) == 1:
+        return per_seed[0]
+    combined: dict[str, float] = {}
+    replicated = any(len(group) > 1 for group in groups)
+    for key in per_seed[0]:
+        column = torch.tensor([values[key] for values in per_seed], dtype=torch.float64)
+        combined[key] = float(column.mean())
+        combined[f"{key}/std"] = _spread(column)
+        combined.update({f"{key}/seed_{s}": float(v) for s, v in enumerate(column)})
+        if replicated:
+            for g, group in enumerate(groups):
+                part = column[list(group)]
+                combined[f"{key}/grid_{g}"] = float(part.mean())
+                combined[f"{key}/grid_{g}/std"] = _spread(part)
+    return combined
+
+
+def _spread(column: Tensor) -> float:
+    """Sample standard deviation (ddof 1) of the finite entries; 0 for fewer than two."""
+    finite = column[torch.isfinite(column)]
+    return float(finite.std()) if finite.numel() > 1 else 0.0
+
+
+def _margin_values(stats: MarginStatisticsState, view: TwoLayerView) -> dict[str, float]:
+    summary = _margin_compute(stats, view.param_norm, view.degree, view.group_size, view.alpha, view.v)
+    return {f"margin/{name}": value for name, value in summary._asdict().items()}
+
+
+class DiagnosticsEvaluator:
+    """The diagnostics of :class:`~lt_teacher.callbacks.LinearTeacherMonitor` for any training loop.
+
+    Args:
+        groups: which diagnostics, a subset of ``("cluster", "linear_region", "agreement", "par", "margin")``.
+        splits: splits for the linear region, a subset of ``("train", "val", "test")``.
+        beta: the margin of Definitions 6.2/6.3 (>= 0).
+        max_samples: evaluate at most this many points per split (a fixed, seeded subset).
+        batch_size: evaluation batch size.
+        sample_seed: seed of the ``max_samples`` subset.
+        batch_to_xy: turns a batch into ``(x, y)``; default: tuples ``(x, y, ...)`` and dicts with x/y keys.
+        cache_limit_mb: tensor data are prepared in float64 once and kept up to this size per split.
+        owner: the name errors start with.
+
+    The keys :meth:`compute` returns are those of :class:`~lt_teacher.callbacks.LinearTeacherMonitor`'s table.
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> net = nn.Sequential(nn.Linear(2, 4), nn.LeakyReLU(0.2), nn.Linear(4, 1, bias=False))
+        >>> with torch.no_grad():
+        ...     _ = net[2].weight.copy_(torch.tensor([[1.0, -1.0, 1.0, -1.0]]))
+        >>> evaluator = DiagnosticsEvaluator(("margin",))
+        >>> _ = evaluator.load({"train": (torch.randn(8, 2), torch.randint(0, 2, (8,)))}, net)
+        >>> sorted(evaluator.compute(net))[:3]
+        ['margin/above_threshold', 'margin/accuracy', 'margin/assumption_6_1']
+    """
+
+    def __init__(
+        self,
+        groups: Sequence[str] | None = None,
+        *,
+        splits: Sequence[str] = SPLITS,
+        beta: float = 0.0,
+        max_samples: int | None = None, batch_size: int = 4096, sample_seed: int = 0,  # which points, how many at a time
+        batch_to_xy: BatchToXY | None = None,
+        cache_limit_mb: float = 512.0,
+        owner: str | None = None,
+    ) -> None:
+        owner = owner or type(self).__name__
+        self.owner = owner
+        self.groups = check_subset(GROUPS if groups is None else groups, "groups", GROUPS, owner)
+        self.splits = check_subset(splits, "splits", SPLITS, owner)
+        check_int(batch_size, "batch_size", owner)
+        check_int(max_samples, "max_samples", owner, optional=True)
+        check_int(sample_seed, "sample_seed", owner, minimum=0)
+        try:
+            self.beta = check_beta(beta)
+        except (TypeError, ValueError) as err:  # name the owner, as every other argument error does
+            raise type(err)(f"{owner}: {err}") from err
+        if isinstance(cache_limit_mb, bool) or not isinstance(cache_limit_mb, (int, float)) or cache_limit_mb < 0:
+            raise ValueError(f"{owner}: `cache_limit_mb` must be a number >= 0, got {cache_limit_mb!r}.")
+        self.max_samples = max_samples
+        self.batch_size = batch_size
+        self.sample_seed = sample_seed
+        self.batch_to_xy = batch_to_xy or default_batch_to_xy
+        self.cache_limit_mb = float(cache_limit_mb)
+        self.sources: dict[str, EvaluationSource] = {}
+        self._head: Head | None = None
+        self._prepared: dict[str, list[tuple[Tensor, Tensor, Tensor]]] = {}
+        self._raw: dict[str, list[tuple[Tensor, Tensor]]] = {}
+        self._metrics: dict[int, dict[str, Any]] = {}  # per seed: metric states and the group sizes they fit
+
+    @property
+    def needs_data(self) -> bool:
+        """Whether any chosen diagnostic is evaluated on points (all but ``"cluster"``)."""
+        return bool(set(self.groups) & DATA_GROUPS)
+
+    def needed_splits(self) -> tuple[str, ...]:
+        """The splits the chosen diagnostics read: ``splits`` for the linear region, ``"train"`` for the rest."""
+        needed = set(self.splits) if "linear_region" in self.groups else set()
+        if self.groups and set(self.groups) & {"agreement", "par", "margin"}:
+            needed.add("train")
+        return tuple(s for s in SPLITS if s in needed)
+
+    def reset(self) -> None:
+        """Forget the data and the metric states (a new run)."""
+        self.clear_data()
+        self._metrics = {}
+
+    def clear_data(self, head: Head | None = None) -> None:
+        """Forget the sources and the cached batches (new data may come)."""
+        self.sources, self._prepared, self._raw, self._head = {}, {}, {}, head
+
+    # ------------------------------------------------------------------ data
+    def load(
+        self, data: Mapping[str, Any], network: nn.Module, *, rank: int = 0, world_size: int = 1, head: Head | None = None
+    ) -> Tensor | None:
+        """Read and check ``{split: (x, y) | Dataset | DataLoader}`` for ``network`` (see :meth:`load_datasets`)."""
+        datasets = datasets_from_data(data, self.needed_splits(), self.owner)
+        return self.load_datasets(datasets, two_layer_view(network), rank=rank, world_size=world_size, head=head)
+
+    def load_datasets(
+        self,
+        datasets: Mapping[str, tuple[Dataset, Collate | None]],
+        view: TwoLayerView,
+        *,
+        rank: int = 0,
+        world_size: int = 1,
+        head: Head | None = None,
+        skip_empty: bool = False,
+    ) -> Tensor | None:
+        """Take this process's shard of every needed split and read it once, checking every batch.
+
+        Args:
+            datasets: ``{split: (dataset, collate_fn)}``; ``"train"`` is required by every diagnostic but the
+                cluster radius and the linear region.
+            view: the analysed network (its input width and bias coordinate prepare the inputs).
+            rank, world_size: this process's shard (every ``world_size``-th point from ``rank``).
+            head: ``head(x, view)`` returns the float64 inputs of the analysed head for raw inputs ``x`` (a
+                learned backbone), recomputed at every evaluation; default ``view.prepare_inputs(x)``.
+            skip_empty: drop an empty split other than ``"train"`` instead of raising.
+
+        Returns:
+            The inputs of this process's first training batch as the data gives them (None without them).
+        """
+        self.clear_data(head)
+        if "train" in self.needed_splits() and "train" not in datasets:
+            raise ValueError(f"{self.owner}: found no training data to evaluate; pass `data={{'train': (x, y)}}`.")
+        for split, (dataset, collate) in datasets.items():
+            self.sources[split] = make_source(
+                split, dataset, collate, max_samples=self.max_samples, sample_seed=self.sample_seed,
+                batch_size=self.batch_size, rank=rank, world_size=world_size, owner=self.owner,
+            )
+        sample: Tensor | None = None
+        for split, source in list(self.sources.items()):
+            if source.total == 0:
+                if split == "train" or not skip_empty:
+                    raise ValueError(f"{self.owner}: the {split} data is empty.")
+                del self.sources[split]  # a run's empty val/test split (e.g. n_test=0) is a missing split
+                continue
+            first = self._read(source, view)[2]  # reads and checks every batch of the shard
+            if split == "train":
+                sample = first
+        return sample
+
+    def _read(
+        self, source: EvaluationSource, view: TwoLayerView, check_head: bool = True
+    ) -> tuple[list[tuple[Tensor, Tensor]], list[tuple[Tensor, Tensor, Tensor]], Tensor | None]:
+        """:func:`~lt_teacher.evaluation_data.read_split`, keeping tensor data (which cannot change) in a cache."""
+        raw, prepared, first = read_split(source, self.batch_to_xy, view.prepare_inputs if self._head is None else None, self.owner)
+        kept: list[Any] = prepared if self._head is None else raw
+        size_mb = sum(batch[0].numel() * batch[0].element_size() for batch in kept) / 2**20
+        if isinstance(source.dataset, TensorDataset) and size_mb <= self.cache_limit_mb:
+            if self._head is None:
+                self._prepared[source.split] = prepared
+            else:
+                self._raw[source.split] = raw
+        if self._head is not None and check_head:  # the head's inputs: width and finiteness on every batch
+            for x, _ in raw:
+                self._head(x, view)
+        return raw, prepared, first
+
+    def _prepared_batches(self, source: EvaluationSource, view: TwoLayerView) -> list[tuple[Tensor, Tensor, Tensor]]:
+        """This process's points of a split as (float64 head inputs, labels +-1, norms) batches."""
+        if self._head is None and source.split in self._prepared:
+            return self._prepared[source.split]
+        raw = self._raw.get(source.split)
+        if raw is None:
+            raw, prepared, _ = self._read(source, view, check_head=False)
+            if self._head is None:
+                return prepared
+        batches = []
+        for x, labels in raw:
+            x64 = self._head(x, view)  # type: ignore[misc]  # raw batches exist only with a head
+            batches.append((x64, labels.to(x64.device), x64.norm(dim=1)))
+        return batches
+
+    # ------------------------------------------------------------- evaluation
+    @torch.no_grad()
+    def compute(self, network: nn.Module, *, decide: Decide | None = None) -> dict[str, float]:
+        """One evaluation of ``network``: every chosen diagnostic as a float64 Python float.
+
+        With S > 1 seeds (``LeakyReLUTeacherNet(num_seeds=S)``) each key ``k`` is returned per seed as
+        ``k/seed_<s>``, with the mean over seeds as ``k`` and the sample standard deviation as ``k/std``
+        (and ``k/grid_<g>`` per setting of a grid, :func:`combine_seeds`).
+
+        Args:
+            network: the module that is or holds the analysed two-layer network (:func:`lt_teacher.two_layer_view`).
+            decide: called on every process with the error of reading a split (or None) before any collective,
+                so that a problem on one process stops all of them alike; default: raise it.
+        """
+        views = [two_layer_view(network, s) for s in range(num_seeds(network))]
+        per_seed: list[dict[str, float]] = [{} for _ in views]
+        if "cluster" in self.groups:
+            for values, view in zip(per_seed, views):
+                c = cluster_radius(view.w, view.u)
+                values.update({f"cluster/{name}": float(getattr(c, name)) for name in c._fields})
+        if self.needs_data:
+            self._evaluate_data(views, per_seed, decide or _raise_if)
+        return combine_seeds(per_seed, grid_groups(network))
+
+    def _evaluate_data(self, views: list[TwoLayerView], per_seed: list[dict[str, float]], decide: Decide) -> None:
+        radii = [radius(view.w, view.u) for view in views]
+        norms = [(view.w.norm(dim=1), view.u.norm(dim=1)) for view in views]
+        neurons = [torch.cat([view.w, view.u]) for view in views]
+        for split, source in self.sources.items():
+            error: Exception | None = None
+            try:  # every process reads its points before any collective: a problem stops every rank alike
+                batches = self._prepared_batches(source, views[0])
+            except (TypeError, ValueError) as err:
+                error, batches = err, []
+            decide(error)
+            metrics = [self._split_metrics(split, s, view) for s, view in enumerate(views)]
+            for x64, labels, x_norm in batches:
+                for view, seed_metrics, r, (w_norms, u_norms), stacked in zip(views, metrics, radii, norms, neurons):
+                    evaluated = evaluate_prepared(x64, labels, x_norm, stacked, view.w.shape[0], view.alpha, view.v)
+                    for name, metric in seed_metrics.items():
+                        if name == "linear_region":
+                            metric.update(evaluated, r, view.alpha)
+                        elif name == "margin":
+                            metric.update(evaluated)
+                        else:
+                            metric.update(evaluated, w_norms, u_norms)
+            for values, view, seed_metrics in zip(per_seed, views, metrics):
+                values.update(self._values(split, {name: m.compute() for name, m in seed_metrics.items()}, view))
+
+    def seed_metrics(self, seed: int, view: TwoLayerView) -> dict[str, Any]:
+        """The metric states of one seed, (re)built when its group sizes change.
+
+        With a learned output layer, a neuron whose output weight changes sign moves from one group to
+        the other during training, so k_w and k_u are only known at evaluation time.
+        """
+        sizes = (view.w.shape[0], view.u.shape[0])
+        entry = self._metrics.get(seed)
+        if entry is None:
+            entry = {"linear_region": {split: LinearRegionStatistics() for split in self.splits}}
+            entry["margin"] = MarginStatistics()
+            self._metrics[seed] = entry
+        if entry.get("sizes") != sizes:
+            entry["agreement"] = AgreementStatistics(*sizes, self.beta)
+            entry["par"] = PARStatistics(*sizes, self.beta)
+            entry["sizes"] = sizes
+        return entry
+
+    def _split_metrics(self, split: str, seed: int, view: TwoLayerView) -> dict[str, Any]:
+        states = self.seed_metrics(seed, view)
+        metrics: dict[str, Any] = {}
+        if "linear_region" in self.groups and split in self.splits:
+            metrics["linear_region"] = states["linear_region"][split]
+        if split == "train":
+            metrics.update({g: states[g] for g in ("agreement", "par", "margin") if g in self.groups})
+        for metric in metrics.values():
+            metric.reset()
+            metric.to(view.w.device)
+        return metrics
+
+    @staticmethod
+    def _values(split: str, computed: dict[str, Any], view: TwoLayerView) -> dict[str, float]:
+        values: dict[str, float] = {}
+        if "linear_region" in computed:
+            outside, disagreement = computed["linear_region"]
+            values[f"linear_region/outside_fraction/{split}"] = float(outside)
+            values[f"linear_region/disagreement/{split}"] = float(disagreement)
+        if "agreement" in computed:
+            a = computed["agreement"]
+            values.update({f"nar/{name}": float(getattr(a, name)) for name in a._fields})
+        if "par" in computed:
+            p = computed["par"]
+            values.update({"par/fraction_w": float(p.fraction_w), "par/fraction_u": float(p.fraction_u)})
+        if "margin" in computed:
+            values.update(_margin_values(computed["margin"], view))
+        return values

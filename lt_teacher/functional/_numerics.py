@@ -1,0 +1,16 @@
+"""Numerical helpers shared by the functional modules (no paper formula lives here)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def divide_where_positive(numerator: Tensor, denominator: Tensor) -> Tensor:
+    """numerator / denominator where denominator > 0, else 0: the direction of a zero vector is taken as 0.
+
+    Used for w_hat . x = (w . x) / ||w|| (a neuron of norm 0 classifies nothing, Definition 6.2) and for
+    cosines with a zero vector (Figure 3b); ``denominator`` broadcasts against ``numerator``.
+    """
+    positive = denominator > 0
+    return torch.where(positive, numerator / torch.where(positive, denominator, 1.0), 0.0)

@@ -1,0 +1,93 @@
+"""DiagnosticsEvaluator: a plain PyTorch loop, with no Trainer, gets exactly the numbers LinearTeacherMonitor logs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from lightning.pytorch import LightningModule, Trainer
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from _helpers import separable_gaussians
+from lt_teacher import LeakyReLUTeacherNet
+from lt_teacher.callbacks import LinearTeacherMonitor
+from lt_teacher.evaluator import DiagnosticsEvaluator, combine_seeds
+
+
+def _data() -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    x, y = separable_gaussians(60, d=3, seed=4)
+    xv, yv = separable_gaussians(30, d=3, seed=5)
+    return {"train": (x, y), "val": (xv, yv)}
+
+
+class Classifier(LightningModule):
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.net = nn.Sequential(nn.Linear(3, 6), nn.LeakyReLU(0.2), nn.Linear(6, 1, bias=False))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)[:, 0]
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        return nn.functional.binary_cross_entropy_with_logits(self(x), (y > 0).float())
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+def test_a_plain_loop_gets_the_monitors_numbers(tmp_path):
+    data = _data()
+    monitor = LinearTeacherMonitor(data=data, max_samples=50, batch_size=16, beta=0.01)
+    module = Classifier()
+    loader = DataLoader(TensorDataset(*data["train"]), batch_size=10, shuffle=False)
+    trainer = Trainer(max_epochs=3, callbacks=[monitor], logger=False, enable_checkpointing=False,
+                      enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path)
+    trainer.fit(module, loader)
+
+    torch.manual_seed(0)  # the same network and the same SGD, without Lightning
+    net = nn.Sequential(nn.Linear(3, 6), nn.LeakyReLU(0.2), nn.Linear(6, 1, bias=False))
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
+    evaluator = DiagnosticsEvaluator(max_samples=50, batch_size=16, beta=0.01)
+    evaluator.load(data, net)
+    history = []
+    for epoch in range(3):
+        for x, y in loader:
+            optimizer.zero_grad()
+            nn.functional.binary_cross_entropy_with_logits(net(x)[:, 0], (y > 0).float()).backward()
+            optimizer.step()
+        history.append({"epoch": float(epoch + 1), **evaluator.compute(net)})
+
+    assert [row.keys() for row in history] == [row.keys() for row in monitor.history]
+    for mine, logged in zip(history, monitor.history):
+        assert mine == logged  # bit-identical
+
+
+def test_the_evaluator_combines_the_seeds_of_a_multi_seed_module():
+    x, y = _data()["train"]
+    net = LeakyReLUTeacherNet(input_dim=3, k=2, num_seeds=3, init_std=0.5)
+    evaluator = DiagnosticsEvaluator(("cluster", "margin"))
+    evaluator.load({"train": (x, y)}, net)
+    values = evaluator.compute(net)
+    per_seed = [{k.rsplit("/seed_", 1)[0]: v for k, v in values.items() if k.endswith(f"/seed_{s}")} for s in range(3)]
+    assert per_seed[0].keys() == {k for k in values if "/" in k and not k.endswith(("/std",)) and "/seed_" not in k}
+    assert values == combine_seeds(per_seed)
+    assert values["margin/smoothed"] == pytest.approx(sum(row["margin/smoothed"] for row in per_seed) / 3, rel=1e-15)
+
+
+def test_evaluator_arguments_are_checked():
+    with pytest.raises(ValueError, match=r"DiagnosticsEvaluator: `groups` must be one of"):
+        DiagnosticsEvaluator(("radius",))
+    with pytest.raises(TypeError, match=r"`sample_seed` must be an int >= 0, got float"):
+        DiagnosticsEvaluator(sample_seed=1.0)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"found no training data"):
+        DiagnosticsEvaluator(("margin",)).load({"val": _data()["val"]}, LeakyReLUTeacherNet(input_dim=3, k=2))
+
+
+def test_the_docstring_examples_run():
+    import doctest
+
+    import lt_teacher.evaluator
+
+    assert doctest.testmod(lt_teacher.evaluator).failed == 0

@@ -1,0 +1,180 @@
+"""lt_teacher.metrics tested as torchmetrics tests its own: each metric against its functional function and a
+slow, obviously correct reference, on one process and on two gloo processes, plus pickling, state_dict, reset."""
+
+import math
+import os
+import pickle
+import sys
+
+import pytest
+import torch
+
+from _helpers import REPO_ROOT, run_in_own_session
+from _metrics_cases import ALPHA, BETA, V, all_metric_values, case, computed_values, make_metrics, num_batches, update_all
+from lt_teacher.functional import (
+    linear_region_fractions,
+    margin_summary,
+    margins,
+    neural_agreement,
+    par_fraction,
+)
+from lt_teacher.metrics import AgreementStatistics, LinearRegionStatistics, MarginStatistics, PARStatistics
+
+# ----------------------------------------------------------------------------- slow references
+
+
+def _leaky(z: float) -> float:
+    return z if z > 0 else ALPHA * z
+
+
+def _network(x: torch.Tensor, w: torch.Tensor, u: torch.Tensor) -> float:
+    return V * (sum(_leaky(float(wi @ x)) for wi in w) - sum(_leaky(float(ui @ x)) for ui in u))
+
+
+def _classifies(value: float) -> bool:
+    return value >= BETA and value > 0
+
+
+def reference_values() -> dict[str, float]:
+    """Every quantity by loops over points and neurons (equal-size weighting rho_g = 2 k_g / (k_w + k_u))."""
+    x, y, w, u = case()
+    n, k_w, k_u = x.shape[0], w.shape[0], u.shape[0]
+    rho_w, rho_u = 2 * k_w / (k_w + k_u), 2 * k_u / (k_w + k_u)
+    w_bar, u_bar = w.mean(0), u.mean(0)
+    r = max([rho_w * float((wi - w_bar).norm()) for wi in w] + [rho_u * float((ui - u_bar).norm()) for ui in u])
+    direction = rho_w * w_bar - rho_u * u_bar
+    outside = disagree = 0
+    for xi in x:
+        projection = float(direction @ xi)
+        outside += abs(projection) < 2 * r * float(xi.norm())
+        disagree += math.copysign(1, _network(xi, w, u)) != math.copysign(1, projection) or projection == 0
+    values = {"linear_region/outside_fraction": outside / n, "linear_region/disagreement_fraction": disagree / n}
+
+    def hat(neuron: torch.Tensor, xi: torch.Tensor) -> float:
+        norm = float(neuron.norm())
+        return float(neuron @ xi) / norm if norm > 0 else 0.0
+
+    def group_agrees(group: torch.Tensor, xi: torch.Tensor) -> bool:
+        return any(all(_classifies(c * hat(nrn, xi)) for nrn in group) for c in (1, -1))
+
+    def max_diff(group: torch.Tensor) -> float:
+        if group.shape[0] < 2:
+            return 0.0
+        return float(max(
+            sum(not (float(a @ xi) * float(b @ xi) > 0) for xi in x)
+            for i, a in enumerate(group) for j, b in enumerate(group) if i != j
+        ))
+
+    agree_w = [group_agrees(w, xi) for xi in x]
+    agree_u = [group_agrees(u, xi) for xi in x]
+    values.update({
+        "agreement/max_disagreement_w": max_diff(w),
+        "agreement/max_disagreement_u": max_diff(u),
+        "agreement/agreement_fraction_w": sum(agree_w) / n,
+        "agreement/agreement_fraction_u": sum(agree_u) / n,
+        "agreement/agreement_fraction": sum(a and b for a, b in zip(agree_w, agree_u)) / n,
+        "agreement/in_nar": float(all(a and b for a, b in zip(agree_w, agree_u))),
+        "par/fraction_w": sum(all(_classifies(float(yi) * hat(nrn, xi)) for xi, yi in zip(x, y)) for nrn in w) / k_w,
+        "par/fraction_u": sum(all(_classifies(-float(yi) * hat(nrn, xi)) for xi, yi in zip(x, y)) for nrn in u) / k_u,
+    })
+    q = [float(yi) * _network(xi, w, u) for xi, yi in zip(x, y)]
+    values.update({
+        "margin/log_n_loss": math.log(sum(math.log1p(math.exp(-qi)) for qi in q)),
+        "margin/min_margin": min(q),
+        "margin/count": float(n),
+        "margin/n_correct": float(sum(qi > 0 for qi in q)),
+        "margin/max_input_norm": max(float(xi.norm()) for xi in x),
+    })
+    return values
+
+
+# ----------------------------------------------------------------------------- one process
+
+
+def test_every_metric_over_batches_equals_the_slow_reference():
+    got = all_metric_values()
+    expected = reference_values()
+    assert got.keys() == expected.keys()
+    for key, value in expected.items():
+        assert got[key] == pytest.approx(value, rel=1e-12, abs=1e-12), key
+
+
+def test_every_metric_over_batches_equals_its_functional_function():
+    x, y, w, u = case()
+    got = all_metric_values()
+    region = linear_region_fractions(x, w, u, ALPHA)
+    assert got["linear_region/outside_fraction"] == float(region.outside_fraction)
+    assert got["linear_region/disagreement_fraction"] == float(region.disagreement_fraction)
+    for name, value in neural_agreement(x, w, u, BETA)._asdict().items():
+        assert got[f"agreement/{name}"] == float(value), name
+    for name, value in par_fraction(x, y, w, u, BETA)._asdict().items():
+        assert got[f"par/{name}"] == float(value), name
+    metrics = make_metrics()
+    update_all(metrics, list(range(num_batches())))
+    summary = metrics["margin"].summary(param_norm=2.5, degree=1, k=4, alpha=ALPHA, v=V)
+    expected = margin_summary(margins(x, y, w, u, ALPHA, V), x.norm(dim=1), 2.5, k=4, alpha=ALPHA, v=V)
+    for name, value in expected._asdict().items():
+        assert getattr(summary, name) == pytest.approx(value, rel=1e-12), name
+
+
+@pytest.mark.parametrize("make", [LinearRegionStatistics, MarginStatistics, lambda: AgreementStatistics(3, 4, BETA),
+                                  lambda: PARStatistics(3, 4, BETA)], ids=["region", "margin", "agreement", "par"])
+@pytest.mark.filterwarnings("ignore:The ``compute`` method of metric")
+def test_pickle_state_dict_and_reset(make):
+    metrics = {"m": make()}
+    name = {LinearRegionStatistics: "linear_region", MarginStatistics: "margin"}.get(type(metrics["m"]))
+    name = name or ("agreement" if isinstance(metrics["m"], AgreementStatistics) else "par")
+    full = make_metrics()
+    full[name] = metrics["m"]
+    update_all(full, [0, 1, 2])
+    before = computed_values({name: metrics["m"]})
+    clone = pickle.loads(pickle.dumps(metrics["m"]))
+    assert computed_values({name: clone}) == before
+    metrics["m"].persistent(True)
+    state = metrics["m"].state_dict()
+    assert set(state) == set(metrics["m"]._defaults)
+    restored = make()
+    restored.persistent(True)
+    restored.load_state_dict(state)
+    assert computed_values({name: restored}) == before
+    metrics["m"].reset()
+    fresh = make()
+    for key in fresh._defaults:
+        assert torch.equal(getattr(metrics["m"], key), getattr(fresh, key)), key
+
+
+def test_margin_statistics_skip_an_empty_batch():
+    from lt_teacher.functional import evaluate_batch
+
+    x, y, w, u = case()
+    metric = MarginStatistics()
+    metric.update(evaluate_batch(x[:0], y[:0], w, u, ALPHA, V))
+    assert float(metric.compute().count) == 0.0 and float(metric.compute().log_n_loss) == -math.inf
+
+
+# ----------------------------------------------------------------------------- two processes
+
+
+@pytest.mark.ddp
+@pytest.mark.timeout(300)
+def test_two_gloo_processes_taking_every_other_batch_equal_one_process(tmp_path):
+    out = tmp_path / "ddp.pt"
+    env = {**os.environ, "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "tests"), os.environ.get("PYTHONPATH", "")])}
+    command = [sys.executable, str(REPO_ROOT / "tests" / "_metrics_ddp_run.py"), "--out", str(out),
+               "--store", str(tmp_path / "rendezvous")]
+    result = run_in_own_session(command, timeout=240, cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    two = torch.load(out)
+    one = all_metric_values()
+    assert two.keys() == one.keys()
+    for key, value in one.items():  # counts, minima and maxima exactly; log(n L) up to logsumexp rounding
+        assert two[key] == pytest.approx(value, rel=1e-14, abs=0.0), key
+
+
+def test_the_docstring_examples_run():
+    import doctest
+
+    import lt_teacher.metrics
+
+    assert doctest.testmod(lt_teacher.metrics).failed == 0
