@@ -8,7 +8,7 @@ from typing import Any
 from lightning.pytorch import LightningModule, Trainer
 from torch import Tensor, nn
 
-from lt_teacher._arguments import check_callable, check_int, check_train_data
+from lt_teacher._validation import check_callable, check_int, check_train_data
 from lt_teacher._batch import default_batch_to_xy
 from lt_teacher.evaluation_data import BatchToXY
 from lt_teacher.view import TwoLayerView, num_seeds, two_layer_view
@@ -41,7 +41,7 @@ class AnalysedNetwork:
         output_fn: OutputFn | None,
     ) -> None:
         for name, fn in (("batch_to_xy", batch_to_xy), ("network_fn", network_fn), ("features", features), ("output_fn", output_fn)):
-            check_callable(fn, name, owner)
+            check_callable(fn, name, owner=owner)
         self.batch_to_xy = batch_to_xy or default_batch_to_xy
         self.network_fn = network_fn
         self.features = features
@@ -50,8 +50,8 @@ class AnalysedNetwork:
     def _set_training_data_arguments(self, owner: str, *, data: Mapping[str, Any] | None, sample_seed: int) -> None:
         """``data`` (only a ``"train"`` key) and the seed of the subset of training points, for the monitors
         that read every training point on every process (the PAR solution, the pictures)."""
-        check_train_data(data, owner)
-        check_int(sample_seed, "sample_seed", owner, minimum=0)
+        check_train_data(data, owner=owner)
+        check_int(sample_seed, "sample_seed", minimum=0, owner=owner)
         self.data = data
         self.sample_seed = sample_seed
 

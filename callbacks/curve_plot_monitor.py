@@ -9,7 +9,7 @@ from typing_extensions import override
 
 from lt_teacher.plotting import diagnostic_curves_figure, save_png
 
-from lt_teacher._arguments import check_int
+from lt_teacher._validation import check_int, check_optional_int
 from ._evaluation_callback import EvaluationCallback
 from ._wandb import wandb_loggers
 
@@ -56,8 +56,8 @@ class CurvePlotMonitor(Callback):
     def __init__(self, every_n_epochs: int | None = None, save_dir: str | Path | None = None, filename: str = "curves.png", dpi: int = 100) -> None:
         super().__init__()
         owner = type(self).__name__
-        check_int(every_n_epochs, "every_n_epochs", owner, optional=True)
-        check_int(dpi, "dpi", owner)
+        check_optional_int(every_n_epochs, "every_n_epochs", minimum=1, owner=owner)
+        check_int(dpi, "dpi", minimum=1, owner=owner)
         if save_dir is not None and not isinstance(save_dir, (str, Path)):
             raise TypeError(f"{owner}: `save_dir` must be None, a str or a Path, got {type(save_dir).__name__}.")
         if not isinstance(filename, str) or not filename.endswith(".png") or "/" in filename:

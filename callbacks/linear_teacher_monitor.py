@@ -11,7 +11,7 @@ from lightning.pytorch import LightningModule, Trainer
 from torch import Tensor
 from typing_extensions import override
 
-from lt_teacher._arguments import check_int
+from lt_teacher._validation import check_int
 from lt_teacher.evaluation_data import SPLITS, BatchToXY, EvaluationSource, make_source
 from lt_teacher.evaluator import GROUPS, NAMESPACES, DiagnosticsEvaluator
 
@@ -128,7 +128,7 @@ class LinearTeacherMonitor(AnalysedNetwork, EvaluationCallback):
             groups, splits=splits, beta=beta, max_samples=max_samples, batch_size=batch_size, sample_seed=sample_seed,
             batch_to_xy=batch_to_xy, cache_limit_mb=cache_limit_mb, owner=owner,
         )
-        check_int(every_n_epochs, "every_n_epochs", owner)
+        check_int(every_n_epochs, "every_n_epochs", minimum=1, owner=owner)
         if data is not None and not isinstance(data, Mapping):
             raise TypeError(f"{owner}: `data` must be a mapping {{split: (x, y)}}, got {type(data).__name__}.")
         if data is not None and (extra := [s for s in data if s not in SPLITS]):

@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from torch import Tensor
 from typing_extensions import override
 
-from lt_teacher._arguments import check_int
+from lt_teacher._validation import check_int, check_optional_int
 from lt_teacher.evaluation_data import BatchToXY
 from lt_teacher.plotting import decision_boundary_figure, neuron_figure, save_png
 
@@ -102,9 +102,9 @@ class NeuronPlotMonitor(AnalysedNetwork, Callback):
     ) -> None:
         super().__init__()
         owner = type(self).__name__
-        check_int(every_n_epochs, "every_n_epochs", owner)
-        check_int(max_points, "max_points", owner, optional=True)
-        check_int(dpi, "dpi", owner)
+        check_int(every_n_epochs, "every_n_epochs", minimum=1, owner=owner)
+        check_optional_int(max_points, "max_points", minimum=1, owner=owner)
+        check_int(dpi, "dpi", minimum=1, owner=owner)
         if isinstance(grid_size, bool) or not isinstance(grid_size, int) or grid_size < 2:
             raise ValueError(f"{owner}: `grid_size` must be an int >= 2, got {grid_size!r}.")
         if save_dir is not None and not isinstance(save_dir, (str, Path)):

@@ -10,7 +10,7 @@ from lightning.pytorch import LightningModule, Trainer
 from torch import Tensor
 from typing_extensions import override
 
-from lt_teacher._arguments import check_int
+from lt_teacher._validation import check_int, check_optional_int
 from lt_teacher.evaluation_data import BatchToXY
 from lt_teacher.functional.par_solution import par_solution_cosines
 from lt_teacher.functional.par_svm import PARSolution, par_svm
@@ -101,9 +101,9 @@ class PARSolutionMonitor(AnalysedNetwork, EvaluationCallback):
     ) -> None:
         super().__init__()
         owner = type(self).__name__
-        check_int(every_n_epochs, "every_n_epochs", owner)
-        check_int(batch_size, "batch_size", owner)
-        check_int(max_samples, "max_samples", owner, optional=True)
+        check_int(every_n_epochs, "every_n_epochs", minimum=1, owner=owner)
+        check_int(batch_size, "batch_size", minimum=1, owner=owner)
+        check_optional_int(max_samples, "max_samples", minimum=1, owner=owner)
         self._set_network_arguments(owner, batch_to_xy=batch_to_xy, network_fn=network_fn, features=features, output_fn=output_fn)
         self._set_training_data_arguments(owner, data=data, sample_seed=sample_seed)
         if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not (0.0 < float(tol) < 1.0):

@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import TypeVar
 
 import torch
@@ -38,6 +38,7 @@ from torch import Tensor
 
 __all__ = [
     "check_bool",
+    "check_callable",
     "check_choice",
     "check_finite",
     "check_float",
@@ -47,7 +48,9 @@ __all__ = [
     "check_positive",
     "check_probability",
     "check_slope",
+    "check_subset",
     "check_tensor",
+    "check_train_data",
     "renamed_argument",
 ]
 
@@ -147,7 +150,8 @@ def check_slope(value: object, name: str = "alpha", *, allow_zero: bool = False,
     """The Leaky-ReLU slope alpha: in (0, 1), or [0, 1) with ``allow_zero`` (alpha = 0 is the ReLU)."""
     x = float(value) if isinstance(value, numbers.Real) else math.nan
     inside = (0.0 <= x if allow_zero else 0.0 < x) and x < 1.0
-    return _interval(value, name, "[" if allow_zero else "(", ")", inside, " (the Leaky-ReLU slope)", owner)
+    meaning = " (the Leaky-ReLU slope; 0 is the ReLU)" if allow_zero else " (the Leaky-ReLU slope)"
+    return _interval(value, name, "[" if allow_zero else "(", ")", inside, meaning, owner)
 
 
 def check_bool(value: object, name: str, *, owner: str | None = None) -> bool:
@@ -165,6 +169,40 @@ def check_choice(value: object, name: str, choices: Collection[str], *, owner: s
     if value not in choices:
         raise ValueError(f"{_prefix(owner)}`{name}` must be one of {listed}, got {value!r}.")
     return value
+
+
+def check_subset(value: object, name: str, allowed: tuple[str, ...], *, owner: str | None = None) -> tuple[str, ...]:
+    """One name of ``allowed``, or a non-empty list/tuple of them (kept in the order given).
+
+    Raises:
+        TypeError: neither a str nor a list/tuple.
+        ValueError: empty, or a name outside ``allowed``.
+    """
+    expected = f"one of {allowed} or a non-empty subset of them"
+    chosen = (value,) if isinstance(value, str) else value
+    if not isinstance(chosen, (list, tuple)):
+        raise TypeError(f"{_prefix(owner)}`{name}` must be {expected}, got {_found(value)}.")
+    if not chosen or any(item not in allowed for item in chosen):
+        raise ValueError(f"{_prefix(owner)}`{name}` must be {expected}, got {value!r}.")
+    return tuple(chosen)
+
+
+def check_callable(value: object, name: str, *, owner: str | None = None) -> None:
+    """``None`` or a callable (a hook the user passes: ``network_fn``, ``batch_to_xy``, ...)."""
+    if value is not None and not callable(value):
+        raise TypeError(f"{_prefix(owner)}`{name}` must be callable, got {type(value).__name__}.")
+
+
+def check_train_data(data: object, *, owner: str | None = None) -> None:
+    """``None`` or a mapping whose only key is ``"train"`` (monitors that read the training points only)."""
+    if data is None:
+        return
+    if not isinstance(data, Mapping):
+        raise TypeError(f"{_prefix(owner)}`data` must be a mapping {{'train': (x, y)}}, got {type(data).__name__}.")
+    if extra := [s for s in data if s != "train"]:
+        raise ValueError(
+            f"{_prefix(owner)}`data` has keys {extra}; it uses the training points only, expected the key 'train'."
+        )
 
 
 def check_tensor(

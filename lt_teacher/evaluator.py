@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset, TensorDataset
 
-from lt_teacher._arguments import check_int, check_subset
+from lt_teacher._validation import check_int, check_optional_int, check_subset
 from lt_teacher._batch import default_batch_to_xy
 from lt_teacher._sources import Collate, datasets_from_data
 from lt_teacher.evaluation_data import SPLITS, BatchToXY, EvaluationSource, make_source, read_split
@@ -130,11 +130,11 @@ class DiagnosticsEvaluator:
     ) -> None:
         owner = owner or type(self).__name__
         self.owner = owner
-        self.groups = check_subset(GROUPS if groups is None else groups, "groups", GROUPS, owner)
-        self.splits = check_subset(splits, "splits", SPLITS, owner)
-        check_int(batch_size, "batch_size", owner)
-        check_int(max_samples, "max_samples", owner, optional=True)
-        check_int(sample_seed, "sample_seed", owner, minimum=0)
+        self.groups = check_subset(GROUPS if groups is None else groups, "groups", GROUPS, owner=owner)
+        self.splits = check_subset(splits, "splits", SPLITS, owner=owner)
+        check_int(batch_size, "batch_size", minimum=1, owner=owner)
+        check_optional_int(max_samples, "max_samples", minimum=1, owner=owner)
+        check_int(sample_seed, "sample_seed", minimum=0, owner=owner)
         try:
             self.beta = check_beta(beta)
         except (TypeError, ValueError) as err:  # name the owner, as every other argument error does

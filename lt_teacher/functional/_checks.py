@@ -1,8 +1,9 @@
-"""Argument validation shared by the functional API.
+"""The functional API's checks of tensors, label sets and the paper's scalar arguments.
 
-Every public function validates its inputs here, so a wrong shape, a NaN or a
-wrong label set raises a ``ValueError``/``TypeError`` that names the argument,
-what was found and what is expected.
+The generic rule and primitives (``TypeError`` for a wrong type, ``ValueError`` for a wrong value,
+messages naming the argument, what was found and what is expected) live in
+:mod:`lt_teacher._validation`; this module adds what is particular to the formulas: tensors of
+neurons and inputs, label sets, the slope alpha and the margin beta.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ import warnings
 
 import torch
 from torch import Tensor
+
+from lt_teacher import _validation
+from lt_teacher._validation import check_float, check_slope
 
 
 def _is_integer(dtype: torch.dtype) -> bool:
@@ -63,30 +67,17 @@ def float64_inputs(x: object, w: object, u: object) -> tuple[Tensor, Tensor, Ten
 
 def check_alpha(alpha: object, *, relu: bool = False) -> float:
     """The Leaky-ReLU slope, 0 < alpha < 1; with ``relu=True`` also alpha = 0 (ReLU, supplementary Figure 4)."""
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)):
-        raise TypeError(f"`alpha` must be a float in (0, 1), got {type(alpha).__name__}.")
-    if relu and float(alpha) == 0.0:
-        return 0.0
-    if not (0.0 < float(alpha) < 1.0):
-        relu_note = ", or 0 for ReLU" if relu else ""
-        raise ValueError(f"`alpha` must be in (0, 1) (Leaky ReLU slope{relu_note}), got {alpha}.")
-    return float(alpha)
+    return check_slope(alpha, "alpha", allow_zero=relu)
 
 
 def check_positive(value: object, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"`{name}` must be a positive number, got {type(value).__name__}.")
-    if not (math.isfinite(float(value)) and float(value) > 0.0):
-        raise ValueError(f"`{name}` must be a finite number > 0, got {value}.")
-    return float(value)
+    """A finite number > 0."""
+    return _validation.check_positive(value, name)
 
 
 def check_beta(beta: object) -> float:
-    if isinstance(beta, bool) or not isinstance(beta, (int, float)):
-        raise TypeError(f"`beta` must be a number >= 0, got {type(beta).__name__}.")
-    if not (math.isfinite(float(beta)) and float(beta) >= 0.0):
-        raise ValueError(f"`beta` must be a finite margin >= 0, got {beta}.")
-    return float(beta)
+    """The agreement margin beta of Definition 6.2: a finite number >= 0."""
+    return check_float(beta, "beta", minimum=0.0)
 
 
 def signed_labels(y: object, n: int | None = None, name: str = "y") -> Tensor:

@@ -23,7 +23,7 @@ def test_network_output_matches_a_loop_also_for_relu(alpha):
 
 @pytest.mark.parametrize("alpha", [-0.1, 1.0, 1.5])
 def test_network_output_rejects_slopes_outside_0_1(alpha):
-    with pytest.raises(ValueError, match=r"`alpha` must be in \(0, 1\) \(Leaky ReLU slope, or 0 for ReLU\)"):
+    with pytest.raises(ValueError, match=r"`alpha` must be in \[0, 1\) \(the Leaky-ReLU slope; 0 is the ReLU\), got"):
         network_output(X, W, U, alpha)
 
 
