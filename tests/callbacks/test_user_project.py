@@ -438,7 +438,7 @@ CONSTRUCTOR_ERRORS = [
     ({"batch_size": 0}, ValueError, r"`batch_size` must be an int >= 1, got 0"),
     ({"beta": -0.1}, ValueError, r"`beta` must be a finite number >= 0, got -0.1"),
     ({"beta": math.nan}, ValueError, r"`beta` must be a finite number >= 0, got nan"),
-    ({"beta": "0.1"}, TypeError, r"`beta` must be a number >= 0, got str"),
+    ({"beta": "0.1"}, TypeError, r"`beta` must be a finite number >= 0, got str"),
     ({"data": [torch.zeros(2, 2)]}, TypeError, r"`data` must be a mapping \{split: \(x, y\)\}, got list"),
     ({"data": {"dev": None}}, ValueError, r"`data` has unknown splits \['dev'\]"),
     ({"batch_to_xy": "xy"}, TypeError, r"`batch_to_xy` must be callable, got str"),
