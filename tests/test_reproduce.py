@@ -14,7 +14,9 @@ from lt_teacher.reproduce.config import SCALES, load
 from lt_teacher.reproduce.experiments import EXPERIMENTS, with_fallbacks
 from lt_teacher.reproduce.measures import network_nonlinearity
 from lt_teacher.reproduce.report import fmt
-from lt_teacher.reproduce.runner import Context, DataNotFound, RunSpec, locate_mnist
+from lt_teacher.reproduce.data import DataNotFound, locate_mnist
+from lt_teacher.reproduce.run_spec import RunSpec
+from lt_teacher.reproduce.runner import Context
 
 from _helpers import REPO_ROOT, require_real_data
 
@@ -88,13 +90,13 @@ def test_a_failing_claim_tries_the_fallback_settings_and_reports_where_it_holds(
 
     fallbacks = [{"model": {"init_std": 1e-4}}, {"model": {"init_std": 1e-5}}, {"model": {"init_std": 1e-6}}]
     checked = with_fallbacks(ctx, spec, evaluate, fallbacks)
-    assert not checked.holds and checked.result.spec.model["init_std"] == 1e-3
+    assert not checked.holds and checked.config_run.spec.model["init_std"] == 1e-3
     assert checked.found_at == "model.init_std=1e-05 (init 1e-05)"
     assert [t[2] for t in checked.tried] == [False, False, True] and len(checked.runs) == 3  # stops at the first that holds
-    claim = checked.claim("c", "s", "k")
+    claim = checked.as_claim("c", "s", "k")
     assert claim.verdict == "holds at model.init_std=1e-05 (init 1e-05)" and claim.tried == checked.tried
     again = with_fallbacks(ctx, spec, evaluate, fallbacks)
-    assert again.result is checked.result and len(ctx.trained) == 3  # identical runs are trained once
+    assert again.config_run is checked.config_run and len(ctx.trained) == 3  # identical runs are trained once
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -194,7 +196,7 @@ def test_mnist_reproduction_uses_the_split_on_disk_and_says_so(tmp_path, monkeyp
 
 
 def test_wandb_tags_name_the_reproduction_the_data_and_the_role():
-    from lt_teacher.reproduce.runner import wandb_tags
+    from lt_teacher.reproduce.wandb_runs import wandb_tags
 
     spec = RunSpec("fig2-mnist", "MNIST 3 vs 5, init std 0.001", "mnist", {}, {}, epochs=1, evaluations=1)
     assert wandb_tags(spec) == ["fig2-mnist", "reproduce", "MNIST 3 vs 5", "config-setting"]

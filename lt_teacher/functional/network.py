@@ -35,7 +35,8 @@ def output_from_preactivations(h_w: Tensor, h_u: Tensor, alpha: float, scale: fl
 def network_output(x: Tensor, w: Tensor, u: Tensor, alpha: float, scale: float = 1.0) -> Tensor:
     """Eq. (1): N(x) for every row of x (n x d), with w-group w (k_w x d) and u-group u (k_u x d).
 
-    ``scale`` is the fixed output weight v > 0. Groups may have different sizes (a network
+    ``alpha`` is the Leaky-ReLU slope in (0, 1), or 0 for the ReLU network of supplementary Figure 4
+    (section 11.1's counterexample). ``scale`` is the fixed output weight v > 0. Groups may have different sizes (a network
     with a learned output layer, see :func:`lt_teacher.two_layer_view`).
 
     Example:
@@ -45,9 +46,16 @@ def network_output(x: Tensor, w: Tensor, u: Tensor, alpha: float, scale: float =
     """
     w, u = check_groups(w, u)
     x = check_matrix(x, "x", columns=w.shape[1])
-    alpha = check_alpha(alpha)
+    alpha = _check_slope(alpha)
     scale = check_positive(scale, "scale")
     return output_from_preactivations(x @ w.T, x @ u.T, alpha, scale)
+
+
+def _check_slope(alpha: object) -> float:
+    """``alpha`` of :func:`network_output`: 0 (ReLU) or a Leaky-ReLU slope in (0, 1)."""
+    if not isinstance(alpha, bool) and isinstance(alpha, (int, float)) and float(alpha) == 0.0:
+        return 0.0
+    return check_alpha(alpha)
 
 
 def logistic_loss(q: Tensor) -> Tensor:

@@ -16,7 +16,9 @@ from pathlib import Path
 
 from .config import DEFAULT_SCALE, SCALES, ConfigError, LoadedConfig, load, packaged_names, packaged_path, packaged_text
 from .report import Report, summary_markdown
-from .runner import WANDB_MODES, Context, DataNotFound, RunResult
+from .data import DataNotFound
+from .runner import Context, RunResult
+from .wandb_runs import WANDB_MODES
 
 USAGE_EXAMPLES = """\
 examples:
@@ -73,7 +75,7 @@ def set_threads(threads: int | None) -> int:
     if count < 1:
         raise ConfigError(f"--threads must be >= 1, got {count}.")
     torch.set_num_threads(count)
-    numba.set_num_threads(min(count, numba.config.NUMBA_NUM_THREADS))
+    numba.set_num_threads(min(count, int(getattr(numba.config, "NUMBA_NUM_THREADS"))))
     return count
 
 
