@@ -14,21 +14,15 @@ from typing import Any
 from .report import Claim
 from .run_spec import RunSpec
 from .runner import Context, RunResult, train
+from .settings import flatten
 
 #: measures a claim on a run: (measured text, whether the criterion is met, the raw values).
 ClaimEvaluator = Callable[[RunResult], tuple[str, bool, dict[str, Any]]]
 
 
 def describe_override(override: Mapping[str, Any]) -> str:
-    """``{"model": {"init_std": 1e-4}}`` -> ``model.init_std=0.0001``."""
-    parts: list[str] = []
-    for key, value in override.items():
-        if isinstance(value, Mapping):
-            parts += [f"{key}.{k}={v}" for k, v in value.items()]
-        else:
-            parts.append(f"{key}={value}")
-    return ", ".join(parts)
-
+    """``{"model": {"init_std": 1e-4}}`` -> ``model.init_std=0.0001``; ``data: {init_args: {dim: 10}}`` -> ``data.dim=10`` (as ``--data.dim``)."""
+    return ", ".join(f"{key}={value}" for key, value in flatten("", override))
 
 
 @dataclass

@@ -13,10 +13,8 @@ from lt_teacher._cli_support import suggest
 from lt_teacher.datamodules import LinearTeacherDataModule, MNISTPairsDataModule
 from lt_teacher.datamodules.idx_files import find_split_files
 
-from .config import ConfigError
-
-DATA_KINDS = ("gaussian", "mnist")
-
+from .dialect import DATA_CLASSES
+from .errors import ConfigError
 
 class DataNotFound(ConfigError):
     """The real data set a reproduction needs is not on this machine."""
@@ -69,7 +67,7 @@ def locate_mnist(data_dir: str, split_source: str) -> MNISTLocation:
         if split_source == "official" and missing_train:
             raise DataNotFound(
                 f"split_source=official, but the official MNIST training files {missing_train} are not in {raw}; "
-                "use `--set data.split_source=auto` (or test-split), or put the files there."
+                "use `--data.split_source auto` (or test-split), or put the files there."
             )
         chosen = split_source if split_source != "auto" else ("test-split" if missing_train else "official")
         shown = _relative(raw)
@@ -85,7 +83,7 @@ def locate_mnist(data_dir: str, split_source: str) -> MNISTLocation:
     looked = ", ".join(str(c / "MNIST" / "raw") for c in candidates)
     raise DataNotFound(
         f"MNIST not found (looked for t10k-images-idx3-ubyte[.gz] in: {looked}). Set LT_TEACHER_DATA_DIR or "
-        "`--set data.data_dir=PATH` (torchvision layout PATH/MNIST/raw), or `--set data.download=true` with internet."
+        "`--data.data_dir PATH` (torchvision layout PATH/MNIST/raw), or `--data.download true` with internet."
     )
 
 
@@ -99,12 +97,30 @@ def closest_argument(err: TypeError, cls: type) -> str:
     return f" Did you mean {close!r}?" if close else ""
 
 
-def make_datamodule(kind: str, kwargs: dict[str, Any]) -> tuple[Any, str | None]:
+@dataclass(frozen=True)
+class PreparedData:
+    """The datamodule of a run, and what ``lt-teacher fit`` needs to build the same one."""
+
+    datamodule: Any
+    class_path: str  # data.class_path of the run's fit config
+    init_args: dict[str, Any]  # the arguments it was built with (MNIST files resolved)
+    note: str | None  # for MNIST: which split was used (the report prints it)
+
+
+def data_kind(class_path: object, where: str) -> str:
+    """``data.class_path`` (full or the class name alone, as jsonargparse accepts it) -> "gaussian" or "mnist"."""
+    for kind, path in DATA_CLASSES.items():
+        if class_path in (path, path.rsplit(".", 1)[-1]):
+            return kind
+    raise ConfigError(f"{where}: `data.class_path` must be one of {', '.join(DATA_CLASSES.values())}, got {class_path!r}.")
+
+
+def make_datamodule(kind: str, kwargs: dict[str, Any]) -> PreparedData:
     """The datamodule of a run and, for MNIST, the note on which split was used."""
-    where = f"`data` ({kind})"
+    where = f"`data` ({DATA_CLASSES.get(kind, kind)})"
     if kind == "gaussian":
         try:
-            return LinearTeacherDataModule(**kwargs), None
+            return PreparedData(LinearTeacherDataModule(**kwargs), DATA_CLASSES[kind], dict(kwargs), None)
         except TypeError as err:
             raise ConfigError(f"{where}: {err} (see LinearTeacherDataModule's arguments).{closest_argument(err, LinearTeacherDataModule)}") from err
     if kind == "mnist":
@@ -116,5 +132,6 @@ def make_datamodule(kind: str, kwargs: dict[str, Any]) -> tuple[Any, str | None]
             dm = MNISTPairsDataModule(data_dir=location.data_dir, split_source=location.split_source, **args)
         except TypeError as err:
             raise ConfigError(f"{where}: {err} (see MNISTPairsDataModule's arguments).{closest_argument(err, MNISTPairsDataModule)}") from err
-        return dm, location.note
-    raise ConfigError(f"`data.kind` must be one of {', '.join(DATA_KINDS)}, got {kind!r}.")
+        init_args = {"data_dir": str(location.data_dir), "split_source": location.split_source, **args}
+        return PreparedData(dm, DATA_CLASSES[kind], init_args, location.note)
+    raise ConfigError(f"`data.class_path` must be one of {', '.join(DATA_CLASSES.values())}, got kind {kind!r}.")

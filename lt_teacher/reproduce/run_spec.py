@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from .config import ConfigError
+
+#: What a fallback may change: the sections of a reproduction config that determine a run.
+FALLBACK_KEYS = ("model", "data", "trainer", "schedule", "seed_everything")
 
 
 @dataclass(frozen=True)
@@ -54,21 +58,34 @@ class RunSpec:
             "plots": self.plots,
         }
 
-    def with_overrides(self, override: dict[str, Any], label: str | None = None) -> RunSpec:
-        """A copy with ``{"model": {...}, "data": {...}, "epochs": ...}`` overrides applied."""
-        allowed = {"model", "data", "epochs", "evaluations", "steps_per_epoch", "seed"}
-        if unknown := sorted(set(override) - allowed):
-            raise ConfigError(f"fallback override has unknown key(s) {unknown}; valid: {', '.join(sorted(allowed))}.")
+    def with_overrides(self, override: Mapping[str, Any], label: str | None = None) -> RunSpec:
+        """A copy with a fallback's overrides applied: a partial config in the form of the reproduction config.
+
+        ``model`` (network arguments), ``data: {init_args: {...}}`` (datamodule arguments), ``trainer:
+        {max_epochs: N}``, ``schedule: {evaluations, steps_per_epoch}`` and ``seed_everything``.
+        """
+        if unknown := sorted(set(override) - set(FALLBACK_KEYS)):
+            raise ConfigError(f"fallback override has unknown key(s) {unknown}; valid: {', '.join(FALLBACK_KEYS)}.")
+        data = dict(override.get("data") or {})
+        init_args = dict(data.pop("init_args", None) or {})
+        trainer = dict(override.get("trainer") or {})
+        epochs = trainer.pop("max_epochs", self.epochs)
+        schedule = dict(override.get("schedule") or {})
+        evaluations = schedule.pop("evaluations", self.evaluations)
+        steps_per_epoch = schedule.pop("steps_per_epoch", self.steps_per_epoch)
+        for key, rest, valid in (("data", data, "init_args"), ("trainer", trainer, "max_epochs"), ("schedule", schedule, "evaluations, steps_per_epoch")):
+            if rest:
+                raise ConfigError(f"fallback override `{key}` has unknown key(s) {sorted(rest)}; valid: {valid}.")
         return RunSpec(
             experiment=self.experiment,
             label=label or self.label,
             data_kind=self.data_kind,
-            data={**self.data, **override.get("data", {})},
-            model={**self.model, **override.get("model", {})},
-            epochs=int(override.get("epochs", self.epochs)),
-            evaluations=int(override.get("evaluations", self.evaluations)),
-            steps_per_epoch=int(override.get("steps_per_epoch", self.steps_per_epoch)),
-            seed=int(override.get("seed", self.seed)),
+            data={**self.data, **init_args},
+            model={**self.model, **(override.get("model") or {})},
+            epochs=int(epochs),
+            evaluations=int(evaluations),
+            steps_per_epoch=int(steps_per_epoch),
+            seed=int(override.get("seed_everything", self.seed)),
             par_solution=self.par_solution,
             plots=self.plots,
         )

@@ -28,6 +28,7 @@ from lt_teacher.model import LeakyReLUTeacherNet
 
 from .config import ConfigError
 from .data import closest_argument, make_datamodule
+from .fit_configs import run_fit_config
 from .run_spec import RunSpec, evaluation_epochs
 from .schedule import ScheduledLinearTeacherMonitor, ScheduledPARSolutionMonitor
 from .wandb_runs import check_wandb_mode, wandb_logger, wandb_offline
@@ -50,6 +51,7 @@ class RunResult:
     sgd_steps: int  # per-example updates over all seeds
     wandb_dir: str | None
     data_note: str | None = None
+    fit_config: dict[str, Any] = field(default_factory=dict)  # the `lt-teacher fit` config of this run
 
     @property
     def last(self) -> dict[str, float]:
@@ -113,7 +115,8 @@ def train(spec: RunSpec, ctx: Context) -> RunResult:
     if key in ctx.cache:
         return ctx.cache[key]
     _quiet_lightning()
-    dm, note = make_datamodule(spec.data_kind, dict(spec.data))
+    prepared = make_datamodule(spec.data_kind, dict(spec.data))
+    dm, note = prepared.datamodule, prepared.note
     x_train, _ = dm.train_tensors()
     n_train = int(x_train.shape[0])
     if spec.steps_per_epoch < 1:
@@ -134,7 +137,7 @@ def train(spec: RunSpec, ctx: Context) -> RunResult:
         callbacks.append(par_monitor)
     run_dir = ctx.runs_dir / spec.experiment
     if spec.plots and dm.input_dim == 2:
-        callbacks.append(NeuronPlotMonitor(every_n_epochs=spec.epochs, save_dir=run_dir / "plots" / _slug(spec.label)))
+        callbacks.append(NeuronPlotMonitor(every_n_epochs=spec.epochs, save_dir=run_dir / "plots" / file_slug(spec.label)))
     logger: Any = False
     if ctx.wandb != "disabled":
         logger = wandb_logger(spec, run_dir, offline=ctx.offline())
@@ -173,6 +176,7 @@ def train(spec: RunSpec, ctx: Context) -> RunResult:
         sgd_steps=spec.epochs * n_train * int(hp.num_seeds),
         wandb_dir=wandb_dir,
         data_note=note,
+        fit_config=run_fit_config(spec, prepared.class_path, prepared.init_args, dm.batch_size),
     )
     ctx.cache[key] = result
     ctx.trained.append(result)
@@ -180,5 +184,6 @@ def train(spec: RunSpec, ctx: Context) -> RunResult:
     return result
 
 
-def _slug(text: str) -> str:
+def file_slug(text: str) -> str:
+    """``text`` as a file name: letters, digits and ``-_.``, everything else ``_``."""
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in text).strip("_") or "run"

@@ -14,7 +14,8 @@ from ..claims import ClaimAttempts
 from ..diagnosis import LinearRegionDiagnosis, diagnose_linear_region, linear_region_paragraph
 from ..premise import add_premises
 from ..report import Report
-from ..runner import RunResult
+from ..fit_configs import fit_config_text
+from ..runner import RunResult, file_slug
 from ..settings import ExperimentSettings, setting_tables
 
 
@@ -45,7 +46,11 @@ def add_runs(report: Report, results: Sequence[RunResult]) -> None:
     seen = {row["label"] for row in report.runs}
     for result in results:
         if result.spec.label not in seen:
-            report.runs.append(run_row(result))
+            row = run_row(result)
+            if result.fit_config:
+                row["fit_config"] = f"runs/{file_slug(result.spec.label)}.yaml"
+                report.fit_configs[row["fit_config"]] = fit_config_text(result.fit_config, reproduction=report.name, label=result.spec.label)
+            report.runs.append(row)
             seen.add(result.spec.label)
         note = f"Data: {result.data_note}" if result.data_note else None
         if note and note not in report.notes:
@@ -54,9 +59,9 @@ def add_runs(report: Report, results: Sequence[RunResult]) -> None:
 
 
 def save_figure(settings: ExperimentSettings, fig: Any, folder: Path, name: str) -> str:
-    """Write ``fig`` as ``folder/name``; a run with ``--set`` overrides says so in the figure's title."""
+    """Write ``fig`` as ``folder/name``; a run with command-line overrides says so in the figure's title."""
     if settings.cfg.overrides:
-        changed = "with --set " + ", ".join(settings.cfg.overrides)
+        changed = "with " + " ".join(f"--{o}" for o in settings.cfg.overrides)
         current = fig.get_suptitle()
         fig.suptitle(f"{current}\n[{changed}]" if current else f"{settings.name} [{changed}]", fontsize="medium")
     save_compact_png(fig, folder / name)

@@ -3,32 +3,40 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lt_teacher.plotting import decision_boundary_figure, neuron_figure
 
 from ..claims import seeds_text, with_fallbacks
-from ..config import ConfigError, LoadedConfig, section
+from ..config import ConfigError, LoadedConfig
 from ..measures import network_nonlinearity
 from ..report import Claim, Report, fmt
 from ..runner import Context, RunResult, train
+from ..schema import InitScales, read_section
 from ..settings import ExperimentSettings
 from ._common import add_runs, base_report, largest_angle, save_figure
 
 
-BOUNDARY_CRITERIA = {"linear_at_most": 0.01, "tight_angle_at_most": 0.1, "spread_angle_at_least": 1.0}
+@dataclass(frozen=True)
+class BoundaryCriteria:
+    """``criteria:`` of Figure 1: the thresholds of its verdicts."""
+
+    linear_at_most: float = 0.01  # angular nonlinearity of a "linear" boundary
+    tight_angle_at_most: float = 0.1  # radians: "two tight clusters" (largest in-group angle)
+    spread_angle_at_least: float = 1.0  # radians: the large-init neurons are not clustered
 
 
 def run_boundary_2d(cfg: LoadedConfig, ctx: Context, out: Path, command: str) -> Report:
-    settings = ExperimentSettings(cfg, ("init", "fallback", "resolution"), BOUNDARY_CRITERIA)
-    init = section(settings.resolved, "init", {"small": 1e-3, "large": 30.0}, settings.where)
+    settings = ExperimentSettings(cfg, ("init", "fallback", "resolution"), BoundaryCriteria)
+    init = read_section(InitScales, settings.resolved.get("init"), settings.where, "init")
     resolution = int(settings.resolved.get("resolution", 1440))
-    report = base_report(settings, command, ("data", "model", "init", "train", "resolution"))
+    report = base_report(settings, command, ("data", "model", "init", "trainer", "schedule", "seed_everything", "resolution"))
     if int(settings.data.get("dim", 2)) != 2 or settings.model.get("bias") or settings.data.get("append_bias"):
         raise ConfigError(f"{settings.where}: Figure 1 draws 2-D boundaries of networks without bias: data.dim must be 2 and no bias.")
     c = settings.criteria
-    lin_max, tight, spread = float(c["linear_at_most"]), float(c["tight_angle_at_most"]), float(c["spread_angle_at_least"])
+    lin_max, tight, spread = float(c.linear_at_most), float(c.tight_angle_at_most), float(c.spread_angle_at_least)
 
     def nonlinearity(result: RunResult) -> list[float]:
         return [network_nonlinearity(result.w(s), result.u(s), result.alpha, result.v, resolution) for s in range(result.num_seeds)]
@@ -39,19 +47,19 @@ def run_boundary_2d(cfg: LoadedConfig, ctx: Context, out: Path, command: str) ->
         return (f"nonlinearity max over seeds {fmt(max(nl))}; largest in-group angle max over seeds {fmt(max(angles))} rad",
                 ok, {"nonlinearity": nl, "largest_angle": angles})
 
-    small_spec = settings.spec(f"2-D, init std {init['small']}", settings.data, {**settings.model, "init_std": float(init["small"])}, plots=True)
+    small_spec = settings.spec(f"2-D, init std {init.small}", settings.data, {**settings.model, "init_std": float(init.small)}, plots=True)
     attempts = with_fallbacks(ctx, small_spec, small_eval, settings.fallbacks())
     small, runs = attempts.config_run, attempts.runs
     report.claims.append(attempts.as_claim(
         "small init: a linear decision boundary and two tight neuron clusters",
-        f"init std {init['small']}, {seeds_text(small)}",
+        f"init std {init.small}, {seeds_text(small)}",
         f"every seed: angular nonlinearity <= {fmt(lin_max)} and largest in-group angle <= {fmt(tight)} rad",
     ))
-    large = train(settings.spec(f"2-D, init std {init['large']}", settings.data, {**settings.model, "init_std": float(init["large"])}, plots=True), ctx)
+    large = train(settings.spec(f"2-D, init std {init.large}", settings.data, {**settings.model, "init_std": float(init.large)}, plots=True), ctx)
     nl_large, angles_large = nonlinearity(large), largest_angle(large, large.last)
     report.claims.append(Claim(
         claim="large init: neither (a nonlinear boundary, no clusters)",
-        setting=f"init std {init['large']}, {seeds_text(large)}",
+        setting=f"init std {init.large}, {seeds_text(large)}",
         measured=f"nonlinearity min over seeds {fmt(min(nl_large))}; largest in-group angle min over seeds {fmt(min(angles_large))} rad",
         criterion=f"every seed: angular nonlinearity > {fmt(lin_max)} and largest in-group angle >= {fmt(spread)} rad",
         holds=min(nl_large) > lin_max and min(angles_large) >= spread,

@@ -5,21 +5,28 @@ falls to 0 for a small initialization, not for a large one.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lt_teacher.plotting import Panel, Series, curves_figure
 
 from ..claims import ClaimEvaluator, seeds_text, with_fallbacks
-from ..config import ConfigError, LoadedConfig, section
+from ..config import ConfigError, LoadedConfig
 from ..diagnosis import LinearRegionDiagnosis
 from ..report import Claim, Report, fmt
 from ..runner import Context, RunResult, train
+from ..schema import InitScales, read_section
 from ..settings import ExperimentSettings
 from ._common import add_distances_figure, add_runs, base_report, diagnose_failure, save_figure
 
 
-LINEAR_REGION_CRITERIA = {"zero_at_most": 0.01, "large_at_least": 0.5}
+@dataclass(frozen=True)
+class LinearRegionCriteria:
+    """``criteria:`` of Figures 2 and 6: the thresholds of its verdicts."""
+
+    zero_at_most: float = 0.01  # "reaches 0": mean over seeds of the train and the test fraction, last epoch
+    large_at_least: float = 0.5  # "does not": mean over seeds, last epoch
 
 
 def datasets_of(settings: ExperimentSettings) -> list[tuple[str, dict[str, Any]]]:
@@ -51,16 +58,16 @@ def outside_evaluator(limit: float) -> ClaimEvaluator:
 
 
 def run_linear_region(cfg: LoadedConfig, ctx: Context, out: Path, command: str) -> Report:
-    settings = ExperimentSettings(cfg, ("init", "pairs", "fallback"), LINEAR_REGION_CRITERIA)
-    init = section(settings.resolved, "init", {"small": 1e-3, "large": 30.0}, settings.where)
-    report = base_report(settings, command, ("data", "pairs", "model", "init", "train"))
-    zero, large_min = float(settings.criteria["zero_at_most"]), float(settings.criteria["large_at_least"])
+    settings = ExperimentSettings(cfg, ("init", "pairs", "fallback"), LinearRegionCriteria)
+    init = read_section(InitScales, settings.resolved.get("init"), settings.where, "init")
+    report = base_report(settings, command, ("data", "pairs", "model", "init", "trainer", "schedule", "seed_everything"))
+    zero, large_min = float(settings.criteria.zero_at_most), float(settings.criteria.large_at_least)
     small_results: list[tuple[int, RunResult]] = []
     large_results: list[tuple[int, RunResult]] = []
     fallback_results: list[tuple[int, RunResult]] = []
     diagnosed: list[LinearRegionDiagnosis] = []
     for index, (label, data) in enumerate(datasets_of(settings)):
-        small_spec = settings.spec(f"{label}, init std {init['small']}", data, {**settings.model, "init_std": float(init["small"])})
+        small_spec = settings.spec(f"{label}, init std {init.small}", data, {**settings.model, "init_std": float(init.small)})
         attempts = with_fallbacks(ctx, small_spec, outside_evaluator(zero), settings.fallbacks())
         runs = attempts.runs
         small_results.append((index, attempts.config_run))
@@ -69,16 +76,16 @@ def run_linear_region(cfg: LoadedConfig, ctx: Context, out: Path, command: str) 
         small_claim = len(report.claims)
         report.claims.append(attempts.as_claim(
             f"{label}: small init -> fraction of train and test points outside the Theorem 5.1 region reaches 0",
-            f"init std {init['small']}, {seeds_text(attempts.config_run)}",
+            f"init std {init.small}, {seeds_text(attempts.config_run)}",
             f"mean over seeds of the train and of the test fraction at the last epoch <= {fmt(zero)}",
         ))
-        large = train(settings.spec(f"{label}, init std {init['large']}", data, {**settings.model, "init_std": float(init["large"])}), ctx)
+        large = train(settings.spec(f"{label}, init std {init.large}", data, {**settings.model, "init_std": float(init.large)}), ctx)
         large_results.append((index, large))
         train_mean = large.last["linear_region/outside_fraction/train"]
         test_mean = large.last["linear_region/outside_fraction/test"]
         report.claims.append(Claim(
             claim=f"{label}: large init -> the fraction does not reach 0",
-            setting=f"init std {init['large']}, {seeds_text(large)}",
+            setting=f"init std {init.large}, {seeds_text(large)}",
             measured=f"mean over seeds: train {fmt(train_mean)}, test {fmt(test_mean)}",
             criterion=f"mean train and test fraction at the last epoch >= {fmt(large_min)}",
             holds=min(train_mean, test_mean) >= large_min, values={"train_mean": train_mean, "test_mean": test_mean},
@@ -88,8 +95,8 @@ def run_linear_region(cfg: LoadedConfig, ctx: Context, out: Path, command: str) 
             diagnosed.extend(diagnose_failure(report, small_claim, attempts))
     add_distances_figure(report, out, settings, diagnosed)
     panels = [
-        _outside_panel(f"(a) small init (std {init['small']})", small_results, zero),
-        _outside_panel(f"(b) large init (std {init['large']})", large_results, None),
+        _outside_panel(f"(a) small init (std {init.small})", small_results, zero),
+        _outside_panel(f"(b) large init (std {init.large})", large_results, None),
     ]
     if fallback_results:
         panels.append(_outside_panel("(c) small init: the last fallback setting tried", fallback_results, zero))

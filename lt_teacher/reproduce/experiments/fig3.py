@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,16 +21,21 @@ from ..settings import ExperimentSettings
 from ._common import add_runs, base_report, save_figure
 
 
-PAR_SOLUTION_CRITERIA = {"direction_cosine_at_least": 0.99, "neuron_cosine_at_least": 0.95}
+@dataclass(frozen=True)
+class PARSolutionCriteria:
+    """``criteria:`` of Figure 3: the thresholds of its verdicts."""
+
+    direction_cosine_at_least: float = 0.99  # cos(w̄ − ū, w_svm − u_svm) at the last epoch
+    neuron_cosine_at_least: float = 0.95  # min over neurons of cos(neuron, its Eq. (7) direction)
 
 
 def run_par_solution(cfg: LoadedConfig, ctx: Context, out: Path, command: str) -> Report:
-    settings = ExperimentSettings(cfg, ("fallback",), PAR_SOLUTION_CRITERIA)
-    report = base_report(settings, command, ("data", "model", "train"))
+    settings = ExperimentSettings(cfg, ("fallback",), PARSolutionCriteria)
+    report = base_report(settings, command, ("data", "model", "trainer", "schedule", "seed_everything"))
     if int(settings.data.get("dim", 2)) != 2:
         raise ConfigError(f"{settings.where}: Figure 3 draws the plane: data.dim must be 2.")
-    direction_min = float(settings.criteria["direction_cosine_at_least"])
-    neuron_min = float(settings.criteria["neuron_cosine_at_least"])
+    direction_min = float(settings.criteria.direction_cosine_at_least)
+    neuron_min = float(settings.criteria.neuron_cosine_at_least)
 
     def evaluate(result: RunResult) -> tuple[str, bool, dict[str, Any]]:
         last = result.par_history[-1]

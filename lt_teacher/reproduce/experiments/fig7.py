@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,15 +13,20 @@ import numpy as np
 from lt_teacher.plotting import Panel, Series, curves_figure
 
 from ..claims import ClaimEvaluator, seeds_text, with_fallbacks
-from ..config import ConfigError, LoadedConfig, section
+from ..config import ConfigError, LoadedConfig
 from ..diagnosis import LinearRegionDiagnosis
 from ..report import Report, fmt, fmt_list
 from ..runner import Context, RunResult
+from ..schema import InitScales, read_section
 from ..settings import ExperimentSettings
 from ._common import add_distances_figure, add_runs, base_report, diagnose_failure, largest_angle, save_figure
 
 
-CLUSTERING_CRITERIA = {"fall_factor": 0.1}
+@dataclass(frozen=True)
+class ClusteringCriteria:
+    """``criteria:`` of Figure 7: the thresholds of its verdicts."""
+
+    fall_factor: float = 0.1  # last value <= fall_factor x the value at epoch 0 (and still falling)
 
 
 def clustering_evaluator(factor: float) -> ClaimEvaluator:
@@ -39,10 +45,10 @@ def clustering_evaluator(factor: float) -> ClaimEvaluator:
 
 
 def run_clustering(cfg: LoadedConfig, ctx: Context, out: Path, command: str) -> Report:
-    settings = ExperimentSettings(cfg, ("init", "mnist", "pairs", "fallback"), CLUSTERING_CRITERIA)
-    init = section(settings.resolved, "init", {"small": 1e-3}, settings.where)
-    report = base_report(settings, command, ("data", "mnist", "pairs", "model", "init", "train"))
-    factor = float(settings.criteria["fall_factor"])
+    settings = ExperimentSettings(cfg, ("init", "mnist", "pairs", "fallback"), ClusteringCriteria)
+    init = read_section(InitScales, settings.resolved.get("init"), settings.where, "init")
+    report = base_report(settings, command, ("data", "mnist", "pairs", "model", "init", "trainer", "schedule", "seed_everything"))
+    factor = float(settings.criteria.fall_factor)
     datasets: list[tuple[str, dict[str, Any]]] = []
     if settings.data:
         if settings.data.get("kind", "gaussian") != "gaussian":
@@ -59,14 +65,14 @@ def run_clustering(cfg: LoadedConfig, ctx: Context, out: Path, command: str) -> 
     shown: list[tuple[int, str, RunResult]] = []  # (colour, style, run): the config's run, dashed the fallback where it holds
     diagnosed: list[LinearRegionDiagnosis] = []
     for index, (label, data) in enumerate(datasets):
-        spec = settings.spec(f"{label}, init std {init['small']}", data, {**settings.model, "init_std": float(init["small"])})
+        spec = settings.spec(f"{label}, init std {init.small}", data, {**settings.model, "init_std": float(init.small)})
         attempts = with_fallbacks(ctx, spec, clustering_evaluator(factor), settings.fallbacks())
         shown.append((index, "-", attempts.config_run))
         if attempts.found_at:
             shown.append((index, "--", attempts.runs[-1]))
         report.claims.append(attempts.as_claim(
             f"{label}: r/‖w̄−ū‖ and the largest in-group angle fall towards 0",
-            f"init std {init['small']}, {seeds_text(attempts.config_run)}",
+            f"init std {init.small}, {seeds_text(attempts.config_run)}",
             f"for both measures: last <= {fmt(factor)} x epoch 0, and last < middle evaluation (still falling)",
         ))
         add_runs(report, attempts.runs)
@@ -82,7 +88,7 @@ def run_clustering(cfg: LoadedConfig, ctx: Context, out: Path, command: str) -> 
         angle_series.append(Series(name, epochs, per_row.mean(axis=1), spread, style, color=index))
     fig = curves_figure(
         [Panel("(a) r / ‖w̄ − ū‖", "ratio", ratio_series, logy=True), Panel("(b) largest angle within a group", "radians", angle_series, logy=True)],
-        f"{settings.name}: clustering measures during training (init std {init['small']}; dashed: the fallback where the claim holds)",
+        f"{settings.name}: clustering measures during training (init std {init.small}; dashed: the fallback where the claim holds)",
     )
     report.figures.append((save_figure(settings, fig, out, "clustering.png"), "Clustering measures per epoch (log scale) at the config's init std (solid) and at the fallback init std where the claim holds (dashed); line: mean over seeds, band: +- one standard deviation."))
     add_distances_figure(report, out, settings, diagnosed)

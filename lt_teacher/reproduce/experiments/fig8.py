@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +17,17 @@ from ..settings import ExperimentSettings
 from ._common import add_runs, base_report, mean_series, save_figure
 
 
-PAR_ENTRANCE_CRITERIA = {"fraction_at_least": 1.0}
+@dataclass(frozen=True)
+class PAREntranceCriteria:
+    """``criteria:`` of Figure 8: the thresholds of its verdicts."""
+
+    fraction_at_least: float = 1.0  # every seed's w- and u-fraction in the PAR at the last epoch
 
 
 def run_par_entrance(cfg: LoadedConfig, ctx: Context, out: Path, command: str) -> Report:
-    settings = ExperimentSettings(cfg, ("fallback",), PAR_ENTRANCE_CRITERIA)
-    report = base_report(settings, command, ("data", "model", "train"))
-    target = float(settings.criteria["fraction_at_least"])
+    settings = ExperimentSettings(cfg, ("fallback",), PAREntranceCriteria)
+    report = base_report(settings, command, ("data", "model", "trainer", "schedule", "seed_everything"))
+    target = float(settings.criteria.fraction_at_least)
 
     def evaluate(result: RunResult) -> tuple[str, bool, dict[str, Any]]:
         fw, fu = result.per_seed("par/fraction_w"), result.per_seed("par/fraction_u")

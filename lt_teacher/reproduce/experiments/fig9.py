@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +18,18 @@ from ..settings import ExperimentSettings
 from ._common import add_runs, base_report, save_figure
 
 
-NAR_ENTRANCE_CRITERIA = {"disagreement_at_most": 0.0, "par_w_below": 1.0}
+@dataclass(frozen=True)
+class NAREntranceCriteria:
+    """``criteria:`` of Figure 9: the thresholds of its verdicts."""
+
+    disagreement_at_most: float = 0.0  # max(n_diff) of both groups, every seed, last epoch
+    par_w_below: float = 1.0  # mean over seeds of the w-group PAR fraction, last epoch
 
 
 def run_nar_entrance(cfg: LoadedConfig, ctx: Context, out: Path, command: str) -> Report:
-    settings = ExperimentSettings(cfg, ("fallback",), NAR_ENTRANCE_CRITERIA)
-    report = base_report(settings, command, ("data", "model", "train"))
-    nd_max, par_below = float(settings.criteria["disagreement_at_most"]), float(settings.criteria["par_w_below"])
+    settings = ExperimentSettings(cfg, ("fallback",), NAREntranceCriteria)
+    report = base_report(settings, command, ("data", "model", "trainer", "schedule", "seed_everything"))
+    nd_max, par_below = float(settings.criteria.disagreement_at_most), float(settings.criteria.par_w_below)
 
     def parts(result: RunResult) -> tuple[list[float], list[float], float]:
         nd = [max(a, b) for a, b in zip(result.per_seed("nar/max_disagreement_w"), result.per_seed("nar/max_disagreement_u"))]

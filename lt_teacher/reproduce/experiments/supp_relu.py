@@ -3,36 +3,43 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from lt_teacher.plotting import landscape_figure
 
-from ..config import LoadedConfig, section
+from ..config import LoadedConfig
 from ..measures import network_nonlinearity
 from ..report import Claim, Report, fmt
 from ..runner import Context
+from ..schema import read_section, TwoNeuronNetwork
 from ..settings import ExperimentSettings
 from ..wandb_runs import log_untrained
 from ._common import base_report, save_figure
 
 
-RELU_CRITERIA = {"linear_at_most": 0.0, "nonlinear_above": 0.01}
+@dataclass(frozen=True)
+class ReLUCriteria:
+    """``criteria:`` of supplementary Figure 4: the thresholds of its verdicts."""
+
+    linear_at_most: float = 0.0  # angular nonlinearity of the Leaky-ReLU boundary
+    nonlinear_above: float = 0.01  # angular nonlinearity of the ReLU boundary, zeros labelled +1 and -1
 
 
 def run_relu_vs_leaky(cfg: LoadedConfig, ctx: Context, out: Path, command: str) -> Report:
-    settings = ExperimentSettings(cfg, ("network", "resolution"), RELU_CRITERIA)
-    net = section(settings.resolved, "network", {"w": [1.0, 0.0], "u": [0.0, 1.0], "alpha": 0.1, "v": 1.0}, settings.where)
+    settings = ExperimentSettings(cfg, ("network", "resolution"), ReLUCriteria)
+    net = read_section(TwoNeuronNetwork, settings.resolved.get("network"), settings.where, "network")
     resolution = int(settings.resolved.get("resolution", 1440))
     report = base_report(settings, command, ("network", "resolution"))
-    w, u = torch.tensor([net["w"]], dtype=torch.float64), torch.tensor([net["u"]], dtype=torch.float64)
-    alpha, v = float(net["alpha"]), float(net["v"])
+    w, u = torch.tensor([net.w], dtype=torch.float64), torch.tensor([net.u], dtype=torch.float64)
+    alpha, v = float(net.alpha), float(net.v)
     leaky = network_nonlinearity(w, u, alpha, v, resolution)
     relu = {name: network_nonlinearity(w, u, 0.0, v, resolution, zero_as=z) for name, z in (("zero as mismatch", None), ("zero as +1", 1.0), ("zero as -1", -1.0))}
-    lin_max, above = float(settings.criteria["linear_at_most"]), float(settings.criteria["nonlinear_above"])
+    lin_max, above = float(settings.criteria.linear_at_most), float(settings.criteria.nonlinear_above)
     report.claims.append(Claim(
-        claim=f"two neurons w={net['w']}, u={net['u']}: the Leaky-ReLU boundary is linear",
+        claim=f"two neurons w={net.w}, u={net.u}: the Leaky-ReLU boundary is linear",
         setting=f"α={alpha}, {resolution} directions", measured=f"angular nonlinearity {fmt(leaky)}",
         criterion=f"nonlinearity <= {fmt(lin_max)}", holds=leaky <= lin_max, values={"leaky": leaky},
     ))

@@ -4,28 +4,34 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from lt_teacher.plotting import heatmap_figure
 
-from ..config import LoadedConfig, section
+from ..config import LoadedConfig
 from ..report import Claim, Report, fmt
 from ..runner import Context, RunResult, train
+from ..schema import read_section, SweepGrid
 from ..settings import ExperimentSettings
 from ._common import add_runs, base_report, save_figure
 
 
-SWEEP_CRITERIA = {"linear_at_most": 0.01}
+@dataclass(frozen=True)
+class SweepCriteria:
+    """``criteria:`` of the sweep: the thresholds of its verdicts."""
+
+    linear_at_most: float = 0.01  # test outside fraction / disagreement of a linear cell (mean over seeds)
 
 
 def run_sweep(cfg: LoadedConfig, ctx: Context, out: Path, command: str) -> Report:
-    settings = ExperimentSettings(cfg, ("grid",), SWEEP_CRITERIA)
-    grid = section(settings.resolved, "grid", {"init_std": [1e-3, 1.0], "alpha": [0.1]}, settings.where)
-    inits, alphas = [float(v) for v in grid["init_std"]], [float(v) for v in grid["alpha"]]
-    report = base_report(settings, command, ("data", "model", "grid", "train"))
-    limit = float(settings.criteria["linear_at_most"])
+    settings = ExperimentSettings(cfg, ("grid",), SweepCriteria)
+    grid = read_section(SweepGrid, settings.resolved.get("grid"), settings.where, "grid")
+    inits, alphas = [float(v) for v in grid.init_std], [float(v) for v in grid.alpha]
+    report = base_report(settings, command, ("data", "model", "grid", "trainer", "schedule", "seed_everything"))
+    limit = float(settings.criteria.linear_at_most)
     keys = ("linear_region/outside_fraction/test", "linear_region/disagreement/test", "cluster/radius_ratio")
     maps = {key: np.zeros((len(alphas), len(inits))) for key in keys}
     results: list[RunResult] = []
@@ -43,7 +49,7 @@ def run_sweep(cfg: LoadedConfig, ctx: Context, out: Path, command: str) -> Repor
         rows.append((alpha, _largest_prefix(inits, certified), _largest_prefix(inits, linear)))
         report.claims.append(Claim(
             claim=f"(open question) α={alpha}: up to which init std is the learned boundary linear on the test points?",
-            setting=f"init std in {inits}, epoch {settings.train['epochs']}",
+            setting=f"init std in {inits}, epoch {settings.max_epochs}",
             measured=(f"test outside fraction <= {fmt(limit)} up to init std {fmt(rows[-1][1]) if rows[-1][1] else 'none'}; "
                       f"test disagreement sign N vs sign((w̄−ū)·x) <= {fmt(limit)} up to {fmt(rows[-1][2]) if rows[-1][2] else 'none'}"),
             criterion=f"mean over seeds <= {fmt(limit)}, for every smaller init std of the grid",
@@ -60,7 +66,7 @@ def run_sweep(cfg: LoadedConfig, ctx: Context, out: Path, command: str) -> Repor
         [("(a) test points outside Theorem 5.1's region", maps[keys[0]], False),
          ("(b) test disagreement sign N vs sign((w̄−ū)·x)", maps[keys[1]], False),
          ("(c) r / ‖w̄ − ū‖", maps[keys[2]], True)],
-        row_label="α (Leaky-ReLU slope)", col_label="init std", suptitle=f"{settings.name}: after {settings.train['epochs']} epochs, mean over seeds",
+        row_label="α (Leaky-ReLU slope)", col_label="init std", suptitle=f"{settings.name}: after {settings.max_epochs} epochs, mean over seeds",
     )
     report.figures.append((save_figure(settings, fig, out, "heatmap.png"), "Init std × α after training; each cell the mean over seeds at the last epoch."))
     return report
