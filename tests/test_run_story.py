@@ -152,4 +152,4 @@ def test_report_figures_are_600_px_wide_and_name_the_override(tmp_path, monkeypa
     save_figure(setup, fig, tmp_path, "neurons.png")
     with Image.open(tmp_path / "neurons.png") as image:
         assert image.width >= 600 and image.width == image.height
-    assert titles and "--set model.alpha=0.2" in titles[0]
+    assert titles and "--model.alpha=0.2" in titles[0]
