@@ -96,7 +96,7 @@ def read_yaml(text: str, origin: str) -> dict[str, Any]:
 
 
 def resolve(raw: dict[str, Any], scale: str, overrides: tuple[str, ...], origin: str) -> dict[str, Any]:
-    """The settings of ``raw`` at ``scale`` with the ``--set`` overrides applied."""
+    """The settings of ``raw`` at ``scale`` with the command-line overrides (``model.alpha=0.3``, from ``--model.alpha 0.3``) applied."""
     if scale not in SCALES:
         raise ConfigError(f"unknown scale {scale!r}; valid scales: {', '.join(SCALES)}.")
     for key in ("name", "experiment"):

@@ -94,7 +94,7 @@ class RunSpec:
 def evaluation_epochs(epochs: int, evaluations: int) -> list[int]:
     """About ``evaluations`` epochs in 1..epochs, half log-spaced (early changes), half evenly; always the last."""
     if epochs < 1 or evaluations < 1:
-        raise ConfigError(f"`train.epochs` and `train.evaluations` must be >= 1, got {epochs} and {evaluations}.")
+        raise ConfigError(f"`trainer.max_epochs` and `schedule.evaluations` must be >= 1, got {epochs} and {evaluations}.")
     if evaluations >= epochs:
         return list(range(1, epochs + 1))
     log_part = np.geomspace(1, epochs, max(2, evaluations // 2))
