@@ -1,12 +1,16 @@
 """What the ``lt-teacher`` command line adds around LightningCLI: short error messages with a
-suggestion for a mistyped option, one flag style for ``--model.*`` and ``--data.*``, and the
-silencing of messages the package causes (not of real warnings).
+suggestion for a mistyped option, one flag style for ``--model.*`` and ``--data.*``, the
+silencing of messages the package causes (not of real warnings), and whether W&B can log online.
+
+It imports nothing of the package, so both :mod:`lt_teacher.cli` and :mod:`lt_teacher.reproduce`
+build on it without importing each other.
 """
 
 from __future__ import annotations
 
 import difflib
 import logging
+import netrc
 import os
 import re
 import sys
@@ -19,6 +23,19 @@ TRACEBACK_FLAG = "--traceback"
 
 # Errors that describe a wrong input (an argument, a config value, a missing file): one message, no traceback.
 USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, TypeError, FileNotFoundError, NotADirectoryError)
+
+
+def wandb_credentials_present() -> bool:
+    """True when W&B can log online: an API key in the environment or a login in ~/.netrc."""
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    if os.environ.get("WANDB_MODE", "").lower() in {"offline", "disabled", "dryrun"}:
+        return False
+    try:
+        hosts = netrc.netrc().hosts
+    except (FileNotFoundError, netrc.NetrcParseError, OSError):
+        return False
+    return any("wandb" in host for host in hosts)
 
 
 def traceback_requested(argv: list[str]) -> tuple[bool, list[str]]:

@@ -15,8 +15,6 @@ everything was written. See :mod:`lt_teacher._cli_support` and :mod:`lt_teacher.
 from __future__ import annotations
 
 import difflib
-import netrc
-import os
 import re
 import sys
 import traceback
@@ -40,24 +38,12 @@ from lt_teacher._cli_support import (
     report_error,
     silence_package_noise,
     traceback_requested,
+    wandb_credentials_present,
 )
 from lt_teacher.model import LeakyReLUTeacherNet
 
 RUNS_DIR = "runs"
 WANDB_PROJECT = "lt-teacher"
-
-
-def wandb_credentials_present() -> bool:
-    """True when W&B can log online: an API key in the environment or a login in ~/.netrc."""
-    if os.environ.get("WANDB_API_KEY"):
-        return True
-    if os.environ.get("WANDB_MODE", "").lower() in {"offline", "disabled", "dryrun"}:
-        return False
-    try:
-        hosts = netrc.netrc().hosts
-    except (FileNotFoundError, netrc.NetrcParseError, OSError):
-        return False
-    return any("wandb" in host for host in hosts)
 
 
 def default_loggers(save_dir: str = RUNS_DIR) -> list[dict[str, Any]]:
@@ -251,7 +237,7 @@ class LinearTeacherCLI(LightningCLI):
             batches = len(self.datamodule.train_dataloader())
         except Exception:  # noqa: BLE001 - a datamodule that cannot tell: keep Lightning's default
             return
-        self.trainer.log_every_n_steps = max(1, min(50, batches))
+        self.trainer.log_every_n_steps = max(1, min(50, batches))  # type: ignore[attr-defined]  # set in Trainer.__init__ by its connector
 
     def before_instantiate_classes(self) -> None:
         """``fit --ckpt_path last``: resume the newest last.ckpt into its own CSV version and W&B run."""
@@ -298,7 +284,7 @@ class LinearTeacherCLI(LightningCLI):
         from lt_teacher.summary import summary_table
 
         values: dict[str, float] = {}
-        for callback in self.trainer.callbacks:
+        for callback in _trainer_callbacks(self.trainer):
             if isinstance(callback, EvaluationCallback):
                 values.update(callback.latest)
         epochs = int(values.get("epoch", self.trainer.current_epoch))
@@ -315,11 +301,17 @@ class LinearTeacherCLI(LightningCLI):
                     lines.append(f"    upload later with: wandb sync {run_dir}")
             elif logger.log_dir is not None:
                 lines.append(f"  {name}: {logger.log_dir}")
-        for callback in self.trainer.callbacks:
+        for callback in _trainer_callbacks(self.trainer):
             saved = getattr(callback, "saved_files", None)
             if saved:
                 lines.append(f"  plots ({type(callback).__name__}): {Path(saved[-1]).parent if len(saved) > 1 else saved[-1]}")
         print("\n".join(lines), flush=True)
+
+
+def _trainer_callbacks(trainer: Trainer) -> list[Callback]:
+    """``trainer.callbacks`` (an attribute Lightning's callback connector sets, unknown to the type checker)."""
+    callbacks: list[Callback] = trainer.callbacks  # type: ignore[attr-defined]
+    return callbacks
 
 
 class CommandLineError(Exception):

@@ -282,7 +282,7 @@ def test_fit_command_line(args, match, tmp_path, monkeypatch, capsys):
     assert not list(tmp_path.glob("runs/csv/version_*/checkpoints/*.ckpt"))  # nothing trained
 
 
-# --------------------------------------------------------------------------- reproduce --set / --config
+# --------------------------------------------------------------------------- reproduce overrides / --config
 def _reproduce(tmp_path, *args: str) -> int:
     from lt_teacher.reproduce import main
 
@@ -296,11 +296,12 @@ def _write(tmp_path, text: str) -> str:
 
 
 REPRODUCE: dict[str, tuple[Callable[[Any], list[str]], str]] = {
-    "set-typo": (lambda t: ["fig8", "--set", "model.alpah=0.3"], r"'alpah' is not a key of `model`"),
-    "set-bad-value": (lambda t: ["fig8", "--set", "model.alpha=1.5"], r"`alpha` must be in \(0, 1\)"),
-    "set-bad-type": (lambda t: ["fig8", "--set", "model.k=many"], r"`k` must be an int"),
-    "set-epochs-0": (lambda t: ["fig8", "--set", "train.epochs=0"], r"`train.epochs` must be an int >= 1, got 0"),
-    "set-no-equals": (lambda t: ["fig8", "--set", "model.alpha"], r"--set expects KEY=VALUE"),
+    "override-typo": (lambda t: ["fig8", "--model.alpah", "0.3"], r"Group 'model' does not accept option 'alpah'.*Did you mean 'alpha'"),
+    "override-bad-value": (lambda t: ["fig8", "--model.alpha", "1.5"], r"`alpha` must be in \(0, 1\)"),
+    "override-bad-type": (lambda t: ["fig8", "--model.k", "many"], r"model\.k.*\n(.*\n)*.*int"),
+    "override-epochs-0": (lambda t: ["fig8", "--trainer.max_epochs", "0"], r"`trainer.max_epochs` must be an int >= 1, got 0"),
+    "override-no-value": (lambda t: ["fig8", "--model.alpha"], r"--model.alpha needs a value"),
+    "set-no-equals": (lambda t: ["fig8", "--set", "model.alpha"], r"an override is KEY=VALUE"),
     "config-missing": (lambda t: ["--config", str(t / "none.yaml")], r"no such file"),
     "config-not-yaml": (lambda t: ["--config", _write(t, "name: [unclosed")], r"not valid YAML"),
     "config-not-mapping": (lambda t: ["--config", _write(t, "- 1\n- 2\n")], r"a reproduction config is a YAML mapping"),

@@ -14,7 +14,9 @@ from lt_teacher.reproduce.config import SCALES, load
 from lt_teacher.reproduce.experiments import EXPERIMENTS, with_fallbacks
 from lt_teacher.reproduce.measures import network_nonlinearity
 from lt_teacher.reproduce.report import fmt
-from lt_teacher.reproduce.runner import Context, DataNotFound, RunSpec, locate_mnist
+from lt_teacher.reproduce.data import DataNotFound, locate_mnist
+from lt_teacher.reproduce.run_spec import RunSpec
+from lt_teacher.reproduce.runner import Context
 
 from _helpers import REPO_ROOT, require_real_data
 
@@ -46,7 +48,7 @@ def test_tiny_reproduction_writes_a_report_whose_numbers_are_the_monitors_histor
     for heading in ("# fig2-gaussian:", "## Claims", "## Figures", "## Setting", "## Runs"):
         assert heading in text
     assert "lt_teacher/reproduce/configs/fig2-gaussian.yaml" in text  # which config made it
-    assert "Left open by the paper" in text and "model.alpha" in text and "train.epochs" in text
+    assert "Left open by the paper" in text and "model.alpha" in text and "trainer.max_epochs" in text
     png = folder / "outside_fraction.png"
     assert png.stat().st_size > 2_000 and f"]({png.name})" in text
 
@@ -88,13 +90,13 @@ def test_a_failing_claim_tries_the_fallback_settings_and_reports_where_it_holds(
 
     fallbacks = [{"model": {"init_std": 1e-4}}, {"model": {"init_std": 1e-5}}, {"model": {"init_std": 1e-6}}]
     checked = with_fallbacks(ctx, spec, evaluate, fallbacks)
-    assert not checked.holds and checked.result.spec.model["init_std"] == 1e-3
+    assert not checked.holds and checked.config_run.spec.model["init_std"] == 1e-3
     assert checked.found_at == "model.init_std=1e-05 (init 1e-05)"
     assert [t[2] for t in checked.tried] == [False, False, True] and len(checked.runs) == 3  # stops at the first that holds
-    claim = checked.claim("c", "s", "k")
+    claim = checked.as_claim("c", "s", "k")
     assert claim.verdict == "holds at model.init_std=1e-05 (init 1e-05)" and claim.tried == checked.tried
     again = with_fallbacks(ctx, spec, evaluate, fallbacks)
-    assert again.result is checked.result and len(ctx.trained) == 3  # identical runs are trained once
+    assert again.config_run is checked.config_run and len(ctx.trained) == 3  # identical runs are trained once
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -110,10 +112,12 @@ def test_fig7_trains_exactly_the_small_init_runs_of_fig2(scale):
     """fig7 shares fig2-*'s runs (the cache hits only if the settings are identical)."""
     fig7, gauss, mnist = (load(n, scale=scale).settings for n in ("fig7", "fig2-gaussian", "fig2-mnist"))
     assert fig7["data"] == gauss["data"]
-    assert {**fig7["mnist"], "kind": "mnist"} == mnist["data"]
+    assert {"class_path": "lt_teacher.datamodules.MNISTPairsDataModule", "init_args": fig7["mnist"]} == mnist["data"]
     assert all([a, b] in mnist["pairs"] for a, b in fig7["pairs"])
     for other in (gauss, mnist):
-        assert fig7["model"] == other["model"] and fig7["train"] == other["train"] and fig7["init"]["small"] == other["init"]["small"]
+        for key in ("model", "trainer", "schedule", "seed_everything"):
+            assert fig7[key] == other[key], key
+        assert fig7["init"]["small"] == other["init"]["small"]
 
 
 def test_names_list_and_dump(capsys):
@@ -131,15 +135,24 @@ def test_names_list_and_dump(capsys):
     [
         (["fig99"], "unknown reproduction 'fig99'; valid names: fig1, fig2-gaussian, fig2-mnist, fig3, fig7, fig8, fig9, supp-relu, sweep, all"),
         ([], "name a reproduction"),
-        (["fig1", "--set", "nope=1"], "not a top-level key"),
-        (["fig1", "--set", "model.nope=1"], "'nope' is not a key of `model` (valid keys: "),
-        (["fig1", "--set", "modl.alpha=0.2"], "'modl' is not in the config"),
-        (["fig1", "--set", "model.alpha"], "--set expects KEY=VALUE"),
-        (["fig1", "fig8", "--set", "model.alpha=0.2"], "--set changes one config"),
+        (["fig1", "--nope", "1"], "'nope' is not a top-level key of the config"),
+        (["fig1", "--model.nope", "1"], "Group 'model' does not accept option 'nope'"),
+        (["fig1", "--data.dimm", "3"], "Option 'dimm' is not accepted"),
+        (["fig1", "--modl.alpha", "0.2"], "'modl' is not a top-level key"),
+        (["fig1", "--model.alpha"], "--model.alpha needs a value"),
+        (["fig1", "--trainer.max_epochs", "zero"], "trainer.max_epochs"),
+        (["fig1", "--trainer.devices", "2"], "a reproduction sets only max_epochs"),
+        (["fig1", "--init.smal", "1e-4"], "`init` has unknown key(s) ['smal']; valid keys: small, large"),
+        (["fig1", "--criteria.linear_at_most", "low"], "`criteria.linear_at_most` must be float, got 'low'"),
+        (["fig1", "--schedule.evaluations", "0"], "`schedule.evaluations` must be an int >= 1, got 0"),
+        (["fig1", "--set", "model.alpha"], "an override is KEY=VALUE"),
+        (["fig1", "fig8", "--model.alpha", "0.2"], "change one config"),
         (["--config", "/nonexistent/my.yaml"], "no such file"),
         (["--dump", "fig99"], "valid names"),
     ],
-    ids=["unknown-name", "nothing", "unknown-top-key", "unknown-model-key", "unknown-section", "no-value", "set-with-two", "missing-file", "dump-unknown"],
+    ids=["unknown-name", "nothing", "unknown-top-key", "unknown-model-key", "unknown-data-key", "unknown-section", "no-value",
+         "bad-trainer-type", "other-trainer-key", "unknown-init-key", "bad-criterion-type", "bad-schedule-value", "set-no-value",
+         "override-with-two", "missing-file", "dump-unknown"],
 )
 def test_bad_names_and_arguments_are_rejected_with_the_valid_choices(argv, message, capsys):
     assert main(argv) == 2
@@ -194,7 +207,7 @@ def test_mnist_reproduction_uses_the_split_on_disk_and_says_so(tmp_path, monkeyp
 
 
 def test_wandb_tags_name_the_reproduction_the_data_and_the_role():
-    from lt_teacher.reproduce.runner import wandb_tags
+    from lt_teacher.reproduce.wandb_runs import wandb_tags
 
     spec = RunSpec("fig2-mnist", "MNIST 3 vs 5, init std 0.001", "mnist", {}, {}, epochs=1, evaluations=1)
     assert wandb_tags(spec) == ["fig2-mnist", "reproduce", "MNIST 3 vs 5", "config-setting"]

@@ -45,12 +45,12 @@ def run_main(reports: Path, *args: str) -> int:
 
 @pytest.mark.parametrize(
     ("override", "message"),
-    [("model.alpah=0.3", r"alpah"), ("model.alpha=1.5", r"alpha"), ("train.epochs=zero", r"epochs")],
+    [("model.alpah=0.3", r"alpah"), ("model.alpha=1.5", r"alpha"), ("trainer.max_epochs=zero", r"epochs")],
     ids=["typo", "bad-value", "bad-type"],
 )
 def test_a_failing_override_leaves_the_committed_report_byte_identical(override, message, committed, capsys):
     before = snapshot(committed)
-    code = run_main(committed, "fig8", "--set", override)
+    code = run_main(committed, "fig8", f"--{override}")
     err = capsys.readouterr().err
     assert code != 0
     assert __import__("re").search(message, err), err
@@ -60,12 +60,12 @@ def test_a_failing_override_leaves_the_committed_report_byte_identical(override,
 
 def test_an_override_writes_a_variant_next_to_the_canonical_report(committed, capsys):
     before = snapshot(committed / "fig8")
-    assert run_main(committed, "fig8", "--set", "model.alpha=0.2") == 0
+    assert run_main(committed, "fig8", "--model.alpha", "0.2") == 0
     assert snapshot(committed / "fig8") == before
     (variant,) = [p for p in committed.iterdir() if p.name.startswith("fig8") and p.name != "fig8"]
     assert "model.alpha=0.2" in variant.name
     text = (variant / "REPORT.md").read_text()
-    assert "--set model.alpha=0.2" in text and "variant" in text.lower()
+    assert "--model.alpha=0.2" in text and "variant" in text.lower()
     assert (variant / "results.json").is_file()
     assert "fig8" in capsys.readouterr().out
 

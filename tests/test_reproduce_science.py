@@ -11,7 +11,8 @@ from lt_teacher import functional as F
 from lt_teacher.reproduce import reproduce
 from lt_teacher.reproduce.diagnosis import STRAGGLER_FACTOR, diagnose_seed
 from lt_teacher.reproduce.report import fmt
-from lt_teacher.reproduce.runner import RunResult, RunSpec
+from lt_teacher.reproduce.run_spec import RunSpec
+from lt_teacher.reproduce.runner import RunResult
 
 
 def _section(markdown: str, heading: str) -> str:

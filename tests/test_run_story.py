@@ -140,16 +140,16 @@ def test_mnist_sources_name_the_official_split(tmp_path):
 
 def test_report_figures_are_600_px_wide_and_name_the_override(tmp_path, monkeypatch):
     from lt_teacher.plotting import neuron_figure
-    from lt_teacher.reproduce import experiments
-    from lt_teacher.reproduce.experiments import _save
+    from lt_teacher.reproduce.experiments import _common
+    from lt_teacher.reproduce.experiments._common import save_figure
 
     titles = []
-    real = experiments.save_compact_png
-    monkeypatch.setattr(experiments, "save_compact_png", lambda fig, path: (titles.append(fig.get_suptitle()), real(fig, path))[1])
+    real = _common.save_compact_png
+    monkeypatch.setattr(_common, "save_compact_png", lambda fig, path: (titles.append(fig.get_suptitle()), real(fig, path))[1])
 
     fig = neuron_figure(torch.randn(5, 2), torch.randn(5, 2), size=(4.0, 4.0))  # Figure 1's neuron picture
     setup = SimpleNamespace(name="fig1", cfg=SimpleNamespace(overrides=("model.alpha=0.2",)))
-    _save(setup, fig, tmp_path, "neurons.png")
+    save_figure(setup, fig, tmp_path, "neurons.png")
     with Image.open(tmp_path / "neurons.png") as image:
         assert image.width >= 600 and image.width == image.height
-    assert titles and "--set model.alpha=0.2" in titles[0]
+    assert titles and "--model.alpha=0.2" in titles[0]

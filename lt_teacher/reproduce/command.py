@@ -16,16 +16,28 @@ from pathlib import Path
 
 from .config import DEFAULT_SCALE, SCALES, ConfigError, LoadedConfig, load, packaged_names, packaged_path, packaged_text
 from .report import Report, summary_markdown
-from .runner import WANDB_MODES, Context, DataNotFound, RunResult
+from .data import DataNotFound
+from .dialect import deprecated, dotted_overrides, legacy_set_override
+from .fit_configs import check_run_sections
+from .runner import Context, RunResult
+from .wandb_runs import WANDB_MODES
 
 USAGE_EXAMPLES = """\
 examples:
   lt-teacher reproduce all                       every figure at the quick scale (< 20 min on 2 CPU cores)
   lt-teacher reproduce fig1 fig8 --scale paper   two figures at the paper's sizes
-  lt-teacher reproduce fig2-gaussian --set model.alpha=0.3 --set train.epochs=200
+  lt-teacher reproduce fig2-gaussian --model.alpha 0.3 --trainer.max_epochs 200
   lt-teacher reproduce --dump fig9 > my.yaml     copy a config, edit it, then:
   lt-teacher reproduce --config my.yaml
 """
+
+
+OVERRIDES_HELP = """\
+overrides (repeatable, jsonargparse's dotted syntax as in `lt-teacher fit`; the value is YAML):
+  --model.alpha 0.2            a LeakyReLUTeacherNet argument        --data.dim 5   a datamodule argument
+  --trainer.max_epochs 200     the epochs of every run               --seed_everything 1
+  --init.small 1e-4  --pairs "[[0, 1]]"  --criteria.zero_at_most 0.02  --schedule.evaluations 40 ...
+  (the experiment's keys: see the config, `lt-teacher reproduce --dump NAME`)"""
 
 
 @dataclass
@@ -49,13 +61,13 @@ def parser() -> argparse.ArgumentParser:
             "(offline without credentials) and write reports/<name>/ with PNG figures and REPORT.md (the setting, "
             "the choices the paper leaves open, and each claim with its measured value and verdict)."
         ),
-        epilog=f"names: {', '.join(names)}, all\n\n{USAGE_EXAMPLES}",
+        epilog=f"names: {', '.join(names)}, all\n\n{OVERRIDES_HELP}\n\n{USAGE_EXAMPLES}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("names", nargs="*", metavar="NAME", help=f"reproductions to run: {', '.join(names)}, or all")
     p.add_argument("--config", action="append", default=[], metavar="FILE", help="run a (copied, edited) config file; repeatable")
     p.add_argument("--scale", default=DEFAULT_SCALE, choices=SCALES, help="tiny: seconds (tests); quick: the paper's network, data sizes and 5 seeds, all in < 20 min on 2 cores (default); paper: the same with 10x longer training and more MNIST pairs")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides", help="override one setting of the config (dotted key, YAML value); repeatable")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides", help="deprecated: use --KEY VALUE (e.g. --model.alpha 0.2)")
     p.add_argument("--reports-dir", default="reports", help="where reports/<name>/ are written (default: reports)")
     p.add_argument("--runs-dir", default=os.path.join("runs", "reproduce"), help="where W&B run folders and plots go (default: runs/reproduce)")
     p.add_argument("--wandb", default="auto", choices=WANDB_MODES, help="auto: online with credentials, else offline (default)")
@@ -73,7 +85,7 @@ def set_threads(threads: int | None) -> int:
     if count < 1:
         raise ConfigError(f"--threads must be >= 1, got {count}.")
     torch.set_num_threads(count)
-    numba.set_num_threads(min(count, numba.config.NUMBA_NUM_THREADS))
+    numba.set_num_threads(min(count, int(getattr(numba.config, "NUMBA_NUM_THREADS"))))
     return count
 
 
@@ -92,7 +104,7 @@ def selected_configs(names: Sequence[str], config_files: Sequence[str], scale: s
     if not unique and not config_files:
         raise ConfigError(f"name a reproduction ({', '.join(valid)}, all) or pass --config FILE; see --help.")
     if overrides and len(unique) + len(config_files) > 1:
-        raise ConfigError("--set changes one config; run one reproduction at a time with --set (or edit a copied config).")
+        raise ConfigError(f"overrides ({' '.join('--' + o for o in overrides)}) change one config; run one reproduction at a time with them (or edit a copied config).")
     configs = [load(name, scale=scale, overrides=tuple(overrides)) for name in unique]
     configs += [load(path, scale=scale, overrides=tuple(overrides), is_path=True) for path in config_files]
     return configs
@@ -119,7 +131,7 @@ def reproduce(
         kind = cfg.settings.get("experiment")
         if kind not in EXPERIMENTS:
             raise ConfigError(f"config {cfg.name!r} ({cfg.source}): unknown experiment {kind!r}; valid: {', '.join(EXPERIMENTS)}.")
-    command = command or "lt-teacher reproduce " + " ".join(shlex.quote(a) for a in [*names, *sum((["--config", c] for c in configs), []), "--scale", scale, *sum((["--set", o] for o in overrides), [])])
+    command = command or "lt-teacher reproduce " + " ".join(shlex.quote(a) for a in [*names, *sum((["--config", c] for c in configs), []), "--scale", scale, *(f"--{o}" for o in overrides)])
     ctx = Context(runs_dir=Path(runs_dir), wandb=wandb, echo=echo)
     outcome = Outcome()
     reports_root = Path(reports_dir)
@@ -178,7 +190,7 @@ def reproduce(
 
 
 def _variant_text(cfg: LoadedConfig) -> str:
-    parts = [f"--set {o}" for o in cfg.overrides]
+    parts = [f"--{o}" for o in cfg.overrides]
     if not cfg.packaged:
         parts.insert(0, f"--config {cfg.source}")
     return ", ".join(parts)
@@ -187,8 +199,8 @@ def _variant_text(cfg: LoadedConfig) -> str:
 def report_folder_name(cfg: LoadedConfig) -> str:
     """``<name>`` for a packaged config as it is; ``<name>+<what changed>`` for a variant of one.
 
-    A variant (``--set`` overrides, or ``--config`` with a packaged name) never replaces the canonical
-    report: ``fig8 --set model.alpha=0.2`` writes ``fig8+model.alpha=0.2/``, ``--config my.yaml`` naming
+    A variant (overrides, or ``--config`` with a packaged name) never replaces the canonical
+    report: ``fig8 --model.alpha 0.2`` writes ``fig8+model.alpha=0.2/``, ``--config my.yaml`` naming
     itself fig8 writes ``fig8+config-my/``. A config with a name of its own writes ``<its name>/``.
     """
     parts = [f"config-{Path(cfg.source).stem}"] if not cfg.packaged and cfg.name in packaged_names() else []
@@ -207,24 +219,21 @@ def _slug(text: str) -> str:
 
 
 def precheck(cfg: LoadedConfig) -> None:
-    """Reject a bad ``model`` or ``train`` value before training (the experiments check the rest)."""
+    """Reject a bad run-level value before training: the keys ``lt-teacher fit``'s parser checks, then the network's values.
+
+    The experiment-level sections are checked by each experiment when it starts (:mod:`.schema`).
+    """
     from lt_teacher.model import LeakyReLUTeacherNet
 
     where = f"config {cfg.name!r} ({cfg.source})"
     model = cfg.settings.get("model") or {}
     if not isinstance(model, dict):
         raise ConfigError(f"{where}: `model` must be a mapping of LeakyReLUTeacherNet arguments, got {model!r}.")
+    check_run_sections(cfg.settings, where)
     try:
         LeakyReLUTeacherNet(input_dim=1, **{"engine": "fused", **model})
     except (TypeError, ValueError) as err:
         raise ConfigError(f"{where}: `model`: {err}") from err
-    train = cfg.settings.get("train") or {}
-    if not isinstance(train, dict):
-        raise ConfigError(f"{where}: `train` must be a mapping, got {train!r}.")
-    for key, value in train.items():
-        minimum = 0 if key == "seed" else 1
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise ConfigError(f"{where}: `train.{key}` must be an int >= {minimum}, got {value!r}.")
 
 
 def _staging(folder: Path) -> Path:
@@ -264,7 +273,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``lt-teacher reproduce ...``; returns the exit code (0 ok, 1 failed, 2 bad arguments)."""
     args_list = list(sys.argv[1:] if argv is None else argv)
     p = parser()
-    args = p.parse_args(args_list)
+    try:
+        overrides, own = dotted_overrides(args_list, [o for a in p._actions for o in a.option_strings])
+    except ConfigError as err:
+        p.print_usage(sys.stderr)
+        print(f"lt-teacher reproduce: error: {err}", file=sys.stderr)
+        return 2
+    args = p.parse_args(own)
+    if args.overrides:
+        new = [legacy_set_override(o) if "=" in o else o for o in args.overrides]
+        deprecated("--set KEY=VALUE is deprecated: use jsonargparse's dotted syntax, as `lt-teacher fit` does: "
+                   + " ".join(f"--{o.split('=', 1)[0]} {o.split('=', 1)[1]}" if "=" in o else f"--{o}" for o in new))
+        overrides = new + overrides
     try:
         if args.list:
             for name in packaged_names():
@@ -277,7 +297,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         set_threads(args.threads)
         os.environ.setdefault("WANDB_SILENT", "true")
         reproduce(
-            args.names, configs=args.config, scale=args.scale, overrides=args.overrides, reports_dir=args.reports_dir,
+            args.names, configs=args.config, scale=args.scale, overrides=overrides, reports_dir=args.reports_dir,
             runs_dir=args.runs_dir, wandb=args.wandb,
             command="lt-teacher reproduce " + " ".join(shlex.quote(a) for a in args_list),
         )

@@ -1,10 +1,13 @@
-"""Reproduction configs: packaged YAML files, scales, ``--set`` overrides and their validation.
+"""Reproduction configs: packaged YAML files, scales and overrides.
 
 A config is one YAML file (``lt_teacher/reproduce/configs/<name>.yaml``, printed by
 ``lt-teacher reproduce --dump <name>``). Its top-level mapping holds the settings of the ``quick``
 scale; ``scales: {tiny: {...}, paper: {...}}`` holds overrides for the other scales, merged into it
-(mappings merge key by key, every other value is replaced). ``--set a.b=value`` overrides are
-applied last (the value is parsed as YAML: ``--set model.alpha=0.2``, ``--set "pairs=[[0, 1]]"``).
+(mappings merge key by key, every other value is replaced). Command-line overrides are applied last,
+in jsonargparse's dotted syntax (``--model.alpha 0.2``, ``--pairs "[[0, 1]]"``; :mod:`.dialect`).
+
+``seed_everything``, ``model``, ``data`` and ``trainer`` have the form of ``lt-teacher fit`` configs
+(:mod:`.fit_configs`); the other keys are the experiment's (:mod:`.schema`, :mod:`.settings`).
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ from typing import Any
 
 import yaml
 
+from .dialect import apply_override, parse_override, upgrade_legacy_config
+from .errors import ConfigError
+
 SCALES = ("tiny", "quick", "paper")
 DEFAULT_SCALE = "quick"
 CONFIG_PACKAGE = "lt_teacher.reproduce"  # the YAML files are package data in its configs/ folder
@@ -25,10 +31,6 @@ CONFIG_PACKAGE = "lt_teacher.reproduce"  # the YAML files are package data in it
 
 def _configs_dir() -> Any:
     return resources.files(CONFIG_PACKAGE).joinpath("configs")
-
-
-class ConfigError(ValueError):
-    """A reproduction config, name or override is invalid; the message says what is expected."""
 
 
 def packaged_names() -> list[str]:
@@ -71,60 +73,6 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str
     return merged
 
 
-def parse_override(text: str) -> tuple[list[str], Any]:
-    """``"a.b=value"`` as (["a", "b"], parsed YAML value)."""
-    if "=" not in text:
-        raise ConfigError(f"--set expects KEY=VALUE with a dotted key (e.g. model.alpha=0.2), got {text!r}.")
-    key, raw = text.split("=", 1)
-    path = [part for part in key.strip().split(".") if part]
-    if not path:
-        raise ConfigError(f"--set expects KEY=VALUE with a non-empty key, got {text!r}.")
-    try:
-        value = yaml.safe_load(raw)
-    except yaml.YAMLError as err:
-        raise ConfigError(f"--set {key}: cannot parse {raw!r} as a YAML value: {err}") from err
-    return path, value
-
-
-def apply_override(config: dict[str, Any], path: list[str], value: Any) -> None:
-    """Set ``config[path[0]]...[path[-1]] = value``; the key must exist (no silent typos)."""
-    node: Any = config
-    for depth, part in enumerate(path[:-1]):
-        if not isinstance(node, dict) or part not in node:
-            where = ".".join(path[: depth + 1])
-            known = ", ".join(sorted(node)) if isinstance(node, dict) else "none"
-            raise ConfigError(f"--set {'.'.join(path)}: {where!r} is not in the config (keys here: {known}).")
-        node = node[part]
-    if not isinstance(node, dict):
-        raise ConfigError(f"--set {'.'.join(path)}: {'.'.join(path[:-1])!r} is not a mapping.")
-    if path[-1] not in node and len(path) == 1:
-        raise ConfigError(f"--set {path[0]}: not a top-level key of the config (keys: {', '.join(sorted(node))}).")
-    if path[-1] not in node:
-        valid = _section_keys(path[0]) if len(path) == 2 else set()
-        if path[-1] not in valid:
-            known = ", ".join(sorted(set(node) | valid))
-            raise ConfigError(f"--set {'.'.join(path)}: {path[-1]!r} is not a key of `{'.'.join(path[:-1])}` (valid keys: {known}).")
-    node[path[-1]] = value
-
-
-def _section_keys(section: str) -> set[str]:
-    """Keys a config may set in ``model``/``data`` without listing them: the network's and datamodules' arguments."""
-    import inspect
-
-    if section == "model":
-        from lt_teacher.model import LeakyReLUTeacherNet
-
-        return set(inspect.signature(LeakyReLUTeacherNet).parameters) - {"input_dim"}
-    if section == "data":
-        from lt_teacher.datamodules import LinearTeacherDataModule, MNISTPairsDataModule
-
-        keys = {"kind", "data_dir", "split_source"}
-        for datamodule in (LinearTeacherDataModule, MNISTPairsDataModule):
-            keys |= {name for name, p in inspect.signature(datamodule).parameters.items() if p.kind is p.POSITIONAL_OR_KEYWORD or p.kind is p.KEYWORD_ONLY}
-        return keys - {"batch_size"}
-    return set()
-
-
 @dataclass(frozen=True)
 class LoadedConfig:
     """A config resolved for one scale: its settings and where they came from."""
@@ -148,7 +96,7 @@ def read_yaml(text: str, origin: str) -> dict[str, Any]:
 
 
 def resolve(raw: dict[str, Any], scale: str, overrides: tuple[str, ...], origin: str) -> dict[str, Any]:
-    """The settings of ``raw`` at ``scale`` with the ``--set`` overrides applied."""
+    """The settings of ``raw`` at ``scale`` with the command-line overrides (``model.alpha=0.3``, from ``--model.alpha 0.3``) applied."""
     if scale not in SCALES:
         raise ConfigError(f"unknown scale {scale!r}; valid scales: {', '.join(SCALES)}.")
     for key in ("name", "experiment"):
@@ -174,7 +122,7 @@ def load(name_or_path: str, *, scale: str = DEFAULT_SCALE, overrides: tuple[str,
         path = Path(name_or_path)
         if not path.is_file():
             raise ConfigError(f"--config {name_or_path}: no such file (start from `lt-teacher reproduce --dump NAME > my.yaml`).")
-        raw = read_yaml(path.read_text(encoding="utf-8"), str(path))
+        raw = upgrade_legacy_config(read_yaml(path.read_text(encoding="utf-8"), str(path)), str(path))
         settings = resolve(raw, scale, overrides, str(path))
         return LoadedConfig(str(settings["name"]), settings, str(path), False, scale, overrides)
     check_name(name_or_path)
@@ -189,12 +137,3 @@ def require_keys(settings: Mapping[str, Any], allowed: Mapping[str, Any], where:
     unknown = sorted(set(settings) - set(allowed))
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {unknown}; valid keys: {', '.join(sorted(allowed))}.")
-
-
-def section(settings: Mapping[str, Any], key: str, defaults: Mapping[str, Any], where: str) -> dict[str, Any]:
-    """``settings[key]`` merged over ``defaults``, with unknown keys rejected."""
-    value = settings.get(key) or {}
-    if not isinstance(value, Mapping):
-        raise ConfigError(f"{where}: `{key}` must be a mapping, got {type(value).__name__}.")
-    require_keys(value, defaults, f"{where}: `{key}`")
-    return {**defaults, **value}

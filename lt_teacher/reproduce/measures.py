@@ -14,18 +14,7 @@ import math
 import torch
 from torch import Tensor
 
-
-def two_neuron_output(x: Tensor, w: Tensor, u: Tensor, alpha: float, v: float = 1.0) -> Tensor:
-    """N(x) = v sum sigma(w_i . x) - v sum sigma(u_i . x) with sigma(z) = max(z, alpha z), any 0 <= alpha < 1.
-
-    Unlike :func:`lt_teacher.functional.network_output` it accepts alpha = 0 (ReLU), which the paper
-    uses only as the counterexample of supplementary 11.1. Float64.
-    """
-    if not 0.0 <= alpha < 1.0:
-        raise ValueError(f"`alpha` must be in [0, 1) (0 is ReLU), got {alpha}.")
-    x64, w64, u64 = (t.to(torch.float64) for t in (x, w, u))
-    h_w, h_u = x64 @ w64.T, x64 @ u64.T
-    return v * (torch.maximum(h_w, alpha * h_w).sum(dim=1) - torch.maximum(h_u, alpha * h_u).sum(dim=1))
+from lt_teacher.functional.network import network_output
 
 
 def circle_directions(resolution: int) -> tuple[Tensor, Tensor]:
@@ -67,7 +56,7 @@ def network_nonlinearity(
     if zero_as not in (None, 1.0, -1.0):
         raise ValueError(f"`zero_as` must be None, 1.0 or -1.0, got {zero_as!r}.")
     _, points = circle_directions(resolution)
-    signs = torch.sign(two_neuron_output(points, w, u, alpha, v))
+    signs = torch.sign(network_output(points, w.to(torch.float64), u.to(torch.float64), alpha, v))
     if zero_as is not None:
         signs = torch.where(signs == 0, torch.full_like(signs, zero_as), signs)
     return angular_nonlinearity(signs)

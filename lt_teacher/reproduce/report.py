@@ -88,6 +88,7 @@ class Report:
     extra: dict[str, Any] = field(default_factory=dict)  # more raw numbers for results.json
     premise: list[str] = field(default_factory=list)  # markdown lines: is the training data separable (section 3)
     causes: list[str] = field(default_factory=list)  # one measured paragraph per claim that does not hold
+    fit_configs: dict[str, str] = field(default_factory=dict)  # runs/<file>.yaml -> the run's `lt-teacher fit` config
 
     def conclusion(self) -> str:
         """Which claims hold, where, and where the measured causes of the others are: built from the claims."""
@@ -150,11 +151,15 @@ class Report:
         lines += ["", "Left open by the paper, chosen here:", "", "| setting | value | note |", "|---|---|---|"]
         lines += [f"| {_cell(k)} | {_cell(v)} | {_cell(n)} |" for k, v, n in self.choices]
         if self.runs:
-            lines += ["", "## Runs", "", "| run | seeds | epochs | training points | SGD steps (all seeds) | wall time (s) | W&B run |", "|---|---|---|---|---|---|---|"]
+            lines += ["", "## Runs", ""]
+            if self.fit_configs:
+                lines += ["Each trained run can be re-run alone with `lt-teacher fit --config <this folder>/<fit config>`.", ""]
+            lines += ["| run | seeds | epochs | training points | SGD steps (all seeds) | wall time (s) | W&B run | fit config |",
+                      "|---|---|---|---|---|---|---|---|"]
             for run in self.runs:
                 lines.append(
                     f"| {_cell(run['label'])} | {run['seeds']} | {run['epochs']} | {run['n_train']} | {run['sgd_steps']} | "
-                    f"{run['seconds']:.1f} | {_cell(run['wandb'] or 'not logged')} |"
+                    f"{run['seconds']:.1f} | {_cell(run['wandb'] or 'not logged')} | {_cell(run.get('fit_config') or '—')} |"
                 )
         if self.claims:
             lines += ["", "## Conclusion", "", self.conclusion()]
@@ -178,6 +183,9 @@ class Report:
     def write(self, folder: Path) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "results.json").write_text(json.dumps(self.results(), indent=1, default=_json_default) + "\n", encoding="utf-8")
+        for name, text in self.fit_configs.items():
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_text(text, encoding="utf-8")
         path = folder / "REPORT.md"
         path.write_text(self.markdown(), encoding="utf-8")
         return path

@@ -1,47 +1,18 @@
-"""The reproduction's figures: curves over epochs averaged over seeds with a shaded spread, heat maps,
-and the Leaky-ReLU vs ReLU landscape. Pure matplotlib on an Agg canvas (no pyplot, no display); the
-2-D decision boundaries and neuron pictures come from :mod:`lt_teacher.plotting`.
+"""Curves over epochs and heat maps: the monitored quantities (:func:`diagnostic_curves_figure`, the curves of
+``lt-teacher fit``) and the reproduction's figures (means over seeds with a shaded spread, heat maps of a
+sweep, neuron distances). Pure matplotlib on an Agg canvas (:mod:`lt_teacher.plotting._canvas`).
 """
 
 from __future__ import annotations
 
-import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-import torch
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.colors import ListedColormap, LogNorm
+from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
-from matplotlib.patches import Patch
-from PIL import Image
 
-from .measures import two_neuron_output
-
-# The colours of lt_teacher.plotting (sign N = -1, 0, +1: blue, grey, orange as in Figure 4).
-REGION_COLORS = ListedColormap(["#9ecae1", "#d9d9d9", "#fdd0a2"])
-PALETTE = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:gray", "tab:olive", "tab:cyan")
-DPI = 150  # the narrowest figure (4 in, a neuron picture) is 600 px wide
-PNG_COLORS = 96  # the committed PNGs are palette images: a quarter of the size, no visible loss for these plots
-
-
-def save_compact_png(fig: Figure, path: Path, *, dpi: int = DPI) -> Path:
-    """Render ``fig`` with Agg and write it as an optimized palette PNG (``PNG_COLORS`` colours)."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi)
-    buffer.seek(0)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with Image.open(buffer) as image:
-        image.convert("RGB").quantize(colors=PNG_COLORS, method=Image.Quantize.MEDIANCUT).save(path, format="PNG", optimize=True)
-    return path
-
-
-def new_figure(size: tuple[float, float]) -> Figure:
-    fig = Figure(figsize=size, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
+from ._canvas import PALETTE, U_COLOR, W_COLOR, new_figure
 
 
 @dataclass(frozen=True)
@@ -137,30 +108,6 @@ def heatmap_figure(
     return fig
 
 
-def landscape_figure(
-    panels: Sequence[tuple[str, torch.Tensor, torch.Tensor, float]], *, extent: float = 2.0, grid: int = 201, suptitle: str = ""
-) -> Figure:
-    """sign N(x) on [-extent, extent]^2 for networks ``(title, w, u, alpha)`` (alpha = 0: ReLU), Figure 4 colours."""
-    fig = new_figure((4.0 * len(panels), 4.0))
-    axes = fig.subplots(1, len(panels), squeeze=False)[0]
-    axis = torch.linspace(-extent, extent, grid, dtype=torch.float64)
-    mesh = torch.stack(torch.meshgrid(axis, axis, indexing="xy"), dim=-1).reshape(-1, 2)
-    for ax, (title, w, u, alpha) in zip(axes, panels):
-        signs = torch.sign(two_neuron_output(mesh, w, u, alpha)).reshape(grid, grid)
-        ax.imshow(signs.numpy(), origin="lower", extent=(-extent, extent, -extent, extent), cmap=REGION_COLORS, vmin=-1, vmax=1, interpolation="nearest")
-        for vector, name, color in ((w[0], "w", "tab:red"), (u[0], "u", "tab:blue")):
-            ax.annotate("", xy=(float(vector[0]), float(vector[1])), xytext=(0, 0), arrowprops={"arrowstyle": "->", "color": color, "lw": 1.5})
-            ax.text(float(vector[0]) * 1.08, float(vector[1]) * 1.08, name, color=color)
-        ax.set_title(title, fontsize="medium")
-        ax.set_xlabel("$x_1$")
-        ax.set_ylabel("$x_2$")
-    handles = [Patch(color=REGION_COLORS(1.0), label="N(x) > 0"), Patch(color=REGION_COLORS(0.0), label="N(x) < 0"), Patch(color=REGION_COLORS(0.5), label="N(x) = 0")]
-    axes[-1].legend(handles=handles, loc="lower right", fontsize="x-small")
-    if suptitle:
-        fig.suptitle(suptitle, fontsize="medium")
-    return fig
-
-
 def distances_figure(runs: Sequence[tuple[str, Sequence[Sequence[float]], float]], suptitle: str) -> Figure:
     """Each neuron's distance from its group mean / ||w_bar - u_bar||, largest first, one line per seed.
 
@@ -182,4 +129,75 @@ def distances_figure(runs: Sequence[tuple[str, Sequence[Sequence[float]], float]
         ax.set_title(title, fontsize=9)
         ax.legend(fontsize=7)
     fig.suptitle(suptitle, fontsize=10)
+    return fig
+
+
+# Line styles tell the splits and the groups apart without colour (train solid, val dotted, test dashed).
+SPLIT_STYLES = {"train": "-", "val": ":", "test": "--"}
+GROUP_STYLES = {"w": "-", "u": "--"}
+
+# (title, y label, [(key, label, style, colour)], y limits or None): the panels of diagnostic_curves_figure.
+_CURVE_PANELS: tuple[tuple[str, str, tuple[tuple[str, str, str, str], ...], tuple[float, float] | None], ...] = (
+    ("Outside the linear region (Fig. 2)", "fraction of points",
+     tuple((f"linear_region/outside_fraction/{s}", s, SPLIT_STYLES[s], c) for s, c in (("train", "tab:blue"), ("val", "tab:green"), ("test", "tab:red"))),
+     (-0.02, 1.02)),
+    ("Cluster radius (Fig. 7a)", "r / ||w_bar - u_bar||", (("cluster/radius_ratio", "r / gap", "-", "tab:purple"),), None),
+    ("Largest angle in a group (Fig. 7b)", "radians",
+     (("cluster/max_angle_w", "w-neurons", GROUP_STYLES["w"], W_COLOR), ("cluster/max_angle_u", "u-neurons", GROUP_STYLES["u"], U_COLOR)), None),
+    ("Neurons in the PAR (Fig. 8)", "fraction of neurons",
+     (("par/fraction_w", "w-neurons", GROUP_STYLES["w"], W_COLOR), ("par/fraction_u", "u-neurons", GROUP_STYLES["u"], U_COLOR)), (-0.02, 1.02)),
+    ("NAR disagreement (Fig. 9c)", "max n_diff",
+     (("nar/max_disagreement_w", "w-neurons", GROUP_STYLES["w"], W_COLOR), ("nar/max_disagreement_u", "u-neurons", GROUP_STYLES["u"], U_COLOR)), None),
+    ("Margins (sec. 6)", "margin",
+     (("margin/smoothed", "smoothed (Eq. 5)", "-", "tab:blue"), ("margin/normalized", "normalized (Eq. 4)", "--", "tab:orange"),
+      ("margin/theorem_6_2_threshold", "Thm 6.2 threshold", ":", "black")), None),
+)
+
+
+def diagnostic_curves_figure(history: Sequence[Mapping[str, float]], *, title: str = "", columns: int = 3) -> Figure:
+    """The monitored quantities over epochs, in the style of the paper's Figures 2, 7, 8 and 9.
+
+    Args:
+        history: evaluations in order, each ``{"epoch": e, key: value, ...}`` with the keys of
+            :class:`~lt_teacher.callbacks.LinearTeacherMonitor` (its :attr:`history`). With several
+            networks the ``<key>/std`` columns are drawn as a shaded mean +- std band.
+        title: the figure's title (e.g. the data set and the network).
+        columns: panels per row.
+
+    Returns:
+        A figure with one panel per group of quantities present in ``history`` (groups with no value
+        are left out); train/val/test and the w/u groups differ by line style as well as colour.
+
+    Raises:
+        ValueError: ``history`` is empty or holds none of the monitored keys.
+    """
+    rows = [row for row in history if "epoch" in row]
+    if not rows:
+        raise ValueError("`history` holds no evaluation (each row needs an 'epoch' and monitored keys).")
+    panels = [(t, yl, [c for c in curves if any(c[0] in row for row in rows)], ylim) for t, yl, curves, ylim in _CURVE_PANELS]
+    panels = [p for p in panels if p[2]]
+    if not panels:
+        raise ValueError(f"`history` holds none of the monitored keys; found {sorted(rows[-1])[:8]}.")
+    ncols = min(columns, len(panels))
+    nrows = -(-len(panels) // ncols)
+    fig = new_figure((4.0 * ncols, 3.0 * nrows))
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax, (panel_title, ylabel, curves, ylim) in zip(axes, panels):
+        for key, label, style, color in curves:
+            points = [(row["epoch"], row[key], row.get(f"{key}/std", 0.0)) for row in rows if key in row]
+            epochs, mean, std = (np.array(column, dtype=np.float64) for column in zip(*points))
+            ax.plot(epochs, mean, style, color=color, label=label, linewidth=1.5, marker="." if len(epochs) < 30 else None)
+            if np.any(std > 0):
+                ax.fill_between(epochs, mean - std, mean + std, color=color, alpha=0.2, linewidth=0)
+        if ylim is not None:
+            ax.set_ylim(*ylim)
+        ax.set_title(panel_title, fontsize="medium")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small", loc="best", framealpha=0.8)
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
+    if title:
+        fig.suptitle(title, fontsize="medium")
     return fig
