@@ -105,8 +105,7 @@ class NeuronPlotMonitor(AnalysedNetwork, Callback):
         check_int(every_n_epochs, "every_n_epochs", minimum=1, owner=owner)
         check_optional_int(max_points, "max_points", minimum=1, owner=owner)
         check_int(dpi, "dpi", minimum=1, owner=owner)
-        if isinstance(grid_size, bool) or not isinstance(grid_size, int) or grid_size < 2:
-            raise ValueError(f"{owner}: `grid_size` must be an int >= 2, got {grid_size!r}.")
+        check_int(grid_size, "grid_size", minimum=2, owner=owner)
         if save_dir is not None and not isinstance(save_dir, (str, Path)):
             raise TypeError(f"{owner}: `save_dir` must be None, a str or a Path, got {type(save_dir).__name__}.")
         if isinstance(plots, str) or not plots or any(p not in PLOTS for p in plots):

@@ -215,7 +215,7 @@ class LinearTeacherCLI(LightningCLI):
         """The configured trainer, plus what the command line adds: a progress bar with two diagnostics, a model
         summary of Eq. (1) and the curves of the monitored quantities (each unless turned off or already given)."""
         from lt_teacher.callbacks import CurvePlotMonitor, LinearTeacherProgressBar, TeacherNetSummary
-        from lt_teacher.callbacks._history import EvaluationCallback
+        from lt_teacher.callbacks._evaluation_callback import EvaluationCallback
 
         config = self._get(self.config_init, "trainer", default={})
         given = config.get("callbacks") or []
@@ -280,7 +280,7 @@ class LinearTeacherCLI(LightningCLI):
     def _report(self, stage: str) -> None:
         if not self.trainer.is_global_zero:
             return
-        from lt_teacher.callbacks._history import EvaluationCallback
+        from lt_teacher.callbacks._evaluation_callback import EvaluationCallback
         from lt_teacher.summary import summary_table
 
         values: dict[str, float] = {}

@@ -24,6 +24,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from torch import Tensor
 
+from lt_teacher._validation import check_int
 from lt_teacher.functional._checks import check_alpha, check_groups, check_matrix, check_positive, signed_labels
 from lt_teacher.functional.clustering import linear_direction
 from lt_teacher.functional.network import network_output
@@ -147,7 +148,7 @@ def decision_boundary_figure(
     w: Tensor,
     u: Tensor,
     alpha: float,
-    scale: float,
+    v: float,
     x: Tensor,
     y: Tensor,
     *,
@@ -168,7 +169,7 @@ def decision_boundary_figure(
         w: w-neurons, shape (k_w, 2) or (k_w, 3) with a bias coordinate.
         u: u-neurons, same width as ``w``.
         alpha: the Leaky-ReLU slope, in (0, 1).
-        scale: the output weight v > 0.
+        v: the output weight v > 0 of Eq. (1).
         x: the points, shape (n, 2).
         y: their labels, {0, 1} or {-1, +1}, shape (n,).
         grid_size: grid points per axis, >= 2.
@@ -194,9 +195,8 @@ def decision_boundary_figure(
     x = check_matrix(x, "x", columns=2)
     labels = signed_labels(y, x.shape[0]).detach().cpu().to(torch.float64)
     alpha = check_alpha(alpha)
-    scale = check_positive(scale, "scale")
-    if isinstance(grid_size, bool) or not isinstance(grid_size, int) or grid_size < 2:
-        raise ValueError(f"`grid_size` must be an int >= 2, got {grid_size!r}.")
+    v = check_positive(v, "v")
+    grid_size = check_int(grid_size, "grid_size", minimum=2)
     width = w.shape[1]
     if width not in (2, 3):
         raise ValueError(
@@ -212,7 +212,7 @@ def decision_boundary_figure(
     mesh = torch.stack(torch.meshgrid(g1, g2, indexing="xy"), dim=-1).reshape(-1, 2)  # (grid^2, 2)
     if width == 3:
         mesh = torch.cat([mesh, torch.ones(mesh.shape[0], 1, dtype=torch.float64)], dim=1)
-    signs = torch.sign(network_output(mesh, w64, u64, alpha, scale)).reshape(grid_size, grid_size)
+    signs = torch.sign(network_output(mesh, w64, u64, alpha, v)).reshape(grid_size, grid_size)
 
     fig = new_figure(size)
     ax = fig.add_subplot()

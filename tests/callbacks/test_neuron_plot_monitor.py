@@ -201,7 +201,7 @@ def test_decision_boundary_regions_match_the_network():
     ids=["x-width", "neuron-width", "grid", "labels"],
 )
 def test_decision_boundary_bad_inputs(kwargs, match):
-    args = {"w": torch.ones(2, 2), "u": -torch.ones(2, 2), "alpha": 0.1, "scale": 1.0, "x": torch.randn(3, 2), "y": torch.tensor([1, -1, 1])}
+    args = {"w": torch.ones(2, 2), "u": -torch.ones(2, 2), "alpha": 0.1, "v": 1.0, "x": torch.randn(3, 2), "y": torch.tensor([1, -1, 1])}
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         decision_boundary_figure(**args)

@@ -33,7 +33,7 @@ def run_boundary_2d(cfg: LoadedConfig, ctx: Context, out: Path, command: str) ->
     init = read_section(InitScales, settings.resolved.get("init"), settings.where, "init")
     resolution = int(settings.resolved.get("resolution", 1440))
     report = base_report(settings, command, ("data", "model", "init", "trainer", "schedule", "seed_everything", "resolution"))
-    if int(settings.data.get("dim", 2)) != 2 or settings.model.get("bias") or settings.data.get("append_bias"):
+    if int(settings.data.get("dim", 2)) != 2 or settings.model.get("bias") or settings.data.get("bias") or settings.data.get("append_bias"):
         raise ConfigError(f"{settings.where}: Figure 1 draws 2-D boundaries of networks without bias: data.dim must be 2 and no bias.")
     c = settings.criteria
     lin_max, tight, spread = float(c.linear_at_most), float(c.tight_angle_at_most), float(c.spread_angle_at_least)

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from lt_teacher.functional import cosine
 from lt_teacher.plotting import Panel, Series, curves_figure, decision_boundary_figure, neuron_figure
 
 from ..claims import with_fallbacks
@@ -92,4 +93,4 @@ def _teacher_cosine(result: RunResult) -> float | None:
     direction = result.par_solution.w - result.par_solution.u
     teacher = torch.zeros_like(direction)
     teacher[0] = 1.0
-    return float(direction @ teacher / direction.norm())
+    return cosine(direction, teacher)
