@@ -1,8 +1,8 @@
 """lt-teacher: PyTorch Lightning plugins for learning from a linear teacher (Sarussi et al., ICML 2021)."""
 
+from lt_teacher.evaluator import DiagnosticsEvaluator
 from lt_teacher.grid import hyperparameter_grid
 from lt_teacher.model import LeakyReLUTeacherNet
 from lt_teacher.view import TwoLayerView, num_seeds, two_layer_view
 
-__all__ = ["LeakyReLUTeacherNet", "TwoLayerView", "hyperparameter_grid", "num_seeds", "two_layer_view"]
-__version__ = "0.1.0"
+__all__ = ["DiagnosticsEvaluator", "LeakyReLUTeacherNet", "TwoLayerView", "hyperparameter_grid", "num_seeds", "two_layer_view"]

@@ -53,3 +53,23 @@ def test_the_features_example_runs_and_equals_the_functional_api_on_the_features
         assert last[key] == pytest.approx(value, rel=1e-9, abs=1e-12), key
     assert printed == pytest.approx(expected["linear_region/outside_fraction/train"], abs=1e-6)
     assert 0.0 < last["margin/loss"] < math.log(2) + 1  # a real training run, not a degenerate one
+
+
+def test_the_evaluator_example_runs_without_a_trainer_and_equals_the_functional_api(tmp_path, monkeypatch, capsys):
+    import torch
+
+    from lt_teacher import two_layer_view
+    from lt_teacher.functional import linear_region_mask
+
+    readme = (REPO_ROOT / "README.md").read_text()
+    section = readme[readme.index("## Architecture") :]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    assert "Trainer" not in code
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    printed = float(capsys.readouterr().out.strip().splitlines()[-1])
+    x, _ = namespace["data"].train_tensors()
+    view = two_layer_view(namespace["net"])
+    expected = float((~linear_region_mask(view.prepare_inputs(x.double()), view.w, view.u)).double().mean())
+    assert printed == expected

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from lt_teacher.engines._contract import SGDInputs, sgd_engine
-from lt_teacher.engines.reference import sgd_loss
+from lt_teacher.functional.network import sgd_logistic_loss
 
 __all__ = ["batched_sgd_steps"]
 
@@ -88,7 +88,7 @@ def batched_step(w: Tensor, x: Tensor, y: Tensor, idx: Tensor, k_w: int, const: 
     h = torch.bmm(w, xt.unsqueeze(2)).squeeze(2)  # (S, 2k) pre-activations
     act = torch.where(h > 0, h, const.alpha_t * h)  # sigma(h) with each seed's alpha
     q = (yt * (const.v_t * (act[:, :k_w].sum(1) - act[:, k_w:].sum(1)))).double()  # (S,) margins
-    losses.add_(sgd_loss(q))  # l(q) = log(1 + e^{-q}) of Eq. (2)
+    losses.add_(sgd_logistic_loss(q))  # l(q) = log(1 + e^{-q}) of Eq. (2)
     g = const.lr_v * yt.double() * torch.sigmoid(-q)  # (S,) = -lr * dl/dN
     slope = torch.where(h > 0, 1.0, const.alpha64)  # sigma'(h), sigma'(0) = alpha; float64
     c = (g.unsqueeze(1) * const.sign * slope).to(w.dtype)  # (S, 2k)

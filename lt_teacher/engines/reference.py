@@ -10,20 +10,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lt_teacher.engines._contract import SGDInputs, sgd_engine
+from lt_teacher.functional.network import sgd_logistic_loss
 
-__all__ = ["autograd_sgd_steps", "reference_sgd_steps", "sgd_loss"]
-
-
-def sgd_loss(q: Tensor) -> Tensor:
-    """l(q) = log(1 + e^{-q}) of Eq. (2) as the engines evaluate it: ``-logsigmoid(q)``, exact for every q.
-
-    The same function as :func:`lt_teacher.functional.network.logistic_loss` (``softplus(-q)``), in
-    another floating-point evaluation: the two differ in the last bit for some q, so the engines keep
-    this one (the weights the reference engine trains, by autograd through it, and the losses every
-    engine returns depend on it bit for bit). ``F.softplus`` itself is not used: it returns its input
-    unchanged above its threshold 20, which moves the loss and its gradient by up to e^{-20}.
-    """
-    return -F.logsigmoid(q)
+__all__ = ["autograd_sgd_steps", "reference_sgd_steps"]
 
 
 @sgd_engine
@@ -32,7 +21,7 @@ def reference_sgd_steps(p: SGDInputs) -> Tensor:
 
     For each seed s and each index i in ``order[s]``: the forward pass of Eq. (1) of
     Sarussi et al. (ICML 2021) with ``F.leaky_relu``, the loss l(q) = log(1 + e^{-q}) of Eq. (2)
-    on q = y N(x) (:func:`sgd_loss`), ``backward()``, and ``W -= lr * W.grad`` (SGD with batch size 1,
+    on q = y N(x) (:func:`lt_teacher.functional.sgd_logistic_loss`), ``backward()``, and ``W -= lr * W.grad`` (SGD with batch size 1,
     section 3). It is the reference the fused kernel is tested against, and what
     ``LeakyReLUTeacherNet(engine="reference")`` runs.
 
@@ -55,7 +44,7 @@ def reference_sgd_steps(p: SGDInputs) -> Tensor:
         for i in p.order[s].tolist():
             act = F.leaky_relu(w @ p.x[i], negative_slope=alpha)  # (2k,) sigma(W x)
             n_x = v * (act[: p.k_w].sum() - act[p.k_w :].sum())  # Eq. (1)
-            loss = sgd_loss(p.y[i] * n_x)  # l(q), Eq. (2)
+            loss = sgd_logistic_loss(p.y[i] * n_x)  # l(q), Eq. (2)
             losses[s] += loss.detach().double()
             (grad,) = torch.autograd.grad(loss, w)
             with torch.no_grad():

@@ -45,6 +45,7 @@ from lt_teacher.functional.network import (
     margins,
     network_output,
     output_from_preactivations,
+    sgd_logistic_loss,
 )
 from lt_teacher.functional.par_solution import PARSolutionCosines, cosine, par_solution_cosines, row_cosines
 from lt_teacher.functional.par_svm import PARSolution, par_features, par_svm
@@ -93,6 +94,7 @@ __all__ = [
     "radius",
     "row_cosines",
     "satisfies_assumption_6_1",
+    "sgd_logistic_loss",
     "smoothed_margin",
     "theorem_6_2_threshold",
 ]

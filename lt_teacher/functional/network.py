@@ -71,6 +71,24 @@ def logistic_loss(q: Tensor) -> Tensor:
     return softplus(-q)
 
 
+def sgd_logistic_loss(q: Tensor) -> Tensor:
+    """l(q) = log(1 + e^{-q}) of Eq. (2) as the SGD engines evaluate and differentiate it: ``-logsigmoid(q)``.
+
+    The same function as :func:`logistic_loss` (``softplus(-q)``) in another floating-point
+    evaluation, exact for every q: the two differ in the last bit for some q, and the weights the
+    reference engine trains (by autograd through this function) and the losses every engine returns
+    depend on it bit for bit, so the engines use this form and the diagnostics :func:`logistic_loss`.
+    ``F.softplus`` is used by neither: it returns its input unchanged above its threshold 20, which
+    moves the loss and its gradient by up to e^{-20}.
+
+    Example:
+        >>> import torch
+        >>> sgd_logistic_loss(torch.tensor([0.0], dtype=torch.float64))
+        tensor([0.6931], dtype=torch.float64)
+    """
+    return -F.logsigmoid(q)
+
+
 def softplus(z: Tensor) -> Tensor:
     """log(1 + e^z) = max(z, 0) + log1p(e^{-|z|}), exact for every z (no cut-off threshold)."""
     return z.clamp(min=0) + torch.log1p(torch.exp(-z.abs()))

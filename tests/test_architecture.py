@@ -1,0 +1,80 @@
+"""The layers of docs/architecture.md: which part of the package may import which (imports inside functions count)."""
+
+from __future__ import annotations
+
+import ast
+
+import pytest
+
+from test_packaging import imported_modules, package_modules
+
+# Each part of the package and the parts it may import. A part is a subpackage (``functional``,
+# ``engines``, ``plotting``, ``reproduce``, ``callbacks``, ``datamodules``) or a top-level module.
+ALLOWED: dict[str, set[str]] = {
+    "_validation": set(),
+    "_numerics": set(),
+    "functional": {"_validation"},
+    "metrics": {"functional", "_validation"},
+    "engines": {"functional", "_validation"},
+    "grid": {"_validation"},
+    "_batch": set(),
+    "_sources": {"_batch", "_validation"},
+    "model": {"engines", "functional", "grid", "_batch", "_sources", "_validation"},
+    "view": {"functional", "model", "_validation"},
+    "datamodules": {"functional", "_validation"},
+    "evaluation_data": {"functional", "_batch", "_sources", "_validation"},
+    "evaluator": {"functional", "metrics", "view", "grid", "evaluation_data", "_batch", "_sources", "_validation"},
+    "plotting": {"functional", "_validation"},
+    "callbacks": {
+        "functional", "metrics", "view", "model", "grid", "evaluator", "evaluation_data", "plotting",
+        "_batch", "_sources", "_validation",
+    },
+    "summary": {"functional", "_validation"},
+    "_resume": {"_validation"},
+    "_cli_support": {"_validation"},
+    "reproduce": {
+        "functional", "metrics", "view", "model", "grid", "engines", "evaluator", "evaluation_data", "plotting",
+        "callbacks", "datamodules", "_batch", "_sources", "_validation", "_cli_support",
+    },
+    "cli": {
+        "functional", "model", "view", "grid", "callbacks", "datamodules", "reproduce", "summary", "_resume",
+        "_cli_support", "_batch", "_sources", "_validation",
+    },
+    "lt_teacher": {"functional", "model", "view", "grid", "metrics", "evaluator"},
+}
+
+
+def part(module: str) -> str:
+    """``lt_teacher.functional.margins`` -> ``functional``; ``lt_teacher.callbacks.x`` -> ``callbacks``."""
+    pieces = module.split(".")
+    return "lt_teacher" if len(pieces) == 1 else pieces[1]
+
+
+def test_every_part_of_the_package_has_a_place_in_the_layers():
+    parts = {part(name) for name in package_modules()}
+    assert parts <= set(ALLOWED), f"parts without a layer in docs/architecture.md: {sorted(parts - set(ALLOWED))}"
+
+
+def test_each_part_imports_only_the_parts_below_it():
+    modules = package_modules()
+    known = set(modules)
+    wrong = [
+        f"{name} imports {target}"
+        for name, path in sorted(modules.items())
+        for target in sorted(imported_modules(name, path, known))
+        if part(target) != part(name) and part(target) not in ALLOWED[part(name)]
+    ]
+    assert not wrong, "imports against the layers of docs/architecture.md:\n" + "\n".join(wrong)
+
+
+@pytest.mark.parametrize("lower", ["functional", "metrics", "engines", "plotting", "_validation"])
+def test_the_lowest_layers_do_not_import_lightning(lower):
+    """The formulas, the metrics, the engines and the figures are usable from plain PyTorch."""
+    offenders = []
+    for name, path in package_modules().items():
+        if part(name) != lower:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            offenders += [f"{name} imports {n}" for n in names if n == "lightning" or n.startswith("lightning.")]
+    assert not offenders, offenders
