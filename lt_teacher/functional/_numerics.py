@@ -14,3 +14,14 @@ def divide_where_positive(numerator: Tensor, denominator: Tensor) -> Tensor:
     """
     positive = denominator > 0
     return torch.where(positive, numerator / torch.where(positive, denominator, 1.0), 0.0)
+
+
+def unit_directions(rows: Tensor) -> tuple[Tensor, int]:
+    """The rows of ``rows`` scaled to unit norm, and how many rows were left out for having norm 0.
+
+    A neuron of norm 0 has no direction: it is dropped rather than divided by 0 (the in-group angles
+    of supplementary 11.4 and the neuron pictures of Figures 1 and 3 both read directions this way).
+    """
+    norms = rows.norm(dim=1)
+    keep = norms > 0
+    return rows[keep] / norms[keep, None], int((~keep).sum())

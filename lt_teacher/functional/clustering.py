@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from lt_teacher.functional._checks import check_alpha, check_groups, check_matrix, float64_inputs
+from lt_teacher.functional._numerics import unit_directions
 from lt_teacher.functional.network import output_from_preactivations
 
 _F64 = torch.float64
@@ -105,8 +106,7 @@ def max_pairwise_angle(neurons: Tensor) -> Tensor:
     accurate down to angles of 1e-15 where acos of a cosine loses every digit.
     """
     n64 = check_matrix(neurons, "neurons").to(torch.float64)
-    norms = n64.norm(dim=1)
-    directions = n64[norms > 0] / norms[norms > 0, None]
+    directions, _ = unit_directions(n64)
     if directions.shape[0] < 2:
         return torch.zeros((), dtype=torch.float64)
     cos = directions @ directions.T

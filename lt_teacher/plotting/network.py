@@ -27,10 +27,11 @@ from torch import Tensor
 from lt_teacher._validation import check_int
 from lt_teacher.functional._checks import check_alpha, check_groups, check_matrix, check_positive, signed_labels
 from lt_teacher.functional.clustering import linear_direction
+from lt_teacher.functional._numerics import unit_directions
 from lt_teacher.functional.network import network_output
 
 from ._canvas import PAR_COLOR, POINT_COLORS, U_COLOR, W_COLOR, draw_sign_regions, new_figure, sign_region_handles
-from .projection import project, projection_plane, unit_rows
+from .projection import project, projection_plane
 
 
 def _draw_directions(ax: Axes, points: np.ndarray, color: str, label: str, *, width: float = 0.8) -> None:
@@ -75,8 +76,8 @@ def neuron_figure(
     w, u = check_groups(w, u)
     w64, u64 = w.detach().cpu().to(torch.float64), u.detach().cpu().to(torch.float64)
     basis, (x_label, y_label) = projection_plane(w64, u64)
-    w_units, w_zero = unit_rows(w64)
-    u_units, u_zero = unit_rows(u64)
+    w_units, w_zero = unit_directions(w64)
+    u_units, u_zero = unit_directions(u64)
     fig = new_figure(size)
     ax = fig.add_subplot()
     circle = np.linspace(0.0, 2.0 * np.pi, 361)

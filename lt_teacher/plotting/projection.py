@@ -7,14 +7,8 @@ import torch
 from torch import Tensor
 
 from lt_teacher.functional._checks import check_groups
+from lt_teacher.functional._numerics import unit_directions
 from lt_teacher.functional.clustering import linear_direction
-
-
-def unit_rows(neurons: Tensor) -> tuple[Tensor, int]:
-    """Rows scaled to unit norm; rows of norm 0 have no direction and are left out (returned count)."""
-    norms = neurons.norm(dim=1)
-    keep = norms > 0
-    return neurons[keep] / norms[keep, None], int((~keep).sum())
 
 
 def _top_direction(rows: Tensor, scale: float) -> Tensor | None:
@@ -66,7 +60,7 @@ def projection_plane(w: Tensor, u: Tensor) -> tuple[Tensor, tuple[str, str]]:
         return torch.eye(2, dtype=torch.float64), ("$x_1$", "$x_2$")
     if width == 1:
         return torch.tensor([[1.0], [0.0]], dtype=torch.float64), ("$x_1$", "")
-    units = torch.cat([unit_rows(w64)[0], unit_rows(u64)[0]])
+    units = torch.cat([unit_directions(w64)[0], unit_directions(u64)[0]])
     gap = linear_direction(w64, u64)
     if gap.norm() > 0:
         e1, first = gap / gap.norm(), r"$(\bar w - \bar u)\,/\,\|\bar w - \bar u\|$"
