@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from lt_teacher.engines._contract import SGDInputs, sgd_engine
-from lt_teacher.functional.network import sgd_logistic_loss
+from lt_teacher.functional.network import output_from_preactivations, sgd_logistic_loss
 
 __all__ = ["batched_sgd_steps"]
 
@@ -86,8 +86,8 @@ def batched_step(w: Tensor, x: Tensor, y: Tensor, idx: Tensor, k_w: int, const: 
     xt = x[idx]  # (S, d)
     yt = y[idx]  # (S,)
     h = torch.bmm(w, xt.unsqueeze(2)).squeeze(2)  # (S, 2k) pre-activations
-    act = torch.where(h > 0, h, const.alpha_t * h)  # sigma(h) with each seed's alpha
-    q = (yt * (const.v_t * (act[:, :k_w].sum(1) - act[:, k_w:].sum(1)))).double()  # (S,) margins
+    n_x = output_from_preactivations(h[:, :k_w], h[:, k_w:], const.alpha_t, const.v_t)  # (S,) Eq. (1), each seed's alpha, v
+    q = (yt * n_x).double()  # (S,) margins
     losses.add_(sgd_logistic_loss(q))  # l(q) = log(1 + e^{-q}) of Eq. (2)
     g = const.lr_v * yt.double() * torch.sigmoid(-q)  # (S,) = -lr * dl/dN
     slope = torch.where(h > 0, 1.0, const.alpha64)  # sigma'(h), sigma'(0) = alpha; float64

@@ -12,12 +12,15 @@ from torch import Tensor
 from lt_teacher.functional._checks import check_alpha, check_groups, check_matrix, output_weight, signed_labels
 
 
-def leaky_relu(z: Tensor, alpha: float) -> Tensor:
+def leaky_relu(z: Tensor, alpha: float | Tensor) -> Tensor:
     """sigma(z) = max(z, alpha z) for 0 < alpha < 1 (section 3); alpha = 0 is the ReLU (supplementary Figure 4).
 
     The derivative at 0 is alpha (the paper's convention sigma'(0) = alpha), which is what
-    autograd gives for ``torch.nn.functional.leaky_relu``.
+    autograd gives for ``torch.nn.functional.leaky_relu``. ``alpha`` may be a tensor that broadcasts
+    against ``z`` (one slope per network of a grid, e.g. shape (S, 1) for z of shape (S, k)).
     """
+    if isinstance(alpha, Tensor):
+        return torch.where(z > 0, z, alpha * z)
     return F.leaky_relu(z, negative_slope=alpha)
 
 
@@ -28,9 +31,12 @@ def append_bias_coordinate(x: Tensor) -> Tensor:
 
 
 def output_from_preactivations(
-    h_w: Tensor, h_u: Tensor, alpha: float, v: float = 1.0, *, scale: float | None = None
+    h_w: Tensor, h_u: Tensor, alpha: float | Tensor, v: float | Tensor = 1.0, *, scale: float | None = None
 ) -> Tensor:
     """Eq. (1) given the pre-activations h_w = x W_w^T (n x k_w) and h_u = x W_u^T (n x k_u).
+
+    ``alpha`` and ``v`` may be tensors that broadcast per row (one network per row, as the batched
+    SGD engine evaluates S networks at once: alpha of shape (S, 1), v of shape (S,)).
 
     No checks (the evaluation pass calls it on prepared tensors); 0 <= alpha < 1 and v > 0 are the
     caller's to ensure. ``scale`` is the deprecated name of ``v``.
