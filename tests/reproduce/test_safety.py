@@ -85,7 +85,12 @@ def test_ctrl_c_during_all_keeps_completed_reports_and_leaves_the_rest_byte_iden
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     command = [sys.executable, "-m", "lt_teacher.cli", "reproduce", "all", "--scale", "tiny", "--wandb", "disabled",
                "--reports-dir", str(committed), "--runs-dir", str(committed.parent / "runs"), "--threads", "1"]
-    process = subprocess.Popen(command, cwd=committed.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # A shell's background job starts with SIGINT ignored, and Python then installs no KeyboardInterrupt handler:
+    # give the child the default disposition, as an interactive terminal would, so that Ctrl-C reaches it.
+    process = subprocess.Popen(
+        command, cwd=committed.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     lines = []
     try:
         deadline = time.monotonic() + 240
