@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 
 import pytest
 
@@ -78,3 +80,23 @@ def test_the_lowest_layers_do_not_import_lightning(lower):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""] if isinstance(node, ast.ImportFrom) else []
             offenders += [f"{name} imports {n}" for n in names if n == "lightning" or n.startswith("lightning.")]
     assert not offenders, offenders
+
+
+def test_importing_the_lowest_layers_does_not_load_lightning():
+    """Checked on a fresh interpreter's sys.modules: the package's __init__ imports its Lightning parts lazily."""
+    code = (
+        "import sys, lt_teacher.functional, lt_teacher._validation, lt_teacher.metrics, lt_teacher.engines, lt_teacher.plotting\n"
+        "print(sorted(m for m in sys.modules if m == 'lightning' or m.startswith('lightning.')))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert result.stdout.strip() == "[]", result.stdout
+
+
+def test_the_package_names_are_still_importable_from_the_top():
+    import lt_teacher
+
+    for name in lt_teacher.__all__:
+        assert getattr(lt_teacher, name) is not None, name
+    assert "LeakyReLUTeacherNet" in dir(lt_teacher)
+    with pytest.raises(AttributeError, match="has no attribute 'nope'"):
+        lt_teacher.nope  # noqa: B018

@@ -15,6 +15,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from lt_teacher._validation import check_float, check_int
 from lt_teacher.functional._checks import check_alpha, check_positive, check_tensor, output_weight
 from lt_teacher.functional.network import log_logistic_loss
 
@@ -32,9 +33,8 @@ def _check_margins(q: object) -> Tensor:
 
 
 def _check_degree(degree: object) -> int:
-    if isinstance(degree, bool) or not isinstance(degree, int) or degree < 1:
-        raise ValueError(f"`degree` must be the homogeneity degree, an int >= 1, got {degree!r}.")
-    return degree
+    """The homogeneity degree of the network in its parameters: an int >= 1."""
+    return check_int(degree, "degree", minimum=1)
 
 
 def _log_sum_loss_update(q: Tensor) -> Tensor:
@@ -90,7 +90,7 @@ def normalized_margin(q: Tensor, param_norm: float | Tensor, degree: int = 1) ->
     """
     q64 = _check_margins(q)
     norm = check_positive(float(param_norm), "param_norm")
-    return q64.min() / norm ** _check_degree(degree)
+    return q64.min() / _normalizer(norm, _check_degree(degree))
 
 
 def smoothed_margin(q: Tensor, param_norm: float | Tensor, degree: int = 1) -> Tensor:
@@ -108,6 +108,11 @@ def smoothed_margin(q: Tensor, param_norm: float | Tensor, degree: int = 1) -> T
     q64 = _check_margins(q)
     norm = check_positive(float(param_norm), "param_norm")
     return smoothed_margin_from_log_sum_loss(log_sum_loss(q64), norm, _check_degree(degree))
+
+
+def _normalizer(param_norm: float, degree: int) -> float:
+    """||theta||^degree, the denominator of Eq. (4) and Eq. (5)."""
+    return param_norm**degree
 
 
 def satisfies_assumption_6_1(log_n_loss: Tensor) -> Tensor:
@@ -128,8 +133,7 @@ def theorem_6_2_threshold(
         >>> float(theorem_6_2_threshold(4, 0.5, 1.0, 3.0))  # 2 * 0.5 * 1 * 3
         3.0
     """
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"`k` must be a group size >= 1, got {k!r}.")
+    k = check_int(k, "k", minimum=1)
     alpha = check_alpha(alpha)
     v_checked = output_weight(v, scale, "theorem_6_2_threshold")
     if max_input_norm is None:
@@ -198,14 +202,14 @@ def _margin_compute(
     log_loss = float(stats.log_n_loss) - math.log(count)
     smoothed = float(smoothed_margin_from_log_sum_loss(stats.log_n_loss, param_norm, degree))
     threshold = float(theorem_6_2_threshold(k, alpha, v, stats.max_input_norm))
-    norm = param_norm**degree
+    norm = _normalizer(param_norm, degree)
     return MarginSummary(
         loss=math.exp(log_loss),
         log_loss=log_loss,
         accuracy=float(stats.n_correct) / count,
         normalized=float(stats.min_margin) / norm if norm > 0 else -math.inf,
         smoothed=smoothed,
-        assumption_6_1=float(float(stats.log_n_loss) < 0.0),
+        assumption_6_1=float(satisfies_assumption_6_1(stats.log_n_loss)),
         theorem_6_2_threshold=threshold,
         above_threshold=float(smoothed > threshold),
     )
@@ -235,6 +239,5 @@ def margin_summary(
     norms = check_tensor(x_norm, "x_norm").to(_F64)
     if norms.shape != q64.shape:
         raise ValueError(f"`x_norm` must have shape {tuple(q64.shape)}, one norm per margin, got {tuple(norms.shape)}.")
-    if isinstance(param_norm, bool) or not isinstance(param_norm, (int, float)) or not param_norm >= 0:
-        raise ValueError(f"`param_norm` must be a number >= 0, got {param_norm!r}.")
-    return _margin_compute(_margin_update(q64, norms), float(param_norm), _check_degree(degree), k, check_alpha(alpha), v)
+    norm = check_float(param_norm, "param_norm", minimum=0.0)
+    return _margin_compute(_margin_update(q64, norms), norm, _check_degree(degree), k, check_alpha(alpha), v)
