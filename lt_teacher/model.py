@@ -20,7 +20,13 @@ from lt_teacher._validation import check_bool, check_choice, check_int, check_po
 from lt_teacher.engines import EpochOrder, fused_sgd_steps, reference_sgd_steps
 from lt_teacher.engines._contract import per_network
 from lt_teacher.functional._checks import signed_labels
-from lt_teacher.functional.network import append_bias_coordinate, leaky_relu, logistic_loss
+from lt_teacher.functional.network import (
+    append_bias_coordinate,
+    leaky_relu,
+    logistic_loss,
+    output_from_activations,
+    signed_output_weights,
+)
 from lt_teacher.grid import resolve_num_networks
 
 ENGINES = ("fused", "reference", "lightning")
@@ -131,10 +137,9 @@ class LeakyReLUTeacherNet(LightningModule):
         stds = self._per_network["init_std"]
         scale = stds[0] if len(set(stds)) == 1 else torch.tensor(stds).view(-1, 1, 1)
         self.weight = nn.Parameter(torch.randn(num_seeds, 2 * k, width) * scale)  # (S, 2k, d[+1])
-        signs = torch.cat([torch.ones(k), -torch.ones(k)])
         vs = self._per_network["v"]
         # fixed: (2k,) when the networks share v, else (S, 2k), one row per network
-        self.register_buffer("output_weights", vs[0] * signs if len(set(vs)) == 1 else torch.tensor(vs).view(-1, 1) * signs)
+        self.register_buffer("output_weights", signed_output_weights(k, vs[0] if len(set(vs)) == 1 else list(vs)))
         self._train_x: Tensor | None = None  # (n, d[+1]) training inputs for the per-example engines
         self._train_y: Tensor | None = None  # (n,) labels +-1
         self._order: EpochOrder | None = None
@@ -189,13 +194,8 @@ class LeakyReLUTeacherNet(LightningModule):
         """N(x) of every seed: (S, n) for a batch of shape (n, input_dim) or images that flatten to it."""
         h = self.prepare_inputs(x) @ self.weight.transpose(1, 2)  # (S, n, 2k)
         alphas = self._per_network["alpha"]
-        if len(set(alphas)) == 1:
-            act = leaky_relu(h, alphas[0])
-        else:  # each network its own slope, the same arithmetic as leaky_relu
-            act = torch.where(h > 0, h, torch.tensor(alphas, dtype=h.dtype, device=h.device).view(-1, 1, 1) * h)
-        if self.output_weights.ndim == 1:
-            return act @ self.output_weights
-        return torch.bmm(act, self.output_weights.unsqueeze(2)).squeeze(2)  # (S, n)
+        slope = alphas[0] if len(set(alphas)) == 1 else torch.tensor(alphas, dtype=h.dtype, device=h.device).view(-1, 1, 1)
+        return output_from_activations(leaky_relu(h, slope), self.output_weights)  # (S, n), Eq. (1)
 
     @override
     def forward(self, x: Tensor) -> Tensor:

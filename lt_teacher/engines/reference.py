@@ -6,11 +6,10 @@ import warnings
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from lt_teacher.engines._contract import SGDInputs, sgd_engine
-from lt_teacher.functional.network import sgd_logistic_loss
+from lt_teacher.functional.network import output_from_preactivations, sgd_logistic_loss
 
 __all__ = ["autograd_sgd_steps", "reference_sgd_steps"]
 
@@ -20,7 +19,7 @@ def reference_sgd_steps(p: SGDInputs) -> Tensor:
     """Per-example SGD on the network of Eq. (1), written the slow, plain way with autograd.
 
     For each seed s and each index i in ``order[s]``: the forward pass of Eq. (1) of
-    Sarussi et al. (ICML 2021) with ``F.leaky_relu``, the loss l(q) = log(1 + e^{-q}) of Eq. (2)
+    Sarussi et al. (ICML 2021) (:func:`lt_teacher.functional.output_from_preactivations`), the loss l(q) = log(1 + e^{-q}) of Eq. (2)
     on q = y N(x) (:func:`lt_teacher.functional.sgd_logistic_loss`), ``backward()``, and ``W -= lr * W.grad`` (SGD with batch size 1,
     section 3). It is the reference the fused kernel is tested against, and what
     ``LeakyReLUTeacherNet(engine="reference")`` runs.
@@ -42,8 +41,8 @@ def reference_sgd_steps(p: SGDInputs) -> Tensor:
         w = p.weight[s].detach().clone().requires_grad_(True)  # (2k, d)
         alpha, v, lr = p.alpha[s], p.v[s], p.lr[s]  # this network's hyper-parameters
         for i in p.order[s].tolist():
-            act = F.leaky_relu(w @ p.x[i], negative_slope=alpha)  # (2k,) sigma(W x)
-            n_x = v * (act[: p.k_w].sum() - act[p.k_w :].sum())  # Eq. (1)
+            h = (w @ p.x[i]).unsqueeze(0)  # (1, 2k) pre-activations W x
+            n_x = output_from_preactivations(h[:, : p.k_w], h[:, p.k_w :], alpha, v)[0]  # Eq. (1)
             loss = sgd_logistic_loss(p.y[i] * n_x)  # l(q), Eq. (2)
             losses[s] += loss.detach().double()
             (grad,) = torch.autograd.grad(loss, w)

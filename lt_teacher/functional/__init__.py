@@ -44,8 +44,10 @@ from lt_teacher.functional.network import (
     logistic_loss,
     margins,
     network_output,
+    output_from_activations,
     output_from_preactivations,
     sgd_logistic_loss,
+    signed_output_weights,
 )
 from lt_teacher.functional.par_solution import PARSolutionCosines, cosine, par_solution_cosines, row_cosines
 from lt_teacher.functional.par_svm import PARSolution, par_features, par_svm
@@ -83,6 +85,7 @@ __all__ = [
     "margins",
     "max_pairwise_angle",
     "network_output",
+    "output_from_activations",
     "neuron_distances",
     "neural_agreement",
     "normalized_margin",
@@ -95,6 +98,7 @@ __all__ = [
     "row_cosines",
     "satisfies_assumption_6_1",
     "sgd_logistic_loss",
+    "signed_output_weights",
     "smoothed_margin",
     "theorem_6_2_threshold",
 ]

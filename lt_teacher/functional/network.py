@@ -46,6 +46,30 @@ def output_from_preactivations(
     return v * (leaky_relu(h_w, alpha).sum(dim=1) - leaky_relu(h_u, alpha).sum(dim=1))
 
 
+def signed_output_weights(k: int, v: float | list[float]) -> Tensor:
+    """The fixed output layer of Eq. (1) as a vector a = (v, ..., v, -v, ..., -v) of 2k entries.
+
+    ``v`` a list of S values gives an (S, 2k) matrix, one row per network of a grid. With it Eq. (1)
+    reads N(x) = a . sigma(W x) (:func:`output_from_activations`), the form of an ``nn.Module``
+    whose second layer is this vector.
+    """
+    signs = torch.cat([torch.ones(k), -torch.ones(k)])
+    return v * signs if isinstance(v, (int, float)) else torch.tensor(v).view(-1, 1) * signs
+
+
+def output_from_activations(activations: Tensor, output_weights: Tensor) -> Tensor:
+    """Eq. (1) in its matrix form, N(x) = a . sigma(W x), from the activations sigma(W x).
+
+    ``activations``: (n, 2k) for one network or (S, n, 2k) for S networks; ``output_weights``: a (2k,)
+    vector shared by the networks or (S, 2k), one row each (:func:`signed_output_weights`). The same
+    N(x) as :func:`output_from_preactivations`, summed in another order (a matrix product): the
+    LightningModule evaluates this form, the diagnostics the group sums.
+    """
+    if output_weights.ndim == 1:
+        return activations @ output_weights
+    return torch.bmm(activations, output_weights.unsqueeze(2)).squeeze(2)  # (S, n)
+
+
 def network_output(
     x: Tensor, w: Tensor, u: Tensor, alpha: float, v: float | None = None, *, scale: float | None = None
 ) -> Tensor:

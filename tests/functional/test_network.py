@@ -55,3 +55,20 @@ def test_output_from_preactivations_takes_v_and_scale():
     h_w, h_u = X @ W.T, X @ U.T
     with pytest.deprecated_call():
         assert torch.equal(output_from_preactivations(h_w, h_u, 0.2, scale=0.5), output_from_preactivations(h_w, h_u, 0.2, 0.5))
+
+
+def test_the_matrix_form_of_eq_1_is_the_group_sum_form_to_rounding():
+    """N(x) = a . sigma(W x) with a = (v, .., v, -v, .., -v) equals v (sum sigma(w.x) - sum sigma(u.x))."""
+    from lt_teacher.functional import leaky_relu, network_output, output_from_activations, signed_output_weights
+
+    torch.manual_seed(0)
+    x, w, u = torch.randn(7, 3, dtype=torch.float64), torch.randn(4, 3, dtype=torch.float64), torch.randn(4, 3, dtype=torch.float64)
+    a = signed_output_weights(4, 2.5).double()
+    assert a.tolist() == [2.5] * 4 + [-2.5] * 4
+    matrix = output_from_activations(leaky_relu(x @ torch.cat([w, u]).T, 0.2), a)
+    assert torch.allclose(matrix, network_output(x, w, u, 0.2, 2.5), rtol=1e-13, atol=1e-13)
+    per_network = signed_output_weights(4, [1.0, 3.0]).double()  # (S, 2k): one row per network of a grid
+    assert per_network.shape == (2, 8) and per_network[1].tolist() == [3.0] * 4 + [-3.0] * 4
+    stacked = leaky_relu(torch.stack([x, x]) @ torch.cat([w, u]).T, 0.2)  # (S, n, 2k)
+    both = output_from_activations(stacked, per_network)
+    assert torch.allclose(both[1], network_output(x, w, u, 0.2, 3.0), rtol=1e-13, atol=1e-13)
