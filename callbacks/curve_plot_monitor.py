@@ -9,7 +9,7 @@ from typing_extensions import override
 
 from lt_teacher.plotting import diagnostic_curves_figure, save_png
 
-from lt_teacher._validation import check_int, check_optional_int
+from lt_teacher._validation import check_int, check_optional_int, check_optional_path
 from ._evaluation_callback import EvaluationCallback
 from ._wandb import wandb_loggers
 
@@ -58,9 +58,10 @@ class CurvePlotMonitor(Callback):
         owner = type(self).__name__
         check_optional_int(every_n_epochs, "every_n_epochs", minimum=1, owner=owner)
         check_int(dpi, "dpi", minimum=1, owner=owner)
-        if save_dir is not None and not isinstance(save_dir, (str, Path)):
-            raise TypeError(f"{owner}: `save_dir` must be None, a str or a Path, got {type(save_dir).__name__}.")
-        if not isinstance(filename, str) or not filename.endswith(".png") or "/" in filename:
+        check_optional_path(save_dir, "save_dir", owner=owner)
+        if not isinstance(filename, str):
+            raise TypeError(f"{owner}: `filename` must be a str, a file name ending in .png, got {type(filename).__name__}.")
+        if not filename.endswith(".png") or "/" in filename:
             raise ValueError(f"{owner}: `filename` must be a file name ending in .png, got {filename!r}.")
         self.every_n_epochs = every_n_epochs
         self.save_dir = save_dir

@@ -213,6 +213,7 @@ class LinearTeacherMonitor(AnalysedNetwork, EvaluationCallback):
         except (TypeError, ValueError):
             return None
 
+    @override
     @torch.no_grad()
     def compute(self, pl_module: LightningModule) -> dict[str, float]:
         """One evaluation: every selected diagnostic as a float64 Python float, identical on every process.

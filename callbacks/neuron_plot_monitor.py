@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from torch import Tensor
 from typing_extensions import override
 
-from lt_teacher._validation import check_int, check_optional_int
+from lt_teacher._validation import check_int, check_optional_int, check_optional_path
 from lt_teacher.evaluation_data import BatchToXY
 from lt_teacher.plotting import decision_boundary_figure, neuron_figure, save_png
 
@@ -106,8 +106,7 @@ class NeuronPlotMonitor(AnalysedNetwork, Callback):
         check_optional_int(max_points, "max_points", minimum=1, owner=owner)
         check_int(dpi, "dpi", minimum=1, owner=owner)
         check_int(grid_size, "grid_size", minimum=2, owner=owner)
-        if save_dir is not None and not isinstance(save_dir, (str, Path)):
-            raise TypeError(f"{owner}: `save_dir` must be None, a str or a Path, got {type(save_dir).__name__}.")
+        check_optional_path(save_dir, "save_dir", owner=owner)
         if isinstance(plots, str) or not plots or any(p not in PLOTS for p in plots):
             raise ValueError(f"{owner}: `plots` must be a non-empty subset of {PLOTS}, got {plots!r}.")
         self._set_network_arguments(owner, batch_to_xy=batch_to_xy, network_fn=network_fn, features=features, output_fn=output_fn)

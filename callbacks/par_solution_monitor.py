@@ -10,7 +10,7 @@ from lightning.pytorch import LightningModule, Trainer
 from torch import Tensor
 from typing_extensions import override
 
-from lt_teacher._validation import check_int, check_optional_int
+from lt_teacher._validation import check_float, check_int, check_optional_int
 from lt_teacher.evaluation_data import BatchToXY
 from lt_teacher.functional.par_solution import par_solution_cosines
 from lt_teacher.functional.par_svm import PARSolution, par_svm
@@ -106,7 +106,7 @@ class PARSolutionMonitor(AnalysedNetwork, EvaluationCallback):
         check_optional_int(max_samples, "max_samples", minimum=1, owner=owner)
         self._set_network_arguments(owner, batch_to_xy=batch_to_xy, network_fn=network_fn, features=features, output_fn=output_fn)
         self._set_training_data_arguments(owner, data=data, sample_seed=sample_seed)
-        if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not (0.0 < float(tol) < 1.0):
+        if not 0.0 < check_float(tol, "tol", owner=owner) < 1.0:
             raise ValueError(f"{owner}: `tol` must be a number in (0, 1), got {tol!r}.")
         self.every_n_epochs = every_n_epochs
         self.max_samples = max_samples
@@ -150,6 +150,7 @@ class PARSolutionMonitor(AnalysedNetwork, EvaluationCallback):
         except ValueError as err:
             raise ValueError(f"{owner}: cannot solve Eq. (7) on the training points: {err}") from err
 
+    @override
     @torch.no_grad()
     def compute(self, pl_module: LightningModule) -> dict[str, float]:
         """One evaluation: every key of the table as a float64 Python float, identical on every process."""

@@ -18,6 +18,8 @@ import traceback
 import warnings
 from collections.abc import Iterable, Sequence
 
+from typing_extensions import override
+
 TRACEBACK_ENV = "LT_TEACHER_TRACEBACK"
 TRACEBACK_FLAG = "--traceback"
 
@@ -62,6 +64,7 @@ def normalize_flags(argv: Sequence[str]) -> list[str]:
 
 
 class _DropTips(logging.Filter):
+    @override
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         return "💡 Tip" not in message and not message.startswith("Trainer already configured with model summary")

@@ -28,6 +28,7 @@ Example:
 from __future__ import annotations
 
 import math
+import os
 import numbers
 import warnings
 from collections.abc import Collection, Mapping
@@ -45,6 +46,7 @@ __all__ = [
     "check_fraction",
     "check_int",
     "check_optional_int",
+    "check_optional_path",
     "check_positive",
     "check_probability",
     "check_slope",
@@ -169,6 +171,12 @@ def check_choice(value: object, name: str, choices: Collection[str], *, owner: s
     if value not in choices:
         raise ValueError(f"{_prefix(owner)}`{name}` must be one of {listed}, got {value!r}.")
     return value
+
+
+def check_optional_path(value: object, name: str, *, owner: str | None = None) -> None:
+    """``None``, a ``str`` or an ``os.PathLike`` (a folder or file to write to)."""
+    if value is not None and not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{_prefix(owner)}`{name}` must be None, a str or a Path, got {type(value).__name__}.")
 
 
 def check_subset(value: object, name: str, allowed: tuple[str, ...], *, owner: str | None = None) -> tuple[str, ...]:

@@ -136,10 +136,12 @@ class LoggedConfig(SaveConfigCallback):
 class LinearTeacherCLI(LightningCLI):
     """LightningCLI with the paper's defaults; the model's ``input_dim`` follows the datamodule's."""
 
+    @override
     def init_parser(self, **kwargs: Any) -> LightningArgumentParser:
         kwargs.setdefault("exit_on_error", False)  # main() turns a parse error into a short message
         return super().init_parser(**kwargs)
 
+    @override
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.link_arguments("data.input_dim", "model.input_dim", apply_on="instantiate")
         parser.set_defaults(
@@ -156,6 +158,7 @@ class LinearTeacherCLI(LightningCLI):
         except (KeyError, ArgumentError):
             pass
 
+    @override
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
         try:
             super().parse_arguments(parser, args)
@@ -165,6 +168,7 @@ class LinearTeacherCLI(LightningCLI):
             target = self._subcommand_parsers.get(sub, parser) if sub else parser
             raise CommandLineError(argument_error_text(str(err), target, sub)) from err
 
+    @override
     def instantiate_classes(self) -> None:
         try:
             super().instantiate_classes()
@@ -198,6 +202,7 @@ class LinearTeacherCLI(LightningCLI):
             if logger.init_args.get("job_type") is None:  # W&B's "job type": fit, validate or test
                 logger.init_args.job_type = self.subcommand
 
+    @override
     def after_instantiate_classes(self) -> None:
         for logger in self.trainer.loggers:
             if isinstance(logger, WandbLogger) and logger._experiment is None:
@@ -211,6 +216,7 @@ class LinearTeacherCLI(LightningCLI):
             if module is not None:
                 module._log_hyperparams = False
 
+    @override
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         """The configured trainer, plus what the command line adds: a progress bar with two diagnostics, a model
         summary of Eq. (1) and the curves of the monitored quantities (each unless turned off or already given)."""
@@ -239,6 +245,7 @@ class LinearTeacherCLI(LightningCLI):
             return
         self.trainer.log_every_n_steps = max(1, min(50, batches))  # type: ignore[attr-defined]  # set in Trainer.__init__ by its connector
 
+    @override
     def before_instantiate_classes(self) -> None:
         """``fit --ckpt_path last``: resume the newest last.ckpt into its own CSV version and W&B run."""
         self._name_wandb_runs()

@@ -3,7 +3,7 @@
 Groups of unequal size. The paper has k w-neurons and k u-neurons. A network with a learned
 output layer (:func:`lt_teacher.two_layer_view`) gives groups of sizes k_w != k_u, and then
 sign(N(x)) = sign((mean_w - mean_u) . x) fails even for perfectly clustered groups. By positive
-homogeneity, N(x) / (scale (k_w + k_u) / 2) = mean_i sigma(rho_w w_i . x) - mean_i sigma(rho_u u_i . x)
+homogeneity, N(x) / (v (k_w + k_u) / 2) = mean_i sigma(rho_w w_i . x) - mean_i sigma(rho_u u_i . x)
 with rho_g = 2 k_g / (k_w + k_u), so Theorem 5.1 applies to the rescaled neurons rho_w w_i and
 rho_u u_i. All quantities here use those weights; for equal sizes rho_w = rho_u = 1 and every
 quantity is exactly the paper's.

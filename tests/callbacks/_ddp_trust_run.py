@@ -48,7 +48,7 @@ def main() -> None:
     )
     dm = LinearTeacherDataModule(dim=3, n_train=N, n_val=10, n_test=10, batch_size=8)
     model_type = WithExtra if args.case == "backbone" else LeakyReLUTeacherNet
-    model = model_type(input_dim=3, k=3, engine="autograd")
+    model = model_type(input_dim=3, k=3, engine="lightning")
     if args.case == "nan":
         dm.setup("fit")
         x, y = dm.tensors("train")
