@@ -16,6 +16,9 @@ A plain PyTorch loop uses them like any torchmetrics metric::
 
 from __future__ import annotations
 
+import warnings
+from typing import Any
+
 import torch
 from torch import Tensor
 from torchmetrics import Metric
@@ -44,13 +47,23 @@ __all__ = [
     "AgreementStatistics",
     "LinearRegionStatistics",
     "MarginStatistics",
-    "MarginSufficientStatistics",
     "PARStatistics",
 ]
 
 _F64 = torch.float64
 
-MarginSufficientStatistics = MarginStatisticsState  # the former name of the reduced margin statistics
+
+
+def __getattr__(name: str) -> Any:
+    """``MarginSufficientStatistics``: the former name of :class:`MarginStatisticsState`, with a DeprecationWarning."""
+    if name == "MarginSufficientStatistics":
+        warnings.warn(
+            "`lt_teacher.metrics.MarginSufficientStatistics` is deprecated, use `MarginStatisticsState` (same class).",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return MarginStatisticsState
+    raise AttributeError(f"module 'lt_teacher.metrics' has no attribute {name!r}")
 
 
 def _logsumexp_reduce(stacked: Tensor) -> Tensor:

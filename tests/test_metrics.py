@@ -178,3 +178,10 @@ def test_the_docstring_examples_run():
     import lt_teacher.metrics
 
     assert doctest.testmod(lt_teacher.metrics).failed == 0
+
+
+def test_the_former_name_of_the_margin_statistics_still_works_with_a_warning():
+    import lt_teacher.metrics as metrics
+
+    with pytest.warns(DeprecationWarning, match="use `MarginStatisticsState`"):
+        assert metrics.MarginSufficientStatistics is metrics.MarginStatisticsState
