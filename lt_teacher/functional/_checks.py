@@ -8,14 +8,12 @@ neurons and inputs, label sets, the slope alpha and the margin beta.
 
 from __future__ import annotations
 
-import math
-import warnings
 
 import torch
 from torch import Tensor
 
 from lt_teacher import _validation
-from lt_teacher._validation import check_float, check_slope
+from lt_teacher._validation import check_float, check_slope, renamed_argument
 
 
 def _is_integer(dtype: torch.dtype) -> bool:
@@ -116,13 +114,5 @@ def output_weight(v: object, scale: object, owner: str) -> float:
         scale: the value passed as the deprecated ``scale`` keyword, or ``None``.
         owner: the function or class the argument belongs to, for the messages.
     """
-    if scale is not None:
-        warnings.warn(
-            f"{owner}: the keyword `scale` is deprecated; the output weight is called `v` (Eq. 1), pass `v=` instead.",
-            DeprecationWarning,
-            stacklevel=3,
-        )
-        if v is not None:
-            raise TypeError(f"{owner}: got both `v` and its deprecated name `scale`; pass only `v`.")
-        v = scale
-    return check_positive(1.0 if v is None else v, "v")
+    chosen = renamed_argument(v, scale, name="v", old_name="scale", default=None, owner=owner, stacklevel=4)
+    return check_positive(1.0 if chosen is None else chosen, "v")

@@ -44,11 +44,11 @@ def test_the_paper_functions_other_than_eq_1_still_need_a_leaky_slope():
 )
 def test_the_deprecated_scale_keyword_still_works_and_warns(call):
     expected = call(v=0.7)
-    with pytest.deprecated_call(match=r"`scale` is deprecated; the output weight is called `v`"):
+    with pytest.deprecated_call(match=r"`scale` is deprecated, use `v` instead"):
         got = call(scale=0.7)
     assert torch.equal(torch.as_tensor(got), torch.as_tensor(expected))
-    with pytest.raises(TypeError, match="both `v` and its deprecated name `scale`"), pytest.warns(DeprecationWarning):
-        call(v=0.7, scale=0.7)
+    with pytest.raises(ValueError, match="`scale` is the old name of `v`; got both"):
+        call(v=0.7, scale=0.5)
 
 
 def test_output_from_preactivations_takes_v_and_scale():
