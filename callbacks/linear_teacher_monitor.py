@@ -12,7 +12,7 @@ from torch import Tensor
 from typing_extensions import override
 
 from lt_teacher._validation import check_int
-from lt_teacher.evaluation_data import SPLITS, BatchToXY, EvaluationSource, make_source
+from lt_teacher.evaluation_data import SPLITS, BatchToXY, EvaluationSource, check_split_data, make_source
 from lt_teacher.evaluator import GROUPS, NAMESPACES, DiagnosticsEvaluator
 
 from ._analysed_network import AnalysedNetwork, NetworkFn
@@ -129,10 +129,7 @@ class LinearTeacherMonitor(AnalysedNetwork, EvaluationCallback):
             batch_to_xy=batch_to_xy, cache_limit_mb=cache_limit_mb, owner=owner,
         )
         check_int(every_n_epochs, "every_n_epochs", minimum=1, owner=owner)
-        if data is not None and not isinstance(data, Mapping):
-            raise TypeError(f"{owner}: `data` must be a mapping {{split: (x, y)}}, got {type(data).__name__}.")
-        if data is not None and (extra := [s for s in data if s not in SPLITS]):
-            raise ValueError(f"{owner}: `data` has unknown splits {extra}; expected keys among {SPLITS}.")
+        check_split_data(data, owner)
         self._set_network_arguments(owner, batch_to_xy=batch_to_xy, network_fn=network_fn, features=features, output_fn=output_fn)
         self.evaluator.batch_to_xy = self.batch_to_xy
         self.every_n_epochs = every_n_epochs

@@ -7,7 +7,7 @@ twice (a ``DistributedSampler`` would pad the shards with duplicates).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,9 +17,24 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset, Subset, Tenso
 
 from lt_teacher.functional._checks import signed_labels
 
-__all__ = ["SPLITS", "BatchToXY", "EvaluationSource", "HeadInputs", "make_source", "read_split"]
+__all__ = ["SPLITS", "BatchToXY", "EvaluationSource", "HeadInputs", "check_split_data", "make_source", "read_split"]
 
 SPLITS = ("train", "val", "test")
+
+
+def check_split_data(data: object, owner: str) -> None:
+    """``data`` given to a monitor or an evaluator: ``None`` or a mapping whose keys are among :data:`SPLITS`.
+
+    Raises:
+        TypeError: not a mapping.
+        ValueError: a key that is not a split (a typo would otherwise leave that split silently unevaluated).
+    """
+    if data is None:
+        return
+    if not isinstance(data, Mapping):
+        raise TypeError(f"{owner}: `data` must be a mapping {{split: (x, y)}}, got {type(data).__name__}.")
+    if extra := [s for s in data if s not in SPLITS]:
+        raise ValueError(f"{owner}: `data` has unknown splits {extra}; expected keys among {SPLITS}.")
 BatchToXY = Callable[[Any], "tuple[Tensor, Tensor]"]
 HeadInputs = Callable[[Tensor], Tensor]  # raw inputs of a batch -> float64 inputs of the analysed network
 

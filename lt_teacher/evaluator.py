@@ -28,7 +28,7 @@ from torch.utils.data import Dataset, TensorDataset
 from lt_teacher._validation import check_int, check_optional_int, check_subset
 from lt_teacher._batch import default_batch_to_xy
 from lt_teacher._sources import Collate, datasets_from_data
-from lt_teacher.evaluation_data import SPLITS, BatchToXY, EvaluationSource, make_source, read_split
+from lt_teacher.evaluation_data import SPLITS, BatchToXY, EvaluationSource, check_split_data, make_source, read_split
 from lt_teacher.functional._checks import check_beta
 from lt_teacher.functional.clustering import cluster_radius, radius
 from lt_teacher.functional.evaluation import evaluate_prepared
@@ -178,6 +178,7 @@ class DiagnosticsEvaluator:
         self, data: Mapping[str, Any], network: nn.Module, *, rank: int = 0, world_size: int = 1, head: Head | None = None
     ) -> Tensor | None:
         """Read and check ``{split: (x, y) | Dataset | DataLoader}`` for ``network`` (see :meth:`load_datasets`)."""
+        check_split_data(data, self.owner)
         datasets = datasets_from_data(data, self.needed_splits(), self.owner)
         return self.load_datasets(datasets, two_layer_view(network), rank=rank, world_size=world_size, head=head)
 

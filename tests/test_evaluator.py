@@ -91,3 +91,33 @@ def test_the_docstring_examples_run():
     import lt_teacher.evaluator
 
     assert doctest.testmod(lt_teacher.evaluator).failed == 0
+
+
+def _tiny_net() -> torch.nn.Module:
+    net = torch.nn.Sequential(torch.nn.Linear(2, 4, bias=False), torch.nn.LeakyReLU(0.1), torch.nn.Linear(4, 1, bias=False))
+    with torch.no_grad():
+        net[2].weight.copy_(torch.tensor([[1.0, 1.0, -1.0, -1.0]]))
+    return net
+
+
+_X = torch.randn(10, 2, generator=torch.Generator().manual_seed(0))
+_Y = (_X[:, 0] > 0).long()
+
+
+@pytest.mark.parametrize(
+    ("data", "error", "match"),
+    [
+        ({"train": (torch.full((10, 2), float("nan")), _Y)}, ValueError, r"train data contains NaN or Inf inputs"),
+        ({"train": (torch.randn(10, 3), _Y)}, ValueError, r"Inputs must have 2 features per example .* got shape \(10, 3\)"),
+        ({"train": (_X, torch.full((10,), 2))}, ValueError, r"labels in \{0, 1\} or \{-1, \+1\}, found values \[2.0\]"),
+        ({"train": (_X, _Y[:5])}, ValueError, r"has 10 inputs but 5 labels"),
+        ({"trian": (_X, _Y)}, ValueError, r"`data` has unknown splits \['trian'\]"),
+        ([(_X, _Y)], TypeError, r"`data` must be a mapping \{split: \(x, y\)\}, got list"),
+    ],
+    ids=["nan", "width", "labels", "lengths", "typo-split", "not-a-mapping"],
+)
+def test_the_evaluator_refuses_bad_data_naming_the_cause(data, error, match):
+    evaluator = DiagnosticsEvaluator()
+    with pytest.raises(error, match=match):
+        evaluator.load(data, _tiny_net())
+        evaluator.compute(_tiny_net())
