@@ -13,8 +13,7 @@ from lightning.pytorch import Trainer
 from torch import Tensor
 
 from lt_teacher._sources import resolve_datasets
-from lt_teacher.evaluation_data import SPLITS, BatchToXY, EvaluationSource, make_source
-from lt_teacher.functional._checks import signed_labels
+from lt_teacher.evaluation_data import SPLITS, BatchToXY, EvaluationSource, make_source, read_split
 
 __all__ = ["SPLITS", "BatchToXY", "EvaluationSource", "all_training_points", "make_source", "resolve_datasets"]
 
@@ -43,22 +42,9 @@ def all_training_points(
         "train", dataset, collate, max_samples=max_samples, sample_seed=sample_seed, batch_size=batch_size,
         rank=0, world_size=1, owner=owner,
     )
-    xs: list[Tensor] = []
-    ys: list[Tensor] = []
-    for batch in source.batches():
-        try:
-            x, y = batch_to_xy(batch)
-        except (TypeError, ValueError) as err:
-            raise type(err)(f"{owner}: the training data does not fit: {err}") from err
-        xs.append(x.detach().cpu())
-        ys.append(y.detach().cpu())
-    if not xs:
+    raw, _, _ = read_split(source, batch_to_xy, None, owner)  # checked batches: labels +-1, finite inputs
+    if not raw:
         raise ValueError(f"{owner}: the training data is empty.")
-    x_all, y_all = torch.cat(xs), torch.cat(ys)
-    try:
-        y_signed = signed_labels(y_all, x_all.shape[0]).to(torch.float64)
-    except (TypeError, ValueError) as err:
-        raise type(err)(f"{owner}: the training labels do not fit: {err}") from err
-    if not bool(torch.isfinite(x_all.to(torch.float64)).all()):
-        raise ValueError(f"{owner}: the training data contains NaN or Inf inputs; expected finite values.")
+    x_all = torch.cat([x.detach().cpu() for x, _ in raw])
+    y_signed = torch.cat([y.detach().cpu() for _, y in raw]).to(torch.float64)
     return x_all, y_signed

@@ -183,5 +183,5 @@ def test_infeasible_eq_7_fails_at_train_start(tmp_path):
 def test_bad_labels_fail_at_train_start(tmp_path):
     x, y = antipodal_gaussians(n=20)
     monitor = PARSolutionMonitor(data={"train": (x, 3 * y)})
-    with pytest.raises(ValueError, match="PARSolutionMonitor: the training labels do not fit"):
+    with pytest.raises(ValueError, match="PARSolutionMonitor: the train data does not fit: `y` must hold labels in"):
         fit(LeakyReLUTeacherNet(input_dim=2, k=2), [monitor], x, y, tmp_path, epochs=1)
