@@ -3,10 +3,11 @@
 On identical data (n=2,000, d=784, 2k=100, float32, one thread) it times, in one process:
   (a) Lightning, a batch_size=1 DataLoader, automatic optimization (engine="lightning");
   (b) a plain PyTorch autograd loop, one example per step;
-  (c) the fused engine inside Lightning (engine="fused", S=1), fed by the batch-indexed loader
-      lt_teacher's datamodules build (the loader only paces the steps);
+  (c) the fused engine inside Lightning (engine="fused", S=1), fed by an lt-teacher datamodule, which serves
+      a model that trains in its own order consecutive views of the split (the loader only paces the steps);
   (d) the fused engine inside Lightning with S=5 seeds at once;
   (e) the fused kernel alone: one ``fused_sgd_steps`` call per epoch on the same data, no Lightning;
+  (f) Lightning's own epoch: an empty training step that steps the optimizer and logs once, as (c) does;
 and prints microseconds per step (a step = one example for every seed) and the ratios
 (a)/(c), (b)/(c), 5*(c)/(d) and (c)/(e) (Lightning's overhead on the kernel's epoch). It also measures
 the core's float32 SGEMM peak (``torch.mm`` of 1024 x 1024 matrices, one thread) and prints the
@@ -25,11 +26,11 @@ import time
 
 import numba
 import torch
-from lightning.pytorch import Callback, Trainer, seed_everything
+from lightning.pytorch import Callback, LightningModule, Trainer, seed_everything
 from torch.utils.data import DataLoader, TensorDataset
 
 from lt_teacher import LeakyReLUTeacherNet
-from lt_teacher.datamodules._base import BatchIndexedTensors, keep_batch
+from lt_teacher.datamodules import TensorSplitsDataModule
 from lt_teacher.engines import EpochOrder, fused_sgd_steps
 
 N, D, K = 2000, 784, 50
@@ -56,6 +57,19 @@ def data() -> tuple[torch.Tensor, torch.Tensor]:
     return x, y
 
 
+class BenchmarkData(TensorSplitsDataModule):
+    """The benchmark's points as an lt-teacher datamodule (training split only), so (c) and (d) get the loader
+    the datamodules build for a model that trains in its own order: consecutive views that only pace the steps."""
+
+    def __init__(self, batch_size: int) -> None:
+        super().__init__(seed=0, batch_size=batch_size, eval_batch_size=N, num_workers=0)
+
+    def _build_splits(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        x, y = data()
+        empty = (x[:0], y[:0])
+        return {"train": (x, y), "val": empty, "test": empty}
+
+
 def lightning_epoch_seconds(engine: str, batch_size: int, epochs: int, num_seeds: int = 1) -> float:
     seed_everything(0)
     x, y = data()
@@ -65,11 +79,38 @@ def lightning_epoch_seconds(engine: str, batch_size: int, epochs: int, num_seeds
         max_epochs=epochs, logger=False, enable_checkpointing=False, enable_progress_bar=False,
         enable_model_summary=False, callbacks=[timer], accelerator="cpu", devices=1,
     )
-    if batch_size == 1:  # the naive setting: a plain batch_size=1 DataLoader
-        loader = DataLoader(TensorDataset(x, y), batch_size=1, shuffle=True)
-    else:  # the loader lt_teacher's datamodules build: one indexing operation per batch
-        loader = DataLoader(BatchIndexedTensors(x, y), batch_size=batch_size, shuffle=True, collate_fn=keep_batch)
-    trainer.fit(net, loader)
+    if engine == "lightning":  # the naive setting: a plain shuffled DataLoader
+        trainer.fit(net, DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=True))
+    else:  # an lt-teacher datamodule
+        trainer.fit(net, datamodule=BenchmarkData(batch_size))
+    return statistics.median(timer.times[1:])
+
+
+class EmptyStep(LightningModule):
+    """Lightning's own cost of one fused-engine epoch: one training step that steps the (gradient-free)
+    optimizer once and logs one epoch value, as ``LeakyReLUTeacherNet``'s per-example engines do, with no SGD."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(2 * K, D))
+        self.automatic_optimization = False
+
+    def training_step(self, batch: torch.Tensor, batch_idx: int) -> None:  # type: ignore[override]
+        self.optimizers().step()  # type: ignore[union-attr]
+        self.log("train/loss", torch.tensor(0.5), on_step=False, on_epoch=True, prog_bar=True, batch_size=1)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD([self.weight], lr=1e-3)
+
+
+def lightning_floor_epoch_seconds(epochs: int) -> float:
+    """Median epoch of :class:`EmptyStep` on a one-batch loader: the part of (c) that Lightning itself costs."""
+    timer = EpochTimer()
+    trainer = Trainer(
+        max_epochs=epochs, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, callbacks=[timer], accelerator="cpu", devices=1,
+    )
+    trainer.fit(EmptyStep(), DataLoader([torch.zeros(1)], batch_size=None))
     return statistics.median(timer.times[1:])
 
 
@@ -135,6 +176,7 @@ def main() -> None:
     c = lightning_epoch_seconds("fused", args.chunk, args.epochs) * us
     d = lightning_epoch_seconds("fused", args.chunk, args.epochs, num_seeds=5) * us
     e = kernel_epoch_seconds(args.epochs) * us
+    f = lightning_floor_epoch_seconds(max(args.epochs, 50)) * us
     peak = sgemm_peak_flops()
     kernel_flops = 4 * D * 2 * K / (e * 1e-6)
     print(f"n={N} d={D} 2k={2 * K} float32, torch threads={torch.get_num_threads()}, numba threads={numba.get_num_threads()}")
@@ -145,6 +187,8 @@ def main() -> None:
     print(f"(e) fused kernel alone, one call per epoch         : {e:9.2f} us/step")
     print(f"(a)/(c) = {a / c:.1f}   (b)/(c) = {b / c:.1f}   5*(c)/(d) = {5 * c / d:.2f}")
     print(f"Lightning epoch / kernel epoch (c)/(e) = {c / e:.3f}")
+    print(f"(f) Lightning's own epoch (empty step, 1 optimizer.step, 1 self.log): {f * N / 1e3:.3f} ms; "
+          f"(c)-(e) = {(c - e) * N / 1e3:.3f} ms per epoch")
     print(f"kernel: {kernel_flops / 1e9:.1f} GFLOP/s = {kernel_flops / peak:.0%} of the measured SGEMM peak {peak / 1e9:.1f} GFLOP/s")
 
 

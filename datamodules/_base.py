@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import zlib
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import torch
 from lightning.pytorch import LightningDataModule
+from lightning.pytorch.strategies import ParallelStrategy
 from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, Sampler, TensorDataset
 from typing_extensions import override
 
 from lt_teacher._validation import check_bool, check_choice, check_int
@@ -60,9 +62,31 @@ class BatchIndexedTensors(TensorDataset):
     default collation would stack item by item (which costs more than a fused SGD step per item).
     """
 
-    def __getitems__(self, indices: list[int]) -> tuple[Tensor, ...]:
+    def __getitems__(self, indices: list[int] | slice) -> tuple[Tensor, ...]:
+        if isinstance(indices, slice):  # a run of consecutive points (:class:`ConsecutiveBatches`): views, no copy
+            return tuple(t[indices] for t in self.tensors)
         index = torch.as_tensor(indices, dtype=torch.long)
         return tuple(t[index] for t in self.tensors)
+
+
+class ConsecutiveBatches(Sampler[slice]):
+    """Batch sampler of consecutive runs of a split, in the stored order: ``slice(0, b)``, ``slice(b, 2b)``, ...
+
+    With :class:`BatchIndexedTensors` every batch is a view of the split's tensors (nothing is gathered or
+    copied, nothing is drawn). For a model that trains from the whole training set in its own order (the
+    per-example engines of :class:`~lt_teacher.LeakyReLUTeacherNet`), the loader only paces Lightning's
+    steps, and a shuffled gather of n points would cost a copy of the data every epoch.
+    """
+
+    def __init__(self, n: int, batch_size: int) -> None:
+        self.n = check_int(n, "n", minimum=0)
+        self.batch_size = check_int(batch_size, "batch_size", minimum=1)
+
+    def __iter__(self) -> Iterator[slice]:
+        return (slice(start, min(start + self.batch_size, self.n)) for start in range(0, self.n, self.batch_size))
+
+    def __len__(self) -> int:
+        return -(-self.n // self.batch_size)
 
 
 def keep_batch(batch: Any) -> Any:
@@ -222,8 +246,31 @@ class TensorSplitsDataModule(LightningDataModule, ABC):
 
     @override
     def train_dataloader(self) -> DataLoader:
-        """Shuffled training loader: every epoch visits each point once in a fresh seeded order."""
-        return self._loader("train", self.batch_size, shuffle=True)
+        """Shuffled training loader: every epoch visits each point once in a fresh seeded order.
+
+        A model that does not read its training batches (``reads_training_batches = False``, as
+        :class:`~lt_teacher.LeakyReLUTeacherNet` with the fused or reference engine, which draws its own
+        per-example order) gets, under a single-process strategy, the same number of batches as consecutive views of the
+        split (:class:`ConsecutiveBatches`): the loader then only paces Lightning's steps, at no cost per point.
+        """
+        if not self._paces_only():
+            return self._loader("train", self.batch_size, shuffle=True)
+        dataset = BatchIndexedTensors(*self.tensors("train"))
+        return DataLoader(
+            dataset,
+            # a batch is a slice, which BatchIndexedTensors.__getitems__ serves as views (DataLoader's typing expects lists)
+            batch_sampler=ConsecutiveBatches(len(dataset), self.batch_size),  # type: ignore[arg-type]
+            collate_fn=keep_batch,
+            num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
+        )
+
+    def _paces_only(self) -> bool:
+        """Whether the attached model ignores the training batches' content, under a single-process strategy
+        (a parallel one, DDP included even on one device, injects its distributed sampler into the usual loader)."""
+        trainer = getattr(self, "trainer", None)
+        if trainer is None or isinstance(trainer.strategy, ParallelStrategy):
+            return False
+        return getattr(trainer.lightning_module, "reads_training_batches", True) is False
 
     @override
     def val_dataloader(self) -> DataLoader:

@@ -40,17 +40,19 @@ def _unknowable(split: str, owner: str, what: str) -> ValueError:
     )
 
 
-def _flat_indices(sampler: Iterable[Any]) -> list[int]:
+def _flat_indices(sampler: Iterable[Any], n: int) -> list[int]:
     indices: list[int] = []
     for item in sampler:
-        if isinstance(item, (list, tuple)) or (isinstance(item, Tensor) and item.ndim > 0):
+        if isinstance(item, slice):  # a batch sampler of consecutive runs (datamodules' ConsecutiveBatches)
+            indices.extend(range(*item.indices(n)))
+        elif isinstance(item, (list, tuple)) or (isinstance(item, Tensor) and item.ndim > 0):
             indices.extend(int(i) for i in item)  # a batch sampler yields lists of indices
         else:
             indices.append(int(item))
     return indices
 
 
-def _probe(sampler: Any, split: str, owner: str) -> list[int]:
+def _probe(sampler: Any, n: int, split: str, owner: str) -> list[int]:
     """The indices a sampler of unknown type visits in one epoch, if they are the same under two RNG states.
 
     The sampler is deep-copied and iterated twice with different seeds of every global RNG (and of any
@@ -68,7 +70,7 @@ def _probe(sampler: Any, split: str, owner: str) -> list[int]:
                 for value in vars(probe).values() if hasattr(probe, "__dict__") else ():
                     if isinstance(value, torch.Generator):
                         value.manual_seed(seed)
-                runs.append(sorted(_flat_indices(probe)))
+                runs.append(sorted(_flat_indices(probe, n)))
     except Exception as err:  # noqa: BLE001: any failure means the set of points is unknown
         raise _unknowable(split, owner, f"({type(sampler).__name__}) cannot be copied and iterated ({err!r})") from err
     finally:
@@ -105,7 +107,7 @@ def sampler_indices(sampler: Any, n: int, split: str, owner: str) -> list[int] |
         return None
     if isinstance(sampler, SubsetRandomSampler):
         return sorted(int(i) for i in sampler.indices)
-    indices = _probe(sampler, split, owner)
+    indices = _probe(sampler, n, split, owner)
     return None if indices == list(range(n)) else indices
 
 

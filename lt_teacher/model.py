@@ -172,6 +172,16 @@ class LeakyReLUTeacherNet(LightningModule):
         return {name: values[network] for name, values in self._per_network.items()}
 
     @property
+    def reads_training_batches(self) -> bool:
+        """Whether training reads the training loader's batches: only with ``engine="lightning"``.
+
+        The fused and reference engines train on the whole training set, read once at the start of fit, in their
+        own per-example order (:class:`~lt_teacher.engines.EpochOrder`); the loader only paces Lightning's steps.
+        lt-teacher's datamodules then serve the batches as views in the stored order (no shuffled copy per epoch).
+        """
+        return self.hparams["engine"] == "lightning"
+
+    @property
     def is_grid(self) -> bool:
         """Whether the networks of this module differ in a hyper-parameter (alpha, v, init_std or lr)."""
         return any(len(set(values)) > 1 for values in self._per_network.values())
