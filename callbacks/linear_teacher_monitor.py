@@ -35,7 +35,8 @@ class LinearTeacherMonitor(AnalysedNetwork, EvaluationCallback):
     evaluation is :class:`~lt_teacher.evaluator.DiagnosticsEvaluator` (:attr:`evaluator`), which a plain
     PyTorch or Fabric loop calls directly with the same results.
 
-    Logged metrics (``pl_module.log``, once per evaluation, against the epoch):
+    Logged metrics (once per evaluation, against the epoch: to every logger in one row per epoch, and to
+    ``trainer.callback_metrics`` for ``ModelCheckpoint``/``EarlyStopping``):
 
     ==========================================  ===========================================================
     key                                         meaning

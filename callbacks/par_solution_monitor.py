@@ -34,7 +34,7 @@ class PARSolutionMonitor(AnalysedNetwork, EvaluationCallback):
     the training points (after :meth:`TwoLayerView.prepare_inputs`, so a first-layer bias is one more
     coordinate of w and u, supplementary 8.1); each evaluation then compares the network with it.
 
-    Logged metrics (``pl_module.log`` with ``sync_dist=True``, once per evaluation, against the epoch):
+    Logged metrics (once per evaluation, against the epoch, to the loggers and ``trainer.callback_metrics``):
 
     ==================================  ==================================================================
     key                                 meaning
@@ -53,8 +53,8 @@ class PARSolutionMonitor(AnalysedNetwork, EvaluationCallback):
     float64 and is saved in checkpoints; :attr:`solution` holds the :class:`PARSolution`.
 
     Distributed training: every process reads *all* training points (``make_source`` with
-    ``world_size=1``, not a shard), solves the same problem and computes identical values; the
-    ``sync_dist`` mean therefore changes nothing and every rank logs the same keys.
+    ``world_size=1``, not a shard), solves the same problem and computes identical values, so every
+    rank publishes the same keys and values.
 
     Cost: Eq. (7) is a hard-margin SVM in 2d' variables with one constraint per point, solved by NNLS
     once per run (and again after a resume); for many points or wide inputs this is the slow
