@@ -12,28 +12,30 @@ for a dot product of d terms, in any summation order, with or without fused mult
 
 (Higham, *Accuracy and Stability of Numerical Algorithms*, eq. 3.5), u = 2^-24, plus 2.01 u ||x|| ||w||
 when the inputs had to be rounded to float32 and the same bound with u = 2^-53 for the float64 product
-the result is compared with. Every entry, and every derived quantity (N(x), the projection
-(w_bar - u_bar) . x, w_hat . x - beta), whose decision the bound cannot settle marks its point; the
-rows of those points are recomputed in float64 and replace the float32 rows. The returned
-:class:`~lt_teacher.functional.evaluation.EvaluationBatch` therefore leads every statistic of
-:mod:`lt_teacher.metrics` to the same counts and fractions as the float64 batch, at the cost of one
-float32 GEMM plus O(n (k + d)) work. (Where a float64 result is itself within float64's rounding of a
-threshold, as at an exact tie, the decision follows the float64 product of the recomputed row.)
+the result is compared with. Divided by ||w_j||, the bound is one number per point, so the decisions
+cost a few O(n K) passes: the signs and the beta comparisons of w_hat . x (Definitions 6.2/6.3) from the
+row minimum of |h_ij| / ||w_j|| and of its distance to beta; the sign of (w_bar - u_bar) . x and Theorem
+5.1's |(w_bar - u_bar) . x| >= 2 r ||x||; sign N(x) (accuracy, disagreement); and the points that can hold
+the smallest margin. Every point one of them cannot settle is recomputed in float64 (its row of H and its
+N(x)), so every count and fraction of :mod:`lt_teacher.metrics` equals the float64 batch's, and the
+smallest margin (Eq. 4) is a float64 value. (Where a float64 result is itself within float64's rounding
+of a threshold, as at an exact tie, the decision follows the float64 product of the recomputed row.)
 
-N(x) (hence the margins q = y N(x), the losses in log space, the minimum margin) is always returned in
-float64 precision, not float32: from the decided activation pattern, N(x) = x . (v sum_j s_j a_j w_j) with
-a_j = 1 or alpha, one float64 vector per distinct pattern (few once training has separated the data).
-When the patterns are many (more than n/4, as at a random initialization), or float32 leaves more than
-n/4 points undecided, the batch is evaluated by the float64 pass instead (the same result; no faster).
+N(x) of the other points is Eq. (1) of the float32 pre-activations: float32-accurate, within
+:func:`output_error_bound` plus (K + 2) 2^-24 v sum_j |h_j| of the float64 value, so log(n L) (hence the
+loss, log loss and smoothed margin of Eq. 5) is within the largest of those bounds (|d log l(q) / dq| <= 1).
+When float32 leaves more than n/4 points undecided the batch goes through the float64 pass instead.
 
-Measured on this project's 2-core CPU (``benchmarks/monitor_overhead.py`` prints it), n = 2000, d = 784,
-2k = 100, near the NAR: float32 X W^T 2.7 ms, the float64 pass 5.5 ms, this pass 11.2 ms. The float64
-product costs only twice the float32 one on this CPU, and the O(n k) bookkeeping of the decisions plus the
-O(n d) float64 N(x) cost more than the half product saved, so :class:`LinearTeacherMonitor` keeps the
-float64 pass; this one is the exact building block for devices where float64 is far slower than float32.
+Measured on this project's 2-core CPU, shared with other jobs, n = 2000, d = 784, 2k = 100
+(``benchmarks/monitor_overhead.py`` prints it): near the NAR (neurons within 1% of +-teacher) float32
+X W^T 2.5 ms, the float64 pass 5.1 ms, this pass 3.9 ms; at the benchmark's initialization scale
+(std 1e-3) about 12% of the points are recomputed (d u32 is a worst-case bound) and the pass is no
+faster than the float64 one. :class:`~lt_teacher.evaluator.DiagnosticsEvaluator` uses it with
+``precision="auto"``.
 
-Inputs outside float32's comfortable range (any nonzero |x_l| or |w_jl| outside [2^-50, 2^50]) are
-evaluated entirely in float64.
+Inputs outside float32's comfortable range (neurons that are not float32 numbers with a nonzero |w_jl|
+outside [2^-50, 2^50], any such |x_l|, zero-norm neurons, or a float32 overflow) are evaluated entirely in
+float64.
 """
 
 from __future__ import annotations
