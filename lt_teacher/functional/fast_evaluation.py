@@ -26,12 +26,14 @@ N(x) of the other points is Eq. (1) of the float32 pre-activations: float32-accu
 loss, log loss and smoothed margin of Eq. 5) is within the largest of those bounds (|d log l(q) / dq| <= 1).
 When float32 leaves more than n/4 points undecided the batch goes through the float64 pass instead.
 
-Measured on this project's 2-core CPU, shared with other jobs, n = 2000, d = 784, 2k = 100
-(``benchmarks/monitor_overhead.py`` prints it): near the NAR (neurons within 1% of +-teacher) float32
-X W^T 2.5 ms, the float64 pass 5.1 ms, this pass 3.9 ms; at the benchmark's initialization scale
-(std 1e-3) about 12% of the points are recomputed (d u32 is a worst-case bound) and the pass is no
-faster than the float64 one. :class:`~lt_teacher.evaluator.DiagnosticsEvaluator` uses it with
-``precision="auto"``.
+Measured on this project's 2-core CPU while shared with other jobs, n = 2000, d = 784, 2k = 100
+(``benchmarks/monitor_overhead.py --engine fused`` prints it): near the NAR (neurons within 1% of
++-teacher, 36 points recomputed) float32 X W^T 3.1 ms, the float64 pass 5.4 ms, this pass 5.7 ms; at the
+benchmark's initialization (std 1e-3) about 12% of the points are recomputed (d u32 is a worst-case
+bound). The float64 product costs only about twice the float32 one on this CPU, and the decisions' O(n K)
+passes plus the recomputed rows cost about what the half product saves, so it does not pay here; it is the
+exact building block for devices where float64 is far slower than float32.
+:class:`~lt_teacher.evaluator.DiagnosticsEvaluator` uses it with ``precision="auto"``.
 
 Inputs outside float32's comfortable range (neurons that are not float32 numbers with a nonzero |w_jl|
 outside [2^-50, 2^50], any such |x_l|, zero-norm neurons, or a float32 overflow) are evaluated entirely in
