@@ -88,14 +88,15 @@ class TimedMonitor(LinearTeacherMonitor):
 
 
 def run(
-    monitored: bool, epochs: int, datamodule: LinearTeacherDataModule, engine: str, every_n_epochs: int = 1
+    monitored: bool, epochs: int, datamodule: LinearTeacherDataModule, engine: str, every_n_epochs: int = 1,
+    precision: str = "float64",
 ) -> tuple[list[float], list[float]]:
     """Fit from the same initialization; returns the epoch times after the warm-up and the evaluation times."""
     seed_everything(0, verbose=False)
     model = LeakyReLUTeacherNet(input_dim=D, k=K, alpha=0.2, init_std=1e-3, lr=1e-3, engine=engine)
     start = EpochStart()
     clock = EpochEnd(start)
-    monitor = TimedMonitor(every_n_epochs=every_n_epochs) if monitored else None
+    monitor = TimedMonitor(every_n_epochs=every_n_epochs, precision=precision) if monitored else None
     callbacks: list[Callback] = [start, *([monitor] if monitor else []), clock]  # the clock brackets the monitor
     trainer = Trainer(
         max_epochs=epochs, callbacks=callbacks, accelerator="cpu", devices=1, logger=False,
@@ -122,6 +123,10 @@ def main() -> None:
         help="lightning: Lightning SGD on a batch-size-1 loader (issue 3); fused: the compiled per-example engine (issue 5)",
     )
     parser.add_argument("--chunk", type=int, default=1000, help="loader batch size with --engine fused (examples per step)")
+    parser.add_argument(
+        "--precision", choices=("float64", "auto"), default="float64",
+        help="the monitor's precision: float64 (exact, the default) or auto (float32 pre-activations, float64 decisions)",
+    )
     parser.add_argument("--every-n-epochs", type=int, default=1, help="the monitor's evaluation interval")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -136,7 +141,7 @@ def main() -> None:
     for repeat in range(args.repeats):
         fit_medians: dict[bool, float] = {}
         for monitored in ((False, True) if repeat % 2 == 0 else (True, False)):
-            seconds, evaluation = run(monitored, args.epochs, datamodule, args.engine, args.every_n_epochs)
+            seconds, evaluation = run(monitored, args.epochs, datamodule, args.engine, args.every_n_epochs, args.precision)
             epochs[monitored] += seconds
             evaluations += evaluation
             fit_medians[monitored] = statistics.median(seconds)
@@ -147,7 +152,7 @@ def main() -> None:
     print()
     print(f"torch {torch.__version__}, lightning {lightning.__version__}, {platform.processor() or platform.machine()}, 1 thread")
     print(f"n = {N}, d = {D}, 2k = {2 * K}, engine {args.engine}, loader batch size {batch_size}, "
-          f"{args.repeats} fits x {args.epochs - 1} timed epochs per configuration")
+          f"{args.repeats} fits x {args.epochs - 1} timed epochs per configuration, precision {args.precision}")
     print(f"without monitors: {bare:.3f} s/epoch (median of {len(epochs[False])})")
     interval = "every epoch" if args.every_n_epochs == 1 else f"every {args.every_n_epochs} epochs"
     print(f"with LinearTeacherMonitor (all groups, train split, {interval}): {with_monitor:.3f} s/epoch (median of {len(epochs[True])})")
@@ -164,8 +169,8 @@ def main() -> None:
 
 
 def separated_regime_pass() -> None:
-    """The evaluation pass alone (pre-activations, N(x) in float64, every decision) on a network near the
-    NAR: neurons within 1% of +-teacher on teacher-labelled points, where the activation patterns are few."""
+    """The evaluation pass alone (pre-activations, N(x), every decision) on a network near the NAR: neurons
+    within 1% of +-teacher on teacher-labelled points: float64, and float32 with float64's decisions."""
     from lt_teacher.functional.evaluation import evaluate_prepared
     from lt_teacher.functional.fast_evaluation import evaluate_fast, fast_inputs
 
@@ -193,7 +198,7 @@ def separated_regime_pass() -> None:
     _, recomputed = evaluate_fast(x64, prepared, y, x_norm, neurons, K, 0.2, 1.0, radius=0.01)
     print(f"evaluation pass alone, separated regime (n={N}, d={D}, 2k={2 * K}): float32 X W^T {floor * 1e3:.2f} ms, "
           f"float64 pass {slow * 1e3:.2f} ms ({slow / floor:.2f}x), float32-exact pass {fast * 1e3:.2f} ms "
-          f"({fast / floor:.2f}x; {recomputed} points recomputed in float64)")
+          f"({fast / floor:.2f}x; {recomputed} points recomputed in float64)", flush=True)
 
 
 if __name__ == "__main__":

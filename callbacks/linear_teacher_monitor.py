@@ -88,6 +88,9 @@ class LinearTeacherMonitor(AnalysedNetwork, EvaluationCallback):
         sample_seed: seed of the ``max_samples`` subset.
         cache_limit_mb: tensor data (which cannot change between epochs) are prepared in float64 once and
             kept up to this size per split; other datasets are read at every evaluation.
+        precision: ``"float64"`` (default, every value exact) or ``"auto"``: the pre-activations in float32
+            with every decision (each count, fraction and accuracy, and the normalized margin) equal to
+            float64's, the loss and smoothed margin float32-accurate (``DiagnosticsEvaluator``'s ``precision``).
 
     Verification: before the first training step, on up to 256 training inputs per process, the
     analysed network's N(x) must equal the module's output (``forward`` or ``output_fn``), and (without
@@ -122,12 +125,13 @@ class LinearTeacherMonitor(AnalysedNetwork, EvaluationCallback):
         cache_limit_mb: float = 512.0,
         features: Features | None = None,
         output_fn: OutputFn | None = None,
+        precision: str = "float64",
     ) -> None:
         super().__init__()
         owner = type(self).__name__
         self.evaluator = DiagnosticsEvaluator(
             groups, splits=splits, beta=beta, max_samples=max_samples, batch_size=batch_size, sample_seed=sample_seed,
-            batch_to_xy=batch_to_xy, cache_limit_mb=cache_limit_mb, owner=owner,
+            batch_to_xy=batch_to_xy, cache_limit_mb=cache_limit_mb, precision=precision, owner=owner,
         )
         check_int(every_n_epochs, "every_n_epochs", minimum=1, owner=owner)
         check_split_data(data, owner)

@@ -25,23 +25,25 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset, TensorDataset
 
-from lt_teacher._validation import check_int, check_optional_int, check_subset
+from lt_teacher._validation import check_choice, check_int, check_optional_int, check_subset
 from lt_teacher._batch import default_batch_to_xy
 from lt_teacher._sources import Collate, datasets_from_data
 from lt_teacher.evaluation_data import SPLITS, BatchToXY, EvaluationSource, check_split_data, make_source, read_split
 from lt_teacher.functional._checks import check_beta
 from lt_teacher.functional.clustering import cluster_radius, radius
-from lt_teacher.functional.evaluation import evaluate_prepared
+from lt_teacher.functional.evaluation import EvaluationBatch, evaluate_prepared
+from lt_teacher.functional.fast_evaluation import FastInputs, evaluate_fast, fast_inputs
 from lt_teacher.functional.margins import MarginStatisticsState, _margin_compute
 from lt_teacher.grid import grid_groups
 from lt_teacher.metrics import AgreementStatistics, LinearRegionStatistics, MarginStatistics, PARStatistics
 from lt_teacher.view import TwoLayerView, num_seeds, two_layer_view
 
-__all__ = ["DATA_GROUPS", "GROUPS", "NAMESPACES", "DiagnosticsEvaluator", "combine_seeds"]
+__all__ = ["DATA_GROUPS", "GROUPS", "NAMESPACES", "PRECISIONS", "DiagnosticsEvaluator", "combine_seeds"]
 
 GROUPS = ("cluster", "linear_region", "agreement", "par", "margin")
 NAMESPACES = {"cluster": "cluster", "linear_region": "linear_region", "agreement": "nar", "par": "par", "margin": "margin"}
 DATA_GROUPS = frozenset({"linear_region", "agreement", "par", "margin"})
+PRECISIONS = ("float64", "auto")
 Head = Callable[[Tensor, TwoLayerView], Tensor]  # raw inputs -> float64 inputs of the analysed head
 Decide = Callable[[Exception | None], None]  # makes every process raise alike (a no-op barrier on one process)
 
@@ -101,6 +103,13 @@ class DiagnosticsEvaluator:
         sample_seed: seed of the ``max_samples`` subset.
         batch_to_xy: turns a batch into ``(x, y)``; default: tuples ``(x, y, ...)`` and dicts with x/y keys.
         cache_limit_mb: tensor data are prepared in float64 once and kept up to this size per split.
+        precision: ``"float64"`` (default): the pre-activations H = X W^T in float64, every value exact.
+            ``"auto"``: H in float32 with a rigorous bound on its error, and in float64 the rows of the points
+            that bound cannot settle (:func:`~lt_teacher.functional.fast_evaluation.evaluate_fast`): every
+            count, fraction, accuracy and the normalized margin equal the float64 ones; the loss, log loss and
+            smoothed margin are float32-accurate, |log(n L) - log(n L)_64| <= max_i of the bound of
+            :func:`~lt_teacher.functional.fast_evaluation.output_error_bound` (about d 2^-24 ||x|| sum_j ||w_j||
+            v). Batches where float32 settles too little go through float64 alone.
         owner: the name errors start with.
 
     The keys :meth:`compute` returns are those of :class:`~lt_teacher.callbacks.LinearTeacherMonitor`'s table.
@@ -126,6 +135,7 @@ class DiagnosticsEvaluator:
         max_samples: int | None = None, batch_size: int = 4096, sample_seed: int = 0,  # which points, how many at a time
         batch_to_xy: BatchToXY | None = None,
         cache_limit_mb: float = 512.0,
+        precision: str = "float64",
         owner: str | None = None,
     ) -> None:
         owner = owner or type(self).__name__
@@ -141,6 +151,7 @@ class DiagnosticsEvaluator:
             raise type(err)(f"{owner}: {err}") from err
         if isinstance(cache_limit_mb, bool) or not isinstance(cache_limit_mb, (int, float)) or cache_limit_mb < 0:
             raise ValueError(f"{owner}: `cache_limit_mb` must be a number >= 0, got {cache_limit_mb!r}.")
+        self.precision = check_choice(precision, "precision", PRECISIONS, owner=owner)
         self.max_samples = max_samples
         self.batch_size = batch_size
         self.sample_seed = sample_seed
@@ -150,6 +161,7 @@ class DiagnosticsEvaluator:
         self._head: Head | None = None
         self._prepared: dict[str, list[tuple[Tensor, Tensor, Tensor]]] = {}
         self._raw: dict[str, list[tuple[Tensor, Tensor]]] = {}
+        self._float32: dict[int, FastInputs] = {}  # precision "auto": float32 copies of cached batches, by id
         self._metrics: dict[int, dict[str, Any]] = {}  # per seed: metric states and the group sizes they fit
 
     @property
@@ -171,7 +183,7 @@ class DiagnosticsEvaluator:
 
     def clear_data(self, head: Head | None = None) -> None:
         """Forget the sources and the cached batches (new data may come)."""
-        self.sources, self._prepared, self._raw, self._head = {}, {}, {}, head
+        self.sources, self._prepared, self._raw, self._head, self._float32 = {}, {}, {}, head, {}
 
     # ------------------------------------------------------------------ data
     def load(
@@ -274,16 +286,20 @@ class DiagnosticsEvaluator:
         """
         views = [two_layer_view(network, s) for s in range(num_seeds(network))]
         per_seed: list[dict[str, float]] = [{} for _ in views]
+        radii: list[Tensor] = []
         if "cluster" in self.groups:
             for values, view in zip(per_seed, views):
                 c = cluster_radius(view.w, view.u)
                 values.update({f"cluster/{name}": float(getattr(c, name)) for name in c._fields})
+                radii.append(c.radius)
         if self.needs_data:
-            self._evaluate_data(views, per_seed, decide or _raise_if)
+            radii = radii or [radius(view.w, view.u) for view in views]
+            self._evaluate_data(views, per_seed, decide or _raise_if, radii)
         return combine_seeds(per_seed, grid_groups(network))
 
-    def _evaluate_data(self, views: list[TwoLayerView], per_seed: list[dict[str, float]], decide: Decide) -> None:
-        radii = [radius(view.w, view.u) for view in views]
+    def _evaluate_data(
+        self, views: list[TwoLayerView], per_seed: list[dict[str, float]], decide: Decide, radii: list[Tensor]
+    ) -> None:
         norms = [(view.w.norm(dim=1), view.u.norm(dim=1)) for view in views]
         neurons = [torch.cat([view.w, view.u]) for view in views]
         for split, source in self.sources.items():
@@ -296,7 +312,7 @@ class DiagnosticsEvaluator:
             metrics = [self._split_metrics(split, s, view) for s, view in enumerate(views)]
             for x64, labels, x_norm in batches:
                 for view, seed_metrics, r, (w_norms, u_norms), stacked in zip(views, metrics, radii, norms, neurons):
-                    evaluated = evaluate_prepared(x64, labels, x_norm, stacked, view.w.shape[0], view.alpha, view.v)
+                    evaluated = self._evaluate_batch(x64, labels, x_norm, stacked, view, r, "linear_region" in seed_metrics)
                     for name, metric in seed_metrics.items():
                         if name == "linear_region":
                             metric.update(evaluated, r, view.alpha)
@@ -306,6 +322,22 @@ class DiagnosticsEvaluator:
                             metric.update(evaluated, w_norms, u_norms)
             for values, view, seed_metrics in zip(per_seed, views, metrics):
                 values.update(self._values(split, {name: m.compute() for name, m in seed_metrics.items()}, view))
+
+    def _evaluate_batch(
+        self, x64: Tensor, labels: Tensor, x_norm: Tensor, neurons: Tensor, view: TwoLayerView, r: Tensor, region: bool
+    ) -> EvaluationBatch:
+        """The pre-activations of one batch: float64, or (``precision="auto"``) float32 with float64's decisions."""
+        k_w = view.w.shape[0]
+        if self.precision == "float64":
+            return evaluate_prepared(x64, labels, x_norm, neurons, k_w, view.alpha, view.v)
+        prepared = self._float32.get(id(x64))
+        if prepared is None:
+            prepared = fast_inputs(x64)
+            if any(x64 is batch[0] for batches in self._prepared.values() for batch in batches):
+                self._float32[id(x64)] = prepared  # a cached batch: the same tensor at every evaluation
+        return evaluate_fast(
+            x64, prepared, labels, x_norm, neurons, k_w, view.alpha, view.v, radius=float(r) if region else None, beta=self.beta
+        )[0]
 
     def seed_metrics(self, seed: int, view: TwoLayerView) -> dict[str, Any]:
         """The metric states of one seed, (re)built when its group sizes change.
@@ -334,7 +366,8 @@ class DiagnosticsEvaluator:
             metrics.update({g: states[g] for g in ("agreement", "par", "margin") if g in self.groups})
         for metric in metrics.values():
             metric.reset()
-            metric.to(view.w.device)
+            if metric.device != view.w.device:
+                metric.to(view.w.device)
         return metrics
 
     @staticmethod

@@ -121,3 +121,36 @@ def test_the_evaluator_refuses_bad_data_naming_the_cause(data, error, match):
     with pytest.raises(error, match=match):
         evaluator.load(data, _tiny_net())
         evaluator.compute(_tiny_net())
+
+
+def test_precision_is_checked():
+    with pytest.raises(ValueError, match=r"DiagnosticsEvaluator: `precision` must be one of 'float64', 'auto', got 'float32'"):
+        DiagnosticsEvaluator(precision="float32")
+    with pytest.raises(TypeError, match=r"`precision` must be a str"):
+        DiagnosticsEvaluator(precision=64)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"LinearTeacherMonitor: `precision`"):
+        LinearTeacherMonitor(precision="fast")
+
+
+@pytest.mark.parametrize("init_std", [1e-6, 1e-3, 1.0, 30.0], ids=["small", "paper", "unit", "large"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
+def test_auto_precision_gives_the_float64_decisions(init_std, dtype):
+    """Every count and fraction, the accuracy and the normalized margin equal; the loss within float32's bound."""
+    torch.manual_seed(1)
+    x = torch.randn(300, 40, dtype=dtype)
+    y = (x @ torch.randn(40, dtype=dtype) > 0).long()
+    net = LeakyReLUTeacherNet(input_dim=40, k=8, alpha=0.2, init_std=init_std).to(dtype)
+    values = {}
+    for precision in ("float64", "auto"):
+        evaluator = DiagnosticsEvaluator(precision=precision, beta=0.01 * init_std, batch_size=128)
+        evaluator.load({"train": (x, y), "val": (x[:50], y[:50])}, net)
+        values[precision] = evaluator.compute(net)
+    exact, fast = values["float64"], values["auto"]
+    assert exact.keys() == fast.keys()
+    for key in exact:
+        if key in ("margin/loss", "margin/log_loss", "margin/smoothed"):
+            assert fast[key] == pytest.approx(exact[key], rel=1e-4, abs=1e-12), key
+        elif key == "margin/normalized":
+            assert fast[key] == pytest.approx(exact[key], rel=1e-12), key
+        else:
+            assert fast[key] == exact[key], key

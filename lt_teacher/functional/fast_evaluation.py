@@ -12,35 +12,38 @@ for a dot product of d terms, in any summation order, with or without fused mult
 
 (Higham, *Accuracy and Stability of Numerical Algorithms*, eq. 3.5), u = 2^-24, plus 2.01 u ||x|| ||w||
 when the inputs had to be rounded to float32 and the same bound with u = 2^-53 for the float64 product
-the result is compared with. Every entry, and every derived quantity (N(x), the projection
-(w_bar - u_bar) . x, w_hat . x - beta), whose decision the bound cannot settle marks its point; the
-rows of those points are recomputed in float64 and replace the float32 rows. The returned
-:class:`~lt_teacher.functional.evaluation.EvaluationBatch` therefore leads every statistic of
-:mod:`lt_teacher.metrics` to the same counts and fractions as the float64 batch, at the cost of one
-float32 GEMM plus O(n (k + d)) work. (Where a float64 result is itself within float64's rounding of a
-threshold, as at an exact tie, the decision follows the float64 product of the recomputed row.)
+the result is compared with. Divided by ||w_j||, the bound is one number per point, so the decisions
+cost a few O(n K) passes: the signs and the beta comparisons of w_hat . x (Definitions 6.2/6.3) from the
+row minimum of |h_ij| / ||w_j|| and of its distance to beta; the sign of (w_bar - u_bar) . x and Theorem
+5.1's |(w_bar - u_bar) . x| >= 2 r ||x||; sign N(x) (accuracy, disagreement); and the points that can hold
+the smallest margin. Every point one of them cannot settle is recomputed in float64 (its row of H and its
+N(x)), so every count and fraction of :mod:`lt_teacher.metrics` equals the float64 batch's, and the
+smallest margin (Eq. 4) is a float64 value. (Where a float64 result is itself within float64's rounding
+of a threshold, as at an exact tie, the decision follows the float64 product of the recomputed row.)
 
-N(x) (hence the margins q = y N(x), the losses in log space, the minimum margin) is always returned in
-float64 precision, not float32: from the decided activation pattern, N(x) = x . (v sum_j s_j a_j w_j) with
-a_j = 1 or alpha, one float64 vector per distinct pattern (few once training has separated the data).
-When the patterns are many (more than n/4, as at a random initialization), or float32 leaves more than
-n/4 points undecided, the batch is evaluated by the float64 pass instead (the same result; no faster).
+N(x) of the other points is Eq. (1) of the float32 pre-activations: float32-accurate, within
+:func:`output_error_bound` plus (K + 2) 2^-24 v sum_j |h_j| of the float64 value, so log(n L) (hence the
+loss, log loss and smoothed margin of Eq. 5) is within the largest of those bounds (|d log l(q) / dq| <= 1).
+When float32 leaves more than n/4 points undecided the batch goes through the float64 pass instead.
 
-Measured on this project's 2-core CPU (``benchmarks/monitor_overhead.py`` prints it), n = 2000, d = 784,
-2k = 100, near the NAR: float32 X W^T 2.7 ms, the float64 pass 5.5 ms, this pass 11.2 ms. The float64
-product costs only twice the float32 one on this CPU, and the O(n k) bookkeeping of the decisions plus the
-O(n d) float64 N(x) cost more than the half product saved, so :class:`LinearTeacherMonitor` keeps the
-float64 pass; this one is the exact building block for devices where float64 is far slower than float32.
+Measured on this project's 2-core CPU while shared with other jobs, n = 2000, d = 784, 2k = 100
+(``benchmarks/monitor_overhead.py --engine fused`` prints it): near the NAR (neurons within 1% of
++-teacher, 36 points recomputed) float32 X W^T 3.1 ms, the float64 pass 5.4 ms, this pass 5.7 ms; at the
+benchmark's initialization (std 1e-3) about 12% of the points are recomputed (d u32 is a worst-case
+bound). The float64 product costs only about twice the float32 one on this CPU, and the decisions' O(n K)
+passes plus the recomputed rows cost about what the half product saves, so it does not pay here; it is the
+exact building block for devices where float64 is far slower than float32.
+:class:`~lt_teacher.evaluator.DiagnosticsEvaluator` uses it with ``precision="auto"``.
 
-Inputs outside float32's comfortable range (any nonzero |x_l| or |w_jl| outside [2^-50, 2^50]) are
-evaluated entirely in float64.
+Inputs outside float32's comfortable range (neurons that are not float32 numbers with a nonzero |w_jl|
+outside [2^-50, 2^50], any such |x_l|, zero-norm neurons, or a float32 overflow) are evaluated entirely in
+float64.
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -48,13 +51,14 @@ from lt_teacher.functional.clustering import group_weights
 from lt_teacher.functional.evaluation import EvaluationBatch, evaluate_prepared
 from lt_teacher.functional.network import output_from_preactivations
 
-__all__ = ["FastInputs", "evaluate_fast", "fast_inputs", "float32_error_factor"]
+__all__ = ["FastInputs", "evaluate_fast", "fast_inputs", "float32_error_factor", "output_error_bound"]
 
 _U32 = 2.0**-24
 _U64 = 2.0**-53
 _RANGE = (2.0**-50, 2.0**50)
 _ABS32 = 2.0**-120  # covers the absolute error of sums that fall below float32's normal range (d <= 2^29)
 _SLACK = 2.0**-20  # relative rounding of the float32 decision arithmetic itself, per term
+_WIDEN = 1.0 + 2.0**-10  # the bounds' own float32 rounding
 
 
 class FastInputs(NamedTuple):
@@ -89,8 +93,19 @@ def float32_error_factor(d: int, inputs_exact: bool) -> float:
     return (gamma32 + gamma64 + conversion) * (1.0 + 1e-6)
 
 
-def _row_outputs(h: Tensor, k_w: int, alpha: float, v: float) -> Tensor:
-    return output_from_preactivations(h[:, :k_w], h[:, k_w:], alpha, v)
+def output_error_bound(x_norm: Tensor, neuron_norms: Tensor, d: int, v: float, inputs_exact: bool) -> Tensor:
+    """Per point, a bound on |N(x) - N64(x)| from the pre-activations' error alone (sigma is 1-Lipschitz).
+
+    ``v (c ||x|| sum_j ||w_j|| + K 2^-120)`` with c of :func:`float32_error_factor`; float64, (n,).
+    :func:`evaluate_fast` adds the float32 rounding of Eq. (1)'s sums, (K + 2) 2^-24 v sum_j |h_j|.
+    """
+    factor = float32_error_factor(d, inputs_exact) * _WIDEN
+    return v * (factor * x_norm * float(neuron_norms.sum()) + neuron_norms.numel() * _ABS32) * (1.0 + 2.0**-20)
+
+
+def _exactly_float32(t: Tensor) -> tuple[Tensor, bool]:
+    t32 = t.to(torch.float32)
+    return t32, bool(torch.equal(t32.to(torch.float64), t))
 
 
 def evaluate_fast(
@@ -105,7 +120,6 @@ def evaluate_fast(
     *,
     radius: float | None = None,
     beta: float = 0.0,
-    need_output: bool = True,
 ) -> tuple[EvaluationBatch, int]:
     """:func:`~lt_teacher.functional.evaluation.evaluate_prepared` at float32 cost, with the same decisions.
 
@@ -116,72 +130,57 @@ def evaluate_fast(
         k_w: number of w-neurons; alpha, v: the slope and output weight v of Eq. (1).
         radius: r of section 5 when Theorem 5.1's region will be evaluated (its threshold 2 r ||x||).
         beta: the margin of Definitions 6.2/6.3 compared with w_hat . x.
-        need_output: return N(x) in float64 precision (for margins and losses). When False, ``output``
-            is N computed from the returned pre-activations: its sign is the float64 one, its value is not.
 
     Returns:
-        The batch (float64 tensors; rows of undecidable points are exact float64 rows) and the number of
-        points recomputed in float64 (n when the whole batch went through the float64 pass).
+        The batch (float64 tensors: rows whose decisions float32 cannot settle, and the rows that can hold
+        the smallest margin, are the float64 pass's rows; the other rows hold the float32 pre-activations
+        and the N(x) computed from them) and the number of points recomputed in float64 (n when the whole
+        batch went through the float64 pass).
     """
     n, d = x64.shape
-    if n == 0 or not prepared.in_range or not _in_range(neurons):
+    k = neurons.shape[0]
+    norms = neurons.norm(dim=1)  # (K,) float64
+    if n == 0 or k_w in (0, k) or not prepared.in_range or not bool((norms > 0).all()) or not _in_range(neurons):
         return evaluate_prepared(x64, labels, x_norm, neurons, k_w, alpha, v), n
-    neurons32 = neurons.to(torch.float32)
-    exact = prepared.exact and bool(torch.equal(neurons32.to(torch.float64), neurons))
-    h32 = prepared.x32 @ neurons32.T  # (n, K): the one O(n d k) product
-    # The decisions are taken in float32 too, against bounds widened for float32's own rounding of them:
-    # the bound's product (3 roundings), the means and sums over K (K u32 relative), and the float64 pass's.
-    w_norms = neurons.norm(dim=1)  # (K,) float64
-    factor = float32_error_factor(d, exact) * (1.0 + 2.0**-18)
-    bound = (factor * x_norm).to(torch.float32)[:, None] * w_norms.to(torch.float32)[None, :] + _ABS32  # >= |h32 - H64|
-    absh = h32.abs()
-    undecided = (absh <= bound).any(dim=1)  # a neuron's side of the point
-    if beta > 0:
-        level = (beta * w_norms).to(torch.float32)  # beta ||w|| (w_hat . x >= beta  <=>  w . x >= beta ||w||)
-        slack = bound + _SLACK * (absh + level)
-        undecided |= ((h32 - level).abs() <= slack).any(dim=1)
-        undecided |= ((h32 + level).abs() <= slack).any(dim=1)
-    k = h32.shape[1]
-    k_u = k - k_w
-    rho_w, rho_u = group_weights(k_w, k_u)
-    widen = 1.0 + 2.0**-10
-    if radius is not None and k_w and k_u:  # the projection (w_bar - u_bar) . x, the mean over each group
-        projection = rho_w * h32[:, :k_w].mean(dim=1) - rho_u * h32[:, k_w:].mean(dim=1)
-        spread = widen * (rho_w * bound[:, :k_w].mean(dim=1) + rho_u * bound[:, k_w:].mean(dim=1)
-                          + _SLACK * k * (rho_w * absh[:, :k_w].mean(dim=1) + rho_u * absh[:, k_w:].mean(dim=1)))
-        undecided |= projection.abs() <= spread  # its sign (disagreement with sign N)
-        threshold = (2.0 * radius * x_norm).to(torch.float32)  # Theorem 5.1: |(w_bar - u_bar) . x| >= 2 r ||x||
+    neurons32, neurons_exact = _exactly_float32(neurons)
+    if not neurons_exact and not _in_range(neurons):  # rounding to float32 would lose more than u32 relative
+        return evaluate_prepared(x64, labels, x_norm, neurons, k_w, alpha, v), n
+    exact = prepared.exact and neurons_exact
+    h32 = prepared.x32 @ neurons32.T  # (n, K): the one O(n d K) product
+    row_abs = h32.abs().sum(dim=1)  # sum_j |h_j|: float32's rounding of a sum over the K neurons is <= (K + 2) u32 of it
+    if not float(row_abs.max()) < 2.0**100:  # an overflow (inf or NaN) in float32: the float64 pass decides
+        return evaluate_prepared(x64, labels, x_norm, neurons, k_w, alpha, v), n
+    # Every bound is |h32_ij - h64_ij| <= e_i ||w_j||, e_i = c ||x_i|| + 2^-120 / min_j ||w_j|| (module doc),
+    # so on the column-normalized g = h32 / ||w|| one per-row bound serves every neuron.
+    factor = float32_error_factor(d, exact) * _WIDEN
+    error = (factor * x_norm + _ABS32 / float(norms.min())).to(torch.float32)  # (n,) bound on |g - h64 / ||w|||
+    g_abs = (h32 / norms.to(torch.float32)).abs()
+    slack = error + _SLACK * (g_abs.amax(dim=1) + beta)  # + float32's and float64's rounding of g and of the comparisons
+    undecided = g_abs.amin(dim=1) <= slack  # a neuron's side of the point, sign(w . x): the rows to recompute
+    if beta > 0:  # Definitions 6.2/6.3: |w_hat . x| against beta
+        undecided |= (g_abs - beta).abs().amin(dim=1) <= slack
+    sum_slack = (k + 2) * _U32 * _WIDEN * row_abs
+    rho_w, rho_u = group_weights(k_w, k - k_w)
+    h_w32, h_u32 = h32[:, :k_w], h32[:, k_w:]
+    if radius is not None:  # Theorem 5.1: the sign of (w_bar - u_bar) . x and |(w_bar - u_bar) . x| >= 2 r ||x||
+        projection = rho_w * h_w32.mean(dim=1) - rho_u * h_u32.mean(dim=1)
+        reach = float(rho_w * norms[:k_w].mean() + rho_u * norms[k_w:].mean())
+        spread = _WIDEN * (error * reach + (2.0 / k) * sum_slack)  # rho_g / k_g = 2 / K
+        threshold = (2.0 * radius * x_norm).to(torch.float32)
+        undecided |= projection.abs() <= spread
         undecided |= (projection.abs() - threshold).abs() <= spread + _SLACK * threshold
-    output32 = _row_outputs(h32, k_w, alpha, v)
-    output_bound = widen * v * (bound.sum(dim=1) + _SLACK * k * absh.sum(dim=1))
-    undecided |= output32.abs() <= output_bound  # sign N(x), the accuracy and the Theorem 5.1 disagreement
-    h = h32.to(torch.float64)
-
+    output32 = output_from_preactivations(h_w32, h_u32, alpha, v)
+    output_bound = output_error_bound(x_norm, norms, d, v, exact) + v * sum_slack  # (n,) >= |output32 - N64|
+    undecided |= output32.abs() <= output_bound  # sign N(x): the accuracy and the Theorem 5.1 disagreement
+    output = output32.to(torch.float64)
+    q = labels * output
+    undecided |= q - output_bound <= (q + output_bound).min()  # the points that can hold the smallest margin
     rows = undecided.nonzero().squeeze(1)
     if rows.numel() * 4 > n:  # float32 decides too little here: the float64 pass is cheaper
         return evaluate_prepared(x64, labels, x_norm, neurons, k_w, alpha, v), n
-    if rows.numel():
-        h[rows] = x64[rows] @ neurons.T  # float64 where float32 cannot decide
-    if not need_output:
-        return EvaluationBatch(h[:, :k_w], h[:, k_w:], x_norm, labels, _row_outputs(h, k_w, alpha, v)), int(rows.numel())
-    patterns, inverse = _activation_patterns(h > 0)  # (P, K), (n,): decided exactly
-    if patterns.shape[0] * 4 > n:  # many activation patterns: N(x) from one float64 product
-        return evaluate_prepared(x64, labels, x_norm, neurons, k_w, alpha, v), n
-    # N(x) in float64 precision per activation pattern: N(x) = x . (v sum_j s_j a_j w_j) (Eq. 1)
-    signs = torch.ones(h.shape[1], dtype=torch.float64, device=h.device)
-    signs[k_w:] = -1.0
-    slopes = torch.full(patterns.shape, alpha, dtype=torch.float64, device=h.device).masked_fill_(patterns, 1.0)  # a_j
-    directions = (v * signs * slopes) @ neurons  # (P, d)
-    output = (x64 @ directions.T).gather(1, inverse.unsqueeze(1)).squeeze(1)  # (n,): x_i . direction of its pattern
-    if rows.numel():  # the recomputed points: exactly the float64 path's value
-        output[rows] = _row_outputs(h[rows], k_w, alpha, v)
+    h = h32.to(torch.float64)
+    exact_rows = x64[rows] @ neurons.T  # float64 where float32 cannot decide
+    h[rows] = exact_rows
+    output[rows] = output_from_preactivations(exact_rows[:, :k_w], exact_rows[:, k_w:], alpha, v)
     return EvaluationBatch(h[:, :k_w], h[:, k_w:], x_norm, labels, output), int(rows.numel())
 
-
-def _activation_patterns(positive: Tensor) -> tuple[Tensor, Tensor]:
-    """The distinct rows of a boolean (n, K) matrix and each row's index among them (bit-packed, via numpy)."""
-    packed = np.packbits(positive.cpu().numpy(), axis=1)  # (n, ceil(K / 8)) uint8
-    keys = np.ascontiguousarray(packed).view(np.dtype((np.void, packed.shape[1]))).ravel()
-    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-    index = torch.from_numpy(inverse.reshape(-1).astype(np.int64)).to(positive.device)
-    return positive[torch.from_numpy(first).to(positive.device)], index
