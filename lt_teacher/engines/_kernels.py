@@ -13,8 +13,18 @@ loss is accumulated in float64. A coefficient c_j below 2^-66 (float32) or 2^-96
 applied as 0: it cannot move a weight above 2^-40 |x|, and subnormal arithmetic would slow the
 sweep tenfold (large margins, e.g. the paper's large initialization).
 
-How it is made fast without fast-math (no reassociation, no fused multiply-add, so results
-depend only on the inputs, never on the SIMD width of the machine):
+Two kernels, both without fast-math (no reassociation, no fused multiply-add in numba's code):
+
+- ``block_serial`` / ``block_parallel``: the sequential part of the blocked formulation that
+  :mod:`lt_teacher.engines._blocked` drives (torch's GEMMs do the rest; its docstring has the
+  algebra). Given the pre-activations at the start of the block, ``pt[j] = W_b x_j``, each step
+  computes its coefficients with ``_step`` and adds them, times the Gram entry x_j . x_l, to the
+  rows of the later steps l of the block, in step order (in groups of four steps: one pass over a
+  later row applies four corrections, the same additions in the same order as four passes). The
+  fast path for n up to a few thousand.
+- ``sgd_steps_serial`` / ``sgd_steps_parallel``: the pair kernel, used when the Gram matrix of the
+  training set is too large to keep. Its results depend only on the inputs, never on the SIMD
+  width of the machine. How it is made fast:
 
 - Each seed's W is copied into a transposed, zero-padded scratch ``wt`` (d, K_pad). A dot
   product h_j = w_j . x then accumulates across rows (``h[j] += wt[i, j] * x[i]``, i = 0, 1, ...):
@@ -256,3 +266,82 @@ def sgd_steps_parallel(
     for s in prange(num_seeds):
         wt, c1, c2, h, p = _scratch(rows, d, weight.dtype)
         losses[s] = _seed_steps(weight[s], x, y, order[s], lr[s], alpha[s], v[s], k_w, wt, c1, c2, h, p)
+
+
+# ---------------------------------------------------------------------------------------------
+# Blocked formulation (lt_teacher.engines._blocked): the sequential part of a block of steps.
+
+
+@njit(cache=True, fastmath=False)
+def _block_seed(
+    pt: np.ndarray, gram: np.ndarray, idx: np.ndarray, y: np.ndarray, lr: float, alpha: float, v: float, k_w: int, c: np.ndarray, gb: np.ndarray
+) -> float:
+    """The steps of one block of one seed, given ``pt[j] = W_b x_j`` (L, 2k); fills ``c`` (L, 2k); returns the loss sum.
+
+    Step j's pre-activations are W_j x_j = W_b x_j + sum_{i<j} c_i (x_i . x_j): once step j's
+    coefficients c_j are known they are added, scaled by the Gram entries, to the rows
+    ``pt[l]`` (l > j) of the later steps, so each row receives its corrections in the order
+    i = 0, 1, ... of the steps. A step whose coefficients are all 0 (the skip of tiny updates in
+    ``_step``) adds nothing. ``gb`` (>= L, >= L) is scratch: the block's Gram entries are gathered
+    into it first, in one pass of independent loads (the Gram matrix is too large for the caches).
+    """
+    length, rows = pt.shape
+    for j in range(length):
+        row = gram[idx[j]]
+        for l in range(j + 1, length):
+            gb[j, l] = row[idx[l]]
+    total = 0.0
+    for j0 in range(0, length, 4):
+        j1 = min(length, j0 + 4)
+        moved = False
+        for j in range(j0, j1):
+            cj = c[j]
+            total += _step(pt[j], y[idx[j]], lr, alpha, v, k_w, rows, cj)
+            if _nonzero(cj):
+                moved = True
+                for l in range(j + 1, j1):
+                    _axpy(pt[l], gb[j, l], cj)
+        if moved and j1 == j0 + 4:
+            # The group's four corrections of each later row, in one pass over the row: the same
+            # additions in the same order (i = j0, ..., j0 + 3) as four passes.
+            c0, c1, c2, c3 = c[j0], c[j0 + 1], c[j0 + 2], c[j0 + 3]
+            for l in range(j1, length):
+                g0, g1, g2, g3 = gb[j0, l], gb[j0 + 1, l], gb[j0 + 2, l], gb[j0 + 3, l]
+                pl = pt[l]
+                for r in range(rows):
+                    pl[r] = (((pl[r] + g0 * c0[r]) + g1 * c1[r]) + g2 * c2[r]) + g3 * c3[r]
+    return total
+
+
+@njit(cache=True, fastmath=False)
+def _nonzero(c: np.ndarray) -> bool:
+    """Whether any entry of ``c`` is not 0."""
+    for r in range(c.shape[0]):
+        if c[r] != 0:
+            return True
+    return False
+
+
+@njit(cache=True, fastmath=False)
+def _axpy(p: np.ndarray, g: float, c: np.ndarray) -> None:
+    """p <- p + g c, element by element."""
+    for r in range(p.shape[0]):
+        p[r] += g * c[r]
+
+
+@njit(cache=True, fastmath=False)
+def block_serial(
+    pt: np.ndarray, gram: np.ndarray, idx: np.ndarray, y: np.ndarray, lr: np.ndarray, alpha: np.ndarray, v: np.ndarray, k_w: int, c: np.ndarray, gb: np.ndarray, losses: np.ndarray
+) -> None:
+    """One block of every seed, seeds one after the other: pt, c (S, L, 2k); idx (S, L); gb (S, L, L) scratch; losses (S,) += the block's sums."""
+    for s in range(pt.shape[0]):
+        losses[s] += _block_seed(pt[s], gram, idx[s], y, lr[s], alpha[s], v[s], k_w, c[s], gb[s])
+
+
+@njit(cache=True, fastmath=False, parallel=True)
+def block_parallel(
+    pt: np.ndarray, gram: np.ndarray, idx: np.ndarray, y: np.ndarray, lr: np.ndarray, alpha: np.ndarray, v: np.ndarray, k_w: int, c: np.ndarray, gb: np.ndarray, losses: np.ndarray
+) -> None:
+    """:func:`block_serial` with the seeds spread over numba's threads; the same per-seed arithmetic."""
+    for s in prange(pt.shape[0]):
+        losses[s] += _block_seed(pt[s], gram, idx[s], y, lr[s], alpha[s], v[s], k_w, c[s], gb[s])
