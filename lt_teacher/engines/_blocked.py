@@ -31,7 +31,7 @@ from lt_teacher.engines import _kernels
 from lt_teacher.engines._contract import SGDInputs
 
 #: Steps per block: calls that split ``order`` at multiples of it give the same bits as one call.
-BLOCK = 128
+BLOCK = 64
 
 #: Largest cached Gram matrix X X^T (n^2 entries of the dtype of x): n <= 4096 in float32, 2896 in float64.
 GRAM_BYTES = 64 * 2**20
@@ -49,8 +49,9 @@ def gram(x: Tensor) -> Tensor:
     """X X^T (n, n) in the dtype of ``x``, computed once per tensor and contents and kept while ``x`` lives.
 
     The key is ``x``'s identity, its in-place version counter and its data pointer, so an in-place
-    change of ``x`` (or a new tensor at a reused address) computes it afresh. Two matrices are kept
-    at most (e.g. a training set and its float64 copy).
+    change of ``x`` (or a new tensor at a reused address) computes it afresh. A change that bypasses
+    the version counter (writing through ``x.data`` or ``x.numpy()``) is not seen. Two matrices are
+    kept at most (e.g. a training set and its float64 copy); a matrix is dropped when its ``x`` is.
     """
     key = (id(x), x._version, x.data_ptr(), tuple(x.shape), x.dtype)
     hit = _gram_cache.get(key)
@@ -61,7 +62,7 @@ def gram(x: Tensor) -> Tensor:
     while len(_gram_cache) >= 2:
         del _gram_cache[next(iter(_gram_cache))]
     value = torch.mm(x.detach(), x.detach().t())
-    _gram_cache[key] = (weakref.ref(x), value)
+    _gram_cache[key] = (weakref.ref(x, lambda _: _gram_cache.pop(key, None)), value)  # freed with x
     return value
 
 
@@ -77,23 +78,37 @@ def blocked_steps(p: SGDInputs, *, parallel: bool) -> np.ndarray:
     g = gram(p.x).numpy()
     y = p.y.detach().numpy()
     lr, alpha, v = (np.asarray(values, dtype=np.float64) for values in (p.lr, p.alpha, p.v))
-    length = min(BLOCK, m)
-    xb_flat = torch.empty(num_seeds * length * d, dtype=x.dtype)
-    pt_flat = torch.empty(num_seeds * length * rows, dtype=x.dtype)
-    c_flat = torch.empty(num_seeds * length * rows, dtype=x.dtype)
-    gb = np.empty((num_seeds, length, length), dtype=g.dtype)
+    order = p.order.numpy()
+    x_np = x.numpy()
     kernel: Callable[..., None] = _kernels.block_parallel if parallel else _kernels.block_serial
+    cur = _BlockBuffers(weight, min(BLOCK, m))
+    _kernels.gather_block(x_np, g, order[:, : cur.length], cur.xb_np, cur.gb)
+    spare: _BlockBuffers | None = None
     for start in range(0, m, BLOCK):
-        stop = min(m, start + BLOCK)
-        size = stop - start
-        idx = p.order[:, start:stop]
-        xb = torch.index_select(x, 0, idx.reshape(-1), out=xb_flat[: num_seeds * size * d].view(num_seeds * size, d))
-        xb = xb.view(num_seeds, size, d)
-        pt = pt_flat[: num_seeds * size * rows].view(num_seeds, size, rows)
-        c = c_flat[: num_seeds * size * rows].view(num_seeds, size, rows)
-        for s in range(num_seeds):
-            torch.mm(xb[s], weight[s].t(), out=pt[s])  # W_b x_j for every step j of the block
-        kernel(pt.numpy(), g, idx.numpy(), y, lr, alpha, v, p.k_w, c.numpy(), gb, losses)
-        for s in range(num_seeds):
-            weight[s].addmm_(c[s].t(), xb[s])  # W_b + C^T X_B
+        stop = start + cur.length
+        follow = min(m, stop + BLOCK)  # the next block is [stop, follow), gathered during this one
+        nxt = spare if spare is not None and spare.length == follow - stop else _BlockBuffers(weight, follow - stop)
+        for xb_s, wt_s, pt_s in cur.forward:
+            torch.mm(xb_s, wt_s, out=pt_s)  # W_b x_j for every step j of the block
+        kernel(cur.pt_np, cur.gb, order[:, start:stop], y, lr, alpha, v, p.k_w, cur.c_np, x_np, g,
+               order[:, stop:follow], nxt.xb_np, nxt.gb, losses)
+        for w_s, ct_s, xb_s in cur.update:
+            w_s.addmm_(ct_s, xb_s)  # W_b + C^T X_B
+        spare, cur = cur, nxt
     return losses
+
+
+class _BlockBuffers:
+    """Scratch of one block length for all seeds, and the per-seed views the products take (made once per call)."""
+
+    def __init__(self, weight: Tensor, length: int) -> None:
+        num_seeds, rows, d = weight.shape
+        self.length = length
+        xb = torch.empty(num_seeds, length, d, dtype=weight.dtype)  # X_B of every seed
+        self.xb_np = xb.numpy()
+        pt = torch.empty(num_seeds, length, rows, dtype=weight.dtype)  # W_b x_j, corrected in place
+        c = torch.empty(num_seeds, length, rows, dtype=weight.dtype)  # the step coefficients
+        self.pt_np, self.c_np = pt.numpy(), c.numpy()
+        self.gb = np.empty((num_seeds, length, length), dtype=self.pt_np.dtype)  # the block's Gram entries
+        self.forward = [(xb[s], weight[s].t(), pt[s]) for s in range(num_seeds)]
+        self.update = [(weight[s], c[s].t(), xb[s]) for s in range(num_seeds)]

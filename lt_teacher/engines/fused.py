@@ -33,13 +33,14 @@ def fused_sgd_steps(p: SGDInputs, *, parallel: bool = False) -> Tensor:
     Seed s visits the examples ``order[s, 0], order[s, 1], ...`` in that order (a chunk of an
     epoch's permutation, or several epochs back to back; see :class:`EpochOrder`).
 
-    The steps run in blocks of :data:`BLOCK_STEPS` (128) consecutive steps per seed, in GEMMs
+    The steps run in blocks of :data:`BLOCK_STEPS` (64) consecutive steps per seed, in GEMMs
     (see :mod:`lt_teacher.engines._blocked`): with W_b the weights at the start of a block and c_i the
     step coefficients of its step i (W <- W + c_i x_i^T), step j's pre-activations are
     W_b x_j + sum_{i<j} c_i (x_i . x_j) (exact in real arithmetic), computed from one product
     X_B W_b^T per block and the Gram entries x_i . x_j; then W_b + C^T X_B, one product, ends the
     block. The Gram matrix X X^T of ``x`` is computed on the first call and cached while ``x`` lives
-    and is not modified in place (keyed on the tensor, its version counter and data pointer); it is
+    and is not modified in place (keyed on the tensor, its version counter and data pointer: a write
+    through ``x.data`` or ``x.numpy()`` is not seen, so change a training set out of place); it is
     used when it takes at most 64 MiB (n <= 4096 in float32, n <= 2896 in float64). For larger n the
     steps run in the numba pair kernel of :mod:`lt_teacher.engines._kernels` instead (one sweep over W
     per two steps, no fast-math).
