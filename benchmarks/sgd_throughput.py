@@ -6,13 +6,17 @@ On identical data (n=2,000, d=784, 2k=100, float32, one thread) it times, in one
   (c) the fused engine inside Lightning (engine="fused", S=1), fed by the batch-indexed loader
       lt_teacher's datamodules build (the loader only paces the steps);
   (d) the fused engine inside Lightning with S=5 seeds at once;
-  (e) the fused kernel alone: one ``fused_sgd_steps`` call per epoch on the same data, no Lightning;
+  (e) the fused kernel alone: one ``fused_sgd_steps`` call per epoch on the same data, no Lightning
+      (the blocked formulation: GEMMs per block of ``BLOCK_STEPS`` steps plus Gram corrections);
+  (f) the pair kernel alone (``_kernels.sgd_steps_serial``: one sweep over W per two steps, what
+      ``fused_sgd_steps`` ran before issue 11 item 3 and still runs when the Gram matrix is too large),
+      timed epoch by epoch alternately with (e) on the same permutations;
 and prints microseconds per step (a step = one example for every seed) and the ratios
-(a)/(c), (b)/(c), 5*(c)/(d) and (c)/(e) (Lightning's overhead on the kernel's epoch). It also measures
-the core's float32 SGEMM peak (``torch.mm`` of 1024 x 1024 matrices, one thread) and prints the
-kernel's fraction of it: a step costs 4 d 2k flops (the forward W x and the rank-1 update). Epoch
-times come from a callback, the first epoch (JIT compilation, warm-up) excluded; the median of the
-remaining epochs is reported.
+(a)/(c), (b)/(c), 5*(c)/(d), (c)/(e) (Lightning's overhead on the kernel's epoch) and (f)/(e). It also
+measures the core's float32 SGEMM peak (``torch.mm`` of 1024 x 1024 matrices, one thread) and prints
+the fraction of it that (e) and (f) reach: a step costs 4 d 2k flops (the forward W x and the rank-1
+update). Epoch times come from a callback, the first epoch (JIT compilation, the Gram matrix of the
+training set, warm-up) excluded; the median of the remaining epochs is reported.
 
     python benchmarks/sgd_throughput.py [--epochs 5] [--chunk 2000]
 """
@@ -24,13 +28,14 @@ import statistics
 import time
 
 import numba
+import numpy as np
 import torch
 from lightning.pytorch import Callback, Trainer, seed_everything
 from torch.utils.data import DataLoader, TensorDataset
 
 from lt_teacher import LeakyReLUTeacherNet
 from lt_teacher.datamodules._base import BatchIndexedTensors, keep_batch
-from lt_teacher.engines import EpochOrder, fused_sgd_steps
+from lt_teacher.engines import EpochOrder, _kernels, fused_sgd_steps
 
 N, D, K = 2000, 784, 50
 
@@ -92,20 +97,26 @@ def plain_loop_epoch_seconds(epochs: int) -> float:
     return statistics.median(times[1:])
 
 
-def kernel_epoch_seconds(epochs: int) -> float:
-    """The fused kernel alone, one call per epoch, on the data and initialization of (c)."""
+def kernel_epoch_seconds(epochs: int) -> tuple[float, float]:
+    """(fused engine, pair kernel) alone, one call per epoch each, alternating, on the data and initialization of (c)."""
     seed_everything(0)
     x, y = data()
     net = LeakyReLUTeacherNet(input_dim=D, k=K, init_std=1e-3, lr=1e-3)
     weight = net.weight.data.clone().contiguous()
+    pair_weight = weight.clone()
     order = EpochOrder(1, N, seed=0)
-    times = []
+    hyper = [np.full(1, value) for value in (1e-3, 0.1, 1.0)]
+    times: list[float] = []
+    pair_times: list[float] = []
     for _ in range(epochs):
         perm = order.next_epoch()
         start = time.perf_counter()
         fused_sgd_steps(weight, x, y, perm, 1e-3, 0.1, 1.0)
         times.append(time.perf_counter() - start)
-    return statistics.median(times[1:])
+        start = time.perf_counter()
+        _kernels.sgd_steps_serial(pair_weight.numpy(), x.numpy(), y.numpy(), perm.numpy(), *hyper, K, np.zeros(1))
+        pair_times.append(time.perf_counter() - start)
+    return statistics.median(times[1:]), statistics.median(pair_times[1:])
 
 
 def sgemm_peak_flops(size: int = 1024, repeats: int = 10) -> float:
@@ -134,18 +145,21 @@ def main() -> None:
     b = plain_loop_epoch_seconds(max(2, min(args.epochs, 3))) * us
     c = lightning_epoch_seconds("fused", args.chunk, args.epochs) * us
     d = lightning_epoch_seconds("fused", args.chunk, args.epochs, num_seeds=5) * us
-    e = kernel_epoch_seconds(args.epochs) * us
+    e, f = (seconds * us for seconds in kernel_epoch_seconds(max(args.epochs, 7)))
     peak = sgemm_peak_flops()
     kernel_flops = 4 * D * 2 * K / (e * 1e-6)
+    pair_flops = 4 * D * 2 * K / (f * 1e-6)
     print(f"n={N} d={D} 2k={2 * K} float32, torch threads={torch.get_num_threads()}, numba threads={numba.get_num_threads()}")
     print(f"(a) Lightning, batch_size=1, automatic optimization : {a:9.2f} us/step")
     print(f"(b) plain PyTorch autograd loop                      : {b:9.2f} us/step")
     print(f"(c) fused engine in Lightning, S=1 (chunk {args.chunk})       : {c:9.2f} us/step")
     print(f"(d) fused engine in Lightning, S=5 (per step of all 5): {d:9.2f} us/step")
     print(f"(e) fused kernel alone, one call per epoch         : {e:9.2f} us/step")
+    print(f"(f) pair kernel alone (the fused engine before)     : {f:9.2f} us/step   (f)/(e) = {f / e:.2f}")
     print(f"(a)/(c) = {a / c:.1f}   (b)/(c) = {b / c:.1f}   5*(c)/(d) = {5 * c / d:.2f}")
     print(f"Lightning epoch / kernel epoch (c)/(e) = {c / e:.3f}")
     print(f"kernel: {kernel_flops / 1e9:.1f} GFLOP/s = {kernel_flops / peak:.0%} of the measured SGEMM peak {peak / 1e9:.1f} GFLOP/s")
+    print(f"pair kernel: {pair_flops / 1e9:.1f} GFLOP/s = {pair_flops / peak:.0%} of that peak")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ W_j = W_b + sum_{i<j} c_i x_i^T (c_i the 2k step coefficients of step i), so
     W_j x_j = W_b x_j + sum_{i<j} c_i (x_i . x_j),     W_{b+1} = W_b + C^T X_B.
 
 A block therefore costs: one GEMM P = X_B W_b^T (the pre-activations of all B steps at W_b), the
-sequential coefficient pass of :func:`lt_teacher.engines._kernels.block_serial` (per step the scalar
+sequential coefficient pass of :func:`lt_teacher.engines._block_kernels.block_serial` (per step the scalar
 work of ``_step`` plus the correction of the later steps' rows with the Gram entries x_i . x_j,
 O(B 2k) per step), and one GEMM W += C^T X_B. The Gram matrix X X^T of the whole training set is
 computed once and cached (keyed on the tensor ``x``, its version counter and data pointer), so a
@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from lt_teacher.engines import _kernels
+from lt_teacher.engines import _block_kernels
 from lt_teacher.engines._contract import SGDInputs
 
 #: Steps per block: calls that split ``order`` at multiples of it give the same bits as one call.
@@ -80,9 +80,9 @@ def blocked_steps(p: SGDInputs, *, parallel: bool) -> np.ndarray:
     lr, alpha, v = (np.asarray(values, dtype=np.float64) for values in (p.lr, p.alpha, p.v))
     order = p.order.numpy()
     x_np = x.numpy()
-    kernel: Callable[..., None] = _kernels.block_parallel if parallel else _kernels.block_serial
+    kernel: Callable[..., None] = _block_kernels.block_parallel if parallel else _block_kernels.block_serial
     cur = _BlockBuffers(weight, min(BLOCK, m))
-    _kernels.gather_block(x_np, g, order[:, : cur.length], cur.xb_np, cur.gb)
+    _block_kernels.gather_block(x_np, g, order[:, : cur.length], cur.xb_np, cur.gb)
     spare: _BlockBuffers | None = None
     for start in range(0, m, BLOCK):
         stop = start + cur.length
