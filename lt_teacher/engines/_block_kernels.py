@@ -6,7 +6,7 @@ its coefficients with :func:`lt_teacher.engines._kernels._step` (the per-step sc
 kernel: float64 scalars, sigma'(0) = alpha, tiny coefficients applied as 0) and adds them, times the
 Gram entry x_j . x_l, to the rows of the later steps l of the block, in step order (in groups of four
 steps: one pass over a later row applies four corrections, the same additions in the same order as
-four passes). No fast-math. Between steps it gathers the next block's examples and Gram entries.
+four passes). No fast-math.
 """
 
 from __future__ import annotations
@@ -18,56 +18,25 @@ from lt_teacher.engines._kernels import _step
 
 
 @njit(cache=True, fastmath=False)
-def _gather_row(x: np.ndarray, gram: np.ndarray, idx: np.ndarray, j: int, xb: np.ndarray, gb: np.ndarray) -> None:
-    """Row j of a block: ``xb[j] = x[idx[j]]`` and ``gb[j, l] = gram[idx[j], idx[l]]`` for l > j."""
-    src = x[idx[j]]
-    dst = xb[j]
-    for i in range(dst.shape[0]):
-        dst[i] = src[i]
-    row = gram[idx[j]]
-    for l in range(j + 1, idx.shape[0]):
-        gb[j, l] = row[idx[l]]
-
-
-@njit(cache=True, fastmath=False)
-def gather_block(x: np.ndarray, gram: np.ndarray, idx: np.ndarray, xb: np.ndarray, gb: np.ndarray) -> None:
-    """The examples ``xb`` (S, L, d) and Gram entries ``gb`` (S, L, L; above the diagonal) of the blocks ``idx`` (S, L)."""
-    for s in range(idx.shape[0]):
-        for j in range(idx.shape[1]):
-            _gather_row(x, gram, idx[s], j, xb[s], gb[s])
-
-
-@njit(cache=True, fastmath=False)
 def _block_seed(
-    pt: np.ndarray,
-    gb: np.ndarray,
-    idx: np.ndarray,
-    y: np.ndarray,
-    lr: float,
-    alpha: float,
-    v: float,
-    k_w: int,
-    c: np.ndarray,
-    x: np.ndarray,
-    gram: np.ndarray,
-    idx_next: np.ndarray,
-    xb_next: np.ndarray,
-    gb_next: np.ndarray,
+    pt: np.ndarray, gram: np.ndarray, idx: np.ndarray, y: np.ndarray, lr: float, alpha: float, v: float, k_w: int, c: np.ndarray, gb: np.ndarray
 ) -> float:
     """The steps of one block of one seed, given ``pt[j] = W_b x_j`` (L, 2k); fills ``c`` (L, 2k); returns the loss sum.
 
-    Step j's pre-activations are W_j x_j = W_b x_j + sum_{i<j} c_i (x_i . x_j) (``gb[i, j]``): once
-    step j's coefficients c_j are known they are added, scaled by the Gram entries, to the rows
-    ``pt[l]`` (l > j) of the later steps, so each row receives its corrections in the order
-    i = 0, 1, ... of the steps (in groups of four steps: one pass over a later row applies the four
-    corrections, the same additions in the same order as four passes). A group whose
-    coefficients are all 0 (the skip of tiny updates in ``_step``) adds nothing.
-
-    Between steps it gathers the next block (``idx_next``) into ``xb_next`` and ``gb_next``, one row
-    per step: independent loads that the processor overlaps with the latency-bound scalar work of
-    the steps.
+    Step j's pre-activations are W_j x_j = W_b x_j + sum_{i<j} c_i (x_i . x_j): once step j's
+    coefficients c_j are known they are added, scaled by the Gram entries, to the rows ``pt[l]``
+    (l > j) of the later steps, so each row receives its corrections in the order i = 0, 1, ... of
+    the steps (in groups of four steps: one pass over a later row applies the four corrections, the
+    same additions in the same order as four passes). A group whose coefficients are all 0 (the
+    skip of tiny updates in ``_step``) adds nothing. ``gb`` (>= L, >= L) is scratch: the block's Gram
+    entries are gathered into it first, in one pass of independent loads (the Gram matrix is larger
+    than the caches close to the core).
     """
     length, rows = pt.shape
+    for j in range(length):
+        row = gram[idx[j]]
+        for l in range(j + 1, length):
+            gb[j, l] = row[idx[l]]
     total = 0.0
     for j0 in range(0, length, 4):
         j1 = min(length, j0 + 4)
@@ -79,8 +48,6 @@ def _block_seed(
                 moved = True
                 for l in range(j + 1, j1):
                     _axpy(pt[l], gb[j, l], cj)
-            if j < idx_next.shape[0]:
-                _gather_row(x, gram, idx_next, j, xb_next, gb_next)
         if moved and j1 == j0 + 4:
             c0, c1, c2, c3 = c[j0], c[j0 + 1], c[j0 + 2], c[j0 + 3]
             for l in range(j1, length):
@@ -88,8 +55,6 @@ def _block_seed(
                 pl = pt[l]
                 for r in range(rows):
                     pl[r] = (((pl[r] + g0 * c0[r]) + g1 * c1[r]) + g2 * c2[r]) + g3 * c3[r]
-    for j in range(length, idx_next.shape[0]):
-        _gather_row(x, gram, idx_next, j, xb_next, gb_next)
     return total
 
 
@@ -111,53 +76,20 @@ def _axpy(p: np.ndarray, g: float, c: np.ndarray) -> None:
 
 @njit(cache=True, fastmath=False)
 def block_serial(
-    pt: np.ndarray,
-    gb: np.ndarray,
-    idx: np.ndarray,
-    y: np.ndarray,
-    lr: np.ndarray,
-    alpha: np.ndarray,
-    v: np.ndarray,
-    k_w: int,
-    c: np.ndarray,
-    x: np.ndarray,
-    gram: np.ndarray,
-    idx_next: np.ndarray,
-    xb_next: np.ndarray,
-    gb_next: np.ndarray,
-    losses: np.ndarray,
+    pt: np.ndarray, gram: np.ndarray, idx: np.ndarray, y: np.ndarray, lr: np.ndarray, alpha: np.ndarray, v: np.ndarray, k_w: int, c: np.ndarray, gb: np.ndarray, losses: np.ndarray
 ) -> None:
     """One block of every seed, one seed after the other; ``losses`` (S,) += the block's loss sums.
 
-    pt, c (S, L, 2k); gb (S, L, L) the block's Gram entries; idx (S, L); the next block's
-    ``idx_next`` (S, L') is gathered into ``xb_next`` (S, L', d) and ``gb_next`` (S, L', L').
+    pt, c (S, L, 2k); idx (S, L) the block's example indices; gb (S, L, L) scratch.
     """
     for s in range(pt.shape[0]):
-        losses[s] += _block_seed(
-            pt[s], gb[s], idx[s], y, lr[s], alpha[s], v[s], k_w, c[s], x, gram, idx_next[s], xb_next[s], gb_next[s]
-        )
+        losses[s] += _block_seed(pt[s], gram, idx[s], y, lr[s], alpha[s], v[s], k_w, c[s], gb[s])
 
 
 @njit(cache=True, fastmath=False, parallel=True)
 def block_parallel(
-    pt: np.ndarray,
-    gb: np.ndarray,
-    idx: np.ndarray,
-    y: np.ndarray,
-    lr: np.ndarray,
-    alpha: np.ndarray,
-    v: np.ndarray,
-    k_w: int,
-    c: np.ndarray,
-    x: np.ndarray,
-    gram: np.ndarray,
-    idx_next: np.ndarray,
-    xb_next: np.ndarray,
-    gb_next: np.ndarray,
-    losses: np.ndarray,
+    pt: np.ndarray, gram: np.ndarray, idx: np.ndarray, y: np.ndarray, lr: np.ndarray, alpha: np.ndarray, v: np.ndarray, k_w: int, c: np.ndarray, gb: np.ndarray, losses: np.ndarray
 ) -> None:
     """:func:`block_serial` with the seeds spread over numba's threads; the same per-seed arithmetic."""
     for s in prange(pt.shape[0]):
-        losses[s] += _block_seed(
-            pt[s], gb[s], idx[s], y, lr[s], alpha[s], v[s], k_w, c[s], x, gram, idx_next[s], xb_next[s], gb_next[s]
-        )
+        losses[s] += _block_seed(pt[s], gram, idx[s], y, lr[s], alpha[s], v[s], k_w, c[s], gb[s])

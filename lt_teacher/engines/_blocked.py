@@ -79,22 +79,18 @@ def blocked_steps(p: SGDInputs, *, parallel: bool) -> np.ndarray:
     y = p.y.detach().numpy()
     lr, alpha, v = (np.asarray(values, dtype=np.float64) for values in (p.lr, p.alpha, p.v))
     order = p.order.numpy()
-    x_np = x.numpy()
     kernel: Callable[..., None] = _block_kernels.block_parallel if parallel else _block_kernels.block_serial
-    cur = _BlockBuffers(weight, min(BLOCK, m))
-    _block_kernels.gather_block(x_np, g, order[:, : cur.length], cur.xb_np, cur.gb)
-    spare: _BlockBuffers | None = None
+    buffers = _BlockBuffers(weight, min(BLOCK, m))
     for start in range(0, m, BLOCK):
-        stop = start + cur.length
-        follow = min(m, stop + BLOCK)  # the next block is [stop, follow), gathered during this one
-        nxt = spare if spare is not None and spare.length == follow - stop else _BlockBuffers(weight, follow - stop)
-        for xb_s, wt_s, pt_s in cur.forward:
+        stop = min(m, start + BLOCK)
+        if stop - start != buffers.length:  # the last, shorter block
+            buffers = _BlockBuffers(weight, stop - start)
+        torch.index_select(x, 0, p.order[:, start:stop].reshape(-1), out=buffers.xb_rows)
+        for xb_s, wt_s, pt_s in buffers.forward:
             torch.mm(xb_s, wt_s, out=pt_s)  # W_b x_j for every step j of the block
-        kernel(cur.pt_np, cur.gb, order[:, start:stop], y, lr, alpha, v, p.k_w, cur.c_np, x_np, g,
-               order[:, stop:follow], nxt.xb_np, nxt.gb, losses)
-        for w_s, ct_s, xb_s in cur.update:
+        kernel(buffers.pt_np, g, order[:, start:stop], y, lr, alpha, v, p.k_w, buffers.c_np, buffers.gb, losses)
+        for w_s, ct_s, xb_s in buffers.update:
             w_s.addmm_(ct_s, xb_s)  # W_b + C^T X_B
-        spare, cur = cur, nxt
     return losses
 
 
@@ -104,8 +100,8 @@ class _BlockBuffers:
     def __init__(self, weight: Tensor, length: int) -> None:
         num_seeds, rows, d = weight.shape
         self.length = length
-        xb = torch.empty(num_seeds, length, d, dtype=weight.dtype)  # X_B of every seed
-        self.xb_np = xb.numpy()
+        self.xb_rows = torch.empty(num_seeds * length, d, dtype=weight.dtype)  # X_B of every seed, stacked
+        xb = self.xb_rows.view(num_seeds, length, d)
         pt = torch.empty(num_seeds, length, rows, dtype=weight.dtype)  # W_b x_j, corrected in place
         c = torch.empty(num_seeds, length, rows, dtype=weight.dtype)  # the step coefficients
         self.pt_np, self.c_np = pt.numpy(), c.numpy()
