@@ -9,8 +9,8 @@ Reports microseconds per SGD step (one example, batch size 1) of
 and the ratios (i)/(ii) (speed-up of the kernel) and 5 (ii)/(iii) (throughput of 5 seeds in one
 call relative to 5 sequential single-seed runs). Everything runs on ONE thread:
 ``torch.set_num_threads(1)`` and ``numba.set_num_threads(1)``, serial kernel (``parallel=False``).
-The parallel variant (the seeds' numba pass over numba's threads, the GEMMs on torch's threads) is
-timed last, separately, with all cores given to both.
+The parallel variant (the seeds on ``numba.get_num_threads()`` threads at once) is timed last,
+separately, with all cores.
 
 Run: ``python benchmarks/sgd_kernel_micro.py [--epochs 2] [--repeats 5]``; float32, inputs like
 MNIST pixels scaled to [0, 1] (data are random here: the cost does not depend on their values).
@@ -94,9 +94,8 @@ def main() -> None:
 
     threads = os.cpu_count() or 1
     numba.set_num_threads(threads)
-    torch.set_num_threads(threads)
     par = _time_per_step(fused_sgd_steps, 5, args.epochs, args.repeats, parallel=True)
-    print(f"(extra, not single-thread) fused kernel, S=5, parallel=True, {threads} numba and torch threads: {par[0]:.2f} min, {par[1]:.2f} median us/step")
+    print(f"(extra, not single-thread) fused kernel, S=5, parallel=True, {threads} numba threads: {par[0]:.2f} min, {par[1]:.2f} median us/step")
 
 
 if __name__ == "__main__":

@@ -12,16 +12,19 @@ four passes). No fast-math.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from lt_teacher.engines._kernels import _step
 
 
-@njit(cache=True, fastmath=False)
-def _block_seed(
+@njit(cache=True, fastmath=False, nogil=True)
+def block_steps(
     pt: np.ndarray, gram: np.ndarray, idx: np.ndarray, y: np.ndarray, lr: float, alpha: float, v: float, k_w: int, c: np.ndarray, gb: np.ndarray
 ) -> float:
     """The steps of one block of one seed, given ``pt[j] = W_b x_j`` (L, 2k); fills ``c`` (L, 2k); returns the loss sum.
+
+    ``idx`` (L,) holds the block's example indices, ``gram`` (n, n) the Gram matrix of the training
+    set. It releases the GIL: seeds run on several Python threads at once.
 
     Step j's pre-activations are W_j x_j = W_b x_j + sum_{i<j} c_i (x_i . x_j): once step j's
     coefficients c_j are known they are added, scaled by the Gram entries, to the rows ``pt[l]``
@@ -72,24 +75,3 @@ def _axpy(p: np.ndarray, g: float, c: np.ndarray) -> None:
     """p <- p + g c, element by element."""
     for r in range(p.shape[0]):
         p[r] += g * c[r]
-
-
-@njit(cache=True, fastmath=False)
-def block_serial(
-    pt: np.ndarray, gram: np.ndarray, idx: np.ndarray, y: np.ndarray, lr: np.ndarray, alpha: np.ndarray, v: np.ndarray, k_w: int, c: np.ndarray, gb: np.ndarray, losses: np.ndarray
-) -> None:
-    """One block of every seed, one seed after the other; ``losses`` (S,) += the block's loss sums.
-
-    pt, c (S, L, 2k); idx (S, L) the block's example indices; gb (S, L, L) scratch.
-    """
-    for s in range(pt.shape[0]):
-        losses[s] += _block_seed(pt[s], gram, idx[s], y, lr[s], alpha[s], v[s], k_w, c[s], gb[s])
-
-
-@njit(cache=True, fastmath=False, parallel=True)
-def block_parallel(
-    pt: np.ndarray, gram: np.ndarray, idx: np.ndarray, y: np.ndarray, lr: np.ndarray, alpha: np.ndarray, v: np.ndarray, k_w: int, c: np.ndarray, gb: np.ndarray, losses: np.ndarray
-) -> None:
-    """:func:`block_serial` with the seeds spread over numba's threads; the same per-seed arithmetic."""
-    for s in prange(pt.shape[0]):
-        losses[s] += _block_seed(pt[s], gram, idx[s], y, lr[s], alpha[s], v[s], k_w, c[s], gb[s])

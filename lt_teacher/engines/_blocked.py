@@ -7,7 +7,7 @@ W_j = W_b + sum_{i<j} c_i x_i^T (c_i the 2k step coefficients of step i), so
     W_j x_j = W_b x_j + sum_{i<j} c_i (x_i . x_j),     W_{b+1} = W_b + C^T X_B.
 
 A block therefore costs: one GEMM P = X_B W_b^T (the pre-activations of all B steps at W_b), the
-sequential coefficient pass of :func:`lt_teacher.engines._block_kernels.block_serial` (per step the scalar
+sequential coefficient pass of :func:`lt_teacher.engines._block_kernels.block_steps` (per step the scalar
 work of ``_step`` plus the correction of the later steps' rows with the Gram entries x_i . x_j,
 O(B 2k) per step), and one GEMM W += C^T X_B. The Gram matrix X X^T of the whole training set is
 computed once and cached (keyed on the tensor ``x``, its version counter and data pointer), so a
@@ -21,8 +21,9 @@ product over seeds, so a seed's bits never depend on the other seeds of the call
 from __future__ import annotations
 
 import weakref
-from typing import Callable
+from concurrent.futures import ThreadPoolExecutor
 
+import numba
 import numpy as np
 import torch
 from torch import Tensor
@@ -67,44 +68,60 @@ def gram(x: Tensor) -> Tensor:
 
 
 def blocked_steps(p: SGDInputs, *, parallel: bool) -> np.ndarray:
-    """Run the m steps of every seed of ``p`` (CPU tensors) in blocks of :data:`BLOCK`; return the (S,) loss sums."""
-    weight = p.weight.detach()
-    x = p.x.detach()
-    num_seeds, rows, d = weight.shape
-    m = p.order.shape[1]
+    """Run the m steps of every seed of ``p`` (CPU tensors) in blocks of :data:`BLOCK`; return the (S,) loss sums.
+
+    Seeds run one after the other (each seed's W stays in the core's caches through its blocks), or
+    with ``parallel`` on ``numba.get_num_threads()`` Python threads at once. torch runs single-threaded
+    during the call (its thread count is restored afterwards): the products are small, and MKL's
+    threads, waiting for each other at every product, made a step up to 40 times slower on a busy
+    machine; it also makes the bits independent of ``torch.set_num_threads``.
+    """
+    num_seeds = p.weight.shape[0]
     losses = np.zeros(num_seeds, dtype=np.float64)
-    if m == 0:
+    if p.order.shape[1] == 0:
         return losses
-    g = gram(p.x).numpy()
-    y = p.y.detach().numpy()
-    lr, alpha, v = (np.asarray(values, dtype=np.float64) for values in (p.lr, p.alpha, p.v))
-    order = p.order.numpy()
-    kernel: Callable[..., None] = _block_kernels.block_parallel if parallel else _block_kernels.block_serial
-    buffers = _BlockBuffers(weight, min(BLOCK, m))
-    for start in range(0, m, BLOCK):
-        stop = min(m, start + BLOCK)
-        if stop - start != buffers.length:  # the last, shorter block
-            buffers = _BlockBuffers(weight, stop - start)
-        torch.index_select(x, 0, p.order[:, start:stop].reshape(-1), out=buffers.xb_rows)
-        for xb_s, wt_s, pt_s in buffers.forward:
-            torch.mm(xb_s, wt_s, out=pt_s)  # W_b x_j for every step j of the block
-        kernel(buffers.pt_np, g, order[:, start:stop], y, lr, alpha, v, p.k_w, buffers.c_np, buffers.gb, losses)
-        for w_s, ct_s, xb_s in buffers.update:
-            w_s.addmm_(ct_s, xb_s)  # W_b + C^T X_B
+    workers = min(num_seeds, numba.get_num_threads()) if parallel else 1
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        g = gram(p.x).numpy()
+        if workers > 1:
+            with ThreadPoolExecutor(workers) as pool:
+                for s, loss in zip(range(num_seeds), pool.map(lambda s: _seed_steps(p, s, g, in_worker=True), range(num_seeds))):
+                    losses[s] = loss
+        else:
+            for s in range(num_seeds):
+                losses[s] = _seed_steps(p, s, g, in_worker=False)
+    finally:
+        torch.set_num_threads(previous)
     return losses
 
 
-class _BlockBuffers:
-    """Scratch of one block length for all seeds, and the per-seed views the products take (made once per call)."""
-
-    def __init__(self, weight: Tensor, length: int) -> None:
-        num_seeds, rows, d = weight.shape
-        self.length = length
-        self.xb_rows = torch.empty(num_seeds * length, d, dtype=weight.dtype)  # X_B of every seed, stacked
-        xb = self.xb_rows.view(num_seeds, length, d)
-        pt = torch.empty(num_seeds, length, rows, dtype=weight.dtype)  # W_b x_j, corrected in place
-        c = torch.empty(num_seeds, length, rows, dtype=weight.dtype)  # the step coefficients
-        self.pt_np, self.c_np = pt.numpy(), c.numpy()
-        self.gb = np.empty((num_seeds, length, length), dtype=self.pt_np.dtype)  # the block's Gram entries
-        self.forward = [(xb[s], weight[s].t(), pt[s]) for s in range(num_seeds)]
-        self.update = [(weight[s], c[s].t(), xb[s]) for s in range(num_seeds)]
+def _seed_steps(p: SGDInputs, s: int, g: np.ndarray, *, in_worker: bool) -> float:
+    """The m steps of seed s, block by block; returns its loss sum. W[s] is updated in place."""
+    if in_worker:
+        torch.set_num_threads(1)  # MKL's thread count is per calling thread
+    w = p.weight.detach()[s]
+    x = p.x.detach()
+    rows, d = w.shape
+    order_t = p.order[s]
+    order = order_t.numpy()
+    y = p.y.detach().numpy()
+    m = order.shape[0]
+    length = min(BLOCK, m)
+    xb_full = torch.empty(length, d, dtype=w.dtype)  # X_B
+    pt_full = torch.empty(length, rows, dtype=w.dtype)  # W_b x_j, corrected in place
+    c_full = torch.empty(length, rows, dtype=w.dtype)  # the step coefficients
+    pt_np, c_np = pt_full.numpy(), c_full.numpy()
+    gb = np.empty((length, length), dtype=pt_np.dtype)  # the block's Gram entries
+    lr, alpha, v = p.lr[s], p.alpha[s], p.v[s]
+    total = 0.0
+    for start in range(0, m, BLOCK):
+        stop = min(m, start + BLOCK)
+        size = stop - start
+        xb, pt, c = xb_full[:size], pt_full[:size], c_full[:size]
+        torch.index_select(x, 0, order_t[start:stop], out=xb)
+        torch.mm(xb, w.t(), out=pt)  # W_b x_j for every step j of the block
+        total += _block_kernels.block_steps(pt_np[:size], g, order[start:stop], y, lr, alpha, v, p.k_w, c_np[:size], gb)
+        w.addmm_(c.t(), xb)  # W_b + C^T X_B
+    return total

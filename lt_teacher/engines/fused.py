@@ -49,12 +49,13 @@ def fused_sgd_steps(p: SGDInputs, *, parallel: bool = False) -> Tensor:
     ``weight``; the per-step scalars (q to loss, sigmoid(-q), step coefficients) in float64; the loss
     sum is accumulated in float64; a coefficient below 2^-66 (float32) or 2^-962 (float64) is applied
     as 0. The pre-activations and the updates differ from those of a step-by-step loop only by
-    rounding. The products are torch's (MKL on x86), which may sum in another order on another CPU
-    or with another number of torch threads (``torch.set_num_threads``): two calls with equal inputs
-    and the same torch thread count give equal bits, a seed's result does not depend on the other
-    seeds of the call (one product per seed), and ``parallel`` does not change the bits. Splitting
+    rounding. The products are torch's (MKL on x86), run single-threaded (torch's thread count is set
+    to 1 during the call and restored), so the bits depend on the inputs and on the CPU and BLAS build
+    (MKL picks its kernels by instruction set), not on ``torch.set_num_threads``: two calls with equal
+    inputs on one machine give equal bits, a seed's result does not depend on the other seeds of the
+    call (one product per seed and block), and ``parallel`` does not change the bits. Splitting
     ``order`` into calls at multiples of :data:`BLOCK_STEPS` gives the same bits as one call;
-    elsewhere the same result up to rounding.
+    elsewhere the same result up to rounding. The pair kernel's bits depend on the inputs only.
 
     Each call checks its arguments and, per block, gathers the block's examples and runs two products
     per seed: a fixed cost of a few microseconds per block and seed. Call it with an epoch or a long
@@ -78,9 +79,9 @@ def fused_sgd_steps(p: SGDInputs, *, parallel: bool = False) -> Tensor:
         alpha: Leaky-ReLU slope in (0, 1); one number or one per network.
         v: fixed output weight v > 0; one number or one per network.
         k_w: number of w-neurons; default 2k / 2 (the paper's k).
-        parallel: spread the seeds' sequential per-step work over numba's threads
-            (``numba.set_num_threads``; the products use torch's threads either way); the result is
-            bit-identical to ``parallel=False``. CPU only; ignored on CUDA.
+        parallel: run the seeds on ``numba.get_num_threads()`` threads at once (set it with
+            ``numba.set_num_threads``); the result is bit-identical to ``parallel=False``. CPU only;
+            ignored on CUDA.
 
     Returns:
         (S,) float64 tensor, on the device of ``weight``: for each seed the sum over its m steps

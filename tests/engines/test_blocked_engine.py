@@ -126,3 +126,20 @@ def test_gram_cache_follows_in_place_changes_of_x() -> None:
     reference_sgd_steps(w_ref, x, y, order, 0.05, 0.2, 1.0)
     fused_sgd_steps(w_fused, x, y, order, 0.05, 0.2, 1.0)
     assert rel_err(w_fused, w_ref) <= 1e-12
+
+
+def test_bits_do_not_depend_on_torch_threads_and_the_thread_count_is_restored() -> None:
+    weight, x, y = problem(dtype=torch.float32, d=64, rows=20, seed=8)
+    order = steps(2 * B + 5, 3, x.shape[0])
+    before = torch.get_num_threads()
+    results = []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            w = weight.clone()
+            fused_sgd_steps(w, x, y, order, LR, ALPHA, V)
+            assert torch.get_num_threads() == threads  # restored after the call
+            results.append(w)
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(results[0], results[1])
