@@ -3,13 +3,14 @@
 Reports microseconds per SGD step (one example, batch size 1) of
 
     (i)   the reference engine (``reference_sgd_steps``: per-example autograd, a plain torch loop), S = 1;
-    (ii)  the fused numba kernel (``fused_sgd_steps``), S = 1;
-    (iii) the fused numba kernel with S = 5 seeds in one call (time per step of all 5 seeds);
+    (ii)  the fused engine (``fused_sgd_steps``: blocks of steps in torch GEMMs plus a numba pass), S = 1;
+    (iii) the fused engine with S = 5 seeds in one call (time per step of all 5 seeds);
 
 and the ratios (i)/(ii) (speed-up of the kernel) and 5 (ii)/(iii) (throughput of 5 seeds in one
 call relative to 5 sequential single-seed runs). Everything runs on ONE thread:
 ``torch.set_num_threads(1)`` and ``numba.set_num_threads(1)``, serial kernel (``parallel=False``).
-The parallel variant (seeds over threads) is timed last, separately, with the threads available.
+The parallel variant (the seeds on ``numba.get_num_threads()`` threads at once) is timed last,
+separately, with all cores.
 
 Run: ``python benchmarks/sgd_kernel_micro.py [--epochs 2] [--repeats 5]``; float32, inputs like
 MNIST pixels scaled to [0, 1] (data are random here: the cost does not depend on their values).

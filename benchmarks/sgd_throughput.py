@@ -6,14 +6,18 @@ On identical data (n=2,000, d=784, 2k=100, float32, one thread) it times, in one
   (c) the fused engine inside Lightning (engine="fused", S=1), fed by an lt-teacher datamodule, which serves
       a model that trains in its own order consecutive views of the split (the loader only paces the steps);
   (d) the fused engine inside Lightning with S=5 seeds at once;
-  (e) the fused kernel alone: one ``fused_sgd_steps`` call per epoch on the same data, no Lightning;
-  (f) Lightning's own epoch: an empty training step that steps the optimizer and logs once, as (c) does;
+  (e) the fused kernel alone: one ``fused_sgd_steps`` call per epoch on the same data, no Lightning
+      (the blocked formulation: GEMMs per block of ``BLOCK_STEPS`` steps plus Gram corrections);
+  (f) the pair kernel alone (``_kernels.sgd_steps_serial``: one sweep over W per two steps, what
+      ``fused_sgd_steps`` ran before issue 11 item 3 and still runs when the Gram matrix is too large),
+      timed epoch by epoch alternately with (e) on the same permutations;
+  (g) Lightning's own epoch: an empty training step that steps the optimizer and logs once, as (c) does;
 and prints microseconds per step (a step = one example for every seed) and the ratios
-(a)/(c), (b)/(c), 5*(c)/(d) and (c)/(e) (Lightning's overhead on the kernel's epoch). It also measures
-the core's float32 SGEMM peak (``torch.mm`` of 1024 x 1024 matrices, one thread) and prints the
-kernel's fraction of it: a step costs 4 d 2k flops (the forward W x and the rank-1 update). Epoch
-times come from a callback, the first epoch (JIT compilation, warm-up) excluded; the median of the
-remaining epochs is reported.
+(a)/(c), (b)/(c), 5*(c)/(d), (c)/(e) (Lightning's overhead on the kernel's epoch) and (f)/(e). It also
+measures the core's float32 SGEMM peak (``torch.mm`` of 1024 x 1024 matrices, one thread) and prints
+the fraction of it that (e) and (f) reach: a step costs 4 d 2k flops (the forward W x and the rank-1
+update). Epoch times come from a callback, the first epoch (JIT compilation, the Gram matrix of the
+training set, warm-up) excluded; the median of the remaining epochs is reported.
 
     python benchmarks/sgd_throughput.py [--epochs 5] [--chunk 2000]
 """
@@ -25,13 +29,14 @@ import statistics
 import time
 
 import numba
+import numpy as np
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer, seed_everything
 from torch.utils.data import DataLoader, TensorDataset
 
 from lt_teacher import LeakyReLUTeacherNet
 from lt_teacher.datamodules import TensorSplitsDataModule
-from lt_teacher.engines import EpochOrder, fused_sgd_steps
+from lt_teacher.engines import EpochOrder, _kernels, fused_sgd_steps
 
 N, D, K = 2000, 784, 50
 
@@ -70,19 +75,43 @@ class BenchmarkData(TensorSplitsDataModule):
         return {"train": (x, y), "val": empty, "test": empty}
 
 
-def lightning_epoch_seconds(engine: str, batch_size: int, epochs: int, num_seeds: int = 1) -> float:
+class PairedKernelEpoch(Callback):
+    """After each Lightning epoch of (c), one epoch of the kernel alone on a copy of the weights: (c) and (e)
+    measured in alternation, under the same load, for the ratio (c)/(e) epoch by epoch."""
+
+    def __init__(self, timer: EpochTimer) -> None:
+        self.timer = timer
+        self.ratios: list[float] = []
+        self.order = EpochOrder(1, N, seed=1)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:  # type: ignore[no-untyped-def]
+        x, y = pl_module._train_x, pl_module._train_y
+        weight = pl_module.weight.data.clone()
+        perm = self.order.next_epoch()
+        start = time.perf_counter()
+        fused_sgd_steps(weight, x, y, perm, 1e-3, 0.1, 1.0)
+        kernel = time.perf_counter() - start
+        if pl_module.current_epoch > 0:  # the first epoch compiles and computes the Gram matrix
+            self.ratios.append(self.timer.times[-1] / kernel)  # the timer runs first: this epoch's time
+
+
+def lightning_epoch_seconds(engine: str, batch_size: int, epochs: int, num_seeds: int = 1, paired: list[float] | None = None) -> float:
+    """Median epoch of a Lightning fit; with ``paired`` (fused, S = 1) also the per-epoch ratios to the kernel alone."""
     seed_everything(0)
     x, y = data()
     net = LeakyReLUTeacherNet(input_dim=D, k=K, init_std=1e-3, lr=1e-3, engine=engine, num_seeds=num_seeds)
     timer = EpochTimer()
+    pairs = PairedKernelEpoch(timer) if paired is not None else None
     trainer = Trainer(
         max_epochs=epochs, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, callbacks=[timer], accelerator="cpu", devices=1,
+        enable_model_summary=False, callbacks=[timer, *([pairs] if pairs else [])], accelerator="cpu", devices=1,
     )
     if engine == "lightning":  # the naive setting: a plain shuffled DataLoader
         trainer.fit(net, DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=True))
     else:  # an lt-teacher datamodule
         trainer.fit(net, datamodule=BenchmarkData(batch_size))
+    if pairs is not None and paired is not None:
+        paired.extend(pairs.ratios)
     return statistics.median(timer.times[1:])
 
 
@@ -133,20 +162,26 @@ def plain_loop_epoch_seconds(epochs: int) -> float:
     return statistics.median(times[1:])
 
 
-def kernel_epoch_seconds(epochs: int) -> float:
-    """The fused kernel alone, one call per epoch, on the data and initialization of (c)."""
+def kernel_epoch_seconds(epochs: int) -> tuple[float, float]:
+    """(fused engine, pair kernel) alone, one call per epoch each, alternating, on the data and initialization of (c)."""
     seed_everything(0)
     x, y = data()
     net = LeakyReLUTeacherNet(input_dim=D, k=K, init_std=1e-3, lr=1e-3)
     weight = net.weight.data.clone().contiguous()
+    pair_weight = weight.clone()
     order = EpochOrder(1, N, seed=0)
-    times = []
+    hyper = [np.full(1, value) for value in (1e-3, 0.1, 1.0)]
+    times: list[float] = []
+    pair_times: list[float] = []
     for _ in range(epochs):
         perm = order.next_epoch()
         start = time.perf_counter()
         fused_sgd_steps(weight, x, y, perm, 1e-3, 0.1, 1.0)
         times.append(time.perf_counter() - start)
-    return statistics.median(times[1:])
+        start = time.perf_counter()
+        _kernels.sgd_steps_serial(pair_weight.numpy(), x.numpy(), y.numpy(), perm.numpy(), *hyper, K, np.zeros(1))
+        pair_times.append(time.perf_counter() - start)
+    return statistics.median(times[1:]), statistics.median(pair_times[1:])
 
 
 def sgemm_peak_flops(size: int = 1024, repeats: int = 10) -> float:
@@ -173,23 +208,28 @@ def main() -> None:
     us = 1e6 / N
     a = lightning_epoch_seconds("lightning", 1, max(2, min(args.epochs, 3))) * us
     b = plain_loop_epoch_seconds(max(2, min(args.epochs, 3))) * us
-    c = lightning_epoch_seconds("fused", args.chunk, args.epochs) * us
+    paired: list[float] = []
+    c = lightning_epoch_seconds("fused", args.chunk, max(args.epochs, 21), paired=paired) * us
     d = lightning_epoch_seconds("fused", args.chunk, args.epochs, num_seeds=5) * us
-    e = kernel_epoch_seconds(args.epochs) * us
-    f = lightning_floor_epoch_seconds(max(args.epochs, 50)) * us
+    e, f = (seconds * us for seconds in kernel_epoch_seconds(max(args.epochs, 7)))
+    g = lightning_floor_epoch_seconds(max(args.epochs, 50)) * us
     peak = sgemm_peak_flops()
     kernel_flops = 4 * D * 2 * K / (e * 1e-6)
+    pair_flops = 4 * D * 2 * K / (f * 1e-6)
     print(f"n={N} d={D} 2k={2 * K} float32, torch threads={torch.get_num_threads()}, numba threads={numba.get_num_threads()}")
     print(f"(a) Lightning, batch_size=1, automatic optimization : {a:9.2f} us/step")
     print(f"(b) plain PyTorch autograd loop                      : {b:9.2f} us/step")
     print(f"(c) fused engine in Lightning, S=1 (chunk {args.chunk})       : {c:9.2f} us/step")
     print(f"(d) fused engine in Lightning, S=5 (per step of all 5): {d:9.2f} us/step")
     print(f"(e) fused kernel alone, one call per epoch         : {e:9.2f} us/step")
+    print(f"(f) pair kernel alone (the fused engine before)     : {f:9.2f} us/step   (f)/(e) = {f / e:.2f}")
     print(f"(a)/(c) = {a / c:.1f}   (b)/(c) = {b / c:.1f}   5*(c)/(d) = {5 * c / d:.2f}")
-    print(f"Lightning epoch / kernel epoch (c)/(e) = {c / e:.3f}")
-    print(f"(f) Lightning's own epoch (empty step, 1 optimizer.step, 1 self.log): {f * N / 1e3:.3f} ms; "
+    print(f"Lightning epoch / kernel epoch (c)/(e) = {c / e:.3f}; epoch by epoch in alternation: median "
+          f"{statistics.median(paired):.3f} over {len(paired)} pairs")
+    print(f"(g) Lightning's own epoch (empty step, 1 optimizer.step, 1 self.log): {g * N / 1e3:.3f} ms; "
           f"(c)-(e) = {(c - e) * N / 1e3:.3f} ms per epoch")
     print(f"kernel: {kernel_flops / 1e9:.1f} GFLOP/s = {kernel_flops / peak:.0%} of the measured SGEMM peak {peak / 1e9:.1f} GFLOP/s")
+    print(f"pair kernel: {pair_flops / 1e9:.1f} GFLOP/s = {pair_flops / peak:.0%} of that peak")
 
 
 if __name__ == "__main__":

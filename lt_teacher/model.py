@@ -18,6 +18,7 @@ from typing_extensions import override
 from lt_teacher._batch import default_batch_to_xy
 from lt_teacher._validation import check_bool, check_choice, check_int, check_positive, check_slope
 from lt_teacher.engines import EpochOrder, fused_sgd_steps, reference_sgd_steps
+from lt_teacher.engines.fused import BLOCK_STEPS
 from lt_teacher.engines._contract import per_network
 from lt_teacher.functional._checks import signed_labels
 from lt_teacher.functional.network import (
@@ -289,9 +290,9 @@ class LeakyReLUTeacherNet(LightningModule):
             self._order_epoch = self.current_epoch
         n = self._train_x.shape[0]
         batches = max(1, int(self.trainer.num_training_batches))
-        # Chunks start at even positions: the fused kernel updates W for steps in pairs (2j, 2j + 1) of
-        # the epoch, so the result does not depend on how many Lightning steps (or processes) share it.
-        chunk = 2 * math.ceil(n / (2 * batches))
+        # Chunks start at multiples of BLOCK_STEPS: the fused engine updates W once per block of that many
+        # steps of a call, so the result does not depend on how many Lightning steps (or processes) share it.
+        chunk = BLOCK_STEPS * math.ceil(n / (BLOCK_STEPS * batches))
         start = min(n, batch_idx * chunk)
         stop = n if batch_idx == batches - 1 else min(n, start + chunk)
         seeds = self._owned_seeds()

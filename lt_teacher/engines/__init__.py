@@ -5,7 +5,8 @@ Every engine has the same contract, ``engine(weight, x, y, order, lr, alpha, v, 
 (S, 2k, d) is updated in place by ``order.shape[1]`` SGD steps per seed (batch size 1, section 3 of
 Sarussi et al., ICML 2021), and the (S,) float64 sums of the per-step losses are returned.
 
-- :func:`fused_sgd_steps`: the compiled numba loop (CPU); on CUDA it runs :func:`graph_sgd_steps`.
+- :func:`fused_sgd_steps`: the fast CPU engine: blocks of steps in torch GEMMs plus a numba pass
+  (the pair kernel for large n); on CUDA it runs :func:`graph_sgd_steps`.
 - :func:`graph_sgd_steps`: the batched step captured in CUDA graphs of many steps (eager on CPU).
 - :func:`batched_sgd_steps`: batched torch ops over the seeds, any device.
 - :func:`reference_sgd_steps`: one autograd forward/backward per example; the reference

@@ -13,8 +13,12 @@ loss is accumulated in float64. A coefficient c_j below 2^-66 (float32) or 2^-96
 applied as 0: it cannot move a weight above 2^-40 |x|, and subnormal arithmetic would slow the
 sweep tenfold (large margins, e.g. the paper's large initialization).
 
-How it is made fast without fast-math (no reassociation, no fused multiply-add, so results
-depend only on the inputs, never on the SIMD width of the machine):
+``_step`` (the per-step scalars) is shared with the numba pass of the blocked formulation
+(:mod:`lt_teacher.engines._block_kernels`, driven by :mod:`lt_teacher.engines._blocked`), the fast
+path for n up to a few thousand. The pair kernel here, ``sgd_steps_serial`` / ``sgd_steps_parallel``,
+runs when the Gram matrix of the training set is too large to keep. It uses no fast-math (no
+reassociation, no fused multiply-add), so its results depend only on the inputs, never on the SIMD
+width of the machine. How it is made fast:
 
 - Each seed's W is copied into a transposed, zero-padded scratch ``wt`` (d, K_pad). A dot
   product h_j = w_j . x then accumulates across rows (``h[j] += wt[i, j] * x[i]``, i = 0, 1, ...):

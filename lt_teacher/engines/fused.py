@@ -7,11 +7,15 @@ import torch
 from torch import Tensor
 
 from lt_teacher._validation import check_bool
-from lt_teacher.engines import _kernels
+from lt_teacher.engines import _blocked, _kernels
 from lt_teacher.engines._contract import SGDInputs, sgd_engine
 from lt_teacher.engines.graphs import graph_steps
 
-__all__ = ["fused_sgd_steps"]
+__all__ = ["BLOCK_STEPS", "fused_sgd_steps"]
+
+#: Steps per block of :func:`fused_sgd_steps` (W is updated once per block): calls that split ``order``
+#: at multiples of it give the same bits as one call.
+BLOCK_STEPS = _blocked.BLOCK
 
 
 @sgd_engine
@@ -29,20 +33,35 @@ def fused_sgd_steps(p: SGDInputs, *, parallel: bool = False) -> Tensor:
     Seed s visits the examples ``order[s, 0], order[s, 1], ...`` in that order (a chunk of an
     epoch's permutation, or several epochs back to back; see :class:`EpochOrder`).
 
-    One sweep over W serves two steps: it applies the rank-1 updates of steps t and t + 1
-    and computes the pre-activations of steps t + 2 and (up to a rank-1 correction with
-    x_{t+2} . x_{t+3}) t + 3; see :mod:`lt_teacher.engines._kernels`. Arithmetic: the vector work
-    (pre-activations, N, updates) runs in the dtype of ``weight``; the per-step scalars (q to
-    loss, sigmoid(-q), step coefficients) in float64; the loss sum is accumulated in float64.
-    No fast-math: two runs with equal inputs give equal bits, the bits do not depend on the
-    SIMD width of the machine, and a seed's result does not depend on the other seeds.
-    Splitting ``order`` into calls at even offsets gives the same bits as one call; at odd
-    offsets the same result up to rounding.
+    The steps run in blocks of :data:`BLOCK_STEPS` (64) consecutive steps per seed, in GEMMs
+    (see :mod:`lt_teacher.engines._blocked`): with W_b the weights at the start of a block and c_i the
+    step coefficients of its step i (W <- W + c_i x_i^T), step j's pre-activations are
+    W_b x_j + sum_{i<j} c_i (x_i . x_j) (exact in real arithmetic), computed from one product
+    X_B W_b^T per block and the Gram entries x_i . x_j; then W_b + C^T X_B, one product, ends the
+    block. The Gram matrix X X^T of ``x`` is computed on the first call and cached while ``x`` lives
+    and is not modified in place (keyed on the tensor, its version counter and data pointer: a write
+    through ``x.data`` or ``x.numpy()`` is not seen, so change a training set out of place); it is
+    used when it takes at most 64 MiB (n <= 4096 in float32, n <= 2896 in float64). For larger n the
+    steps run in the numba pair kernel of :mod:`lt_teacher.engines._kernels` instead (one sweep over W
+    per two steps, no fast-math).
 
-    Each call copies W into a transposed scratch and back and checks its arguments: a fixed
-    cost of about 0.1 ms per call and seed at d = 784, 2k = 100 (some 15 steps). Call it with
-    an epoch or a long chunk of one, not with one example. The first call per dtype compiles
-    the kernel (cached on disk by numba afterwards).
+    Arithmetic: the vector work (pre-activations, their corrections, the updates) runs in the dtype of
+    ``weight``; the per-step scalars (q to loss, sigmoid(-q), step coefficients) in float64; the loss
+    sum is accumulated in float64; a coefficient below 2^-66 (float32) or 2^-962 (float64) is applied
+    as 0. The pre-activations and the updates differ from those of a step-by-step loop only by
+    rounding. The products are torch's (MKL on x86), run single-threaded (torch's thread count is set
+    to 1 during the call and restored), so the bits depend on the inputs and on the CPU and BLAS build
+    (MKL picks its kernels by instruction set), not on ``torch.set_num_threads``: two calls with equal
+    inputs on one machine give equal bits, a seed's result does not depend on the other seeds of the
+    call (one product per seed and block), and ``parallel`` does not change the bits. Splitting
+    ``order`` into calls at multiples of :data:`BLOCK_STEPS` gives the same bits as one call;
+    elsewhere the same result up to rounding. The pair kernel's bits depend on the inputs only.
+
+    Each call checks its arguments and, per block, gathers the block's examples and runs two products
+    per seed: a fixed cost of a few microseconds per block and seed. Call it with an epoch or a long
+    chunk of one, not with one example. The first call per dtype compiles the numba part (cached on
+    disk by numba afterwards); the first call per training set computes its Gram matrix (about as
+    much work as n / 200 epochs at 2k = 100).
 
     On CUDA tensors it runs :func:`lt_teacher.engines.graph_sgd_steps`: the batched torch step of all
     S networks, captured as CUDA graphs of 64 steps (one launch per 64 steps; same arithmetic to rounding).
@@ -60,8 +79,9 @@ def fused_sgd_steps(p: SGDInputs, *, parallel: bool = False) -> Tensor:
         alpha: Leaky-ReLU slope in (0, 1); one number or one per network.
         v: fixed output weight v > 0; one number or one per network.
         k_w: number of w-neurons; default 2k / 2 (the paper's k).
-        parallel: spread the seeds over numba's threads (``numba.set_num_threads``); the
-            result is bit-identical to ``parallel=False``. CPU only; ignored on CUDA.
+        parallel: run the seeds on ``numba.get_num_threads()`` threads at once (set it with
+            ``numba.set_num_threads``); the result is bit-identical to ``parallel=False``. CPU only;
+            ignored on CUDA.
 
     Returns:
         (S,) float64 tensor, on the device of ``weight``: for each seed the sum over its m steps
@@ -93,6 +113,8 @@ def fused_sgd_steps(p: SGDInputs, *, parallel: bool = False) -> Tensor:
     check_bool(parallel, "parallel")
     if p.weight.device.type != "cpu":
         return graph_steps(p)
+    if _blocked.uses_blocks(p.x):
+        return torch.from_numpy(_blocked.blocked_steps(p, parallel=parallel))
     losses = np.zeros(p.weight.shape[0], dtype=np.float64)
     kernel = _kernels.sgd_steps_parallel if parallel else _kernels.sgd_steps_serial
     kernel(

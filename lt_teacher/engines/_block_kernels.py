@@ -1,0 +1,77 @@
+"""Numba pass of the blocked formulation behind :func:`lt_teacher.engines.fused_sgd_steps`.
+
+:mod:`lt_teacher.engines._blocked` drives it (torch's GEMMs do the rest; its docstring has the
+algebra). Given the pre-activations at the start of a block, ``pt[j] = W_b x_j``, each step computes
+its coefficients with :func:`lt_teacher.engines._kernels._step` (the per-step scalars of the pair
+kernel: float64 scalars, sigma'(0) = alpha, tiny coefficients applied as 0) and adds them, times the
+Gram entry x_j . x_l, to the rows of the later steps l of the block, in step order (in groups of four
+steps: one pass over a later row applies four corrections, the same additions in the same order as
+four passes). No fast-math.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from lt_teacher.engines._kernels import _step
+
+
+@njit(cache=True, fastmath=False, nogil=True)
+def block_steps(
+    pt: np.ndarray, gram: np.ndarray, idx: np.ndarray, y: np.ndarray, lr: float, alpha: float, v: float, k_w: int, c: np.ndarray, gb: np.ndarray
+) -> float:
+    """The steps of one block of one seed, given ``pt[j] = W_b x_j`` (L, 2k); fills ``c`` (L, 2k); returns the loss sum.
+
+    ``idx`` (L,) holds the block's example indices, ``gram`` (n, n) the Gram matrix of the training
+    set. It releases the GIL: seeds run on several Python threads at once.
+
+    Step j's pre-activations are W_j x_j = W_b x_j + sum_{i<j} c_i (x_i . x_j): once step j's
+    coefficients c_j are known they are added, scaled by the Gram entries, to the rows ``pt[l]``
+    (l > j) of the later steps, so each row receives its corrections in the order i = 0, 1, ... of
+    the steps (in groups of four steps: one pass over a later row applies the four corrections, the
+    same additions in the same order as four passes). A group whose coefficients are all 0 (the
+    skip of tiny updates in ``_step``) adds nothing. ``gb`` (>= L, >= L) is scratch: the block's Gram
+    entries are gathered into it first, in one pass of independent loads (the Gram matrix is larger
+    than the caches close to the core).
+    """
+    length, rows = pt.shape
+    for j in range(length):
+        row = gram[idx[j]]
+        for l in range(j + 1, length):
+            gb[j, l] = row[idx[l]]
+    total = 0.0
+    for j0 in range(0, length, 4):
+        j1 = min(length, j0 + 4)
+        moved = False
+        for j in range(j0, j1):
+            cj = c[j]
+            total += _step(pt[j], y[idx[j]], lr, alpha, v, k_w, rows, cj)
+            if _nonzero(cj):
+                moved = True
+                for l in range(j + 1, j1):
+                    _axpy(pt[l], gb[j, l], cj)
+        if moved and j1 == j0 + 4:
+            c0, c1, c2, c3 = c[j0], c[j0 + 1], c[j0 + 2], c[j0 + 3]
+            for l in range(j1, length):
+                g0, g1, g2, g3 = gb[j0, l], gb[j0 + 1, l], gb[j0 + 2, l], gb[j0 + 3, l]
+                pl = pt[l]
+                for r in range(rows):
+                    pl[r] = (((pl[r] + g0 * c0[r]) + g1 * c1[r]) + g2 * c2[r]) + g3 * c3[r]
+    return total
+
+
+@njit(cache=True, fastmath=False)
+def _nonzero(c: np.ndarray) -> bool:
+    """Whether any entry of ``c`` is not 0."""
+    for r in range(c.shape[0]):
+        if c[r] != 0:
+            return True
+    return False
+
+
+@njit(cache=True, fastmath=False)
+def _axpy(p: np.ndarray, g: float, c: np.ndarray) -> None:
+    """p <- p + g c, element by element."""
+    for r in range(p.shape[0]):
+        p[r] += g * c[r]
