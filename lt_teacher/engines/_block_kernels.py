@@ -52,13 +52,28 @@ def block_steps(
                 for l in range(j + 1, j1):
                     _axpy(pt[l], gb[j, l], cj)
         if moved and j1 == j0 + 4:
-            c0, c1, c2, c3 = c[j0], c[j0 + 1], c[j0 + 2], c[j0 + 3]
-            for l in range(j1, length):
-                g0, g1, g2, g3 = gb[j0, l], gb[j0 + 1, l], gb[j0 + 2, l], gb[j0 + 3, l]
-                pl = pt[l]
-                for r in range(rows):
-                    pl[r] = (((pl[r] + g0 * c0[r]) + g1 * c1[r]) + g2 * c2[r]) + g3 * c3[r]
+            for l in range(j1, length, 2):  # two later rows per pass: each c_j[r] loaded once for both
+                _rank4_rows(pt, c, gb, j0, l, min(l + 1, length - 1))
     return total
+
+
+@njit(cache=True, fastmath=False)
+def _rank4_rows(pt: np.ndarray, c: np.ndarray, gb: np.ndarray, j0: int, l: int, m: int) -> None:
+    """Apply steps j0, ..., j0 + 3 to the later rows l and m (l <= m; m == l updates row l once).
+
+    pt[l] <- (((pt[l] + G_{j0,l} c_{j0}) + G_{j0+1,l} c_{j0+1}) + G_{j0+2,l} c_{j0+2}) + G_{j0+3,l} c_{j0+3},
+    element by element in that order (the roundings of four single-step passes), and the same for
+    row m. Both rows are read before either is written, so m == l writes the same value twice.
+    """
+    c0, c1, c2, c3 = c[j0], c[j0 + 1], c[j0 + 2], c[j0 + 3]
+    g0, g1, g2, g3 = gb[j0, l], gb[j0 + 1, l], gb[j0 + 2, l], gb[j0 + 3, l]
+    e0, e1, e2, e3 = gb[j0, m], gb[j0 + 1, m], gb[j0 + 2, m], gb[j0 + 3, m]
+    pl, pm = pt[l], pt[m]
+    for r in range(pt.shape[1]):
+        a0, a1, a2, a3 = c0[r], c1[r], c2[r], c3[r]
+        old_l, old_m = pl[r], pm[r]
+        pl[r] = (((old_l + g0 * a0) + g1 * a1) + g2 * a2) + g3 * a3
+        pm[r] = (((old_m + e0 * a0) + e1 * a1) + e2 * a2) + e3 * a3
 
 
 @njit(cache=True, fastmath=False)

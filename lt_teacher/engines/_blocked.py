@@ -97,11 +97,34 @@ def blocked_steps(p: SGDInputs, *, parallel: bool) -> np.ndarray:
     return losses
 
 
+class _BlockViews:
+    """The buffers of one block of ``size`` steps: X_B (size, d), P = (W_b x_j)_j and C (size, 2k), with the views
+    the loop passes on (C^T for the update, P and C as numpy arrays for the numba pass), made once, not per block."""
+
+    __slots__ = ("size", "xb", "pt", "c", "ct", "pt_np", "c_np")
+
+    def __init__(self, xb: Tensor, pt: Tensor, c: Tensor) -> None:
+        self.size = xb.shape[0]
+        self.xb, self.pt, self.c = xb, pt, c  # X_B; W_b x_j, corrected in place; the step coefficients
+        self.ct = c.t()
+        self.pt_np, self.c_np = pt.numpy(), c.numpy()
+
+    @classmethod
+    def empty(cls, size: int, rows: int, d: int, dtype: torch.dtype) -> _BlockViews:
+        """Fresh buffers for blocks of ``size`` steps."""
+        return cls(torch.empty(size, d, dtype=dtype), torch.empty(size, rows, dtype=dtype), torch.empty(size, rows, dtype=dtype))
+
+    def head(self, size: int) -> _BlockViews:
+        """The first ``size`` rows of each buffer (a shorter last block)."""
+        return _BlockViews(self.xb[:size], self.pt[:size], self.c[:size])
+
+
 def _seed_steps(p: SGDInputs, s: int, g: np.ndarray, *, in_worker: bool) -> float:
     """The m steps of seed s, block by block; returns its loss sum. W[s] is updated in place."""
     if in_worker:
         torch.set_num_threads(1)  # MKL's thread count is per calling thread
     w = p.weight.detach()[s]
+    wt = w.t()
     x = p.x.detach()
     rows, d = w.shape
     order_t = p.order[s]
@@ -109,19 +132,16 @@ def _seed_steps(p: SGDInputs, s: int, g: np.ndarray, *, in_worker: bool) -> floa
     y = p.y.detach().numpy()
     m = order.shape[0]
     length = min(BLOCK, m)
-    xb_full = torch.empty(length, d, dtype=w.dtype)  # X_B
-    pt_full = torch.empty(length, rows, dtype=w.dtype)  # W_b x_j, corrected in place
-    c_full = torch.empty(length, rows, dtype=w.dtype)  # the step coefficients
-    pt_np, c_np = pt_full.numpy(), c_full.numpy()
-    gb = np.empty((length, length), dtype=pt_np.dtype)  # the block's Gram entries
+    block = _BlockViews.empty(length, rows, d, w.dtype)
+    gb = np.empty((length, length), dtype=block.pt_np.dtype)  # the block's Gram entries
     lr, alpha, v = p.lr[s], p.alpha[s], p.v[s]
     total = 0.0
     for start in range(0, m, BLOCK):
         stop = min(m, start + BLOCK)
-        size = stop - start
-        xb, pt, c = xb_full[:size], pt_full[:size], c_full[:size]
-        torch.index_select(x, 0, order_t[start:stop], out=xb)
-        torch.mm(xb, w.t(), out=pt)  # W_b x_j for every step j of the block
-        total += _block_kernels.block_steps(pt_np[:size], g, order[start:stop], y, lr, alpha, v, p.k_w, c_np[:size], gb)
-        w.addmm_(c.t(), xb)  # W_b + C^T X_B
+        if stop - start < block.size:
+            block = block.head(stop - start)
+        torch.index_select(x, 0, order_t[start:stop], out=block.xb)
+        torch.mm(block.xb, wt, out=block.pt)  # W_b x_j for every step j of the block
+        total += _block_kernels.block_steps(block.pt_np, g, order[start:stop], y, lr, alpha, v, p.k_w, block.c_np, gb)
+        w.addmm_(block.ct, block.xb)  # W_b + C^T X_B
     return total
