@@ -1,7 +1,8 @@
 """Numba pass of the blocked formulation behind :func:`lt_teacher.engines.fused_sgd_steps`.
 
 :mod:`lt_teacher.engines._blocked` drives it (torch's GEMMs do the rest; its docstring has the
-algebra). Given the pre-activations at the start of a block, ``pt[j] = W_b x_j``, each step computes
+algebra). Given the pre-activations at the start of a block, ``ptt[:, j] = W_b x_j`` (copied to rows
+``pt[j]``), each step computes
 its coefficients with :func:`lt_teacher.engines._kernels._step` (the per-step scalars of the pair
 kernel: float64 scalars, sigma'(0) = alpha, tiny coefficients applied as 0) and adds them, times the
 Gram entry x_j . x_l, to the rows of the later steps l of the block, in step order (in groups of four
@@ -19,9 +20,12 @@ from lt_teacher.engines._kernels import _step
 
 @njit(cache=True, fastmath=False, nogil=True)
 def block_steps(
-    pt: np.ndarray, gram: np.ndarray, idx: np.ndarray, y: np.ndarray, lr: float, alpha: float, v: float, k_w: int, c: np.ndarray, gb: np.ndarray
+    ptt: np.ndarray, pt: np.ndarray, gram: np.ndarray, idx: np.ndarray, y: np.ndarray, lr: float, alpha: float, v: float, k_w: int, c: np.ndarray, gb: np.ndarray
 ) -> float:
-    """The steps of one block of one seed, given ``pt[j] = W_b x_j`` (L, 2k); fills ``c`` (L, 2k); returns the loss sum.
+    """The steps of one block of one seed, given ``ptt[:, j] = W_b x_j`` (2k, L); fills ``c`` (L, 2k); returns the loss sum.
+
+    ``pt`` (L, 2k) is scratch: the pre-activations are first copied into its rows (a row per step, contiguous
+    for the vector loops below).
 
     ``idx`` (L,) holds the block's example indices, ``gram`` (n, n) the Gram matrix of the training
     set. It releases the GIL: seeds run on several Python threads at once.
@@ -36,6 +40,9 @@ def block_steps(
     than the caches close to the core).
     """
     length, rows = pt.shape
+    for r in range(rows):
+        for j in range(length):
+            pt[j, r] = ptt[r, j]
     for j in range(length):
         row = gram[idx[j]]
         for l in range(j + 1, length):
