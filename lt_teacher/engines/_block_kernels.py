@@ -83,6 +83,15 @@ def _rank4_rows(pt: np.ndarray, c: np.ndarray, gb: np.ndarray, j0: int, l: int, 
         pm[r] = (((old_m + e0 * a0) + e1 * a1) + e2 * a2) + e3 * a3
 
 
+@njit(cache=True, fastmath=False, nogil=True)
+def gather_rows(x: np.ndarray, idx: np.ndarray, out: np.ndarray) -> None:
+    """out[i] <- x[idx[i]] for every i."""
+    for i in range(idx.shape[0]):
+        src, dst = x[idx[i]], out[i]
+        for t in range(src.shape[0]):
+            dst[t] = src[t]
+
+
 @njit(cache=True, fastmath=False)
 def _nonzero(c: np.ndarray) -> bool:
     """Whether any entry of ``c`` is not 0."""
