@@ -40,8 +40,8 @@ def block_steps(
     than the caches close to the core).
     """
     length, rows = pt.shape
-    for r in range(rows):
-        for j in range(length):
+    for j in range(length):
+        for r in range(rows):
             pt[j, r] = ptt[r, j]
     for j in range(length):
         row = gram[idx[j]]
