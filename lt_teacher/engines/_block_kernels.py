@@ -1,13 +1,13 @@
 """Numba pass of the blocked formulation behind :func:`lt_teacher.engines.fused_sgd_steps`.
 
 :mod:`lt_teacher.engines._blocked` drives it (torch's GEMMs do the rest; its docstring has the
-algebra). Given the pre-activations at the start of a block, ``ptt[:, j] = W_b x_j`` (copied to rows
-``pt[j]``), each step computes
-its coefficients with :func:`lt_teacher.engines._kernels._step` (the per-step scalars of the pair
-kernel: float64 scalars, sigma'(0) = alpha, tiny coefficients applied as 0) and adds them, times the
-Gram entry x_j . x_l, to the rows of the later steps l of the block, in step order (in groups of four
-steps: one pass over a later row applies four corrections, the same additions in the same order as
-four passes). No fast-math.
+algebra). Given the pre-activations at the start of a block as columns, ``ptt[:, j] = W_b x_j``
+(copied to rows ``pt[j]``), each step computes its coefficients with
+:func:`lt_teacher.engines._kernels._step` (the per-step scalars of the pair kernel: float64 scalars,
+sigma'(0) = alpha, tiny coefficients applied as 0) and adds them, times the Gram entry x_j . x_l, to
+the rows of the later steps l of the block, in step order (in groups of four steps: one pass over two
+later rows applies four corrections to each, the same additions in the same order as four passes).
+:func:`gather_rows` copies the block's examples X_B for the products. No fast-math.
 """
 
 from __future__ import annotations
