@@ -335,11 +335,11 @@ class LeakyReLUTeacherNet(LightningModule):
         start, stop = plan.bounds(batch_idx)
         seeds = plan.seeds
         weight = self.weight.data if plan.all_seeds else self.weight.data[seeds].contiguous()
-        chunk_loss = torch.zeros((), dtype=torch.float64)
+        chunk_loss = 0.0  # the sum of this chunk's per-step losses, in float64 as the engines return them
         if stop > start and seeds:
             order = self._epoch_order[:, start:stop] if plan.all_seeds else self._epoch_order[seeds, start:stop]
             losses = plan.step(weight, self._train_x, self._train_y, order.to(weight.device), **plan.hyper, k_w=self.hparams["k"])
-            chunk_loss = losses.sum()
+            chunk_loss = float(losses.sum())
         with torch.no_grad():
             if not plan.all_seeds:
                 self.weight.data[seeds] = weight
@@ -350,11 +350,11 @@ class LeakyReLUTeacherNet(LightningModule):
         optimizer = self.optimizers()
         (optimizer[0] if isinstance(optimizer, list) else optimizer).step()
         steps = (stop - start) * len(seeds)
-        self._epoch_loss_sum += float(chunk_loss)  # float64 sums, as the engines' losses
+        self._epoch_loss_sum += chunk_loss
         self._epoch_steps += steps
         if batch_idx == plan.batches - 1:
             self._log_epoch_loss()
-        return (chunk_loss / max(steps, 1)).to(self.weight.dtype)
+        return torch.tensor(chunk_loss / max(steps, 1), dtype=self.weight.dtype)  # the float64 mean, rounded once
 
     def _log_epoch_loss(self) -> None:
         """The epoch's mean per-step loss over every seed and process; every process logs the same value."""
