@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import functools
 import math
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, cast
 
-import numba
 import torch
 from lightning.pytorch import LightningModule
 from lightning.pytorch.utilities import rank_zero_warn
@@ -17,10 +14,10 @@ from torch import Tensor, nn
 from typing_extensions import override
 
 from lt_teacher._batch import default_batch_to_xy
+from lt_teacher._chunk_plan import ChunkPlan, make_chunk_plan
 from lt_teacher._epoch_logging import EpochValueLogger
 from lt_teacher._validation import check_bool, check_choice, check_int, check_positive, check_slope
-from lt_teacher.engines import EpochOrder, fused_sgd_steps, reference_sgd_steps
-from lt_teacher.engines.fused import BLOCK_STEPS
+from lt_teacher.engines import EpochOrder
 from lt_teacher.engines._contract import per_network
 from lt_teacher.functional._checks import signed_labels
 from lt_teacher.functional.network import (
@@ -43,25 +40,6 @@ def resolve_engine(engine: object) -> str:
         warnings.warn(f"engine={engine!r} is deprecated, use engine={new!r} (the same engine).", DeprecationWarning, stacklevel=3)
         return new
     return check_choice(engine, "engine", ENGINES)
-
-
-@dataclass(frozen=True)
-class _ChunkPlan:
-    """How one process runs its part of every epoch with a per-example engine, fixed for a fit."""
-
-    batches: int  # Lightning steps per epoch (the training loader's length)
-    n: int  # training examples
-    chunk: int  # per-example steps of one Lightning step (a multiple of BLOCK_STEPS)
-    seeds: list[int]  # the seeds this process trains
-    all_seeds: bool  # whether that is every seed
-    step: Callable[..., Tensor]  # the engine
-    hyper: dict[str, list[float]]  # lr, alpha and v of those seeds
-
-    def bounds(self, batch_idx: int) -> tuple[int, int]:
-        """The examples [start, stop) of the epoch's order that Lightning step ``batch_idx`` runs (the last runs the rest)."""
-        start = min(self.n, batch_idx * self.chunk)
-        stop = self.n if batch_idx == self.batches - 1 else min(self.n, start + self.chunk)
-        return start, stop
 
 
 class LeakyReLUTeacherNet(LightningModule):
@@ -107,6 +85,13 @@ class LeakyReLUTeacherNet(LightningModule):
             of the hyper-parameters given as lists, else 1.
         shared_order: all seeds visit the examples in the same order.
         order_seed: seed of the per-epoch permutations (fused and reference engines).
+
+    Logged once per epoch: ``train/loss``, the mean loss of the epoch's per-example steps over every seed and
+    process with the fused and reference engines, the mean over the epoch's points with ``engine="lightning"``
+    (which also logs ``train/acc``); ``val/loss``, ``val/acc``, ``test/loss``, ``test/acc``. The per-example
+    engines log ``train/loss`` exactly as ``self.log(on_epoch=True, prog_bar=True)`` every epoch would, but
+    call ``self.log`` only in a fit's first epoch: later epochs update the result metric that call registered
+    (:class:`lt_teacher._epoch_logging.EpochValueLogger`), at a fraction of its cost.
 
     Checkpoints hold the permutation state (and the global torch RNG state, which orders a shuffling
     DataLoader). With the fused and reference engines a run resumed from any checkpoint ends with the same
@@ -169,7 +154,7 @@ class LeakyReLUTeacherNet(LightningModule):
         self._order_epoch = -1  # the epoch _epoch_order belongs to
         self._pending_order_state: dict[str, Any] | None = None
         self._epoch_loss_sum, self._epoch_steps = 0.0, 0  # sum of the per-step losses this epoch, and their number
-        self._plan: _ChunkPlan | None = None
+        self._plan: ChunkPlan | None = None
         self._train_loss = EpochValueLogger("train/loss", prog_bar=True)  # the per-example engines' epoch loss
 
     @property
@@ -302,25 +287,13 @@ class LeakyReLUTeacherNet(LightningModule):
         """Seeds this process trains: all of them on one process, every world_size-th under DDP."""
         return list(range(self.global_rank, self.hparams["num_seeds"], self.trainer.world_size))
 
-    def _chunk_plan(self) -> _ChunkPlan:
+    def _chunk_plan(self) -> ChunkPlan:
         """This process's way through an epoch, made once per fit (again if the training loader's length changes)."""
         batches = max(1, int(self.trainer.num_training_batches))
         if self._plan is None or self._plan.batches != batches:
-            self._plan = self._make_chunk_plan(batches)
+            n, hp = cast(Tensor, self._train_x).shape[0], self.hparams
+            self._plan = make_chunk_plan(hp["engine"], n, batches, self._owned_seeds(), hp["num_seeds"], self._per_network)
         return self._plan
-
-    def _make_chunk_plan(self, batches: int) -> _ChunkPlan:
-        n = cast(Tensor, self._train_x).shape[0]
-        # Chunks start at multiples of BLOCK_STEPS: the fused engine updates W once per block of that many
-        # steps of a call, so the result does not depend on how many Lightning steps (or processes) share it.
-        chunk = BLOCK_STEPS * math.ceil(n / (BLOCK_STEPS * batches))
-        seeds = self._owned_seeds()
-        step: Callable[..., Tensor] = reference_sgd_steps
-        if self.hparams["engine"] == "fused":
-            # seeds on numba's threads when there are several: bit-identical to the serial loop
-            step = functools.partial(fused_sgd_steps, parallel=len(seeds) > 1 and numba.get_num_threads() > 1)
-        hyper = {name: [self._per_network[name][s] for s in seeds] for name in ("lr", "alpha", "v")}
-        return _ChunkPlan(batches, n, chunk, seeds, len(seeds) == self.hparams["num_seeds"], step, hyper)
 
     def _per_example_training_step(self, batch_idx: int) -> Tensor:
         if self._train_x is None or self._train_y is None or self._order is None:
