@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import functools
 import math
 import warnings
 from collections.abc import Callable
 from typing import Any, cast
 
-import numba
 import torch
 from lightning.pytorch import LightningModule
 from lightning.pytorch.utilities import rank_zero_warn
@@ -16,9 +14,10 @@ from torch import Tensor, nn
 from typing_extensions import override
 
 from lt_teacher._batch import default_batch_to_xy
+from lt_teacher._chunk_plan import ChunkPlan, make_chunk_plan
+from lt_teacher._epoch_logging import EpochValueLogger
 from lt_teacher._validation import check_bool, check_choice, check_int, check_positive, check_slope
-from lt_teacher.engines import EpochOrder, fused_sgd_steps, reference_sgd_steps
-from lt_teacher.engines.fused import BLOCK_STEPS
+from lt_teacher.engines import EpochOrder
 from lt_teacher.engines._contract import per_network
 from lt_teacher.functional._checks import signed_labels
 from lt_teacher.functional.network import (
@@ -87,6 +86,13 @@ class LeakyReLUTeacherNet(LightningModule):
         shared_order: all seeds visit the examples in the same order.
         order_seed: seed of the per-epoch permutations (fused and reference engines).
 
+    Logged once per epoch: ``train/loss``, the mean loss of the epoch's per-example steps over every seed and
+    process with the fused and reference engines, the mean over the epoch's points with ``engine="lightning"``
+    (which also logs ``train/acc``); ``val/loss``, ``val/acc``, ``test/loss``, ``test/acc``. The per-example
+    engines log ``train/loss`` exactly as ``self.log(on_epoch=True, prog_bar=True)`` every epoch would, but
+    call ``self.log`` only in a fit's first epoch: later epochs update the result metric that call registered
+    (:class:`lt_teacher._epoch_logging.EpochValueLogger`), at a fraction of its cost.
+
     Checkpoints hold the permutation state (and the global torch RNG state, which orders a shuffling
     DataLoader). With the fused and reference engines a run resumed from any checkpoint ends with the same
     W as an uninterrupted one; with ``engine="lightning"`` that holds for checkpoints at epoch ends (Lightning
@@ -147,7 +153,9 @@ class LeakyReLUTeacherNet(LightningModule):
         self._epoch_order: Tensor | None = None  # (S, n) visiting order of the current epoch
         self._order_epoch = -1  # the epoch _epoch_order belongs to
         self._pending_order_state: dict[str, Any] | None = None
-        self._epoch_loss = torch.zeros(2, dtype=torch.float64)  # (sum of per-step losses, steps) this epoch
+        self._epoch_loss_sum, self._epoch_steps = 0.0, 0  # sum of the per-step losses this epoch, and their number
+        self._plan: ChunkPlan | None = None
+        self._train_loss = EpochValueLogger("train/loss", prog_bar=True)  # the per-example engines' epoch loss
 
     @property
     def w(self) -> Tensor:
@@ -238,7 +246,7 @@ class LeakyReLUTeacherNet(LightningModule):
                 f"engine={self.hparams['engine']!r} trains in float32 or float64, but the Trainer's `precision` made the "
                 f"weights {self.weight.dtype}; use precision='32-true' or '64-true', or engine='lightning'."
             )
-        self._epoch_loss = torch.zeros(2, dtype=torch.float64)
+        self._epoch_loss_sum, self._epoch_steps, self._plan = 0.0, 0, None
         x, y = self._training_tensors()
         self._train_x = self.prepare_inputs(x.to(self.device)).contiguous()
         self._train_y = signed_labels(y, x.shape[0]).to(device=self.device, dtype=self.weight.dtype).contiguous()
@@ -279,6 +287,14 @@ class LeakyReLUTeacherNet(LightningModule):
         """Seeds this process trains: all of them on one process, every world_size-th under DDP."""
         return list(range(self.global_rank, self.hparams["num_seeds"], self.trainer.world_size))
 
+    def _chunk_plan(self) -> ChunkPlan:
+        """This process's way through an epoch, made once per fit (again if the training loader's length changes)."""
+        batches = max(1, int(self.trainer.num_training_batches))
+        if self._plan is None or self._plan.batches != batches:
+            n, hp = cast(Tensor, self._train_x).shape[0], self.hparams
+            self._plan = make_chunk_plan(hp["engine"], n, batches, self._owned_seeds(), hp["num_seeds"], self._per_network)
+        return self._plan
+
     def _per_example_training_step(self, batch_idx: int) -> Tensor:
         if self._train_x is None or self._train_y is None or self._order is None:
             raise RuntimeError(
@@ -288,28 +304,17 @@ class LeakyReLUTeacherNet(LightningModule):
         if self._order_epoch != self.current_epoch or self._epoch_order is None:
             self._epoch_order = self._order.next_epoch()
             self._order_epoch = self.current_epoch
-        n = self._train_x.shape[0]
-        batches = max(1, int(self.trainer.num_training_batches))
-        # Chunks start at multiples of BLOCK_STEPS: the fused engine updates W once per block of that many
-        # steps of a call, so the result does not depend on how many Lightning steps (or processes) share it.
-        chunk = BLOCK_STEPS * math.ceil(n / (BLOCK_STEPS * batches))
-        start = min(n, batch_idx * chunk)
-        stop = n if batch_idx == batches - 1 else min(n, start + chunk)
-        seeds = self._owned_seeds()
-        hp = self.hparams
-        step: Callable[..., Tensor] = reference_sgd_steps
-        if hp["engine"] == "fused":
-            # seeds on numba's threads when there are several: bit-identical to the serial loop
-            step = functools.partial(fused_sgd_steps, parallel=len(seeds) > 1 and numba.get_num_threads() > 1)
-        all_seeds = len(seeds) == hp["num_seeds"]
-        weight = self.weight.data if all_seeds else self.weight.data[seeds].contiguous()
-        losses = torch.zeros(len(seeds), dtype=torch.float64)
+        plan = self._chunk_plan()
+        start, stop = plan.bounds(batch_idx)
+        seeds = plan.seeds
+        weight = self.weight.data if plan.all_seeds else self.weight.data[seeds].contiguous()
+        chunk_loss = 0.0  # the sum of this chunk's per-step losses, in float64 as the engines return them
         if stop > start and seeds:
-            order = self._epoch_order[seeds, start:stop].to(weight.device)
-            lr, alpha, v = ([self._per_network[name][s] for s in seeds] for name in ("lr", "alpha", "v"))
-            losses = step(weight, self._train_x, self._train_y, order, lr, alpha, v, hp["k"])
+            order = self._epoch_order[:, start:stop] if plan.all_seeds else self._epoch_order[seeds, start:stop]
+            losses = plan.step(weight, self._train_x, self._train_y, order.to(weight.device), **plan.hyper, k_w=self.hparams["k"])
+            chunk_loss = float(losses.sum())
         with torch.no_grad():
-            if not all_seeds:
+            if not plan.all_seeds:
                 self.weight.data[seeds] = weight
             if self.trainer.world_size > 1:
                 self._gather_seeds()
@@ -317,20 +322,22 @@ class LeakyReLUTeacherNet(LightningModule):
         # Lightning's global_step counting steps (checkpoint names, max_steps, logger steps).
         optimizer = self.optimizers()
         (optimizer[0] if isinstance(optimizer, list) else optimizer).step()
-        self._epoch_loss += torch.tensor([float(losses.sum()), float((stop - start) * len(seeds))], dtype=torch.float64)
-        if batch_idx == batches - 1:
+        steps = (stop - start) * len(seeds)
+        self._epoch_loss_sum += chunk_loss
+        self._epoch_steps += steps
+        if batch_idx == plan.batches - 1:
             self._log_epoch_loss()
-        return (losses.sum() / max((stop - start) * len(seeds), 1)).to(self.weight.dtype)
+        return torch.tensor(chunk_loss / max(steps, 1), dtype=self.weight.dtype)  # the float64 mean, rounded once
 
     def _log_epoch_loss(self) -> None:
         """The epoch's mean per-step loss over every seed and process; every process logs the same value."""
-        totals = self._epoch_loss
+        total, steps = self._epoch_loss_sum, self._epoch_steps
+        self._epoch_loss_sum, self._epoch_steps = 0.0, 0
         if self.trainer.world_size > 1:
-            totals = cast(Tensor, self.all_gather(totals.to(self.device))).reshape(-1, 2).sum(dim=0).cpu()
-        self._epoch_loss = torch.zeros(2, dtype=torch.float64)
-        if totals[1] > 0:
-            mean = (totals[0] / totals[1]).to(self.weight.dtype)
-            self.log("train/loss", mean, on_step=False, on_epoch=True, prog_bar=True, batch_size=1)
+            totals = torch.tensor([total, steps], dtype=torch.float64, device=self.device)
+            total, steps = cast(Tensor, self.all_gather(totals)).reshape(-1, 2).sum(dim=0).tolist()
+        if steps > 0:
+            self._train_loss.log(self, torch.tensor(total / steps, dtype=self.weight.dtype))  # rounded once, as .to()
 
     def _gather_seeds(self) -> None:
         """After each chunk under DDP: every process takes each seed's weights from the process that trained it,

@@ -1,0 +1,56 @@
+"""How a process runs its part of each epoch with a per-example engine inside Lightning's training steps."""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numba
+from torch import Tensor
+
+from lt_teacher._validation import check_choice, check_int
+from lt_teacher.engines import fused_sgd_steps, reference_sgd_steps
+from lt_teacher.engines.fused import BLOCK_STEPS
+
+
+@dataclass(frozen=True)
+class ChunkPlan:
+    """One process's way through every epoch of a fit (made once, again if the loader's length changes)."""
+
+    batches: int  # Lightning steps per epoch (the training loader's length)
+    n: int  # training examples
+    chunk: int  # per-example steps of one Lightning step (a multiple of BLOCK_STEPS)
+    seeds: list[int]  # the seeds this process trains
+    all_seeds: bool  # whether that is every seed
+    step: Callable[..., Tensor]  # the engine
+    hyper: dict[str, list[float]]  # lr, alpha and v of those seeds
+
+    def bounds(self, batch_idx: int) -> tuple[int, int]:
+        """The examples [start, stop) of the epoch's order that Lightning step ``batch_idx`` runs (the last runs the rest)."""
+        start = min(self.n, batch_idx * self.chunk)
+        stop = self.n if batch_idx == self.batches - 1 else min(self.n, start + self.chunk)
+        return start, stop
+
+
+def make_chunk_plan(
+    engine: str, n: int, batches: int, seeds: list[int], num_seeds: int, per_network: Mapping[str, Sequence[float]]
+) -> ChunkPlan:
+    """The plan of ``engine`` ("fused" or "reference") for ``n`` examples in ``batches`` Lightning steps per epoch,
+    training ``seeds`` of ``num_seeds`` networks whose ``lr``, ``alpha`` and ``v`` are ``per_network[name][s]``.
+
+    Raises:
+        TypeError, ValueError: ``engine`` is not one of the two, ``n`` or ``batches`` is not an int >= 1.
+    """
+    engine = check_choice(engine, "engine", ("fused", "reference"))
+    n, batches = check_int(n, "n", minimum=1), check_int(batches, "batches", minimum=1)
+    # Chunks start at multiples of BLOCK_STEPS: the fused engine updates W once per block of that many
+    # steps of a call, so the result does not depend on how many Lightning steps (or processes) share it.
+    chunk = BLOCK_STEPS * math.ceil(n / (BLOCK_STEPS * batches))
+    step: Callable[..., Tensor] = reference_sgd_steps
+    if engine == "fused":
+        # seeds on numba's threads when there are several: bit-identical to the serial loop
+        step = functools.partial(fused_sgd_steps, parallel=len(seeds) > 1 and numba.get_num_threads() > 1)
+    hyper = {name: [per_network[name][s] for s in seeds] for name in ("lr", "alpha", "v")}
+    return ChunkPlan(batches, n, chunk, seeds, len(seeds) == num_seeds, step, hyper)
