@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from typing_extensions import override
 
 from lt_teacher._batch import default_batch_to_xy
-from lt_teacher._validation import check_bool, check_choice, check_int, check_positive, check_slope
+from lt_teacher._validation import all_finite, check_bool, check_choice, check_int, check_positive, check_slope
 from lt_teacher.engines import EpochOrder, fused_sgd_steps, reference_sgd_steps
 from lt_teacher.engines.fused import BLOCK_STEPS
 from lt_teacher.engines._contract import per_network
@@ -197,7 +197,7 @@ class LeakyReLUTeacherNet(LightningModule):
         if x.ndim < 2 or x[0].numel() != d:
             raise ValueError(f"Inputs must have input_dim={d} features per example, got shape {tuple(x.shape)}.")
         x = x.reshape(x.shape[0], d).to(self.weight.dtype)
-        if not bool(torch.isfinite(x).all()):
+        if not all_finite(x):
             raise ValueError("Inputs contain NaN or Inf values; every feature must be finite.")
         return append_bias_coordinate(x) if self.hparams["bias"] else x
 
