@@ -137,9 +137,13 @@ class LinearRegionStatistics(Metric):
             self.add_state(name, torch.zeros((), dtype=_F64), dist_reduce_fx="sum")
 
     def update(self, batch: EvaluationBatch, radius: Tensor, alpha: float) -> None:
-        """Add one batch, with the network's cluster radius r and Leaky-ReLU slope alpha."""
+        """Add one batch, with the network's cluster radius r and the Leaky-ReLU slope alpha the batch was evaluated with.
+
+        The disagreement compares sign N(x) of the batch (``batch.output``, Eq. 1 with that alpha) with sign
+        (w_bar - u_bar) . x.
+        """
         _check_batch(batch)
-        stats = _linear_region_update(batch.h_w, batch.h_u, batch.x_norm, radius, alpha)
+        stats = _linear_region_update(batch.h_w, batch.h_u, batch.x_norm, radius, batch.output)
         self.n_outside += stats.n_outside
         self.n_disagree += stats.n_disagree
         self.count += stats.count

@@ -80,10 +80,16 @@ class AgreementStatisticsState(NamedTuple):
 
 
 def normalized_preactivations(h: Tensor, neuron_norms: Tensor) -> Tensor:
-    """w_hat . x from h = w . x: divides column l by ||w_l||; columns of zero-norm neurons become 0."""
-    if bool((neuron_norms > 0).all()):  # the usual case: the same quotients, without the two masks' passes
-        return h / neuron_norms
-    return divide_where_positive(h, neuron_norms)
+    """w_hat . x from h = w . x: divides column l by ||w_l||; columns of zero-norm neurons become 0.
+
+    In the dtype of ``h`` (the norms are rounded to it): float64 pre-activations give float64 quotients,
+    and the float32 ones of :func:`~lt_teacher.functional.fast_evaluation.evaluate_fast` the very float32
+    quotients whose comparisons it has certified.
+    """
+    norms = neuron_norms.to(h.dtype)
+    if bool((norms > 0).all()):  # the usual case: the same quotients, without the two masks' passes
+        return h / norms
+    return divide_where_positive(h, norms)
 
 
 def classifies(signed_margin: Tensor, beta: float) -> Tensor:
@@ -96,15 +102,22 @@ def pairwise_agreement_counts(h: Tensor) -> Tensor:
 
     A sum over points (k x k, float64); the disagreement count n_diff[l, m] of supplementary 17 is
     n - A[l, m]. With s = sign(h) in {-1, 0, 1}, s_l s_m + |s_l| |s_m| is 2 for the same nonzero sign and 0
-    otherwise, so A = (S^T S + |S|^T |S|) / 2: two float32 products in blocks of 2^22 points, where every
-    partial sum is an integer of magnitude below 2^24 and therefore exact, accumulated in float64.
+    otherwise, so A = (S^T S + |S|^T |S|) / 2: float32 products in blocks of 2^22 points, where every
+    partial sum is an integer of magnitude below 2^24 and therefore exact, accumulated in float64. In a
+    block without a zero pre-activation (the usual case) |S|^T |S| is the block's size in every entry and
+    costs no product.
     """
     counts = torch.zeros(h.shape[1], h.shape[1], dtype=torch.float64, device=h.device)
     block = 1 << 22
     for start in range(0, h.shape[0], block):
         signs = torch.sign(h[start : start + block]).to(torch.float32)
-        nonzero = signs.abs()
-        counts += torch.addmm(nonzero.T @ nonzero, signs.T, signs).to(torch.float64)
+        pairs = signs.T @ signs
+        if bool((signs == 0).any()):
+            nonzero = signs.abs()
+            pairs.addmm_(nonzero.T, nonzero)
+        else:
+            pairs += float(signs.shape[0])
+        counts += pairs.to(torch.float64)
     return counts.mul_(0.5)
 
 
@@ -215,8 +228,11 @@ def agreement_certificate_mask(x: Tensor, w: Tensor, u: Tensor) -> Tensor:
 
 
 def min_signed_margins(h_hat: Tensor, c: Tensor) -> Tensor:
-    """Per neuron: min over points of c_i * (w_hat . x_i). Reduces across batches by ``min``."""
-    return (c[:, None] * h_hat).min(dim=0).values
+    """Per neuron: min over points of c_i * (w_hat . x_i). Reduces across batches by ``min``.
+
+    ``c`` (+-1 per point) is taken in the dtype of ``h_hat``, so the products are exact sign changes.
+    """
+    return (c.to(h_hat.dtype)[:, None] * h_hat).amin(dim=0)
 
 
 def _par_fraction_update(h_w_hat: Tensor, h_u_hat: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:

@@ -215,7 +215,11 @@ def linear_projection(h_w: Tensor, h_u: Tensor) -> Tensor:
 
 def linear_region_from_preactivations(h_w: Tensor, h_u: Tensor, x_norm: Tensor, radius: Tensor) -> Tensor:
     """Theorem 5.1's region from pre-activations: |(w_bar - u_bar) . x| >= 2 r ||x||."""
-    return linear_projection(h_w, h_u).abs() >= 2.0 * radius * x_norm
+    return _in_region(linear_projection(h_w, h_u), x_norm, radius)
+
+
+def _in_region(projection: Tensor, x_norm: Tensor, radius: Tensor) -> Tensor:
+    return projection.abs() >= 2.0 * radius * x_norm
 
 
 def linear_region_mask(x: Tensor, w: Tensor, u: Tensor) -> Tensor:
@@ -272,17 +276,22 @@ def linear_disagreement(x: Tensor, w: Tensor, u: Tensor, alpha: float) -> Tensor
 
 def linear_disagreement_from_preactivations(h_w: Tensor, h_u: Tensor, alpha: float) -> Tensor:
     """True where sign(N(x)) != sign((w_bar - u_bar) . x): the disagreement Theorem 5.1 bounds."""
-    return torch.sign(output_from_preactivations(h_w, h_u, alpha)) != torch.sign(linear_projection(h_w, h_u))
+    return _disagrees(output_from_preactivations(h_w, h_u, alpha), linear_projection(h_w, h_u))
+
+
+def _disagrees(output: Tensor, projection: Tensor) -> Tensor:
+    return torch.sign(output) != torch.sign(projection)
 
 
 def _linear_region_update(
-    h_w: Tensor, h_u: Tensor, x_norm: Tensor, radius: Tensor, alpha: float
+    h_w: Tensor, h_u: Tensor, x_norm: Tensor, radius: Tensor, output: Tensor
 ) -> LinearRegionStatisticsState:
-    """Theorem 5.1 counts of one batch from its pre-activations, ||x|| and the cluster radius r."""
-    inside = linear_region_from_preactivations(h_w, h_u, x_norm, radius.to(h_w.device))
+    """Theorem 5.1 counts of one batch from its pre-activations, ||x||, the cluster radius r and N(x) (any v > 0)."""
+    projection = linear_projection(h_w, h_u)
+    inside = _in_region(projection, x_norm, radius.to(h_w.device))
     return LinearRegionStatisticsState(
         n_outside=(~inside).sum().to(_F64),
-        n_disagree=linear_disagreement_from_preactivations(h_w, h_u, alpha).sum().to(_F64),
+        n_disagree=_disagrees(output, projection).sum().to(_F64),
         count=torch.tensor(float(h_w.shape[0]), dtype=_F64, device=h_w.device),
     )
 
@@ -308,5 +317,6 @@ def linear_region_fractions(x: Tensor, w: Tensor, u: Tensor, alpha: float) -> Li
     x64, w64, u64 = float64_inputs(x, w, u)
     alpha = check_alpha(alpha)
     r = torch.maximum(*_group_radii(w64, u64))
-    stats = _linear_region_update(x64 @ w64.T, x64 @ u64.T, x64.norm(dim=1), r, alpha)
+    h_w, h_u = x64 @ w64.T, x64 @ u64.T
+    stats = _linear_region_update(h_w, h_u, x64.norm(dim=1), r, output_from_preactivations(h_w, h_u, alpha))
     return _linear_region_compute(stats)
