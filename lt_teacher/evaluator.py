@@ -43,7 +43,7 @@ __all__ = ["DATA_GROUPS", "GROUPS", "NAMESPACES", "PRECISIONS", "DiagnosticsEval
 GROUPS = ("cluster", "linear_region", "agreement", "par", "margin")
 NAMESPACES = {"cluster": "cluster", "linear_region": "linear_region", "agreement": "nar", "par": "par", "margin": "margin"}
 DATA_GROUPS = frozenset({"linear_region", "agreement", "par", "margin"})
-PRECISIONS = ("float64", "auto")
+PRECISIONS = ("auto", "float32", "float64")
 Head = Callable[[Tensor, TwoLayerView], Tensor]  # raw inputs -> float64 inputs of the analysed head
 Decide = Callable[[Exception | None], None]  # makes every process raise alike (a no-op barrier on one process)
 
@@ -312,24 +312,24 @@ class DiagnosticsEvaluator:
             metrics = [self._split_metrics(split, s, view) for s, view in enumerate(views)]
             for x64, labels, x_norm in batches:
                 for view, seed_metrics, r, (w_norms, u_norms), stacked in zip(views, metrics, radii, norms, neurons):
-                    evaluated = self._evaluate_batch(x64, labels, x_norm, stacked, view, r, "linear_region" in seed_metrics)
-                    for name, metric in seed_metrics.items():
-                        if name == "linear_region":
-                            metric.update(evaluated, r, view.alpha)
-                        elif name == "margin":
-                            metric.update(evaluated)
-                        else:
-                            metric.update(evaluated, w_norms, u_norms)
+                    for evaluated in self._evaluate_batch(x64, labels, x_norm, stacked, view, r, "linear_region" in seed_metrics):
+                        for name, metric in seed_metrics.items():
+                            if name == "linear_region":
+                                metric.update(evaluated, r, view.alpha)
+                            elif name == "margin":
+                                metric.update(evaluated)
+                            else:
+                                metric.update(evaluated, w_norms, u_norms)
             for values, view, seed_metrics in zip(per_seed, views, metrics):
                 values.update(self._values(split, {name: m.compute() for name, m in seed_metrics.items()}, view))
 
     def _evaluate_batch(
         self, x64: Tensor, labels: Tensor, x_norm: Tensor, neurons: Tensor, view: TwoLayerView, r: Tensor, region: bool
-    ) -> EvaluationBatch:
-        """The pre-activations of one batch: float64, or (``precision="auto"``) float32 with float64's decisions."""
+    ) -> tuple[EvaluationBatch, ...]:
+        """The pre-activations of one batch: float64, or float32 with float64's decisions (:meth:`uses_float32`)."""
         k_w = view.w.shape[0]
-        if self.precision == "float64":
-            return evaluate_prepared(x64, labels, x_norm, neurons, k_w, view.alpha, view.v)
+        if not self.uses_float32(view):
+            return (evaluate_prepared(x64, labels, x_norm, neurons, k_w, view.alpha, view.v),)
         prepared = self._float32.get(id(x64))
         if prepared is None:
             prepared = fast_inputs(x64)
@@ -337,7 +337,13 @@ class DiagnosticsEvaluator:
                 self._float32[id(x64)] = prepared  # a cached batch: the same tensor at every evaluation
         return evaluate_fast(
             x64, prepared, labels, x_norm, neurons, k_w, view.alpha, view.v, radius=float(r) if region else None, beta=self.beta
-        )[0]
+        ).batches
+
+    def uses_float32(self, view: TwoLayerView) -> bool:
+        """Whether the pre-activations of ``view``'s network are computed in float32 (see ``precision``)."""
+        if self.precision == "auto":
+            return view.dtype.itemsize <= 4
+        return self.precision == "float32"
 
     def seed_metrics(self, seed: int, view: TwoLayerView) -> dict[str, Any]:
         """The metric states of one seed, (re)built when its group sizes change.

@@ -47,11 +47,12 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from lt_teacher.functional.clustering import group_weights
+from lt_teacher.functional.agreement import normalized_preactivations
+from lt_teacher.functional.clustering import group_weights, linear_projection
 from lt_teacher.functional.evaluation import EvaluationBatch, evaluate_prepared
 from lt_teacher.functional.network import output_from_preactivations
 
-__all__ = ["FastInputs", "evaluate_fast", "fast_inputs", "float32_error_factor", "output_error_bound"]
+__all__ = ["FastEvaluation", "FastInputs", "evaluate_fast", "fast_inputs", "float32_error_factor", "output_error_bound"]
 
 _U32 = 2.0**-24
 _U64 = 2.0**-53
@@ -108,6 +109,28 @@ def _exactly_float32(t: Tensor) -> tuple[Tensor, bool]:
     return t32, bool(torch.equal(t32.to(torch.float64), t))
 
 
+class FastEvaluation(NamedTuple):
+    """The batches :func:`evaluate_fast` made of one batch of points, and where their rows come from.
+
+    Attributes:
+        batches: one or two :class:`~lt_teacher.functional.evaluation.EvaluationBatch`: the points float32
+            settles, with float32 pre-activations (every comparison of them that a statistic of
+            :mod:`lt_teacher.metrics` makes equals the float64 one), and the points recomputed in float64.
+            Every statistic of the union is that of the float64 batch: feed every batch to the metrics.
+        rows: for each batch, the indices of its points in the input (None: all of them, in order).
+        recomputed: the number of points evaluated in float64 (n when the whole batch went through float64).
+    """
+
+    batches: tuple[EvaluationBatch, ...]
+    rows: tuple[Tensor | None, ...]
+    recomputed: int
+
+
+def _float64_pass(x64: Tensor, labels: Tensor, x_norm: Tensor, neurons: Tensor, k_w: int, alpha: float, v: float) -> FastEvaluation:
+    batch = evaluate_prepared(x64, labels, x_norm, neurons, k_w, alpha, v)
+    return FastEvaluation((batch,), (None,), x64.shape[0])
+
+
 def evaluate_fast(
     x64: Tensor,
     prepared: FastInputs,
@@ -120,7 +143,7 @@ def evaluate_fast(
     *,
     radius: float | None = None,
     beta: float = 0.0,
-) -> tuple[EvaluationBatch, int]:
+) -> FastEvaluation:
     """:func:`~lt_teacher.functional.evaluation.evaluate_prepared` at float32 cost, with the same decisions.
 
     Args:
@@ -132,55 +155,53 @@ def evaluate_fast(
         beta: the margin of Definitions 6.2/6.3 compared with w_hat . x.
 
     Returns:
-        The batch (float64 tensors: rows whose decisions float32 cannot settle, and the rows that can hold
-        the smallest margin, are the float64 pass's rows; the other rows hold the float32 pre-activations
-        and the N(x) computed from them) and the number of points recomputed in float64 (n when the whole
-        batch went through the float64 pass).
+        :class:`FastEvaluation`: the points float32 settles as a batch of float32 pre-activations (with
+        N(x) computed from them, as float64), the rows whose decisions float32 cannot settle and the rows
+        that can hold the smallest margin as a float64 batch, and the number of points recomputed.
     """
     n, d = x64.shape
     k = neurons.shape[0]
     norms = neurons.norm(dim=1)  # (K,) float64
     if n == 0 or k_w in (0, k) or not prepared.in_range or not bool((norms > 0).all()) or not _in_range(neurons):
-        return evaluate_prepared(x64, labels, x_norm, neurons, k_w, alpha, v), n
+        return _float64_pass(x64, labels, x_norm, neurons, k_w, alpha, v)
     neurons32, neurons_exact = _exactly_float32(neurons)
     if not neurons_exact and not _in_range(neurons):  # rounding to float32 would lose more than u32 relative
-        return evaluate_prepared(x64, labels, x_norm, neurons, k_w, alpha, v), n
+        return _float64_pass(x64, labels, x_norm, neurons, k_w, alpha, v)
     exact = prepared.exact and neurons_exact
     h32 = prepared.x32 @ neurons32.T  # (n, K): the one O(n d K) product
     row_abs = h32.abs().sum(dim=1)  # sum_j |h_j|: float32's rounding of a sum over the K neurons is <= (K + 2) u32 of it
     if not float(row_abs.max()) < 2.0**100:  # an overflow (inf or NaN) in float32: the float64 pass decides
-        return evaluate_prepared(x64, labels, x_norm, neurons, k_w, alpha, v), n
+        return _float64_pass(x64, labels, x_norm, neurons, k_w, alpha, v)
     # Every bound is |h32_ij - h64_ij| <= e_i ||w_j||, e_i = c ||x_i|| + 2^-120 / min_j ||w_j|| (module doc),
-    # so on the column-normalized g = h32 / ||w|| one per-row bound serves every neuron.
+    # so on the column-normalized g = h32 / ||w|| (the quotients the metrics compare) one per-row bound serves
+    # every neuron.
     factor = float32_error_factor(d, exact) * _WIDEN
     error = (factor * x_norm + _ABS32 / float(norms.min())).to(torch.float32)  # (n,) bound on |g - h64 / ||w|||
-    g_abs = (h32 / norms.to(torch.float32)).abs()
+    g_abs = normalized_preactivations(h32, norms).abs_()
     slack = error + _SLACK * (g_abs.amax(dim=1) + beta)  # + float32's and float64's rounding of g and of the comparisons
     undecided = g_abs.amin(dim=1) <= slack  # a neuron's side of the point, sign(w . x): the rows to recompute
     if beta > 0:  # Definitions 6.2/6.3: |w_hat . x| against beta
-        undecided |= (g_abs - beta).abs().amin(dim=1) <= slack
+        undecided |= g_abs.sub_(beta).abs_().amin(dim=1) <= slack
     sum_slack = (k + 2) * _U32 * _WIDEN * row_abs
-    rho_w, rho_u = group_weights(k_w, k - k_w)
     h_w32, h_u32 = h32[:, :k_w], h32[:, k_w:]
     if radius is not None:  # Theorem 5.1: the sign of (w_bar - u_bar) . x and |(w_bar - u_bar) . x| >= 2 r ||x||
-        projection = rho_w * h_w32.mean(dim=1) - rho_u * h_u32.mean(dim=1)
+        projection = linear_projection(h_w32, h_u32)
+        rho_w, rho_u = group_weights(k_w, k - k_w)
         reach = float(rho_w * norms[:k_w].mean() + rho_u * norms[k_w:].mean())
         spread = _WIDEN * (error * reach + (2.0 / k) * sum_slack)  # rho_g / k_g = 2 / K
         threshold = (2.0 * radius * x_norm).to(torch.float32)
         undecided |= projection.abs() <= spread
         undecided |= (projection.abs() - threshold).abs() <= spread + _SLACK * threshold
-    output32 = output_from_preactivations(h_w32, h_u32, alpha, v)
-    output_bound = output_error_bound(x_norm, norms, d, v, exact) + v * sum_slack  # (n,) >= |output32 - N64|
-    undecided |= output32.abs() <= output_bound  # sign N(x): the accuracy and the Theorem 5.1 disagreement
-    output = output32.to(torch.float64)
+    output = output_from_preactivations(h_w32, h_u32, alpha, v).to(torch.float64)
+    output_bound = output_error_bound(x_norm, norms, d, v, exact) + v * sum_slack  # (n,) >= |output - N64|
+    undecided |= output.abs() <= output_bound  # sign N(x): the accuracy and the Theorem 5.1 disagreement
     q = labels * output
     undecided |= q - output_bound <= (q + output_bound).min()  # the points that can hold the smallest margin
     rows = undecided.nonzero().squeeze(1)
     if rows.numel() * 4 > n:  # float32 decides too little here: the float64 pass is cheaper
-        return evaluate_prepared(x64, labels, x_norm, neurons, k_w, alpha, v), n
-    h = h32.to(torch.float64)
-    exact_rows = x64[rows] @ neurons.T  # float64 where float32 cannot decide
-    h[rows] = exact_rows
-    output[rows] = output_from_preactivations(exact_rows[:, :k_w], exact_rows[:, k_w:], alpha, v)
-    return EvaluationBatch(h[:, :k_w], h[:, k_w:], x_norm, labels, output), int(rows.numel())
-
+        return _float64_pass(x64, labels, x_norm, neurons, k_w, alpha, v)
+    settled = (~undecided).nonzero().squeeze(1)
+    h_settled = h32[settled]
+    batches = [EvaluationBatch(h_settled[:, :k_w], h_settled[:, k_w:], x_norm[settled], labels[settled], output[settled])]
+    batches.append(evaluate_prepared(x64[rows], labels[rows], x_norm[rows], neurons, k_w, alpha, v))
+    return FastEvaluation(tuple(batches), (settled, rows), int(rows.numel()))

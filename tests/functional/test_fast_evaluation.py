@@ -11,17 +11,27 @@ from hypothesis import strategies as st
 
 from lt_teacher.functional.clustering import radius as cluster_radius_r
 from lt_teacher.functional.evaluation import evaluate_prepared
-from lt_teacher.functional.fast_evaluation import evaluate_fast, fast_inputs, float32_error_factor, output_error_bound
+from lt_teacher.functional.fast_evaluation import FastEvaluation, evaluate_fast, fast_inputs, float32_error_factor, output_error_bound
 from lt_teacher.metrics import AgreementStatistics, LinearRegionStatistics, MarginStatistics, PARStatistics
 
 
-def statistics(batch, k_w: int, k_u: int, w_norms, u_norms, r, alpha: float, beta: float):  # type: ignore[no-untyped-def]
+def statistics(batches, k_w: int, k_u: int, w_norms, u_norms, r, alpha: float, beta: float):  # type: ignore[no-untyped-def]
     region, agreement, par, margin = LinearRegionStatistics(), AgreementStatistics(k_w, k_u, beta), PARStatistics(k_w, k_u, beta), MarginStatistics()
-    region.update(batch, r, alpha)
-    agreement.update(batch, w_norms, u_norms)
-    par.update(batch, w_norms, u_norms)
-    margin.update(batch)
+    for batch in batches:
+        region.update(batch, r, alpha)
+        agreement.update(batch, w_norms, u_norms)
+        par.update(batch, w_norms, u_norms)
+        margin.update(batch)
     return region.compute(), agreement.compute(), par.compute(), margin.compute()
+
+
+def in_input_order(fast: FastEvaluation, n: int) -> torch.Tensor:
+    """N(x) of every point, put back in the order of the input."""
+    output = torch.empty(n, dtype=torch.float64)
+    for batch, rows in zip(fast.batches, fast.rows):
+        assert batch.output.dtype == torch.float64 and batch.h_w.dtype in (torch.float32, torch.float64)
+        output[slice(None) if rows is None else rows] = batch.output
+    return output
 
 
 def check_same_decisions(x64: torch.Tensor, y: torch.Tensor, neurons: torch.Tensor, k_w: int, alpha: float, beta: float,
@@ -31,24 +41,25 @@ def check_same_decisions(x64: torch.Tensor, y: torch.Tensor, neurons: torch.Tens
     w_norms, u_norms = neurons[:k_w].norm(dim=1), neurons[k_w:].norm(dim=1)
     r = cluster_radius_r(neurons[:k_w], neurons[k_w:]) if r is None else r
     slow = evaluate_prepared(x64, y, x_norm, neurons, k_w, alpha, scale)
-    fast, recomputed = evaluate_fast(x64, fast_inputs(x64), y, x_norm, neurons, k_w, alpha, scale, radius=float(r), beta=beta)
+    fast = evaluate_fast(x64, fast_inputs(x64), y, x_norm, neurons, k_w, alpha, scale, radius=float(r), beta=beta)
+    recomputed, fast_output = fast.recomputed, in_input_order(fast, x64.shape[0])
     k_u = neurons.shape[0] - k_w
-    (region_s, agree_s, par_s, margin_s) = statistics(slow, k_w, k_u, w_norms, u_norms, r, alpha, beta)
-    (region_f, agree_f, par_f, margin_f) = statistics(fast, k_w, k_u, w_norms, u_norms, r, alpha, beta)
+    (region_s, agree_s, par_s, margin_s) = statistics([slow], k_w, k_u, w_norms, u_norms, r, alpha, beta)
+    (region_f, agree_f, par_f, margin_f) = statistics(fast.batches, k_w, k_u, w_norms, u_norms, r, alpha, beta)
     for a, b in zip(region_s, region_f):
         assert torch.equal(a, b)
     for a, b in zip(agree_s, agree_f):
         assert torch.equal(a, b)
     for a, b in zip(par_s, par_f):
         assert torch.equal(a, b)
-    assert torch.equal(torch.sign(slow.output), torch.sign(fast.output))  # every sign N(x), hence the accuracy
+    assert torch.equal(torch.sign(slow.output), torch.sign(fast_output))  # every sign N(x), hence the accuracy
     assert torch.equal(margin_s.count, margin_f.count) and torch.equal(margin_s.n_correct, margin_f.n_correct)
     assert torch.equal(margin_s.max_input_norm, margin_f.max_input_norm)
     prepared = fast_inputs(x64)
     exact = prepared.exact and torch.equal(neurons.float().double(), neurons)
     if recomputed < x64.shape[0]:  # N(x) float32-accurate: within the documented bound, the loss within its max
         bound = output_error_bound(x_norm, neurons.norm(dim=1), x64.shape[1], scale, exact)
-        assert bool(((fast.output - slow.output).abs() <= bound * (1 + 1e-9) + 1e-300).all())
+        assert bool(((fast_output - slow.output).abs() <= bound * (1 + 1e-9) + 1e-300).all())
         assert abs(float(margin_f.log_n_loss - margin_s.log_n_loss)) <= float(bound.max()) * (1 + 1e-9) + 1e-15
     scale_q = float(slow.output.abs().max()) + 1e-300  # the smallest margin's row is recomputed in float64
     torch.testing.assert_close(margin_f.min_margin, margin_s.min_margin, rtol=1e-12, atol=1e-12 * scale_q)
@@ -114,7 +125,12 @@ def test_extreme_scales(seed: int, exponent: int, noise: float) -> None:
 def test_trained_regime_is_decided_in_float32() -> None:
     """Near the NAR almost nothing needs float64, and N(x) comes from the few activation patterns."""
     x, y, neurons = near_nar(4000, 40, 5, 0.01, 0)
-    assert check_same_decisions(x.float().double(), y, neurons.float().double(), 5, 0.1, 0.0) < 40
+    x, neurons = x.float().double(), neurons.float().double()
+    assert check_same_decisions(x, y, neurons, 5, 0.1, 0.0) < 40
+    fast = evaluate_fast(x, fast_inputs(x), y, x.norm(dim=1), neurons, 5, 0.1, 1.0, radius=0.01)
+    settled, recomputed = fast.batches
+    assert settled.h_w.dtype == torch.float32 and recomputed.h_w.dtype == torch.float64  # the statistics run on float32
+    assert settled.y.shape[0] + recomputed.y.shape[0] == 4000 and recomputed.y.shape[0] == fast.recomputed
 
 
 def test_error_factor() -> None:
