@@ -31,7 +31,7 @@ from lt_teacher._sources import Collate, datasets_from_data
 from lt_teacher.evaluation_data import SPLITS, BatchToXY, EvaluationSource, check_split_data, make_source, read_split
 from lt_teacher.functional._checks import check_beta
 from lt_teacher.functional.clustering import cluster_radius, radius
-from lt_teacher.functional.evaluation import EvaluationBatch, evaluate_prepared
+from lt_teacher.functional.evaluation import BatchStatistics, batch_statistics, evaluate_prepared
 from lt_teacher.functional.fast_evaluation import FastInputs, evaluate_fast, fast_inputs
 from lt_teacher.functional.margins import MarginStatisticsState, _margin_compute
 from lt_teacher.grid import grid_groups
@@ -103,13 +103,18 @@ class DiagnosticsEvaluator:
         sample_seed: seed of the ``max_samples`` subset.
         batch_to_xy: turns a batch into ``(x, y)``; default: tuples ``(x, y, ...)`` and dicts with x/y keys.
         cache_limit_mb: tensor data are prepared in float64 once and kept up to this size per split.
-        precision: ``"float64"`` (default): the pre-activations H = X W^T in float64, every value exact.
-            ``"auto"``: H in float32 with a rigorous bound on its error, and in float64 the rows of the points
-            that bound cannot settle (:func:`~lt_teacher.functional.fast_evaluation.evaluate_fast`): every
-            count, fraction, accuracy and the normalized margin equal the float64 ones; the loss, log loss and
-            smoothed margin are float32-accurate, |log(n L) - log(n L)_64| <= max_i of the bound of
+        precision: how the pre-activations H = X W^T are computed. Every count, fraction and accuracy and the
+            normalized margin are the float64 ones in every mode.
+            ``"auto"`` (default): as the network itself computes, ``"float32"`` for a network whose weights are
+            float32 (or narrower), ``"float64"`` otherwise.
+            ``"float32"``: H in float32 with a rigorous bound on its error; the entries and points that bound
+            cannot settle are computed in float64
+            (:func:`~lt_teacher.functional.fast_evaluation.evaluate_fast`). The loss, log loss and smoothed
+            margin are then float32-accurate, |log(n L) - log(n L)_64| <= max_i of the bound of
             :func:`~lt_teacher.functional.fast_evaluation.output_error_bound` (about d 2^-24 ||x|| sum_j ||w_j||
-            v). Batches where float32 settles too little go through float64 alone.
+            v), as accurate as the float32 network's own output. Batches where float32 settles too few points
+            go through float64 alone.
+            ``"float64"``: H in float64, every value exact to float64 rounding (about twice the cost on a CPU).
         owner: the name errors start with.
 
     The keys :meth:`compute` returns are those of :class:`~lt_teacher.callbacks.LinearTeacherMonitor`'s table.
@@ -135,7 +140,7 @@ class DiagnosticsEvaluator:
         max_samples: int | None = None, batch_size: int = 4096, sample_seed: int = 0,  # which points, how many at a time
         batch_to_xy: BatchToXY | None = None,
         cache_limit_mb: float = 512.0,
-        precision: str = "float64",
+        precision: str = "auto",
         owner: str | None = None,
     ) -> None:
         owner = owner or type(self).__name__
@@ -161,7 +166,7 @@ class DiagnosticsEvaluator:
         self._head: Head | None = None
         self._prepared: dict[str, list[tuple[Tensor, Tensor, Tensor]]] = {}
         self._raw: dict[str, list[tuple[Tensor, Tensor]]] = {}
-        self._float32: dict[int, FastInputs] = {}  # precision "auto": float32 copies of cached batches, by id
+        self._float32: dict[int, FastInputs] = {}  # the float32 pass: float32 copies of cached batches, by id
         self._metrics: dict[int, dict[str, Any]] = {}  # per seed: metric states and the group sizes they fit
 
     @property
@@ -312,32 +317,32 @@ class DiagnosticsEvaluator:
             metrics = [self._split_metrics(split, s, view) for s, view in enumerate(views)]
             for x64, labels, x_norm in batches:
                 for view, seed_metrics, r, (w_norms, u_norms), stacked in zip(views, metrics, radii, norms, neurons):
-                    for evaluated in self._evaluate_batch(x64, labels, x_norm, stacked, view, r, "linear_region" in seed_metrics):
-                        for name, metric in seed_metrics.items():
-                            if name == "linear_region":
-                                metric.update(evaluated, r, view.alpha)
-                            elif name == "margin":
-                                metric.update(evaluated)
-                            else:
-                                metric.update(evaluated, w_norms, u_norms)
+                    statistics = self._batch_statistics(x64, labels, x_norm, stacked, w_norms, u_norms, view, r, seed_metrics)
+                    for name, metric in seed_metrics.items():
+                        metric.update(getattr(statistics, name))
             for values, view, seed_metrics in zip(per_seed, views, metrics):
                 values.update(self._values(split, {name: m.compute() for name, m in seed_metrics.items()}, view))
 
-    def _evaluate_batch(
-        self, x64: Tensor, labels: Tensor, x_norm: Tensor, neurons: Tensor, view: TwoLayerView, r: Tensor, region: bool
-    ) -> tuple[EvaluationBatch, ...]:
-        """The pre-activations of one batch: float64, or float32 with float64's decisions (:meth:`uses_float32`)."""
+    def _batch_statistics(
+        self, x64: Tensor, labels: Tensor, x_norm: Tensor, neurons: Tensor, w_norms: Tensor, u_norms: Tensor,
+        view: TwoLayerView, r: Tensor, metrics: Mapping[str, Any],
+    ) -> BatchStatistics:
+        """The statistics of one batch for ``metrics``: from float64 pre-activations, or float32 ones with
+        float64's decisions (:meth:`uses_float32`)."""
         k_w = view.w.shape[0]
+        radius = r if "linear_region" in metrics else None
+        parts = {name: name in metrics for name in ("agreement", "par", "margin")}
         if not self.uses_float32(view):
-            return (evaluate_prepared(x64, labels, x_norm, neurons, k_w, view.alpha, view.v),)
+            batch = evaluate_prepared(x64, labels, x_norm, neurons, k_w, view.alpha, view.v)
+            return batch_statistics(batch, w_norms, u_norms, radius=radius, beta=self.beta, **parts)
         prepared = self._float32.get(id(x64))
         if prepared is None:
             prepared = fast_inputs(x64)
             if any(x64 is batch[0] for batches in self._prepared.values() for batch in batches):
                 self._float32[id(x64)] = prepared  # a cached batch: the same tensor at every evaluation
         return evaluate_fast(
-            x64, prepared, labels, x_norm, neurons, k_w, view.alpha, view.v, radius=float(r) if region else None, beta=self.beta
-        ).batches
+            x64, prepared, labels, x_norm, neurons, k_w, view.alpha, view.v, radius=radius, beta=self.beta, **parts
+        ).statistics
 
     def uses_float32(self, view: TwoLayerView) -> bool:
         """Whether the pre-activations of ``view``'s network are computed in float32 (see ``precision``)."""

@@ -111,14 +111,22 @@ def pairwise_agreement_counts(h: Tensor) -> Tensor:
     block = 1 << 22
     for start in range(0, h.shape[0], block):
         signs = torch.sign(h[start : start + block]).to(torch.float32)
-        pairs = signs.T @ signs
-        if bool((signs == 0).any()):
-            nonzero = signs.abs()
-            pairs.addmm_(nonzero.T, nonzero)
-        else:
-            pairs += float(signs.shape[0])
-        counts += pairs.to(torch.float64)
-    return counts.mul_(0.5)
+        counts += sign_agreement_counts(signs, bool((signs == 0).any()))
+    return counts
+
+
+def sign_agreement_counts(signs: Tensor, has_zero: bool) -> Tensor:
+    """:func:`pairwise_agreement_counts` of at most 2^22 points given as float32 signs in {-1, 0, 1} (float64).
+
+    ``has_zero``: whether any sign is 0; without one |S|^T |S| is the number of points in every entry.
+    """
+    pairs = signs.T @ signs
+    if has_zero:
+        nonzero = signs.abs()
+        pairs.addmm_(nonzero.T, nonzero)
+    else:
+        pairs += float(signs.shape[0])
+    return pairs.to(torch.float64).mul_(0.5)
 
 
 def max_disagreement(agreement_counts: Tensor, n: int | Tensor) -> Tensor:
@@ -139,7 +147,12 @@ def group_agrees(h_hat: Tensor, beta: float) -> Tensor:
     """
     if h_hat.shape[0] == 0:
         return torch.zeros(0, dtype=torch.bool, device=h_hat.device)
-    return classifies(h_hat.amin(dim=1), beta) | classifies(-h_hat.amax(dim=1), beta)
+    return group_agrees_from_extremes(h_hat.amin(dim=1), h_hat.amax(dim=1), beta)
+
+
+def group_agrees_from_extremes(row_min: Tensor, row_max: Tensor, beta: float) -> Tensor:
+    """:func:`group_agrees` from each point's smallest and largest w_hat . x over the group."""
+    return classifies(row_min, beta) | classifies(-row_max, beta)
 
 
 def neural_agreement(x: Tensor, w: Tensor, u: Tensor, beta: float = 0.0) -> NeuralAgreement:
@@ -173,13 +186,18 @@ def _neural_agreement_update(
     """Definition 6.2 statistics of one batch from its pre-activations (n, k_w), (n, k_u) and the neuron norms."""
     agree_w = group_agrees(normalized_preactivations(h_w, w_norms), beta)
     agree_u = group_agrees(normalized_preactivations(h_u, u_norms), beta)
+    return _agreement_state(agree_w, agree_u, pairwise_agreement_counts(h_w), pairwise_agreement_counts(h_u))
+
+
+def _agreement_state(agree_w: Tensor, agree_u: Tensor, pairs_w: Tensor, pairs_u: Tensor) -> AgreementStatisticsState:
+    """Definition 6.2 statistics from each point's group agreement (n,) and the pairwise agreement counts."""
     return AgreementStatisticsState(
-        agree_w=pairwise_agreement_counts(h_w),
-        agree_u=pairwise_agreement_counts(h_u),
+        agree_w=pairs_w,
+        agree_u=pairs_u,
         n_agree_w=agree_w.sum().to(_F64),
         n_agree_u=agree_u.sum().to(_F64),
         n_agree=(agree_w & agree_u).sum().to(_F64),
-        count=torch.tensor(float(h_w.shape[0]), dtype=_F64, device=h_w.device),
+        count=torch.tensor(float(agree_w.shape[0]), dtype=_F64, device=agree_w.device),
     )
 
 
@@ -235,9 +253,21 @@ def min_signed_margins(h_hat: Tensor, c: Tensor) -> Tensor:
     return (c.to(h_hat.dtype)[:, None] * h_hat).amin(dim=0)
 
 
-def _par_fraction_update(h_w_hat: Tensor, h_u_hat: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
+class PARStatisticsState(NamedTuple):
+    """Sufficient statistics of Definition 6.3 over a set of points (every field combines by min).
+
+    Attributes:
+        min_w: per w-neuron, the smallest y w_hat . x, (k_w,) (+inf for no point).
+        min_u: per u-neuron, the smallest -y u_hat . x, (k_u,).
+    """
+
+    min_w: Tensor
+    min_u: Tensor
+
+
+def _par_fraction_update(h_w_hat: Tensor, h_u_hat: Tensor, c: Tensor) -> PARStatisticsState:
     """Per-neuron minimum margins of one batch: y w_hat . x (w-group), -y u_hat . x (u-group); combine by min."""
-    return min_signed_margins(h_w_hat, c), min_signed_margins(h_u_hat, -c)
+    return PARStatisticsState(min_signed_margins(h_w_hat, c), min_signed_margins(h_u_hat, -c))
 
 
 def _par_fraction_compute(min_w: Tensor, min_u: Tensor, beta: float) -> PARFraction:

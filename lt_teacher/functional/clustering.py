@@ -101,19 +101,25 @@ def max_pairwise_angle(neurons: Tensor) -> Tensor:
     """The largest angle (radians, in [0, pi]) between two rows of ``neurons`` (supplementary 11.4).
 
     Neurons of norm 0 have no direction and are left out; fewer than two directions give 0.
-    The float64 Gram matrix finds the candidate pairs (cosines within 1e-9 of the smallest); their
-    angles are then recomputed from the vectors as 2 atan2(||a - b||, ||a + b||), which stays
-    accurate down to angles of 1e-15 where acos of a cosine loses every digit.
+    The float64 Gram matrix of the directions finds the candidate pairs: those whose cosine is within
+    its rounding error bound, 8 (d + 2) 2^-53, of the smallest, so the pair of the largest angle is
+    always among them. Their angles are then recomputed from the vectors as 2 atan2(||a - b||, ||a + b||),
+    which stays accurate down to angles of 1e-15 where acos of a cosine loses every digit.
     """
-    n64 = check_matrix(neurons, "neurons").to(torch.float64)
+    return _max_pairwise_angle(check_matrix(neurons, "neurons").to(torch.float64))
+
+
+def _max_pairwise_angle(n64: Tensor) -> Tensor:
     directions, _ = unit_directions(n64)
     if directions.shape[0] < 2:
-        return torch.zeros((), dtype=torch.float64)
+        return torch.zeros((), dtype=torch.float64, device=n64.device)
     cos = directions @ directions.T
-    upper = torch.triu(torch.ones_like(cos, dtype=torch.bool), diagonal=1)
-    candidates = upper & (cos <= cos[upper].min() + 1e-9)
-    rows, cols = candidates.nonzero(as_tuple=True)
-    # Tightly clustered groups make most pairs candidates: evaluate them in blocks of bounded memory.
+    cos.diagonal().fill_(math.inf)  # a neuron with itself is not a pair
+    tolerance = 8.0 * (directions.shape[1] + 2) * 2.0**-53
+    rows, cols = (cos <= cos.min() + tolerance).nonzero(as_tuple=True)  # each pair twice: (i, j) and (j, i)
+    keep = rows < cols
+    rows, cols = rows[keep], cols[keep]
+    # Tightly clustered groups can make many pairs candidates: evaluate them in blocks of bounded memory.
     block = max(1, (1 << 22) // directions.shape[1])
     return torch.stack(
         [
@@ -199,8 +205,8 @@ def cluster_radius(w: Tensor, u: Tensor) -> ClusterRadius:
         radius_u=radius_u,
         mean_gap=gap,
         radius_ratio=ratio,
-        max_angle_w=max_pairwise_angle(w64),
-        max_angle_u=max_pairwise_angle(u64),
+        max_angle_w=_max_pairwise_angle(w64),
+        max_angle_u=_max_pairwise_angle(u64),
     )
 
 
@@ -287,12 +293,16 @@ def _linear_region_update(
     h_w: Tensor, h_u: Tensor, x_norm: Tensor, radius: Tensor, output: Tensor
 ) -> LinearRegionStatisticsState:
     """Theorem 5.1 counts of one batch from its pre-activations, ||x||, the cluster radius r and N(x) (any v > 0)."""
-    projection = linear_projection(h_w, h_u)
-    inside = _in_region(projection, x_norm, radius.to(h_w.device))
+    return _region_state(linear_projection(h_w, h_u), output, x_norm, radius)
+
+
+def _region_state(projection: Tensor, output: Tensor, x_norm: Tensor, radius: Tensor) -> LinearRegionStatisticsState:
+    """Theorem 5.1 counts from each point's (w_bar - u_bar) . x, N(x) and ||x||, and the cluster radius r."""
+    inside = _in_region(projection, x_norm, radius.to(projection.device))
     return LinearRegionStatisticsState(
         n_outside=(~inside).sum().to(_F64),
         n_disagree=_disagrees(output, projection).sum().to(_F64),
-        count=torch.tensor(float(h_w.shape[0]), dtype=_F64, device=h_w.device),
+        count=torch.tensor(float(projection.shape[0]), dtype=_F64, device=projection.device),
     )
 
 

@@ -44,12 +44,15 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
 import torch
 from torch import Tensor
 
-from lt_teacher.functional.agreement import normalized_preactivations
-from lt_teacher.functional.clustering import group_weights, linear_projection
-from lt_teacher.functional.evaluation import EvaluationBatch, evaluate_prepared
+from lt_teacher.functional._fast_kernels import settle_entries, to_float32_checked
+from lt_teacher.functional.agreement import PARStatisticsState, _agreement_state, group_agrees_from_extremes, sign_agreement_counts
+from lt_teacher.functional.clustering import _region_state, group_weights, linear_projection
+from lt_teacher.functional.evaluation import BatchStatistics, batch_statistics, evaluate_prepared
+from lt_teacher.functional.margins import _margin_update
 from lt_teacher.functional.network import output_from_preactivations
 
 __all__ = ["FastEvaluation", "FastInputs", "evaluate_fast", "fast_inputs", "float32_error_factor", "output_error_bound"]
@@ -70,20 +73,19 @@ class FastInputs(NamedTuple):
     in_range: bool  # every nonzero |x_l| in [2^-50, 2^50]
 
 
-def _in_range(t: Tensor) -> bool:
-    """Every nonzero |entry| in [2^-50, 2^50] (NaN fails)."""
-    if t.numel() == 0:
-        return True
-    a = t.abs()
-    largest = float(a.max())
-    smallest = float(torch.where(a > 0, a, torch.full((), torch.inf, dtype=a.dtype, device=a.device)).min())
-    return (largest == 0.0 or largest <= _RANGE[1]) and (smallest == torch.inf or smallest >= _RANGE[0])
+def _float32_copy(t: Tensor) -> tuple[Tensor, bool, bool]:
+    """``t`` rounded to float32, whether that is exact, and whether every nonzero |entry| is in [2^-50, 2^50]."""
+    t64 = t.detach().to(torch.float64).contiguous()
+    t32 = torch.empty(t64.shape, dtype=torch.float32)
+    if t64.device.type != "cpu":  # only the CPU pass uses these; elsewhere the float64 pass decides
+        return t32, False, False
+    exact, in_range = to_float32_checked(t64.numpy(), t32.numpy(), *_RANGE)
+    return t32, bool(exact), bool(in_range)
 
 
 def fast_inputs(x64: Tensor) -> FastInputs:
     """The float32 copy of a float64 batch and its exactness and range flags (O(n d), cache it per batch)."""
-    x32 = x64.to(torch.float32)
-    return FastInputs(x32, bool(torch.equal(x32.to(torch.float64), x64)), _in_range(x64))
+    return FastInputs(*_float32_copy(x64))
 
 
 def float32_error_factor(d: int, inputs_exact: bool) -> float:
@@ -104,31 +106,31 @@ def output_error_bound(x_norm: Tensor, neuron_norms: Tensor, d: int, v: float, i
     return v * (factor * x_norm * float(neuron_norms.sum()) + neuron_norms.numel() * _ABS32) * (1.0 + 2.0**-20)
 
 
-def _exactly_float32(t: Tensor) -> tuple[Tensor, bool]:
-    t32 = t.to(torch.float32)
-    return t32, bool(torch.equal(t32.to(torch.float64), t))
-
-
 class FastEvaluation(NamedTuple):
-    """The batches :func:`evaluate_fast` made of one batch of points, and where their rows come from.
+    """What :func:`evaluate_fast` computes of one batch of points.
 
     Attributes:
-        batches: one or two :class:`~lt_teacher.functional.evaluation.EvaluationBatch`: the points float32
-            settles, with float32 pre-activations (every comparison of them that a statistic of
-            :mod:`lt_teacher.metrics` makes equals the float64 one), and the points recomputed in float64.
-            Every statistic of the union is that of the float64 batch: feed every batch to the metrics.
-        rows: for each batch, the indices of its points in the input (None: all of them, in order).
+        statistics: the sufficient statistics of every requested metric over all the points, with every
+            count and decision equal to those of the float64 pass (:func:`~lt_teacher.functional.evaluation.batch_statistics`).
+        output: N(x) of every point (n,) float64: float64 for the recomputed points, float32-accurate
+            (within :func:`output_error_bound` plus (K + 2) 2^-24 v sum_j |h_j|) for the others.
         recomputed: the number of points evaluated in float64 (n when the whole batch went through float64).
+        entries: the number of single pre-activations computed in float64 by the entry pass.
     """
 
-    batches: tuple[EvaluationBatch, ...]
-    rows: tuple[Tensor | None, ...]
+    statistics: BatchStatistics
+    output: Tensor
     recomputed: int
+    entries: int
 
 
-def _float64_pass(x64: Tensor, labels: Tensor, x_norm: Tensor, neurons: Tensor, k_w: int, alpha: float, v: float) -> FastEvaluation:
+def _float64_pass(
+    x64: Tensor, labels: Tensor, x_norm: Tensor, neurons: Tensor, norms: Tensor, k_w: int, alpha: float, v: float,
+    radius: Tensor | None, beta: float, parts: dict[str, bool],
+) -> FastEvaluation:
     batch = evaluate_prepared(x64, labels, x_norm, neurons, k_w, alpha, v)
-    return FastEvaluation((batch,), (None,), x64.shape[0])
+    statistics = batch_statistics(batch, norms[:k_w], norms[k_w:], radius=radius, beta=beta, **parts)
+    return FastEvaluation(statistics, batch.output, x64.shape[0], 0)
 
 
 def evaluate_fast(
@@ -141,67 +143,90 @@ def evaluate_fast(
     alpha: float,
     v: float,
     *,
-    radius: float | None = None,
+    radius: float | Tensor | None = None,
     beta: float = 0.0,
+    agreement: bool = True,
+    par: bool = True,
+    margin: bool = True,
 ) -> FastEvaluation:
-    """:func:`~lt_teacher.functional.evaluation.evaluate_prepared` at float32 cost, with the same decisions.
+    """:func:`~lt_teacher.functional.evaluation.batch_statistics` of the float64 batch, at float32 cost.
 
     Args:
         x64: (n, d) float64 points (bias coordinate included); ``prepared``: :func:`fast_inputs` of them.
-        labels: (n,) +-1; x_norm: (n,) ||x|| (float64).
+        labels: (n,) +-1 float64; x_norm: (n,) ||x|| (float64).
         neurons: ((k_w + k_u), d) float64 stacked [w; u].
         k_w: number of w-neurons; alpha, v: the slope and output weight v of Eq. (1).
-        radius: r of section 5 when Theorem 5.1's region will be evaluated (its threshold 2 r ||x||).
+        radius: r of section 5 when Theorem 5.1's region is evaluated (its threshold 2 r ||x||).
         beta: the margin of Definitions 6.2/6.3 compared with w_hat . x.
+        agreement, par, margin: which other statistics to compute.
 
     Returns:
-        :class:`FastEvaluation`: the points float32 settles as a batch of float32 pre-activations (with
-        N(x) computed from them, as float64), the rows whose decisions float32 cannot settle and the rows
-        that can hold the smallest margin as a float64 batch, and the number of points recomputed.
+        :class:`FastEvaluation`. Tensors on another device than the CPU take the float64 pass.
     """
     n, d = x64.shape
     k = neurons.shape[0]
     norms = neurons.norm(dim=1)  # (K,) float64
-    if n == 0 or k_w in (0, k) or not prepared.in_range or not bool((norms > 0).all()) or not _in_range(neurons):
-        return _float64_pass(x64, labels, x_norm, neurons, k_w, alpha, v)
-    neurons32, neurons_exact = _exactly_float32(neurons)
-    if not neurons_exact and not _in_range(neurons):  # rounding to float32 would lose more than u32 relative
-        return _float64_pass(x64, labels, x_norm, neurons, k_w, alpha, v)
+    r = None if radius is None else torch.as_tensor(radius, dtype=torch.float64)
+    parts = {"agreement": agreement, "par": par, "margin": margin}
+    if n == 0 or k_w in (0, k) or x64.device.type != "cpu" or not prepared.in_range or not bool((norms > 0).all()):
+        return _float64_pass(x64, labels, x_norm, neurons, norms, k_w, alpha, v, r, beta, parts)
+    neurons32, neurons_exact, neurons_in_range = _float32_copy(neurons)
+    if not neurons_in_range:  # rounding to float32 would lose more than u32 relative, or products could underflow
+        return _float64_pass(x64, labels, x_norm, neurons, norms, k_w, alpha, v, r, beta, parts)
     exact = prepared.exact and neurons_exact
     h32 = prepared.x32 @ neurons32.T  # (n, K): the one O(n d K) product
-    row_abs = h32.abs().sum(dim=1)  # sum_j |h_j|: float32's rounding of a sum over the K neurons is <= (K + 2) u32 of it
-    if not float(row_abs.max()) < 2.0**100:  # an overflow (inf or NaN) in float32: the float64 pass decides
-        return _float64_pass(x64, labels, x_norm, neurons, k_w, alpha, v)
     # Every bound is |h32_ij - h64_ij| <= e_i ||w_j||, e_i = c ||x_i|| + 2^-120 / min_j ||w_j|| (module doc),
-    # so on the column-normalized g = h32 / ||w|| (the quotients the metrics compare) one per-row bound serves
-    # every neuron.
-    factor = float32_error_factor(d, exact) * _WIDEN
-    error = (factor * x_norm + _ABS32 / float(norms.min())).to(torch.float32)  # (n,) bound on |g - h64 / ||w|||
-    g_abs = normalized_preactivations(h32, norms).abs_()
-    slack = error + _SLACK * (g_abs.amax(dim=1) + beta)  # + float32's and float64's rounding of g and of the comparisons
-    undecided = g_abs.amin(dim=1) <= slack  # a neuron's side of the point, sign(w . x): the rows to recompute
-    if beta > 0:  # Definitions 6.2/6.3: |w_hat . x| against beta
-        undecided |= g_abs.sub_(beta).abs_().amin(dim=1) <= slack
-    sum_slack = (k + 2) * _U32 * _WIDEN * row_abs
+    # so on the column-normalized g = h32 / ||w|| one per-row bound serves every neuron.
+    error = float32_error_factor(d, exact) * _WIDEN * x_norm + _ABS32 / float(norms.min())  # (n,) float64
+    signs_w, signs_u = torch.empty(n, k_w, dtype=torch.float32), torch.empty(n, k - k_w, dtype=torch.float32)
+    extremes = torch.empty(n, 4, dtype=torch.float64)
+    par_min = torch.empty(k, dtype=torch.float64)
+    row_abs = torch.empty(n, dtype=torch.float64)
+    entries, zeros = settle_entries(
+        h32.numpy(), _numpy64(x64), _numpy64(neurons), norms.to(torch.float32).numpy(), norms.numpy(), _numpy64(error),
+        _SLACK, float(beta), _numpy64(labels), signs_w.numpy(), signs_u.numpy(), extremes.numpy(), par_min.numpy(), row_abs.numpy(),
+    )
+    if entries < 0 or n > 1 << 22:  # an overflow in float32 (or more points than one exact sign product): float64 decides
+        return _float64_pass(x64, labels, x_norm, neurons, norms, k_w, alpha, v, r, beta, parts)
+    # Every entry is now on the float64 side of 0 and beta; what remains is per point: N(x) and (w_bar - u_bar) . x.
+    sum_slack = (k + 2) * _U32 * _WIDEN * row_abs  # float32's rounding of a sum over the K neurons
     h_w32, h_u32 = h32[:, :k_w], h32[:, k_w:]
-    if radius is not None:  # Theorem 5.1: the sign of (w_bar - u_bar) . x and |(w_bar - u_bar) . x| >= 2 r ||x||
-        projection = linear_projection(h_w32, h_u32)
+    output = output_from_preactivations(h_w32, h_u32, alpha, v).to(torch.float64)
+    output_bound = output_error_bound(x_norm, norms, d, v, exact) + v * sum_slack  # (n,) >= |output - N64|
+    undecided = output.abs() <= output_bound  # sign N(x): the accuracy and the Theorem 5.1 disagreement
+    projection = None
+    if r is not None:  # Theorem 5.1: the sign of (w_bar - u_bar) . x and |(w_bar - u_bar) . x| >= 2 r ||x||
+        projection = linear_projection(h_w32, h_u32).to(torch.float64)
         rho_w, rho_u = group_weights(k_w, k - k_w)
         reach = float(rho_w * norms[:k_w].mean() + rho_u * norms[k_w:].mean())
         spread = _WIDEN * (error * reach + (2.0 / k) * sum_slack)  # rho_g / k_g = 2 / K
-        threshold = (2.0 * radius * x_norm).to(torch.float32)
+        threshold = 2.0 * r * x_norm
         undecided |= projection.abs() <= spread
         undecided |= (projection.abs() - threshold).abs() <= spread + _SLACK * threshold
-    output = output_from_preactivations(h_w32, h_u32, alpha, v).to(torch.float64)
-    output_bound = output_error_bound(x_norm, norms, d, v, exact) + v * sum_slack  # (n,) >= |output - N64|
-    undecided |= output.abs() <= output_bound  # sign N(x): the accuracy and the Theorem 5.1 disagreement
     q = labels * output
     undecided |= q - output_bound <= (q + output_bound).min()  # the points that can hold the smallest margin
     rows = undecided.nonzero().squeeze(1)
     if rows.numel() * 4 > n:  # float32 decides too little here: the float64 pass is cheaper
-        return _float64_pass(x64, labels, x_norm, neurons, k_w, alpha, v)
-    settled = (~undecided).nonzero().squeeze(1)
-    h_settled = h32[settled]
-    batches = [EvaluationBatch(h_settled[:, :k_w], h_settled[:, k_w:], x_norm[settled], labels[settled], output[settled])]
-    batches.append(evaluate_prepared(x64[rows], labels[rows], x_norm[rows], neurons, k_w, alpha, v))
-    return FastEvaluation(tuple(batches), (settled, rows), int(rows.numel()))
+        return _float64_pass(x64, labels, x_norm, neurons, norms, k_w, alpha, v, r, beta, parts)
+    if rows.numel():
+        exact_rows = x64[rows] @ neurons.T  # float64 where float32 cannot decide
+        output[rows] = output_from_preactivations(exact_rows[:, :k_w], exact_rows[:, k_w:], alpha, v)
+        if projection is not None:
+            projection[rows] = linear_projection(exact_rows[:, :k_w], exact_rows[:, k_w:])
+    statistics = BatchStatistics(
+        linear_region=None if projection is None or r is None else _region_state(projection, output, x_norm, r),
+        agreement=_agreement_state(
+            group_agrees_from_extremes(extremes[:, 0], extremes[:, 1], beta),
+            group_agrees_from_extremes(extremes[:, 2], extremes[:, 3], beta),
+            sign_agreement_counts(signs_w, zeros > 0),
+            sign_agreement_counts(signs_u, zeros > 0),
+        ) if agreement else None,
+        par=PARStatisticsState(par_min[:k_w], par_min[k_w:]) if par else None,
+        margin=_margin_update(labels * output, x_norm) if margin else None,
+    )
+    return FastEvaluation(statistics, output, int(rows.numel()), entries)
+
+
+def _numpy64(t: Tensor) -> np.ndarray:
+    """A C-contiguous float64 numpy view (a copy only when ``t`` is not one already)."""
+    return t.detach().to(torch.float64).contiguous().numpy()
