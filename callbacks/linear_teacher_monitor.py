@@ -88,10 +88,11 @@ class LinearTeacherMonitor(AnalysedNetwork, EvaluationCallback):
         sample_seed: seed of the ``max_samples`` subset.
         cache_limit_mb: tensor data (which cannot change between epochs) are prepared in float64 once and
             kept up to this size per split; other datasets are read at every evaluation.
-        precision: ``"auto"`` (default: as the network computes, float32 for a float32 network), ``"float32"``
-            or ``"float64"``: the precision of the pre-activations (``DiagnosticsEvaluator``'s ``precision``).
-            Every decision (each count, fraction and accuracy) and the normalized margin equal float64's in
-            every mode; with float32 the loss and smoothed margin are float32-accurate.
+        precision: the precision of the pre-activations (``DiagnosticsEvaluator``'s ``precision``):
+            ``"float64"`` (default, every value exact), ``"float32"`` (about half the evaluation's cost) or
+            ``"auto"`` (float32 for a float32 network). Every decision (each count, fraction and accuracy) and
+            the normalized margin equal float64's in every mode; with float32 the loss and smoothed margin are
+            float32-accurate, as the float32 network's own output is.
 
     Verification: before the first training step, on up to 256 training inputs per process, the
     analysed network's N(x) must equal the module's output (``forward`` or ``output_fn``), and (without
@@ -126,7 +127,7 @@ class LinearTeacherMonitor(AnalysedNetwork, EvaluationCallback):
         cache_limit_mb: float = 512.0,
         features: Features | None = None,
         output_fn: OutputFn | None = None,
-        precision: str = "auto",
+        precision: str = "float64",
     ) -> None:
         super().__init__()
         owner = type(self).__name__

@@ -18,7 +18,7 @@ its own shard, and the torchmetrics states make every value exact and identical 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -35,7 +35,7 @@ from lt_teacher.functional.evaluation import BatchStatistics, batch_statistics, 
 from lt_teacher.functional.fast_evaluation import FastInputs, evaluate_fast, fast_inputs
 from lt_teacher.functional.margins import MarginStatisticsState, _margin_compute
 from lt_teacher.grid import grid_groups
-from lt_teacher.metrics import AgreementStatistics, LinearRegionStatistics, MarginStatistics, PARStatistics
+from lt_teacher.metrics import AgreementStatistics, LinearRegionStatistics, MarginStatistics, PARStatistics, compute_statistics
 from lt_teacher.view import TwoLayerView, num_seeds, two_layer_view
 
 __all__ = ["DATA_GROUPS", "GROUPS", "NAMESPACES", "PRECISIONS", "DiagnosticsEvaluator", "combine_seeds"]
@@ -46,6 +46,11 @@ DATA_GROUPS = frozenset({"linear_region", "agreement", "par", "margin"})
 PRECISIONS = ("auto", "float32", "float64")
 Head = Callable[[Tensor, TwoLayerView], Tensor]  # raw inputs -> float64 inputs of the analysed head
 Decide = Callable[[Exception | None], None]  # makes every process raise alike (a no-op barrier on one process)
+
+
+def _distributed() -> bool:
+    """Whether torchmetrics would reduce the metric states across processes."""
+    return torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1
 
 
 def _raise_if(error: Exception | None) -> None:
@@ -105,16 +110,16 @@ class DiagnosticsEvaluator:
         cache_limit_mb: tensor data are prepared in float64 once and kept up to this size per split.
         precision: how the pre-activations H = X W^T are computed. Every count, fraction and accuracy and the
             normalized margin are the float64 ones in every mode.
-            ``"auto"`` (default): as the network itself computes, ``"float32"`` for a network whose weights are
-            float32 (or narrower), ``"float64"`` otherwise.
+            ``"float64"`` (default): H in float64, every value exact to float64 rounding.
             ``"float32"``: H in float32 with a rigorous bound on its error; the entries and points that bound
-            cannot settle are computed in float64
-            (:func:`~lt_teacher.functional.fast_evaluation.evaluate_fast`). The loss, log loss and smoothed
-            margin are then float32-accurate, |log(n L) - log(n L)_64| <= max_i of the bound of
+            cannot settle are computed in float64 (:func:`~lt_teacher.functional.fast_evaluation.evaluate_fast`),
+            at about half the cost on a CPU. The loss, log loss and smoothed margin are then float32-accurate,
+            |log(n L) - log(n L)_64| <= max_i of the bound of
             :func:`~lt_teacher.functional.fast_evaluation.output_error_bound` (about d 2^-24 ||x|| sum_j ||w_j||
-            v), as accurate as the float32 network's own output. Batches where float32 settles too few points
+            v), as accurate as a float32 network's own output. Batches where float32 settles too few points
             go through float64 alone.
-            ``"float64"``: H in float64, every value exact to float64 rounding (about twice the cost on a CPU).
+            ``"auto"``: as the network itself computes, ``"float32"`` for a network whose weights are float32
+            (or narrower), ``"float64"`` otherwise.
         owner: the name errors start with.
 
     The keys :meth:`compute` returns are those of :class:`~lt_teacher.callbacks.LinearTeacherMonitor`'s table.
@@ -140,7 +145,7 @@ class DiagnosticsEvaluator:
         max_samples: int | None = None, batch_size: int = 4096, sample_seed: int = 0,  # which points, how many at a time
         batch_to_xy: BatchToXY | None = None,
         cache_limit_mb: float = 512.0,
-        precision: str = "auto",
+        precision: str = "float64",
         owner: str | None = None,
     ) -> None:
         owner = owner or type(self).__name__
@@ -314,6 +319,13 @@ class DiagnosticsEvaluator:
             except (TypeError, ValueError) as err:
                 error, batches = err, []
             decide(error)
+            if len(batches) == 1 and batches[0][1].shape[0] > 0 and not _distributed():  # no metric state needed
+                x64, labels, x_norm = batches[0]
+                for values, view, r, (w_norms, u_norms), stacked in zip(per_seed, views, radii, norms, neurons):
+                    wanted = self._split_groups(split)
+                    statistics = self._batch_statistics(x64, labels, x_norm, stacked, w_norms, u_norms, view, r, wanted)
+                    values.update(self._values(split, compute_statistics(statistics, self.beta), view))
+                continue
             metrics = [self._split_metrics(split, s, view) for s, view in enumerate(views)]
             for x64, labels, x_norm in batches:
                 for view, seed_metrics, r, (w_norms, u_norms), stacked in zip(views, metrics, radii, norms, neurons):
@@ -325,7 +337,7 @@ class DiagnosticsEvaluator:
 
     def _batch_statistics(
         self, x64: Tensor, labels: Tensor, x_norm: Tensor, neurons: Tensor, w_norms: Tensor, u_norms: Tensor,
-        view: TwoLayerView, r: Tensor, metrics: Mapping[str, Any],
+        view: TwoLayerView, r: Tensor, metrics: Collection[str],
     ) -> BatchStatistics:
         """The statistics of one batch for ``metrics``: from float64 pre-activations, or float32 ones with
         float64's decisions (:meth:`uses_float32`)."""
@@ -368,13 +380,17 @@ class DiagnosticsEvaluator:
             entry["sizes"] = sizes
         return entry
 
+    def _split_groups(self, split: str) -> tuple[str, ...]:
+        """The diagnostics evaluated on ``split``: the linear region on every chosen split, the rest on train."""
+        region = ("linear_region",) if "linear_region" in self.groups and split in self.splits else ()
+        others = tuple(g for g in ("agreement", "par", "margin") if g in self.groups) if split == "train" else ()
+        return region + others
+
     def _split_metrics(self, split: str, seed: int, view: TwoLayerView) -> dict[str, Any]:
         states = self.seed_metrics(seed, view)
         metrics: dict[str, Any] = {}
-        if "linear_region" in self.groups and split in self.splits:
-            metrics["linear_region"] = states["linear_region"][split]
-        if split == "train":
-            metrics.update({g: states[g] for g in ("agreement", "par", "margin") if g in self.groups})
+        for group in self._split_groups(split):
+            metrics[group] = states["linear_region"][split] if group == "linear_region" else states[group]
         for metric in metrics.values():
             metric.reset()
             if metric.device != view.w.device:

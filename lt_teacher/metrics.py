@@ -41,6 +41,7 @@ from lt_teacher.functional.evaluation import BatchStatistics, EvaluationBatch, b
 from lt_teacher.functional.margins import MarginStatisticsState, MarginSummary, _margin_compute
 
 __all__ = [
+    "compute_statistics",
     "AgreementStatistics",
     "LinearRegionStatistics",
     "MarginStatistics",
@@ -82,6 +83,25 @@ def _check_size(value: object, name: str) -> int:
     if value < 1:
         raise ValueError(f"`{name}` must be an int >= 1 (neurons in the group), got {value}.")
     return value
+
+
+def compute_statistics(statistics: BatchStatistics, beta: float = 0.0) -> dict[str, Any]:
+    """What each metric's ``compute()`` returns after one ``update`` with these statistics, on one process.
+
+    ``{"linear_region": LinearRegionFractions, "agreement": NeuralAgreement, "par": PARFraction,
+    "margin": MarginStatisticsState}`` for the fields that are not None: the same functions the metrics call,
+    without the metric objects' bookkeeping (an evaluation of one batch on a single process needs none).
+    """
+    computed: dict[str, Any] = {}
+    if statistics.linear_region is not None:
+        computed["linear_region"] = _linear_region_compute(statistics.linear_region)
+    if statistics.agreement is not None:
+        computed["agreement"] = _neural_agreement_compute(statistics.agreement)
+    if statistics.par is not None:
+        computed["par"] = _par_fraction_compute(statistics.par.min_w, statistics.par.min_u, beta)
+    if statistics.margin is not None:
+        computed["margin"] = statistics.margin
+    return computed
 
 
 def _statistics(

@@ -158,14 +158,14 @@ def test_float32_precision_gives_the_float64_decisions(init_std, dtype):
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
 def test_auto_precision_follows_the_network(dtype):
-    """'auto' (the default) evaluates a float32 network in float32, a float64 one in float64, as the network itself computes."""
+    """'auto' evaluates a float32 network in float32, a float64 one in float64, as the network itself computes."""
     net = LeakyReLUTeacherNet(input_dim=6, k=3).to(dtype)
     view = two_layer_view(net)
-    assert DiagnosticsEvaluator().precision == "auto"
-    assert DiagnosticsEvaluator().uses_float32(view) == (dtype == torch.float32)
+    assert DiagnosticsEvaluator().precision == "float64" and LinearTeacherMonitor().evaluator.precision == "float64"
+    assert DiagnosticsEvaluator(precision="auto").uses_float32(view) == (dtype == torch.float32)
     assert DiagnosticsEvaluator(precision="float64").uses_float32(view) is False
     assert DiagnosticsEvaluator(precision="float32").uses_float32(view) is True
     sequential = torch.nn.Sequential(torch.nn.Linear(6, 4), torch.nn.LeakyReLU(0.1), torch.nn.Linear(4, 1, bias=False)).to(dtype)
     with torch.no_grad():
         sequential[2].weight.copy_(torch.tensor([[1.0, -1.0, 1.0, -1.0]]))
-    assert DiagnosticsEvaluator().uses_float32(two_layer_view(sequential)) == (dtype == torch.float32)
+    assert DiagnosticsEvaluator(precision="auto").uses_float32(two_layer_view(sequential)) == (dtype == torch.float32)

@@ -133,9 +133,9 @@ def max_disagreement(agreement_counts: Tensor, n: int | Tensor) -> Tensor:
     """max over pairs of neurons of n_diff = n - A[l, m] (supplementary 17, Figure 9c)."""
     if agreement_counts.shape[0] < 2:
         return torch.zeros((), dtype=torch.float64)
-    k = agreement_counts.shape[0]
-    off_diagonal = ~torch.eye(k, dtype=torch.bool, device=agreement_counts.device)
-    return (n - agreement_counts[off_diagonal]).max().to(torch.float64)
+    off_diagonal = agreement_counts.clone()
+    off_diagonal.diagonal().fill_(torch.inf)  # a neuron with itself is not a pair
+    return (n - off_diagonal.min()).to(torch.float64)
 
 
 def group_agrees(h_hat: Tensor, beta: float) -> Tensor:

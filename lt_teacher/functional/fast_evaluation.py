@@ -53,7 +53,7 @@ from lt_teacher.functional.agreement import PARStatisticsState, _agreement_state
 from lt_teacher.functional.clustering import _region_state, group_weights, linear_projection
 from lt_teacher.functional.evaluation import BatchStatistics, batch_statistics, evaluate_prepared
 from lt_teacher.functional.margins import _margin_update
-from lt_teacher.functional.network import output_from_preactivations
+from lt_teacher.functional.network import leaky_relu, output_from_activations, output_from_preactivations
 
 __all__ = ["FastEvaluation", "FastInputs", "evaluate_fast", "fast_inputs", "float32_error_factor", "output_error_bound"]
 
@@ -191,7 +191,8 @@ def evaluate_fast(
     # Every entry is now on the float64 side of 0 and beta; what remains is per point: N(x) and (w_bar - u_bar) . x.
     sum_slack = (k + 2) * _U32 * _WIDEN * row_abs  # float32's rounding of a sum over the K neurons
     h_w32, h_u32 = h32[:, :k_w], h32[:, k_w:]
-    output = output_from_preactivations(h_w32, h_u32, alpha, v).to(torch.float64)
+    signed_v = torch.cat([torch.full((k_w,), v), torch.full((k - k_w,), -v)]).to(torch.float32)  # a of N(x) = a . sigma(h)
+    output = output_from_activations(leaky_relu(h32, alpha), signed_v).to(torch.float64)  # one pass and a product
     output_bound = output_error_bound(x_norm, norms, d, v, exact) + v * sum_slack  # (n,) >= |output - N64|
     undecided = output.abs() <= output_bound  # sign N(x): the accuracy and the Theorem 5.1 disagreement
     projection = None
