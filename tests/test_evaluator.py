@@ -169,3 +169,21 @@ def test_auto_precision_follows_the_network(dtype):
     with torch.no_grad():
         sequential[2].weight.copy_(torch.tensor([[1.0, -1.0, 1.0, -1.0]]))
     assert DiagnosticsEvaluator(precision="auto").uses_float32(two_layer_view(sequential)) == (dtype == torch.float32)
+
+
+@pytest.mark.parametrize("precision", ["float64", "float32"])
+def test_one_batch_without_metric_objects_equals_many_batches(precision):
+    """A split in one batch on one process is computed from its statistics directly; in many batches through the
+    metrics: the same counts, and the same values to rounding."""
+    torch.manual_seed(2)
+    x = torch.randn(90, 12)
+    y = (x @ torch.randn(12) > 0).long()
+    net = LeakyReLUTeacherNet(input_dim=12, k=5, init_std=0.5)
+    values = {}
+    for batch_size in (90, 16):
+        evaluator = DiagnosticsEvaluator(precision=precision, beta=0.01, batch_size=batch_size)
+        evaluator.load({"train": (x, y), "val": (x[:30], y[:30])}, net)
+        values[batch_size] = evaluator.compute(net)
+    assert values[90].keys() == values[16].keys()
+    for key, value in values[90].items():
+        assert values[16][key] == pytest.approx(value, rel=1e-12, abs=1e-15), key

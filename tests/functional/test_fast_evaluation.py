@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from lt_teacher.functional.clustering import radius as cluster_radius_r
 from lt_teacher.functional.evaluation import batch_statistics, evaluate_prepared
-from lt_teacher.functional.fast_evaluation import evaluate_fast, fast_inputs, float32_error_factor, output_error_bound
+from lt_teacher.functional.fast_evaluation import _float32_copy, evaluate_fast, fast_inputs, float32_error_factor, output_error_bound
 from lt_teacher.metrics import AgreementStatistics, LinearRegionStatistics, MarginStatistics, PARStatistics
 
 
@@ -133,3 +133,28 @@ def test_error_factor() -> None:
     assert float32_error_factor(784, True) == pytest.approx(784 * 2.0**-24, rel=1e-3)
     assert float32_error_factor(784, False) > float32_error_factor(784, True)
     assert math.isfinite(float32_error_factor(1, True))
+
+
+@settings(max_examples=60, deadline=None)
+@given(values=st.lists(st.floats(allow_nan=True, allow_infinity=True, allow_subnormal=True), min_size=1, max_size=30))
+def test_float32_copy_flags(values: list[float]) -> None:
+    """One pass gives the float32 copy, whether it is exact, and whether every nonzero |entry| is in [2^-50, 2^50]."""
+    t = torch.tensor(values, dtype=torch.float64)
+    t32, exact, in_range = _float32_copy(t)
+    assert torch.equal(t32, t.to(torch.float32)) or bool(torch.isnan(t).any())
+    finite = torch.isfinite(t)
+    assert exact == (bool(finite.all()) and torch.equal(t.to(torch.float32).to(torch.float64), t))
+    a = t.abs()
+    assert in_range == bool(((a == 0) | ((a >= 2.0**-50) & (a <= 2.0**50))).all())
+
+
+def test_entries_near_zero_are_settled_one_by_one() -> None:
+    """At a random initialization a few entries per point sit within float32's error of 0: they, not whole points,
+    are computed in float64, and every count still equals the float64 pass's."""
+    g = torch.Generator().manual_seed(3)
+    x = torch.rand(500, 200, generator=g, dtype=torch.float64).float().double()
+    neurons = (1e-3 * torch.randn(20, 200, generator=g, dtype=torch.float64)).float().double()
+    y = torch.where(torch.rand(500, generator=g) > 0.5, 1.0, -1.0).to(torch.float64)
+    check_same_decisions(x, y, neurons, 10, 0.2, 0.0)
+    fast = evaluate_fast(x, fast_inputs(x), y, x.norm(dim=1), neurons, 10, 0.2, 1.0, radius=0.01)
+    assert fast.entries > 0 and fast.recomputed < 500 // 4
