@@ -186,4 +186,5 @@ def test_one_batch_without_metric_objects_equals_many_batches(precision):
         values[batch_size] = evaluator.compute(net)
     assert values[90].keys() == values[16].keys()
     for key, value in values[90].items():
-        assert values[16][key] == pytest.approx(value, rel=1e-12, abs=1e-15), key
+        float32_accurate = precision == "float32" and key in ("margin/loss", "margin/log_loss", "margin/smoothed")
+        assert values[16][key] == pytest.approx(value, rel=1e-5 if float32_accurate else 1e-12, abs=1e-15), key
