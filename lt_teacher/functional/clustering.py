@@ -233,6 +233,16 @@ def linear_projection(h_w: Tensor, h_u: Tensor) -> Tensor:
     return rho_w * h_w.mean(dim=1) - rho_u * h_u.mean(dim=1)
 
 
+def linear_projection_weights(k_w: int, k_u: int, dtype: torch.dtype = torch.float64) -> Tensor:
+    """b with (w_bar - u_bar) . x = b . h for the stacked pre-activations h = (h_w, h_u): rho_w / k_w, then -rho_u / k_u.
+
+    :func:`linear_projection` in matrix form (one product over the stacked pre-activations of many points,
+    summed in another order), as :func:`~lt_teacher.functional.network.output_from_activations` is Eq. (1).
+    """
+    rho_w, rho_u = group_weights(k_w, k_u)
+    return torch.cat([torch.full((k_w,), rho_w / k_w, dtype=dtype), torch.full((k_u,), -rho_u / k_u, dtype=dtype)])
+
+
 def linear_region_from_preactivations(h_w: Tensor, h_u: Tensor, x_norm: Tensor, radius: Tensor) -> Tensor:
     """Theorem 5.1's region from pre-activations: |(w_bar - u_bar) . x| >= 2 r ||x||."""
     return _in_region(linear_projection(h_w, h_u), x_norm, radius)

@@ -50,7 +50,7 @@ from torch import Tensor
 
 from lt_teacher.functional._fast_kernels import settle_entries, to_float32_checked
 from lt_teacher.functional.agreement import PARStatisticsState, _agreement_state, group_agrees_from_extremes, sign_agreement_counts
-from lt_teacher.functional.clustering import _region_state, group_weights, linear_projection
+from lt_teacher.functional.clustering import _region_state, group_weights, linear_projection, linear_projection_weights
 from lt_teacher.functional.evaluation import BatchStatistics, batch_statistics, evaluate_prepared
 from lt_teacher.functional.margins import _margin_update
 from lt_teacher.functional.network import leaky_relu, output_from_activations, output_from_preactivations
@@ -190,14 +190,13 @@ def evaluate_fast(
         return _float64_pass(x64, labels, x_norm, neurons, norms, k_w, alpha, v, r, beta, parts)
     # Every entry is now on the float64 side of 0 and beta; what remains is per point: N(x) and (w_bar - u_bar) . x.
     sum_slack = (k + 2) * _U32 * _WIDEN * row_abs  # float32's rounding of a sum over the K neurons
-    h_w32, h_u32 = h32[:, :k_w], h32[:, k_w:]
     signed_v = torch.cat([torch.full((k_w,), v), torch.full((k - k_w,), -v)]).to(torch.float32)  # a of N(x) = a . sigma(h)
     output = output_from_activations(leaky_relu(h32, alpha), signed_v).to(torch.float64)  # one pass and a product
     output_bound = output_error_bound(x_norm, norms, d, v, exact) + v * sum_slack  # (n,) >= |output - N64|
     undecided = output.abs() <= output_bound  # sign N(x): the accuracy and the Theorem 5.1 disagreement
     projection = None
     if r is not None:  # Theorem 5.1: the sign of (w_bar - u_bar) . x and |(w_bar - u_bar) . x| >= 2 r ||x||
-        projection = linear_projection(h_w32, h_u32).to(torch.float64)
+        projection = (h32 @ linear_projection_weights(k_w, k - k_w, torch.float32)).to(torch.float64)
         rho_w, rho_u = group_weights(k_w, k - k_w)
         reach = float(rho_w * norms[:k_w].mean() + rho_u * norms[k_w:].mean())
         spread = _WIDEN * (error * reach + (2.0 / k) * sum_slack)  # rho_g / k_g = 2 / K
