@@ -12,28 +12,32 @@ for a dot product of d terms, in any summation order, with or without fused mult
 
 (Higham, *Accuracy and Stability of Numerical Algorithms*, eq. 3.5), u = 2^-24, plus 2.01 u ||x|| ||w||
 when the inputs had to be rounded to float32 and the same bound with u = 2^-53 for the float64 product
-the result is compared with. Divided by ||w_j||, the bound is one number per point, so the decisions
-cost a few O(n K) passes: the signs and the beta comparisons of w_hat . x (Definitions 6.2/6.3) from the
-row minimum of |h_ij| / ||w_j|| and of its distance to beta; the sign of (w_bar - u_bar) . x and Theorem
-5.1's |(w_bar - u_bar) . x| >= 2 r ||x||; sign N(x) (accuracy, disagreement); and the points that can hold
-the smallest margin. Every point one of them cannot settle is recomputed in float64 (its row of H and its
-N(x)), so every count and fraction of :mod:`lt_teacher.metrics` equals the float64 batch's, and the
-smallest margin (Eq. 4) is a float64 value. (Where a float64 result is itself within float64's rounding
-of a threshold, as at an exact tie, the decision follows the float64 product of the recomputed row.)
+the result is compared with. Divided by ||w_j||, the bound e_i is one number per point.
+
+Two kinds of decisions follow, and each is settled where it lives:
+
+* Per entry (Definitions 6.2/6.3 and the pairwise agreement of supplementary 17 read H only through the
+  side of 0 and of beta that each w_hat . x lies on): one numba pass
+  (:func:`lt_teacher.functional._fast_kernels.settle_entries`) reads every entry once, computes in float64
+  the few entries within e_i (plus the comparisons' own rounding) of 0 or beta -- single dot products,
+  not whole points -- and records each entry's sign, each point's extremes per group and each neuron's
+  PAR minimum. The agreement and PAR statistics are then exactly the float64 pass's.
+* Per point: sign N(x) (accuracy, Theorem 5.1's disagreement), the sign of (w_bar - u_bar) . x and
+  |(w_bar - u_bar) . x| >= 2 r ||x||, and which points can hold the smallest margin (Eq. 4). These use
+  sums over all K neurons, computed in float32 with their own bounds; every point one of them cannot
+  settle is recomputed in float64 (its row of H), so the region counts and the accuracy are exact and the
+  smallest margin is a float64 value.
+
+(Where a float64 result is itself within float64's rounding of a threshold the decision follows the
+float64 value computed, a dot product in order or a row of a float64 product; inputs built in exact
+arithmetic, as exact ties are, give the same value in any order.)
 
 N(x) of the other points is Eq. (1) of the float32 pre-activations: float32-accurate, within
 :func:`output_error_bound` plus (K + 2) 2^-24 v sum_j |h_j| of the float64 value, so log(n L) (hence the
 loss, log loss and smoothed margin of Eq. 5) is within the largest of those bounds (|d log l(q) / dq| <= 1).
-When float32 leaves more than n/4 points undecided the batch goes through the float64 pass instead.
-
-Measured on this project's 2-core CPU while shared with other jobs, n = 2000, d = 784, 2k = 100
-(``benchmarks/monitor_overhead.py --engine fused`` prints it): near the NAR (neurons within 1% of
-+-teacher, 36 points recomputed) float32 X W^T 3.1 ms, the float64 pass 5.4 ms, this pass 5.7 ms; at the
-benchmark's initialization (std 1e-3) about 12% of the points are recomputed (d u32 is a worst-case
-bound). The float64 product costs only about twice the float32 one on this CPU, and the decisions' O(n K)
-passes plus the recomputed rows cost about what the half product saves, so it does not pay here; it is the
-exact building block for devices where float64 is far slower than float32.
-:class:`~lt_teacher.evaluator.DiagnosticsEvaluator` uses it with ``precision="auto"``.
+When more than n/4 points stay undecided the batch goes through the float64 pass instead.
+:class:`~lt_teacher.evaluator.DiagnosticsEvaluator` uses this pass with ``precision="float32"`` (or
+``"auto"`` on a float32 network); ``benchmarks/monitor_overhead.py`` measures it against the float64 pass.
 
 Inputs outside float32's comfortable range (neurons that are not float32 numbers with a nonzero |w_jl|
 outside [2^-50, 2^50], any such |x_l|, zero-norm neurons, or a float32 overflow) are evaluated entirely in
