@@ -34,7 +34,7 @@ from lt_teacher.functional.clustering import cluster_radius, radius
 from lt_teacher.functional.evaluation import BatchStatistics, batch_statistics, evaluate_prepared
 from lt_teacher.functional.fast_evaluation import FastInputs, evaluate_fast, fast_inputs
 from lt_teacher.functional.margins import MarginStatisticsState, _margin_compute
-from lt_teacher.grid import grid_groups
+from lt_teacher.grid import combine_seeds, grid_groups
 from lt_teacher.metrics import AgreementStatistics, LinearRegionStatistics, MarginStatistics, PARStatistics, compute_statistics
 from lt_teacher.view import TwoLayerView, num_seeds, two_layer_view
 
@@ -56,39 +56,6 @@ def _distributed() -> bool:
 def _raise_if(error: Exception | None) -> None:
     if error is not None:
         raise error
-
-
-def combine_seeds(per_seed: list[dict[str, float]], groups: Sequence[Sequence[int]] = ()) -> dict[str, float]:
-    """One seed: its values. Several: the mean under each key, ``/std`` the spread, ``/seed_<s>`` each seed.
-
-    ``groups``: the replicates of each setting of a grid module (:func:`lt_teacher.grid.grid_groups`); when a
-    setting has several networks, ``/grid_<g>`` and ``/grid_<g>/std`` are the mean and spread of group g.
-
-    Example:
-        >>> combine_seeds([{"a": 1.0}, {"a": 3.0}])
-        {'a': 2.0, 'a/std': 1.4142135623730951, 'a/seed_0': 1.0, 'a/seed_1': 3.0}
-    """
-    if len(per_seed) == 1:
-        return per_seed[0]
-    combined: dict[str, float] = {}
-    replicated = any(len(group) > 1 for group in groups)
-    for key in per_seed[0]:
-        column = torch.tensor([values[key] for values in per_seed], dtype=torch.float64)
-        combined[key] = float(column.mean())
-        combined[f"{key}/std"] = _spread(column)
-        combined.update({f"{key}/seed_{s}": float(v) for s, v in enumerate(column)})
-        if replicated:
-            for g, group in enumerate(groups):
-                part = column[list(group)]
-                combined[f"{key}/grid_{g}"] = float(part.mean())
-                combined[f"{key}/grid_{g}/std"] = _spread(part)
-    return combined
-
-
-def _spread(column: Tensor) -> float:
-    """Sample standard deviation (ddof 1) of the finite entries; 0 for fewer than two."""
-    finite = column[torch.isfinite(column)]
-    return float(finite.std()) if finite.numel() > 1 else 0.0
 
 
 def _margin_values(stats: MarginStatisticsState, view: TwoLayerView) -> dict[str, float]:

@@ -17,7 +17,7 @@ A plain PyTorch loop uses them like any torchmetrics metric::
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor
@@ -174,13 +174,15 @@ class LinearRegionStatistics(Metric):
         (:class:`~lt_teacher.functional.LinearRegionStatisticsState`, e.g. from
         :func:`~lt_teacher.functional.fast_evaluation.evaluate_fast`); ``radius`` is then not needed.
         """
-        if not isinstance(batch, LinearRegionStatisticsState):
-            if radius is None:
-                raise TypeError("LinearRegionStatistics.update: `radius` (the cluster radius r) is required with an EvaluationBatch.")
-            batch = _statistics(batch, radius=radius).linear_region
-        self.n_outside += batch.n_outside
-        self.n_disagree += batch.n_disagree
-        self.count += batch.count
+        if isinstance(batch, LinearRegionStatisticsState):
+            stats = batch
+        elif radius is None:
+            raise TypeError("LinearRegionStatistics.update: `radius` (the cluster radius r) is required with an EvaluationBatch.")
+        else:
+            stats = cast(LinearRegionStatisticsState, _statistics(batch, radius=radius).linear_region)
+        self.n_outside += stats.n_outside
+        self.n_disagree += stats.n_disagree
+        self.count += stats.count
 
     def compute(self) -> LinearRegionFractions:
         """The two shares over every point added (0 before any point)."""
@@ -242,7 +244,11 @@ class AgreementStatistics(_GroupStatistics):
 
     def update(self, batch: EvaluationBatch | AgreementStatisticsState, w_norms: Tensor | None = None, u_norms: Tensor | None = None) -> None:
         """Add one batch, with the norms of the w-neurons (k_w,) and of the u-neurons (k_u,), or its statistics."""
-        stats = batch if isinstance(batch, AgreementStatisticsState) else _statistics(*self._checked(batch, w_norms, u_norms), beta=self.beta, part="agreement").agreement
+        if isinstance(batch, AgreementStatisticsState):
+            stats = batch
+        else:
+            parts = _statistics(*self._checked(batch, w_norms, u_norms), beta=self.beta, part="agreement")
+            stats = cast(AgreementStatisticsState, parts.agreement)
         if stats.agree_w.shape != self.agree_w.shape or stats.agree_u.shape != self.agree_u.shape:
             raise ValueError(
                 f"AgreementStatistics.update: statistics of groups {tuple(stats.agree_w.shape)}, {tuple(stats.agree_u.shape)}; "
