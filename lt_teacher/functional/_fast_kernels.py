@@ -3,7 +3,8 @@
 Given the float32 pre-activations H (n, K) of a batch and, per point, the bound e_i on
 |h_ij / ||w_j|| - h64_ij / ||w_j|||, :func:`settle_entries` reads each entry once and
 
-* computes g = w_hat . x = h / ||w|| in float32 (the quotient the float64 pass compares);
+* computes g = w_hat . x = h / ||w|| (in float64, as h times 1 / ||w||: within a few float64 roundings of
+  the quotient);
 * takes every entry whose comparison float32 cannot settle -- |g| within the row's slack of 0, or
   (beta > 0) ||g| - beta| within it -- in float64 from the points and neurons (a dot product of
   d terms), writes it back into H rounded to float32, and compares its float64 value;
@@ -15,7 +16,13 @@ Given the float32 pre-activations H (n, K) of a batch and, per point, the bound 
 Every comparison made from these records is therefore the float64 pass's: a settled float32 value
 lies on the same side of 0 and of beta as the float64 one, and an unsettled entry is float64. The
 formulas themselves -- which sides count, how the extremes and minima decide -- stay in
-:mod:`lt_teacher.functional.agreement`; this pass only supplies their inputs. No fast-math.
+:mod:`lt_teacher.functional.agreement`; this pass only supplies their inputs.
+
+The caller checks that every entry of H is finite first: the loops that only reduce (row extremes, sums of
+magnitudes for the bounds) are then compiled without NaN and signed-zero semantics, which lets them use
+vector instructions; a minimum or maximum does not depend on the order, and a sum of magnitudes reordered
+stays within 2^-40 of itself (the bounds are widened by 2^-10). No other fast-math: products, quotients and
+comparisons are IEEE.
 """
 
 from __future__ import annotations
@@ -29,7 +36,6 @@ def settle_entries(
     h: np.ndarray,
     x64: np.ndarray,
     neurons64: np.ndarray,
-    norms32: np.ndarray,
     norms64: np.ndarray,
     error: np.ndarray,
     slack_rel: float,
@@ -47,7 +53,7 @@ def settle_entries(
         h: float32 pre-activations of the w-neurons (the first k_w columns) then the u-neurons; unsettled
             entries are replaced by their float64 value rounded to float32.
         x64, neurons64: the float64 points (n, d) and stacked neurons [w; u] (K, d) the entries come from.
-        norms32, norms64: ||w_j|| in float32 and float64 (K,), all > 0.
+        norms64: ||w_j|| (K,) float64, all > 0.
         error: e_i (n,) float64, the bound on |g_ij - h64_ij / ||w_j|||.
         slack_rel: relative rounding of the comparisons themselves (times max_j |g_ij| + beta).
         beta: the margin of Definitions 6.2/6.3.
@@ -59,37 +65,45 @@ def settle_entries(
             within (K + 2) 2^-24 of it).
 
     Returns:
-        (entries computed in float64, entries whose sign is 0), or (-1, 0) when an entry of ``h`` is not
-        finite or too large for the bounds (a float32 overflow: the caller takes the float64 pass).
+        (entries computed in float64, entries whose sign is 0). Every entry of ``h`` must be finite.
     """
     n, k = h.shape
     k_w = signs_w.shape[1]
     g = np.empty(k, dtype=np.float64)
+    inverse = 1.0 / norms64
     for j in range(k):
         par_min[j] = np.inf
     recomputed, zeros = 0, 0
     for i in range(n):
-        largest, smallest, total, total_g = 0.0, np.inf, 0.0, 0.0
-        for j in range(k):  # the float32 quotients and the row's extremes
-            q = h[i, j] / norms32[j]  # float32 / float32: the float32 quotient
-            g[j] = q
-            a = abs(q)
-            largest = max(largest, a)
-            smallest = min(smallest, a)
-            total += abs(h[i, j])
-            total_g += a
-        if not (total < 2.0**100 and total_g < 2.0**100):  # inf or NaN (which max and min would skip)
-            return -1, 0
+        largest, smallest, total = _scan_row(h, i, inverse, g)
         slack = error[i] + slack_rel * (largest + beta)
         if smallest <= slack or (beta > 0 and _nearest(g, beta) <= slack):
             count, total = _settle_row(h, x64, neurons64, norms64, i, slack, beta, g, total)
             recomputed += count
         row_abs[i] = total
         c = labels[i]
-        extremes[i, 0], extremes[i, 1], zeros_w = _record_group(g, 0, signs_w[i], c, par_min)
-        extremes[i, 2], extremes[i, 3], zeros_u = _record_group(g, k_w, signs_u[i], -c, par_min)
+        extremes[i, 0], extremes[i, 1], zeros_w = _record_group(g, 0, signs_w, i, c, par_min)
+        extremes[i, 2], extremes[i, 3], zeros_u = _record_group(g, k_w, signs_u, i, -c, par_min)
         zeros += zeros_w + zeros_u
     return recomputed, zeros
+
+
+@njit(cache=True, nogil=True, fastmath={"nnan", "ninf", "nsz", "reassoc"})
+def _scan_row(h: np.ndarray, i: int, inverse: np.ndarray, g: np.ndarray) -> tuple[float, float, float]:
+    """g_j = h_ij / ||w_j|| of point i (finite entries), and max |g|, min |g| and sum |h| over the row.
+
+    (Rows and columns are passed as indices, not as array views: a view costs reference counting per row.)
+    """
+    largest, smallest, total = 0.0, np.inf, 0.0
+    for j in range(h.shape[1]):
+        value = np.float64(h[i, j])
+        q = value * inverse[j]
+        g[j] = q
+        a = abs(q)
+        largest = max(largest, a)
+        smallest = min(smallest, a)
+        total += abs(value)
+    return largest, smallest, total
 
 
 @njit(cache=True, nogil=True, fastmath=False)
@@ -125,25 +139,33 @@ def _settle_row(
 
 
 @njit(cache=True, nogil=True, fastmath=False)
-def _record_group(g: np.ndarray, start: int, signs: np.ndarray, c: float, par_min: np.ndarray) -> tuple[float, float, int]:
-    """Signs and PAR minima (class c) of the neurons start, start + 1, ... of one point; returns min g, max g
-    over them and how many are 0. (Three simple loops: each compiles to vector instructions or selects.)"""
-    size = signs.shape[0]
+def _record_group(
+    g: np.ndarray, start: int, signs: np.ndarray, i: int, c: float, par_min: np.ndarray
+) -> tuple[float, float, int]:
+    """Signs (row i of ``signs``) and PAR minima (class c) of the neurons start, start + 1, ... of point i;
+    returns min g, max g over them and how many are 0. (Simple loops: vector instructions or selects.)"""
+    size = signs.shape[1]
     zeros = 0
     for m in range(size):
         gj = g[start + m]
         positive, negative = gj > 0, gj < 0
-        signs[m] = np.float32(positive) - np.float32(negative)
+        signs[i, m] = np.float32(positive) - np.float32(negative)
         zeros += not (positive or negative)
     for m in range(size):
         margin, smallest = c * g[start + m], par_min[start + m]
         par_min[start + m] = margin if margin < smallest else smallest
-    low, high = g[start], g[start]
-    for m in range(1, size):
-        gj = g[start + m]
-        low = gj if gj < low else low
-        high = gj if gj > high else high
+    low, high = _extremes(g, start, start + size)
     return low, high, zeros
+
+
+@njit(cache=True, nogil=True, fastmath={"nnan", "ninf", "nsz"})
+def _extremes(values: np.ndarray, start: int, stop: int) -> tuple[float, float]:
+    """min and max of the finite values[start:stop]."""
+    low, high = np.inf, -np.inf
+    for m in range(start, stop):
+        low = min(low, values[m])
+        high = max(high, values[m])
+    return low, high
 
 
 @njit(cache=True, nogil=True, fastmath=False)

@@ -172,13 +172,16 @@ def evaluate_fast(
     norms = neurons.norm(dim=1)  # (K,) float64
     r = None if radius is None else torch.as_tensor(radius, dtype=torch.float64)
     parts = {"agreement": agreement, "par": par, "margin": margin}
-    if n == 0 or k_w in (0, k) or x64.device.type != "cpu" or not prepared.in_range or not bool((norms > 0).all()):
+    if n == 0 or n > 1 << 22 or k_w in (0, k) or x64.device.type != "cpu" or not prepared.in_range or not bool((norms > 0).all()):
         return _float64_pass(x64, labels, x_norm, neurons, norms, k_w, alpha, v, r, beta, parts)
     neurons32, neurons_exact, neurons_in_range = _float32_copy(neurons)
     if not neurons_in_range:  # rounding to float32 would lose more than u32 relative, or products could underflow
         return _float64_pass(x64, labels, x_norm, neurons, norms, k_w, alpha, v, r, beta, parts)
     exact = prepared.exact and neurons_exact
     h32 = prepared.x32 @ neurons32.T  # (n, K): the one O(n d K) product
+    smallest, largest = torch.aminmax(h32)
+    if not (-(2.0**100) < float(smallest) and float(largest) < 2.0**100):  # an overflow (inf or NaN) in float32
+        return _float64_pass(x64, labels, x_norm, neurons, norms, k_w, alpha, v, r, beta, parts)
     # Every bound is |h32_ij - h64_ij| <= e_i ||w_j||, e_i = c ||x_i|| + 2^-120 / min_j ||w_j|| (module doc),
     # so on the column-normalized g = h32 / ||w|| one per-row bound serves every neuron.
     error = float32_error_factor(d, exact) * _WIDEN * x_norm + _ABS32 / float(norms.min())  # (n,) float64
@@ -187,11 +190,9 @@ def evaluate_fast(
     par_min = torch.empty(k, dtype=torch.float64)
     row_abs = torch.empty(n, dtype=torch.float64)
     entries, zeros = settle_entries(
-        h32.numpy(), _numpy64(x64), _numpy64(neurons), norms.to(torch.float32).numpy(), norms.numpy(), _numpy64(error),
+        h32.numpy(), _numpy64(x64), _numpy64(neurons), norms.numpy(), _numpy64(error),
         _SLACK, float(beta), _numpy64(labels), signs_w.numpy(), signs_u.numpy(), extremes.numpy(), par_min.numpy(), row_abs.numpy(),
     )
-    if entries < 0 or n > 1 << 22:  # an overflow in float32 (or more points than one exact sign product): float64 decides
-        return _float64_pass(x64, labels, x_norm, neurons, norms, k_w, alpha, v, r, beta, parts)
     # Every entry is now on the float64 side of 0 and beta; what remains is per point: N(x) and (w_bar - u_bar) . x.
     sum_slack = (k + 2) * _U32 * _WIDEN * row_abs  # float32's rounding of a sum over the K neurons
     signed_v = torch.cat([torch.full((k_w,), v), torch.full((k - k_w,), -v)]).to(torch.float32)  # a of N(x) = a . sigma(h)
