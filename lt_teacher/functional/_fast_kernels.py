@@ -185,3 +185,37 @@ def to_float32_checked(t: np.ndarray, out: np.ndarray, low: float, high: float) 
         size = abs(value)
         in_range &= size == 0.0 or (size >= low and size <= high)
     return exact, in_range
+
+
+@njit(cache=True, nogil=True, fastmath=False)
+def undecided_points(
+    output: np.ndarray,
+    output_bound: np.ndarray,
+    labels: np.ndarray,
+    projection: np.ndarray,
+    spread: np.ndarray,
+    threshold: np.ndarray,
+    slack_rel: float,
+    undecided: np.ndarray,
+) -> None:
+    """Mark the points whose per-point decisions float32 cannot settle (``undecided``, (n,) bool, out).
+
+    A point is undecided when |N(x)| <= its bound (the sign of N(x)); when ``projection`` has n entries,
+    also when |(w_bar - u_bar) . x| <= ``spread`` (its sign) or ||(w_bar - u_bar) . x| - T| <= ``spread``
+    + ``slack_rel`` T with T = ``threshold`` (Theorem 5.1's |(w_bar - u_bar) . x| >= 2 r ||x||); and when
+    q - bound <= min over points of (q + bound), q = y N(x) (it can hold the smallest margin).
+    """
+    n = output.shape[0]
+    lowest = np.inf
+    region = projection.shape[0] == n
+    for i in range(n):
+        b = output_bound[i]
+        flag = abs(output[i]) <= b
+        if region:
+            a = abs(projection[i])
+            flag = flag or a <= spread[i] or abs(a - threshold[i]) <= spread[i] + slack_rel * threshold[i]
+        undecided[i] = flag
+        lowest = min(lowest, labels[i] * output[i] + b)
+    for i in range(n):
+        if labels[i] * output[i] - output_bound[i] <= lowest:
+            undecided[i] = True

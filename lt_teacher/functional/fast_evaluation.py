@@ -52,7 +52,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from lt_teacher.functional._fast_kernels import settle_entries, to_float32_checked
+from lt_teacher.functional._fast_kernels import settle_entries, to_float32_checked, undecided_points
 from lt_teacher.functional.agreement import PARStatisticsState, _agreement_state, group_agrees_from_extremes, sign_agreement_counts
 from lt_teacher.functional.clustering import _region_state, group_weights, linear_projection, linear_projection_weights
 from lt_teacher.functional.evaluation import BatchStatistics, batch_statistics, evaluate_prepared
@@ -67,6 +67,7 @@ _RANGE = (2.0**-50, 2.0**50)
 _ABS32 = 2.0**-120  # covers the absolute error of sums that fall below float32's normal range (d <= 2^29)
 _SLACK = 2.0**-20  # relative rounding of the float32 decision arithmetic itself, per term
 _WIDEN = 1.0 + 2.0**-10  # the bounds' own float32 rounding
+_EMPTY = torch.empty(0, dtype=torch.float64)
 
 
 class FastInputs(NamedTuple):
@@ -198,18 +199,19 @@ def evaluate_fast(
     signed_v = torch.cat([torch.full((k_w,), v), torch.full((k - k_w,), -v)]).to(torch.float32)  # a of N(x) = a . sigma(h)
     output = output_from_activations(leaky_relu(h32, alpha), signed_v).to(torch.float64)  # one pass and a product
     output_bound = output_error_bound(x_norm, norms, d, v, exact) + v * sum_slack  # (n,) >= |output - N64|
-    undecided = output.abs() <= output_bound  # sign N(x): the accuracy and the Theorem 5.1 disagreement
     projection = None
+    spread = threshold = _EMPTY
     if r is not None:  # Theorem 5.1: the sign of (w_bar - u_bar) . x and |(w_bar - u_bar) . x| >= 2 r ||x||
         projection = (h32 @ linear_projection_weights(k_w, k - k_w, torch.float32)).to(torch.float64)
         rho_w, rho_u = group_weights(k_w, k - k_w)
         reach = float(rho_w * norms[:k_w].mean() + rho_u * norms[k_w:].mean())
         spread = _WIDEN * (error * reach + (2.0 / k) * sum_slack)  # rho_g / k_g = 2 / K
         threshold = 2.0 * r * x_norm
-        undecided |= projection.abs() <= spread
-        undecided |= (projection.abs() - threshold).abs() <= spread + _SLACK * threshold
-    q = labels * output
-    undecided |= q - output_bound <= (q + output_bound).min()  # the points that can hold the smallest margin
+    undecided = torch.empty(n, dtype=torch.bool)
+    undecided_points(
+        output.numpy(), output_bound.numpy(), _numpy64(labels), _EMPTY.numpy() if projection is None else projection.numpy(),
+        spread.numpy(), threshold.numpy(), _SLACK, undecided.numpy(),
+    )
     rows = undecided.nonzero().squeeze(1)
     if rows.numel() * 4 > n:  # float32 decides too little here: the float64 pass is cheaper
         return _float64_pass(x64, labels, x_norm, neurons, norms, k_w, alpha, v, r, beta, parts)
