@@ -110,19 +110,10 @@ def max_pairwise_angle(neurons: Tensor) -> Tensor:
 
 
 def _max_pairwise_angle(n64: Tensor) -> Tensor:
-    return _max_pairwise_angles(n64, n64[:0])[0]
-
-
-def _max_pairwise_angles(w64: Tensor, u64: Tensor) -> tuple[Tensor, Tensor]:
-    """:func:`max_pairwise_angle` of each of two groups, from one Gram matrix of both groups' directions."""
-    directions_w, _ = unit_directions(w64)
-    directions_u, _ = unit_directions(u64)
-    k_w = directions_w.shape[0]
-    directions = torch.cat([directions_w, directions_u])
+    directions, _ = unit_directions(n64)
     cos = directions @ directions.T
     cos.diagonal().fill_(math.inf)  # a neuron with itself is not a pair
-    tolerance = 8.0 * (directions.shape[1] + 2) * 2.0**-53
-    return _largest_angle(directions_w, cos[:k_w, :k_w], tolerance), _largest_angle(directions_u, cos[k_w:, k_w:], tolerance)
+    return _largest_angle(directions, cos, 8.0 * (directions.shape[1] + 2) * 2.0**-53)
 
 
 def _largest_angle(directions: Tensor, cos: Tensor, tolerance: float) -> Tensor:
@@ -206,7 +197,6 @@ def cluster_radius(w: Tensor, u: Tensor) -> ClusterRadius:
     radius_w, radius_u = _group_radii(w64, u64)
     radius = torch.maximum(radius_w, radius_u)
     gap = _linear_direction(w64, u64).norm()
-    angle_w, angle_u = _max_pairwise_angles(w64, u64)
     if radius == 0:
         ratio = torch.zeros((), dtype=torch.float64)
     elif gap == 0:
@@ -219,8 +209,8 @@ def cluster_radius(w: Tensor, u: Tensor) -> ClusterRadius:
         radius_u=radius_u,
         mean_gap=gap,
         radius_ratio=ratio,
-        max_angle_w=angle_w,
-        max_angle_u=angle_u,
+        max_angle_w=_max_pairwise_angle(w64),
+        max_angle_u=_max_pairwise_angle(u64),
     )
 
 
