@@ -184,8 +184,13 @@ def _neural_agreement_update(
     h_w: Tensor, h_u: Tensor, w_norms: Tensor, u_norms: Tensor, beta: float
 ) -> AgreementStatisticsState:
     """Definition 6.2 statistics of one batch from its pre-activations (n, k_w), (n, k_u) and the neuron norms."""
-    agree_w = group_agrees(normalized_preactivations(h_w, w_norms), beta)
-    agree_u = group_agrees(normalized_preactivations(h_u, u_norms), beta)
+    h_w_hat, h_u_hat = normalized_preactivations(h_w, w_norms), normalized_preactivations(h_u, u_norms)
+    return _agreement_from_normalized(h_w, h_u, h_w_hat, h_u_hat, beta)
+
+
+def _agreement_from_normalized(h_w: Tensor, h_u: Tensor, h_w_hat: Tensor, h_u_hat: Tensor, beta: float) -> AgreementStatisticsState:
+    """:func:`_neural_agreement_update` given also the normalized pre-activations w_hat . x (shared with the PAR)."""
+    agree_w, agree_u = group_agrees(h_w_hat, beta), group_agrees(h_u_hat, beta)
     return _agreement_state(agree_w, agree_u, pairwise_agreement_counts(h_w), pairwise_agreement_counts(h_u))
 
 

@@ -16,7 +16,7 @@ from lt_teacher.functional._checks import check_alpha, check_groups, check_matri
 from lt_teacher.functional.agreement import (
     AgreementStatisticsState,
     PARStatisticsState,
-    _neural_agreement_update,
+    _agreement_from_normalized,
     _par_fraction_update,
     normalized_preactivations,
 )
@@ -123,11 +123,12 @@ def batch_statistics(
         agreement, par, margin: which other statistics to compute.
     """
     region = _linear_region_update(batch.h_w, batch.h_u, batch.x_norm, radius, batch.output) if radius is not None else None
-    agreement_state = _neural_agreement_update(batch.h_w, batch.h_u, w_norms, u_norms, beta) if agreement else None
-    par_state = None
-    if par and batch.y.shape[0] > 0:
-        h_w_hat = normalized_preactivations(batch.h_w, w_norms)
-        h_u_hat = normalized_preactivations(batch.h_u, u_norms)
-        par_state = _par_fraction_update(h_w_hat, h_u_hat, batch.y)
+    agreement_state = par_state = None
+    if agreement or par:  # w_hat . x once for both
+        h_w_hat, h_u_hat = normalized_preactivations(batch.h_w, w_norms), normalized_preactivations(batch.h_u, u_norms)
+        if agreement:
+            agreement_state = _agreement_from_normalized(batch.h_w, batch.h_u, h_w_hat, h_u_hat, beta)
+        if par and batch.y.shape[0] > 0:
+            par_state = _par_fraction_update(h_w_hat, h_u_hat, batch.y)
     margin_state = _margin_update(batch.margins, batch.x_norm) if margin and batch.y.shape[0] > 0 else None
     return BatchStatistics(region, agreement_state, par_state, margin_state)
