@@ -2,8 +2,9 @@
 
 The layers: :mod:`lt_teacher.functional` holds every formula, :mod:`lt_teacher.metrics` accumulates its
 sufficient statistics, this evaluator reads the data (capped, sharded, cached), computes the
-pre-activations once per batch and feeds every network's metrics, and combines the networks of a
-multi-seed module; the monitors of :mod:`lt_teacher.callbacks` only adapt Lightning's hooks to it. A plain
+pre-activations and every statistic once per batch (in float64, or in float32 with float64's decisions:
+``precision``), feeds them to every network's metrics (or, for a split in one batch on one process,
+computes the values from them directly), and combines the networks of a multi-seed module; the monitors of :mod:`lt_teacher.callbacks` only adapt Lightning's hooks to it. A plain
 PyTorch or Fabric loop calls it directly::
 
     evaluator = DiagnosticsEvaluator(beta=0.0)
@@ -31,7 +32,7 @@ from lt_teacher._sources import Collate, datasets_from_data
 from lt_teacher.evaluation_data import SPLITS, BatchToXY, EvaluationSource, check_split_data, make_source, read_split
 from lt_teacher.functional._checks import check_beta
 from lt_teacher.functional.clustering import cluster_radius, radius
-from lt_teacher.functional.evaluation import BatchStatistics, batch_statistics, evaluate_prepared
+from lt_teacher.functional.evaluation import BatchStatistics, evaluate_statistics
 from lt_teacher.functional.fast_evaluation import FastInputs, evaluate_fast, fast_inputs
 from lt_teacher.functional.margins import MarginStatisticsState, _margin_compute
 from lt_teacher.grid import combine_seeds, grid_groups
@@ -277,7 +278,6 @@ class DiagnosticsEvaluator:
     def _evaluate_data(
         self, views: list[TwoLayerView], per_seed: list[dict[str, float]], decide: Decide, radii: list[Tensor]
     ) -> None:
-        norms = [(view.w.norm(dim=1), view.u.norm(dim=1)) for view in views]
         neurons = [torch.cat([view.w, view.u]) for view in views]
         for split, source in self.sources.items():
             error: Exception | None = None
@@ -288,23 +288,23 @@ class DiagnosticsEvaluator:
             decide(error)
             if len(batches) == 1 and batches[0][1].shape[0] > 0 and not _distributed():  # no metric state needed
                 x64, labels, x_norm = batches[0]
-                for values, view, r, (w_norms, u_norms), stacked in zip(per_seed, views, radii, norms, neurons):
+                for values, view, r, stacked in zip(per_seed, views, radii, neurons):
                     wanted = self._split_groups(split)
-                    statistics = self._batch_statistics(x64, labels, x_norm, stacked, w_norms, u_norms, view, r, wanted)
+                    statistics = self._batch_statistics(x64, labels, x_norm, stacked, view, r, wanted)
                     values.update(self._values(split, compute_statistics(statistics, self.beta), view))
                 continue
             metrics = [self._split_metrics(split, s, view) for s, view in enumerate(views)]
             for x64, labels, x_norm in batches:
-                for view, seed_metrics, r, (w_norms, u_norms), stacked in zip(views, metrics, radii, norms, neurons):
-                    statistics = self._batch_statistics(x64, labels, x_norm, stacked, w_norms, u_norms, view, r, seed_metrics)
+                for view, seed_metrics, r, stacked in zip(views, metrics, radii, neurons):
+                    statistics = self._batch_statistics(x64, labels, x_norm, stacked, view, r, seed_metrics)
                     for name, metric in seed_metrics.items():
                         metric.update(getattr(statistics, name))
             for values, view, seed_metrics in zip(per_seed, views, metrics):
                 values.update(self._values(split, {name: m.compute() for name, m in seed_metrics.items()}, view))
 
     def _batch_statistics(
-        self, x64: Tensor, labels: Tensor, x_norm: Tensor, neurons: Tensor, w_norms: Tensor, u_norms: Tensor,
-        view: TwoLayerView, r: Tensor, metrics: Collection[str],
+        self, x64: Tensor, labels: Tensor, x_norm: Tensor, neurons: Tensor, view: TwoLayerView, r: Tensor,
+        metrics: Collection[str],
     ) -> BatchStatistics:
         """The statistics of one batch for ``metrics``: from float64 pre-activations, or float32 ones with
         float64's decisions (:meth:`uses_float32`)."""
@@ -312,8 +312,7 @@ class DiagnosticsEvaluator:
         radius = r if "linear_region" in metrics else None
         parts = {name: name in metrics for name in ("agreement", "par", "margin")}
         if not self.uses_float32(view):
-            batch = evaluate_prepared(x64, labels, x_norm, neurons, k_w, view.alpha, view.v)
-            return batch_statistics(batch, w_norms, u_norms, radius=radius, beta=self.beta, **parts)
+            return evaluate_statistics(x64, labels, x_norm, neurons, k_w, view.alpha, view.v, radius=radius, beta=self.beta, **parts)[0]
         prepared = self._float32.get(id(x64))
         if prepared is None:
             prepared = fast_inputs(x64)
@@ -331,6 +330,10 @@ class DiagnosticsEvaluator:
 
     def seed_metrics(self, seed: int, view: TwoLayerView) -> dict[str, Any]:
         """The metric states of one seed, (re)built when its group sizes change.
+
+        They accumulate a split read in several batches, or on several processes; a split in one batch on
+        one process is computed without them (:func:`~lt_teacher.metrics.compute_statistics`), so after
+        :meth:`compute` they hold the last such split's states only in those cases.
 
         With a learned output layer, a neuron whose output weight changes sign moves from one group to
         the other during training, so k_w and k_u are only known at evaluation time.

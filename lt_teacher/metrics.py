@@ -12,6 +12,12 @@ A plain PyTorch loop uses them like any torchmetrics metric::
 
     batch = evaluate_batch(x, y, w, u, alpha)   # pre-activations once per batch
     margin.update(batch)                        # then every metric from the same batch
+
+``update`` also takes the metric's statistics of a batch already computed, a field of
+:func:`~lt_teacher.functional.evaluation.batch_statistics` or of
+:func:`~lt_teacher.functional.fast_evaluation.evaluate_fast` (which computes them at float32 cost with the
+float64 decisions), and :func:`compute_statistics` gives what ``compute()`` would after one such update,
+without the metric objects (one batch on one process).
 """
 
 from __future__ import annotations
@@ -120,7 +126,8 @@ def _statistics(
 def _check_batch(batch: object) -> EvaluationBatch:
     if not isinstance(batch, EvaluationBatch):
         raise TypeError(
-            f"`batch` must be an EvaluationBatch (from lt_teacher.functional.evaluation.evaluate_batch), got {type(batch).__name__}."
+            f"`batch` must be an EvaluationBatch (from lt_teacher.functional.evaluation.evaluate_batch) or the metric's "
+            f"statistics state (a field of lt_teacher.functional.evaluation.batch_statistics), got {type(batch).__name__}."
         )
     return batch
 
@@ -136,7 +143,8 @@ class LinearRegionStatistics(Metric):
     """Figure 2: points outside Theorem 5.1's region, and points where sign N(x) != sign((w_bar - u_bar) . x).
 
     ``update(batch, radius, alpha)`` with the cluster radius r of the network
-    (:func:`~lt_teacher.functional.radius`); ``compute()`` returns a
+    (:func:`~lt_teacher.functional.radius`) and the slope alpha the batch was evaluated with (N(x) is the
+    batch's ``output``), or ``update(state)`` with a batch's precomputed statistics; ``compute()`` returns a
     :class:`~lt_teacher.functional.LinearRegionFractions` ``(outside_fraction, disagreement_fraction)``,
     equal to :func:`~lt_teacher.functional.linear_region_fractions` on all points. States: three counts
     (``sum``).
@@ -302,6 +310,11 @@ class PARStatistics(_GroupStatistics):
             stats = _statistics(*self._checked(batch, w_norms, u_norms), beta=self.beta, part="par").par
         if stats is None:  # no point
             return
+        if stats.min_w.shape != self.min_w.shape or stats.min_u.shape != self.min_u.shape:
+            raise ValueError(
+                f"PARStatistics.update: minima of groups {tuple(stats.min_w.shape)}, {tuple(stats.min_u.shape)}; "
+                f"this metric counts k_w={self.k_w}, k_u={self.k_u} neurons."
+            )
         self.min_w = torch.minimum(self.min_w, stats.min_w)
         self.min_u = torch.minimum(self.min_u, stats.min_u)
 

@@ -219,3 +219,10 @@ def test_statistics_of_other_group_sizes_are_refused():
         AgreementStatistics(4, 3).update(statistics.agreement)
     with pytest.raises(TypeError, match=r"`radius` \(the cluster radius r\) is required"):
         LinearRegionStatistics().update(evaluate_batch(x, y, w, u, ALPHA, V))
+
+
+def test_par_minima_of_other_group_sizes_are_refused():
+    x, y, w, u = case()
+    statistics = batch_statistics(evaluate_batch(x, y, w, u, ALPHA, V), w.norm(dim=1), u.norm(dim=1))
+    with pytest.raises(ValueError, match=r"PARStatistics.update: minima of groups \(3,\), \(4,\); this metric counts k_w=4, k_u=3"):
+        PARStatistics(4, 3).update(statistics.par)

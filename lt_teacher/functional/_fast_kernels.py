@@ -20,7 +20,7 @@ formulas themselves -- which sides count, how the extremes and minima decide -- 
 
 The caller checks that every entry of H is finite first: the loops that only reduce (row extremes, sums of
 magnitudes for the bounds) are then compiled without NaN and signed-zero semantics, which lets them use
-vector instructions; a minimum or maximum does not depend on the order, and a sum of magnitudes reordered
+vector instructions where LLVM can; a minimum or maximum does not depend on the order, and a sum of magnitudes reordered
 stays within 2^-40 of itself (the bounds are widened by 2^-10). No other fast-math: products, quotients and
 comparisons are IEEE.
 """
@@ -88,7 +88,7 @@ def settle_entries(
     return recomputed, zeros
 
 
-@njit(cache=True, nogil=True, fastmath={"nnan", "ninf", "nsz", "reassoc"})
+@njit(cache=True, nogil=True, fastmath={"nnan", "nsz", "reassoc"})
 def _scan_row(h: np.ndarray, i: int, inverse: np.ndarray, g: np.ndarray) -> tuple[float, float, float]:
     """g_j = h_ij / ||w_j|| of point i (finite entries), and max |g|, min |g| and sum |h| over the row.
 
@@ -158,7 +158,7 @@ def _record_group(
     return low, high, zeros
 
 
-@njit(cache=True, nogil=True, fastmath={"nnan", "ninf", "nsz"})
+@njit(cache=True, nogil=True, fastmath={"nnan", "nsz"})
 def _extremes(values: np.ndarray, start: int, stop: int) -> tuple[float, float]:
     """min and max of the finite values[start:stop]."""
     low, high = np.inf, -np.inf
@@ -210,10 +210,10 @@ def undecided_points(
     region = projection.shape[0] == n
     for i in range(n):
         b = output_bound[i]
-        flag = abs(output[i]) <= b
+        flag = not abs(output[i]) > b  # also a NaN
         if region:
             a = abs(projection[i])
-            flag = flag or a <= spread[i] or abs(a - threshold[i]) <= spread[i] + slack_rel * threshold[i]
+            flag = flag or not (a > spread[i] and abs(a - threshold[i]) > spread[i] + slack_rel * threshold[i])
         undecided[i] = flag
         lowest = min(lowest, labels[i] * output[i] + b)
     for i in range(n):

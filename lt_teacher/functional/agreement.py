@@ -82,9 +82,7 @@ class AgreementStatisticsState(NamedTuple):
 def normalized_preactivations(h: Tensor, neuron_norms: Tensor) -> Tensor:
     """w_hat . x from h = w . x: divides column l by ||w_l||; columns of zero-norm neurons become 0.
 
-    In the dtype of ``h`` (the norms are rounded to it): float64 pre-activations give float64 quotients,
-    and the float32 ones of :func:`~lt_teacher.functional.fast_evaluation.evaluate_fast` the very float32
-    quotients whose comparisons it has certified.
+    In the dtype of ``h`` (the norms are rounded to it): float64 pre-activations give float64 quotients.
     """
     norms = neuron_norms.to(h.dtype)
     if bool((norms > 0).all()):  # the usual case: the same quotients, without the two masks' passes

@@ -239,7 +239,12 @@ def linear_region_from_preactivations(h_w: Tensor, h_u: Tensor, x_norm: Tensor, 
 
 
 def _in_region(projection: Tensor, x_norm: Tensor, radius: Tensor) -> Tensor:
-    return projection.abs() >= 2.0 * radius * x_norm
+    return projection.abs() >= region_threshold(x_norm, radius)
+
+
+def region_threshold(x_norm: Tensor, radius: Tensor) -> Tensor:
+    """Theorem 5.1's threshold 2 r ||x|| that |(w_bar - u_bar) . x| must reach (float64 for float64 inputs)."""
+    return 2.0 * radius * x_norm
 
 
 def linear_region_mask(x: Tensor, w: Tensor, u: Tensor) -> Tensor:

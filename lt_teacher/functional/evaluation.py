@@ -132,3 +132,17 @@ def batch_statistics(
             par_state = _par_fraction_update(h_w_hat, h_u_hat, batch.y)
     margin_state = _margin_update(batch.margins, batch.x_norm) if margin and batch.y.shape[0] > 0 else None
     return BatchStatistics(region, agreement_state, par_state, margin_state)
+
+
+def evaluate_statistics(
+    x64: Tensor, labels: Tensor, x_norm: Tensor, neurons: Tensor, k_w: int, alpha: float, v: float, *,
+    radius: Tensor | None = None, beta: float = 0.0, agreement: bool = True, par: bool = True, margin: bool = True,
+) -> tuple[BatchStatistics, EvaluationBatch]:
+    """:func:`batch_statistics` of the float64 pass :func:`evaluate_prepared` (neurons ((k_w + k_u), d) stacked [w; u]),
+    and the batch."""
+    batch = evaluate_prepared(x64, labels, x_norm, neurons, k_w, alpha, v)
+    norms = neurons.norm(dim=1)
+    statistics = batch_statistics(
+        batch, norms[:k_w], norms[k_w:], radius=radius, beta=beta, agreement=agreement, par=par, margin=margin
+    )
+    return statistics, batch

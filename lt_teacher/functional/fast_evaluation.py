@@ -33,7 +33,7 @@ float64 value computed, a dot product in order or a row of a float64 product; in
 arithmetic, as exact ties are, give the same value in any order.)
 
 N(x) of the other points is Eq. (1) of the float32 pre-activations: float32-accurate, within
-:func:`output_error_bound` plus (K + 2) 2^-24 v sum_j |h_j| of the float64 value, so log(n L) (hence the
+:func:`output_error_bound` plus (K + 3) 2^-24 v sum_j |h_j| of the float64 value, so log(n L) (hence the
 loss, log loss and smoothed margin of Eq. 5) is within the largest of those bounds (|d log l(q) / dq| <= 1).
 When more than n/4 points stay undecided the batch goes through the float64 pass instead.
 :class:`~lt_teacher.evaluator.DiagnosticsEvaluator` uses this pass with ``precision="float32"`` (or
@@ -52,12 +52,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from lt_teacher._validation import all_finite
+
 from lt_teacher.functional._fast_kernels import settle_entries, to_float32_checked, undecided_points
 from lt_teacher.functional.agreement import PARStatisticsState, _agreement_state, group_agrees_from_extremes, sign_agreement_counts
-from lt_teacher.functional.clustering import _region_state, group_weights, linear_projection, linear_projection_weights
-from lt_teacher.functional.evaluation import BatchStatistics, batch_statistics, evaluate_prepared
+from lt_teacher.functional.clustering import _region_state, group_weights, linear_projection, linear_projection_weights, region_threshold
+from lt_teacher.functional.evaluation import BatchStatistics, evaluate_statistics
 from lt_teacher.functional.margins import _margin_update
-from lt_teacher.functional.network import leaky_relu, output_from_activations, output_from_preactivations
+from lt_teacher.functional.network import leaky_relu, output_from_activations, output_from_preactivations, signed_output_weights
 
 __all__ = ["FastEvaluation", "FastInputs", "evaluate_fast", "fast_inputs", "float32_error_factor", "output_error_bound"]
 
@@ -105,7 +107,7 @@ def output_error_bound(x_norm: Tensor, neuron_norms: Tensor, d: int, v: float, i
     """Per point, a bound on |N(x) - N64(x)| from the pre-activations' error alone (sigma is 1-Lipschitz).
 
     ``v (c ||x|| sum_j ||w_j|| + K 2^-120)`` with c of :func:`float32_error_factor`; float64, (n,).
-    :func:`evaluate_fast` adds the float32 rounding of Eq. (1)'s sums, (K + 2) 2^-24 v sum_j |h_j|.
+    :func:`evaluate_fast` adds the float32 rounding of Eq. (1)'s sums, (K + 3) 2^-24 v sum_j |h_j|.
     """
     factor = float32_error_factor(d, inputs_exact) * _WIDEN
     return v * (factor * x_norm * float(neuron_norms.sum()) + neuron_norms.numel() * _ABS32) * (1.0 + 2.0**-20)
@@ -118,7 +120,7 @@ class FastEvaluation(NamedTuple):
         statistics: the sufficient statistics of every requested metric over all the points, with every
             count and decision equal to those of the float64 pass (:func:`~lt_teacher.functional.evaluation.batch_statistics`).
         output: N(x) of every point (n,) float64: float64 for the recomputed points, float32-accurate
-            (within :func:`output_error_bound` plus (K + 2) 2^-24 v sum_j |h_j|) for the others.
+            (within :func:`output_error_bound` plus (K + 3) 2^-24 v sum_j |h_j|) for the others.
         recomputed: the number of points evaluated in float64 (n when the whole batch went through float64).
         entries: the number of single pre-activations computed in float64 by the entry pass.
     """
@@ -130,12 +132,19 @@ class FastEvaluation(NamedTuple):
 
 
 def _float64_pass(
-    x64: Tensor, labels: Tensor, x_norm: Tensor, neurons: Tensor, norms: Tensor, k_w: int, alpha: float, v: float,
+    x64: Tensor, labels: Tensor, x_norm: Tensor, neurons: Tensor, k_w: int, alpha: float, v: float,
     radius: Tensor | None, beta: float, parts: dict[str, bool],
 ) -> FastEvaluation:
-    batch = evaluate_prepared(x64, labels, x_norm, neurons, k_w, alpha, v)
-    statistics = batch_statistics(batch, norms[:k_w], norms[k_w:], radius=radius, beta=beta, **parts)
+    statistics, batch = evaluate_statistics(x64, labels, x_norm, neurons, k_w, alpha, v, radius=radius, beta=beta, **parts)
     return FastEvaluation(statistics, batch.output, x64.shape[0], 0)
+
+
+def _ieee_float32_products() -> bool:
+    """Whether float32 matrix products are IEEE float32 ones, which the error bound assumes (not TF32 or bf16)."""
+    if torch.get_float32_matmul_precision() != "highest":
+        return False
+    matmul = getattr(torch.backends.mkldnn, "matmul", None)
+    return getattr(matmul, "fp32_precision", "none") in ("none", "ieee")
 
 
 def evaluate_fast(
@@ -173,16 +182,19 @@ def evaluate_fast(
     norms = neurons.norm(dim=1)  # (K,) float64
     r = None if radius is None else torch.as_tensor(radius, dtype=torch.float64)
     parts = {"agreement": agreement, "par": par, "margin": margin}
-    if n == 0 or n > 1 << 22 or k_w in (0, k) or x64.device.type != "cpu" or not prepared.in_range or not bool((norms > 0).all()):
-        return _float64_pass(x64, labels, x_norm, neurons, norms, k_w, alpha, v, r, beta, parts)
+    if (
+        n == 0 or n > 1 << 22 or k_w in (0, k) or x64.device.type != "cpu" or not prepared.in_range
+        or not _RANGE[0] <= v <= _RANGE[1] or not bool((norms > 0).all()) or not _ieee_float32_products()
+    ):
+        return _float64_pass(x64, labels, x_norm, neurons, k_w, alpha, v, r, beta, parts)
     neurons32, neurons_exact, neurons_in_range = _float32_copy(neurons)
     if not neurons_in_range:  # rounding to float32 would lose more than u32 relative, or products could underflow
-        return _float64_pass(x64, labels, x_norm, neurons, norms, k_w, alpha, v, r, beta, parts)
+        return _float64_pass(x64, labels, x_norm, neurons, k_w, alpha, v, r, beta, parts)
     exact = prepared.exact and neurons_exact
     h32 = prepared.x32 @ neurons32.T  # (n, K): the one O(n d K) product
     smallest, largest = torch.aminmax(h32)
     if not (-(2.0**100) < float(smallest) and float(largest) < 2.0**100):  # an overflow (inf or NaN) in float32
-        return _float64_pass(x64, labels, x_norm, neurons, norms, k_w, alpha, v, r, beta, parts)
+        return _float64_pass(x64, labels, x_norm, neurons, k_w, alpha, v, r, beta, parts)
     # Every bound is |h32_ij - h64_ij| <= e_i ||w_j||, e_i = c ||x_i|| + 2^-120 / min_j ||w_j|| (module doc),
     # so on the column-normalized g = h32 / ||w|| one per-row bound serves every neuron.
     error = float32_error_factor(d, exact) * _WIDEN * x_norm + _ABS32 / float(norms.min())  # (n,) float64
@@ -195,9 +207,11 @@ def evaluate_fast(
         _SLACK, float(beta), _numpy64(labels), signs_w.numpy(), signs_u.numpy(), extremes.numpy(), par_min.numpy(), row_abs.numpy(),
     )
     # Every entry is now on the float64 side of 0 and beta; what remains is per point: N(x) and (w_bar - u_bar) . x.
-    sum_slack = (k + 2) * _U32 * _WIDEN * row_abs  # float32's rounding of a sum over the K neurons
-    signed_v = torch.cat([torch.full((k_w,), v), torch.full((k - k_w,), -v)]).to(torch.float32)  # a of N(x) = a . sigma(h)
+    sum_slack = (k + 3) * _U32 * _WIDEN * row_abs  # float32's rounding of a sum over the K neurons, of alpha h and of v
+    signed_v = signed_output_weights(k_w, v, k - k_w).to(torch.float32)  # a of N(x) = a . sigma(h)
     output = output_from_activations(leaky_relu(h32, alpha), signed_v).to(torch.float64)  # one pass and a product
+    if not all_finite(output):  # N(x) overflowed float32 (a huge v): the float64 pass decides
+        return _float64_pass(x64, labels, x_norm, neurons, k_w, alpha, v, r, beta, parts)
     output_bound = output_error_bound(x_norm, norms, d, v, exact) + v * sum_slack  # (n,) >= |output - N64|
     projection = None
     spread = threshold = _EMPTY
@@ -206,7 +220,7 @@ def evaluate_fast(
         rho_w, rho_u = group_weights(k_w, k - k_w)
         reach = float(rho_w * norms[:k_w].mean() + rho_u * norms[k_w:].mean())
         spread = _WIDEN * (error * reach + (2.0 / k) * sum_slack)  # rho_g / k_g = 2 / K
-        threshold = 2.0 * r * x_norm
+        threshold = region_threshold(x_norm, r)
     undecided = torch.empty(n, dtype=torch.bool)
     undecided_points(
         output.numpy(), output_bound.numpy(), _numpy64(labels), _EMPTY.numpy() if projection is None else projection.numpy(),
@@ -214,7 +228,7 @@ def evaluate_fast(
     )
     rows = undecided.nonzero().squeeze(1)
     if rows.numel() * 4 > n:  # float32 decides too little here: the float64 pass is cheaper
-        return _float64_pass(x64, labels, x_norm, neurons, norms, k_w, alpha, v, r, beta, parts)
+        return _float64_pass(x64, labels, x_norm, neurons, k_w, alpha, v, r, beta, parts)
     if rows.numel():
         exact_rows = x64[rows] @ neurons.T  # float64 where float32 cannot decide
         output[rows] = output_from_preactivations(exact_rows[:, :k_w], exact_rows[:, k_w:], alpha, v)

@@ -157,3 +157,25 @@ def test_entries_near_zero_are_settled_one_by_one() -> None:
     check_same_decisions(x, y, neurons, 10, 0.2, 0.0)
     fast = evaluate_fast(x, fast_inputs(x), y, x.norm(dim=1), neurons, 10, 0.2, 1.0, radius=0.01)
     assert fast.entries > 0 and fast.recomputed < 500 // 4
+
+
+def test_float32_overflow_of_the_output_falls_back_to_float64() -> None:
+    """Pre-activations within float32's range whose sum N(x) = v sum sigma(h) is not (a huge v): float64 decides."""
+    x, y, neurons = near_nar(40, 10, 3, 0.1, 5)
+    x, neurons = x * 2.0**40, neurons * 2.0**40  # |h| about 2^81: within the range the pass accepts, N(x) about 2^131
+    check_same_decisions(x, y, neurons, 3, 0.1, 0.0, scale=2.0**49)
+    fast = evaluate_fast(x, fast_inputs(x), y, x.norm(dim=1), neurons, 3, 0.1, 2.0**49, radius=0.01)
+    assert fast.recomputed == 40 and bool(torch.isfinite(fast.output).all())
+
+
+def test_reduced_precision_float32_products_take_the_float64_pass() -> None:
+    """The bound assumes IEEE float32 products: under set_float32_matmul_precision('medium') (bf16 or TF32 inside)
+    the float64 pass decides."""
+    x, y, neurons = near_nar(64, 12, 3, 0.01, 0)
+    previous = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("medium")
+    try:
+        fast = evaluate_fast(x, fast_inputs(x), y, x.norm(dim=1), neurons, 3, 0.1, 1.0, radius=0.01)
+    finally:
+        torch.set_float32_matmul_precision(previous)
+    assert fast.recomputed == 64
