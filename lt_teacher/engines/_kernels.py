@@ -46,20 +46,18 @@ LANES = 8
 
 
 @njit(cache=True, fastmath=False)
-def _softplus_neg(q: float) -> float:
-    """log(1 + e^{-q}) without overflow or cancellation, for any finite or infinite q."""
-    if q >= 0.0:
-        return math.log1p(math.exp(-q))
-    return -q + math.log1p(math.exp(q))
+def _logistic(q: float) -> tuple[float, float]:
+    """(sigmoid(-q), log(1 + e^{-q})) from one exponential, without overflow or cancellation, for any q.
 
-
-@njit(cache=True, fastmath=False)
-def _sigmoid_neg(q: float) -> float:
-    """sigmoid(-q) = 1 / (1 + e^{q}) without overflow, in [0, 1]."""
+    With e = e^{-|q|} in (0, 1]: sigmoid(-q) = e / (1 + e) for q >= 0 and 1 / (1 + e) otherwise;
+    log(1 + e^{-q}) = log1p(e) for q >= 0 and -q + log1p(e) otherwise (the same operations as
+    evaluating each from its own exponential, so the same bits, and one call of exp instead of two).
+    A NaN q gives (NaN, NaN).
+    """
+    e = math.exp(-abs(q))
     if q >= 0.0:
-        e = math.exp(-q)
-        return e / (1.0 + e)
-    return 1.0 / (1.0 + math.exp(q))
+        return e / (1.0 + e), math.log1p(e)
+    return 1.0 / (1.0 + e), -q + math.log1p(e)
 
 
 @njit(cache=True, fastmath=False)
@@ -87,7 +85,8 @@ def _step(h: np.ndarray, label: float, lr: float, alpha: float, v: float, k_w: i
         hj = h[j]
         s_u += hj if hj > 0 else alpha_t * hj
     q = float(label * (h.dtype.type(v) * (s_w - s_u)))  # q = y N(x), Eq. (1)
-    g = lr * v * float(label) * _sigmoid_neg(q)  # -lr dl/dN * v
+    sigmoid, loss = _logistic(q)
+    g = lr * v * float(label) * sigmoid  # -lr dl/dN * v
     g_pos = h.dtype.type(g)
     g_neg = h.dtype.type(g * alpha)
     # A coefficient this small (sigmoid(-q) underflowing at large margins, e.g. a large initialization)
@@ -102,7 +101,7 @@ def _step(h: np.ndarray, label: float, lr: float, alpha: float, v: float, k_w: i
         c[j] = g_pos if h[j] > 0 else g_neg
     for j in range(k_w, rows):
         c[j] = -g_pos if h[j] > 0 else -g_neg
-    return _softplus_neg(q)
+    return loss
 
 
 @njit(cache=True, fastmath=False)

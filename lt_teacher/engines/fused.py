@@ -37,7 +37,7 @@ def fused_sgd_steps(p: SGDInputs, *, parallel: bool = False) -> Tensor:
     (see :mod:`lt_teacher.engines._blocked`): with W_b the weights at the start of a block and c_i the
     step coefficients of its step i (W <- W + c_i x_i^T), step j's pre-activations are
     W_b x_j + sum_{i<j} c_i (x_i . x_j) (exact in real arithmetic), computed from one product
-    X_B W_b^T per block and the Gram entries x_i . x_j; then W_b + C^T X_B, one product, ends the
+    W_b X_B^T per block and the Gram entries x_i . x_j; then W_b + C^T X_B, one product, ends the
     block. The Gram matrix X X^T of ``x`` is computed on the first call and cached while ``x`` lives
     and is not modified in place (keyed on the tensor, its version counter and data pointer: a write
     through ``x.data`` or ``x.numpy()`` is not seen, so change a training set out of place); it is
