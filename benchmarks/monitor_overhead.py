@@ -6,7 +6,7 @@ synthetic linear-teacher data: the cost does not depend on the values). The moni
 combined ``LinearTeacherMonitor`` with every group (cluster, linear region, agreement, PAR, margin),
 evaluated on the training split after every epoch; the data module has no val/test split.
 
-Both configurations run in this one process, alternating (the order flips every repeat), ``--repeats``
+All configurations run in this one process, alternating (the order rotates every repeat), ``--repeats``
 times ``--epochs`` epochs each. An epoch is timed from an ``on_train_epoch_start`` hook that runs before
 the monitor's to an ``on_train_epoch_end`` hook that runs after it, so it includes the evaluation. The
 first epoch of every fit is a warm-up and is left out. Reported: the median seconds per epoch of each
@@ -17,7 +17,10 @@ float32 X W^T over the same data (the floor of an evaluation). One thread
 (``torch.set_num_threads(1)``); ``logger=False``, no checkpoints, no progress bar, so the ratio measures
 the monitor against the bare training loop.
 
-Run: ``python benchmarks/monitor_overhead.py [--repeats 5] [--epochs 4] [--engine lightning|fused]``
+Every precision of ``--precision`` (default: float64, the monitors' default, and float32) is measured in
+the same run against the same bare fits, the configurations' order rotating every repeat.
+
+Run: ``python benchmarks/monitor_overhead.py [--repeats 5] [--epochs 4] [--engine lightning|fused] [--precision float64 float32]``
 (about 3 minutes with lightning, under one with fused).
 """
 
@@ -134,8 +137,9 @@ def main() -> None:
     )
     parser.add_argument("--chunk", type=int, default=N, help="loader batch size with --engine fused (examples per step; n: one Lightning step per epoch)")
     parser.add_argument(
-        "--precision", choices=("float64", "auto"), default="float64",
-        help="the monitor's precision: float64 (exact, the default) or auto (float32 pre-activations, float64 decisions)",
+        "--precision", nargs="+", choices=("float64", "float32", "auto"), default=["float64", "float32"],
+        help="the monitor's precisions, each measured against the same bare fits: float64 (exact, the monitors' default), "
+             "float32 (float32 pre-activations, float64 decisions)",
     )
     parser.add_argument("--every-n-epochs", type=int, default=1, help="the monitor's evaluation interval")
     args = parser.parse_args()
@@ -145,43 +149,51 @@ def main() -> None:
     batch_size = 1 if args.engine == "lightning" else args.chunk
     datamodule = LinearTeacherDataModule(dim=D, n_train=N, n_val=0, n_test=0, batch_size=batch_size, seed=0)
     datamodule.setup("fit")
-    epochs: dict[bool, list[float]] = {False: [], True: []}
-    evaluations: list[float] = []
-    paired: list[float] = []
+    configurations: list[str | None] = [None, *args.precision]  # None: without monitors
+    epochs: dict[str | None, list[float]] = {c: [] for c in configurations}
+    evaluations: dict[str | None, list[float]] = {c: [] for c in configurations}
+    paired: dict[str | None, list[float]] = {c: [] for c in args.precision}
     for repeat in range(args.repeats):
-        fit_medians: dict[bool, float] = {}
-        for monitored in ((False, True) if repeat % 2 == 0 else (True, False)):
-            seconds, evaluation = run(monitored, args.epochs, datamodule, args.engine, args.every_n_epochs, args.precision)
-            epochs[monitored] += seconds
-            evaluations += evaluation
-            fit_medians[monitored] = statistics.median(seconds)
-            print(f"repeat {repeat + 1}: {'with' if monitored else 'without'} monitor, s/epoch {[round(s, 3) for s in seconds]}", flush=True)
-        paired.append(fit_medians[True] / fit_medians[False])
+        fit_medians: dict[str | None, float] = {}
+        shift = repeat % len(configurations)
+        for precision in configurations[shift:] + configurations[:shift]:  # the order rotates every repeat
+            seconds, evaluation = run(precision is not None, args.epochs, datamodule, args.engine, args.every_n_epochs, precision or "float64")
+            epochs[precision] += seconds
+            evaluations[precision] += evaluation
+            fit_medians[precision] = statistics.median(seconds)
+            name = f"with monitor ({precision})" if precision else "without monitor"
+            print(f"repeat {repeat + 1}: {name}, s/epoch {[round(s, 3) for s in seconds]}", flush=True)
+        for precision in args.precision:
+            paired[precision].append(fit_medians[precision] / fit_medians[None])
 
-    bare, with_monitor = statistics.median(epochs[False]), statistics.median(epochs[True])
+    bare = statistics.median(epochs[None])
+    floor = statistics.median(FLOORS)
     print()
     print(f"torch {torch.__version__}, lightning {lightning.__version__}, {platform.processor() or platform.machine()}, 1 thread")
     print(f"n = {N}, d = {D}, 2k = {2 * K}, engine {args.engine}, loader batch size {batch_size}, "
-          f"{args.repeats} fits x {args.epochs - 1} timed epochs per configuration, precision {args.precision}")
-    print(f"without monitors: {bare:.3f} s/epoch (median of {len(epochs[False])})")
+          f"{args.repeats} fits x {args.epochs - 1} timed epochs per configuration")
+    print(f"without monitors: {bare:.4f} s/epoch (median of {len(epochs[None])})")
+    print(f"float32 X W^T of the same data: {floor * 1e3:.2f} ms")
     interval = "every epoch" if args.every_n_epochs == 1 else f"every {args.every_n_epochs} epochs"
-    print(f"with LinearTeacherMonitor (all groups, train split, {interval}): {with_monitor:.3f} s/epoch (median of {len(epochs[True])})")
-    if args.every_n_epochs > 1:
-        bare_mean, monitored_mean = statistics.mean(epochs[False]), statistics.mean(epochs[True])
-        print(f"mean s/epoch without / with: {bare_mean:.4f} / {monitored_mean:.4f}, ratio of means: {monitored_mean / bare_mean:.3f}")
-    print(f"one evaluation alone: {statistics.median(evaluations):.3f} s (median of {len(evaluations)})")
-    print(f"ratio (medians): {with_monitor / bare:.3f}")
-    print(f"ratio (adjacent fits, median of {len(paired)}): {statistics.median(paired):.3f}  {[round(r, 3) for r in paired]}")
-    print(f"evaluation / bare epoch: {statistics.median(evaluations) / bare:.3f}")
-    floor = statistics.median(FLOORS)
-    print(f"float32 X W^T of the same data: {floor * 1e3:.2f} ms; evaluation / float32 X W^T: {statistics.median(evaluations) / floor:.2f}")
+    for precision in args.precision:
+        monitored = statistics.median(epochs[precision])
+        evaluation = statistics.median(evaluations[precision])
+        print(f"precision {precision}: with LinearTeacherMonitor (all groups, train split, {interval}): {monitored:.4f} s/epoch "
+              f"(median of {len(epochs[precision])})")
+        if args.every_n_epochs > 1:
+            bare_mean, monitored_mean = statistics.mean(epochs[None]), statistics.mean(epochs[precision])
+            print(f"  mean s/epoch without / with: {bare_mean:.4f} / {monitored_mean:.4f}, ratio of means: {monitored_mean / bare_mean:.3f}")
+        print(f"  ratio (medians): {monitored / bare:.3f}; ratio (adjacent fits, median of {len(paired[precision])}): "
+              f"{statistics.median(paired[precision]):.3f}  {[round(r, 3) for r in paired[precision]]}")
+        print(f"  one evaluation alone: {evaluation * 1e3:.2f} ms (median of {len(evaluations[precision])}); "
+              f"evaluation / bare epoch: {evaluation / bare:.3f}; evaluation / float32 X W^T: {evaluation / floor:.2f}")
     separated_regime_pass()
 
 
 def separated_regime_pass() -> None:
-    """The evaluation pass alone (pre-activations, N(x), every decision) on a network near the NAR: neurons
-    within 1% of +-teacher on teacher-labelled points: float64, and float32 with float64's decisions."""
-    from lt_teacher.functional.evaluation import evaluate_prepared
+    """The evaluation pass alone (pre-activations, N(x), every statistic of the metrics) on a network near the NAR:
+    neurons within 1% of +-teacher on teacher-labelled points: float64, and float32 with float64's decisions."""
+    from lt_teacher.functional.evaluation import batch_statistics, evaluate_prepared
     from lt_teacher.functional.fast_evaluation import evaluate_fast, fast_inputs
 
     g = torch.Generator().manual_seed(0)
@@ -203,9 +215,14 @@ def separated_regime_pass() -> None:
         return statistics.median(times)
 
     floor = best(lambda: x32 @ n32.T)
-    slow = best(lambda: evaluate_prepared(x64, y, x_norm, neurons, K, 0.2, 1.0))
-    fast = best(lambda: evaluate_fast(x64, prepared, y, x_norm, neurons, K, 0.2, 1.0, radius=0.01))
-    _, recomputed = evaluate_fast(x64, prepared, y, x_norm, neurons, K, 0.2, 1.0, radius=0.01)
+    norms, r = neurons.norm(dim=1), torch.tensor(0.01, dtype=torch.float64)
+
+    def float64_pass() -> Any:
+        return batch_statistics(evaluate_prepared(x64, y, x_norm, neurons, K, 0.2, 1.0), norms[:K], norms[K:], radius=r)
+
+    slow = best(float64_pass)
+    fast = best(lambda: evaluate_fast(x64, prepared, y, x_norm, neurons, K, 0.2, 1.0, radius=r))
+    recomputed = evaluate_fast(x64, prepared, y, x_norm, neurons, K, 0.2, 1.0, radius=r).recomputed
     print(f"evaluation pass alone, separated regime (n={N}, d={D}, 2k={2 * K}): float32 X W^T {floor * 1e3:.2f} ms, "
           f"float64 pass {slow * 1e3:.2f} ms ({slow / floor:.2f}x), float32-exact pass {fast * 1e3:.2f} ms "
           f"({fast / floor:.2f}x; {recomputed} points recomputed in float64)", flush=True)

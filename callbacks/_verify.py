@@ -19,6 +19,7 @@ from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
 
+from lt_teacher._validation import all_finite
 from lt_teacher.functional.network import network_output
 from lt_teacher.model import LeakyReLUTeacherNet
 from lt_teacher.view import TwoLayerView, _find_network, num_seeds, two_layer_view
@@ -84,7 +85,7 @@ def head_inputs(pl_module: LightningModule, features: Features | None, x: Tensor
                 "two-layer head."
             )
         x64 = view.prepare_inputs(out.detach())
-    if not bool(torch.isfinite(x64).all()):
+    if not all_finite(x64):
         where = "`features(module, x)` returned" if features is not None else "the inputs contain"
         raise ValueError(f"{owner}: {where} NaN or Inf values; expected finite values.")
     return x64
@@ -171,7 +172,7 @@ def verify_network(
                     eps = torch.finfo(dtype).eps
                     module_eps = torch.finfo(_param_dtype(pl_module)).eps
                     tolerance = 16 * max(eps, module_eps) * (x64.shape[1] + h.shape[0]) * magnitude
-                    finite = bool(torch.isfinite(found[seed]).all())
+                    finite = all_finite(found[seed])
                     difference = (found[seed] - expected).abs()
                     if bool((difference > tolerance).any()) or not finite:
                         logit_ok = False

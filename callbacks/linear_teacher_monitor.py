@@ -88,9 +88,11 @@ class LinearTeacherMonitor(AnalysedNetwork, EvaluationCallback):
         sample_seed: seed of the ``max_samples`` subset.
         cache_limit_mb: tensor data (which cannot change between epochs) are prepared in float64 once and
             kept up to this size per split; other datasets are read at every evaluation.
-        precision: ``"float64"`` (default, every value exact) or ``"auto"``: the pre-activations in float32
-            with every decision (each count, fraction and accuracy, and the normalized margin) equal to
-            float64's, the loss and smoothed margin float32-accurate (``DiagnosticsEvaluator``'s ``precision``).
+        precision: the precision of the pre-activations (``DiagnosticsEvaluator``'s ``precision``):
+            ``"float64"`` (default, every value exact), ``"float32"`` (about half the evaluation's cost) or
+            ``"auto"`` (float32 for a float32 network). Every decision (each count, fraction and accuracy) and
+            the normalized margin equal float64's in every mode; with float32 the loss and smoothed margin are
+            float32-accurate, as the float32 network's own output is.
 
     Verification: before the first training step, on up to 256 training inputs per process, the
     analysed network's N(x) must equal the module's output (``forward`` or ``output_fn``), and (without

@@ -16,7 +16,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Sampler, TensorDataset
 from typing_extensions import override
 
-from lt_teacher._validation import check_bool, check_choice, check_int
+from lt_teacher._validation import all_finite, check_bool, check_choice, check_int
 from lt_teacher.functional.network import append_bias_coordinate
 
 SPLITS = ("train", "val", "test")
@@ -47,7 +47,7 @@ def _checked_split(name: str, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
     if y.dtype != torch.float32 or y.shape != (x.shape[0],):
         found = f"{y.dtype} {tuple(y.shape)}"
         raise RuntimeError(f"internal error: {name} labels must be float32 ({x.shape[0]},), got {found}.")
-    if not bool(torch.isfinite(x).all()):
+    if not all_finite(x):
         raise ValueError(f"the {name} split holds NaN or Inf inputs; every value must be finite.")
     if not bool(((y == 1.0) | (y == -1.0)).all()):
         raise RuntimeError(f"internal error: {name} labels must be -1.0 or +1.0, got {torch.unique(y).tolist()}.")

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 from typing_extensions import override
 
-from lt_teacher._validation import check_bool, check_float, check_int, renamed_argument
+from lt_teacher._validation import all_finite, check_bool, check_float, check_int, renamed_argument
 
 from ._base import TensorSplitsDataModule, derived_generator
 
@@ -62,7 +62,7 @@ def _resolve_teacher(teacher: object, dim: int, seed: int) -> Tensor:
         )
     if direction.shape != (dim,):
         raise ValueError(f"`teacher` must have shape ({dim},) to match `dim`, got {tuple(direction.shape)}.")
-    if not bool(torch.isfinite(direction).all()):
+    if not all_finite(direction):
         raise ValueError(f"`teacher` must be finite, got {direction.tolist()}.")
     norm = float(direction.norm())
     if norm == 0.0:

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, IterableDataset, Subset, TensorDataset
 
+from lt_teacher._validation import all_finite
 from lt_teacher.functional._checks import signed_labels
 
 __all__ = ["SPLITS", "BatchToXY", "EvaluationSource", "HeadInputs", "check_split_data", "make_source", "read_split"]
@@ -133,7 +134,7 @@ def read_split(
         except (TypeError, ValueError) as err:
             raise type(err)(f"{owner}: the {source.split} data does not fit: {err}") from err
         first = x if first is None else first
-        if x64.is_floating_point() and not bool(torch.isfinite(x64).all()):
+        if x64.is_floating_point() and not all_finite(x64):
             raise ValueError(f"{owner}: the {source.split} data contains NaN or Inf inputs; expected finite values.")
         if prepare is not None:
             prepared.append((x64, labels.to(x64.device), x64.norm(dim=1)))

@@ -2,8 +2,9 @@
 
 The layers: :mod:`lt_teacher.functional` holds every formula, :mod:`lt_teacher.metrics` accumulates its
 sufficient statistics, this evaluator reads the data (capped, sharded, cached), computes the
-pre-activations once per batch and feeds every network's metrics, and combines the networks of a
-multi-seed module; the monitors of :mod:`lt_teacher.callbacks` only adapt Lightning's hooks to it. A plain
+pre-activations and every statistic once per batch (in float64, or in float32 with float64's decisions:
+``precision``), feeds them to every network's metrics (or, for a split in one batch on one process,
+computes the values from them directly), and combines the networks of a multi-seed module; the monitors of :mod:`lt_teacher.callbacks` only adapt Lightning's hooks to it. A plain
 PyTorch or Fabric loop calls it directly::
 
     evaluator = DiagnosticsEvaluator(beta=0.0)
@@ -18,7 +19,7 @@ its own shard, and the torchmetrics states make every value exact and identical 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -31,11 +32,11 @@ from lt_teacher._sources import Collate, datasets_from_data
 from lt_teacher.evaluation_data import SPLITS, BatchToXY, EvaluationSource, check_split_data, make_source, read_split
 from lt_teacher.functional._checks import check_beta
 from lt_teacher.functional.clustering import cluster_radius, radius
-from lt_teacher.functional.evaluation import EvaluationBatch, evaluate_prepared
+from lt_teacher.functional.evaluation import BatchStatistics, evaluate_statistics
 from lt_teacher.functional.fast_evaluation import FastInputs, evaluate_fast, fast_inputs
 from lt_teacher.functional.margins import MarginStatisticsState, _margin_compute
-from lt_teacher.grid import grid_groups
-from lt_teacher.metrics import AgreementStatistics, LinearRegionStatistics, MarginStatistics, PARStatistics
+from lt_teacher.grid import combine_seeds, grid_groups
+from lt_teacher.metrics import AgreementStatistics, LinearRegionStatistics, MarginStatistics, PARStatistics, compute_statistics
 from lt_teacher.view import TwoLayerView, num_seeds, two_layer_view
 
 __all__ = ["DATA_GROUPS", "GROUPS", "NAMESPACES", "PRECISIONS", "DiagnosticsEvaluator", "combine_seeds"]
@@ -43,47 +44,19 @@ __all__ = ["DATA_GROUPS", "GROUPS", "NAMESPACES", "PRECISIONS", "DiagnosticsEval
 GROUPS = ("cluster", "linear_region", "agreement", "par", "margin")
 NAMESPACES = {"cluster": "cluster", "linear_region": "linear_region", "agreement": "nar", "par": "par", "margin": "margin"}
 DATA_GROUPS = frozenset({"linear_region", "agreement", "par", "margin"})
-PRECISIONS = ("float64", "auto")
+PRECISIONS = ("auto", "float32", "float64")
 Head = Callable[[Tensor, TwoLayerView], Tensor]  # raw inputs -> float64 inputs of the analysed head
 Decide = Callable[[Exception | None], None]  # makes every process raise alike (a no-op barrier on one process)
+
+
+def _distributed() -> bool:
+    """Whether torchmetrics would reduce the metric states across processes."""
+    return torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1
 
 
 def _raise_if(error: Exception | None) -> None:
     if error is not None:
         raise error
-
-
-def combine_seeds(per_seed: list[dict[str, float]], groups: Sequence[Sequence[int]] = ()) -> dict[str, float]:
-    """One seed: its values. Several: the mean under each key, ``/std`` the spread, ``/seed_<s>`` each seed.
-
-    ``groups``: the replicates of each setting of a grid module (:func:`lt_teacher.grid.grid_groups`); when a
-    setting has several networks, ``/grid_<g>`` and ``/grid_<g>/std`` are the mean and spread of group g.
-
-    Example:
-        >>> combine_seeds([{"a": 1.0}, {"a": 3.0}])
-        {'a': 2.0, 'a/std': 1.4142135623730951, 'a/seed_0': 1.0, 'a/seed_1': 3.0}
-    """
-    if len(per_seed) == 1:
-        return per_seed[0]
-    combined: dict[str, float] = {}
-    replicated = any(len(group) > 1 for group in groups)
-    for key in per_seed[0]:
-        column = torch.tensor([values[key] for values in per_seed], dtype=torch.float64)
-        combined[key] = float(column.mean())
-        combined[f"{key}/std"] = _spread(column)
-        combined.update({f"{key}/seed_{s}": float(v) for s, v in enumerate(column)})
-        if replicated:
-            for g, group in enumerate(groups):
-                part = column[list(group)]
-                combined[f"{key}/grid_{g}"] = float(part.mean())
-                combined[f"{key}/grid_{g}/std"] = _spread(part)
-    return combined
-
-
-def _spread(column: Tensor) -> float:
-    """Sample standard deviation (ddof 1) of the finite entries; 0 for fewer than two."""
-    finite = column[torch.isfinite(column)]
-    return float(finite.std()) if finite.numel() > 1 else 0.0
 
 
 def _margin_values(stats: MarginStatisticsState, view: TwoLayerView) -> dict[str, float]:
@@ -103,13 +76,18 @@ class DiagnosticsEvaluator:
         sample_seed: seed of the ``max_samples`` subset.
         batch_to_xy: turns a batch into ``(x, y)``; default: tuples ``(x, y, ...)`` and dicts with x/y keys.
         cache_limit_mb: tensor data are prepared in float64 once and kept up to this size per split.
-        precision: ``"float64"`` (default): the pre-activations H = X W^T in float64, every value exact.
-            ``"auto"``: H in float32 with a rigorous bound on its error, and in float64 the rows of the points
-            that bound cannot settle (:func:`~lt_teacher.functional.fast_evaluation.evaluate_fast`): every
-            count, fraction, accuracy and the normalized margin equal the float64 ones; the loss, log loss and
-            smoothed margin are float32-accurate, |log(n L) - log(n L)_64| <= max_i of the bound of
+        precision: how the pre-activations H = X W^T are computed. Every count, fraction and accuracy and the
+            normalized margin are the float64 ones in every mode.
+            ``"float64"`` (default): H in float64, every value exact to float64 rounding.
+            ``"float32"``: H in float32 with a rigorous bound on its error; the entries and points that bound
+            cannot settle are computed in float64 (:func:`~lt_teacher.functional.fast_evaluation.evaluate_fast`),
+            at about half the cost on a CPU. The loss, log loss and smoothed margin are then float32-accurate,
+            |log(n L) - log(n L)_64| <= max_i of the bound of
             :func:`~lt_teacher.functional.fast_evaluation.output_error_bound` (about d 2^-24 ||x|| sum_j ||w_j||
-            v). Batches where float32 settles too little go through float64 alone.
+            v), as accurate as a float32 network's own output. Batches where float32 settles too few points
+            go through float64 alone.
+            ``"auto"``: as the network itself computes, ``"float32"`` for a network whose weights are float32
+            (or narrower), ``"float64"`` otherwise.
         owner: the name errors start with.
 
     The keys :meth:`compute` returns are those of :class:`~lt_teacher.callbacks.LinearTeacherMonitor`'s table.
@@ -161,7 +139,7 @@ class DiagnosticsEvaluator:
         self._head: Head | None = None
         self._prepared: dict[str, list[tuple[Tensor, Tensor, Tensor]]] = {}
         self._raw: dict[str, list[tuple[Tensor, Tensor]]] = {}
-        self._float32: dict[int, FastInputs] = {}  # precision "auto": float32 copies of cached batches, by id
+        self._float32: dict[int, FastInputs] = {}  # the float32 pass: float32 copies of cached batches, by id
         self._metrics: dict[int, dict[str, Any]] = {}  # per seed: metric states and the group sizes they fit
 
     @property
@@ -300,7 +278,6 @@ class DiagnosticsEvaluator:
     def _evaluate_data(
         self, views: list[TwoLayerView], per_seed: list[dict[str, float]], decide: Decide, radii: list[Tensor]
     ) -> None:
-        norms = [(view.w.norm(dim=1), view.u.norm(dim=1)) for view in views]
         neurons = [torch.cat([view.w, view.u]) for view in views]
         for split, source in self.sources.items():
             error: Exception | None = None
@@ -309,38 +286,54 @@ class DiagnosticsEvaluator:
             except (TypeError, ValueError) as err:
                 error, batches = err, []
             decide(error)
+            if len(batches) == 1 and batches[0][1].shape[0] > 0 and not _distributed():  # no metric state needed
+                x64, labels, x_norm = batches[0]
+                for values, view, r, stacked in zip(per_seed, views, radii, neurons):
+                    wanted = self._split_groups(split)
+                    statistics = self._batch_statistics(x64, labels, x_norm, stacked, view, r, wanted)
+                    values.update(self._values(split, compute_statistics(statistics, self.beta), view))
+                continue
             metrics = [self._split_metrics(split, s, view) for s, view in enumerate(views)]
             for x64, labels, x_norm in batches:
-                for view, seed_metrics, r, (w_norms, u_norms), stacked in zip(views, metrics, radii, norms, neurons):
-                    evaluated = self._evaluate_batch(x64, labels, x_norm, stacked, view, r, "linear_region" in seed_metrics)
+                for view, seed_metrics, r, stacked in zip(views, metrics, radii, neurons):
+                    statistics = self._batch_statistics(x64, labels, x_norm, stacked, view, r, seed_metrics)
                     for name, metric in seed_metrics.items():
-                        if name == "linear_region":
-                            metric.update(evaluated, r, view.alpha)
-                        elif name == "margin":
-                            metric.update(evaluated)
-                        else:
-                            metric.update(evaluated, w_norms, u_norms)
+                        metric.update(getattr(statistics, name))
             for values, view, seed_metrics in zip(per_seed, views, metrics):
                 values.update(self._values(split, {name: m.compute() for name, m in seed_metrics.items()}, view))
 
-    def _evaluate_batch(
-        self, x64: Tensor, labels: Tensor, x_norm: Tensor, neurons: Tensor, view: TwoLayerView, r: Tensor, region: bool
-    ) -> EvaluationBatch:
-        """The pre-activations of one batch: float64, or (``precision="auto"``) float32 with float64's decisions."""
+    def _batch_statistics(
+        self, x64: Tensor, labels: Tensor, x_norm: Tensor, neurons: Tensor, view: TwoLayerView, r: Tensor,
+        metrics: Collection[str],
+    ) -> BatchStatistics:
+        """The statistics of one batch for ``metrics``: from float64 pre-activations, or float32 ones with
+        float64's decisions (:meth:`uses_float32`)."""
         k_w = view.w.shape[0]
-        if self.precision == "float64":
-            return evaluate_prepared(x64, labels, x_norm, neurons, k_w, view.alpha, view.v)
+        radius = r if "linear_region" in metrics else None
+        parts = {name: name in metrics for name in ("agreement", "par", "margin")}
+        if not self.uses_float32(view):
+            return evaluate_statistics(x64, labels, x_norm, neurons, k_w, view.alpha, view.v, radius=radius, beta=self.beta, **parts)[0]
         prepared = self._float32.get(id(x64))
         if prepared is None:
             prepared = fast_inputs(x64)
             if any(x64 is batch[0] for batches in self._prepared.values() for batch in batches):
                 self._float32[id(x64)] = prepared  # a cached batch: the same tensor at every evaluation
         return evaluate_fast(
-            x64, prepared, labels, x_norm, neurons, k_w, view.alpha, view.v, radius=float(r) if region else None, beta=self.beta
-        )[0]
+            x64, prepared, labels, x_norm, neurons, k_w, view.alpha, view.v, radius=radius, beta=self.beta, **parts
+        ).statistics
+
+    def uses_float32(self, view: TwoLayerView) -> bool:
+        """Whether the pre-activations of ``view``'s network are computed in float32 (see ``precision``)."""
+        if self.precision == "auto":
+            return view.dtype.itemsize <= 4
+        return self.precision == "float32"
 
     def seed_metrics(self, seed: int, view: TwoLayerView) -> dict[str, Any]:
         """The metric states of one seed, (re)built when its group sizes change.
+
+        They accumulate a split read in several batches, or on several processes; a split in one batch on
+        one process is computed without them (:func:`~lt_teacher.metrics.compute_statistics`), so after
+        :meth:`compute` they hold the last such split's states only in those cases.
 
         With a learned output layer, a neuron whose output weight changes sign moves from one group to
         the other during training, so k_w and k_u are only known at evaluation time.
@@ -357,13 +350,17 @@ class DiagnosticsEvaluator:
             entry["sizes"] = sizes
         return entry
 
+    def _split_groups(self, split: str) -> tuple[str, ...]:
+        """The diagnostics evaluated on ``split``: the linear region on every chosen split, the rest on train."""
+        region = ("linear_region",) if "linear_region" in self.groups and split in self.splits else ()
+        others = tuple(g for g in ("agreement", "par", "margin") if g in self.groups) if split == "train" else ()
+        return region + others
+
     def _split_metrics(self, split: str, seed: int, view: TwoLayerView) -> dict[str, Any]:
         states = self.seed_metrics(seed, view)
         metrics: dict[str, Any] = {}
-        if "linear_region" in self.groups and split in self.splits:
-            metrics["linear_region"] = states["linear_region"][split]
-        if split == "train":
-            metrics.update({g: states[g] for g in ("agreement", "par", "margin") if g in self.groups})
+        for group in self._split_groups(split):
+            metrics[group] = states["linear_region"][split] if group == "linear_region" else states[group]
         for metric in metrics.values():
             metric.reset()
             if metric.device != view.w.device:

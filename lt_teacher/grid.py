@@ -5,9 +5,12 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 
+import torch
+from torch import Tensor
+
 from lt_teacher._validation import check_int, check_optional_int
 
-__all__ = ["grid_groups", "hyperparameter_grid", "resolve_num_networks"]
+__all__ = ["combine_seeds", "grid_groups", "hyperparameter_grid", "resolve_num_networks"]
 
 _NAMES = ("alpha", "init_std", "lr", "v")
 
@@ -108,3 +111,36 @@ def resolve_num_networks(per_net: Mapping[str, object], num_seeds: object) -> in
             f"omit `num_seeds` or set it to {size}."
         )
     return size
+
+
+def combine_seeds(per_seed: list[dict[str, float]], groups: Sequence[Sequence[int]] = ()) -> dict[str, float]:
+    """One seed: its values. Several: the mean under each key, ``/std`` the spread, ``/seed_<s>`` each seed.
+
+    ``groups``: the replicates of each setting of a grid module (:func:`lt_teacher.grid.grid_groups`); when a
+    setting has several networks, ``/grid_<g>`` and ``/grid_<g>/std`` are the mean and spread of group g.
+
+    Example:
+        >>> combine_seeds([{"a": 1.0}, {"a": 3.0}])
+        {'a': 2.0, 'a/std': 1.4142135623730951, 'a/seed_0': 1.0, 'a/seed_1': 3.0}
+    """
+    if len(per_seed) == 1:
+        return per_seed[0]
+    combined: dict[str, float] = {}
+    replicated = any(len(group) > 1 for group in groups)
+    for key in per_seed[0]:
+        column = torch.tensor([values[key] for values in per_seed], dtype=torch.float64)
+        combined[key] = float(column.mean())
+        combined[f"{key}/std"] = _spread(column)
+        combined.update({f"{key}/seed_{s}": float(v) for s, v in enumerate(column)})
+        if replicated:
+            for g, group in enumerate(groups):
+                part = column[list(group)]
+                combined[f"{key}/grid_{g}"] = float(part.mean())
+                combined[f"{key}/grid_{g}/std"] = _spread(part)
+    return combined
+
+
+def _spread(column: Tensor) -> float:
+    """Sample standard deviation (ddof 1) of the finite entries; 0 for fewer than two."""
+    finite = column[torch.isfinite(column)]
+    return float(finite.std()) if finite.numel() > 1 else 0.0

@@ -12,12 +12,18 @@ A plain PyTorch loop uses them like any torchmetrics metric::
 
     batch = evaluate_batch(x, y, w, u, alpha)   # pre-activations once per batch
     margin.update(batch)                        # then every metric from the same batch
+
+``update`` also takes the metric's statistics of a batch already computed, a field of
+:func:`~lt_teacher.functional.evaluation.batch_statistics` or of
+:func:`~lt_teacher.functional.fast_evaluation.evaluate_fast` (which computes them at float32 cost with the
+float64 decisions), and :func:`compute_statistics` gives what ``compute()`` would after one such update,
+without the metric objects (one batch on one process).
 """
 
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor
@@ -28,22 +34,20 @@ from lt_teacher.functional.agreement import (
     AgreementStatisticsState,
     NeuralAgreement,
     PARFraction,
+    PARStatisticsState,
     _neural_agreement_compute,
-    _neural_agreement_update,
     _par_fraction_compute,
-    _par_fraction_update,
-    normalized_preactivations,
 )
 from lt_teacher.functional.clustering import (
     LinearRegionFractions,
     LinearRegionStatisticsState,
     _linear_region_compute,
-    _linear_region_update,
 )
-from lt_teacher.functional.evaluation import EvaluationBatch
-from lt_teacher.functional.margins import MarginStatisticsState, MarginSummary, _margin_compute, _margin_update
+from lt_teacher.functional.evaluation import BatchStatistics, EvaluationBatch, batch_statistics
+from lt_teacher.functional.margins import MarginStatisticsState, MarginSummary, _margin_compute
 
 __all__ = [
+    "compute_statistics",
     "AgreementStatistics",
     "LinearRegionStatistics",
     "MarginStatistics",
@@ -87,10 +91,43 @@ def _check_size(value: object, name: str) -> int:
     return value
 
 
+def compute_statistics(statistics: BatchStatistics, beta: float = 0.0) -> dict[str, Any]:
+    """What each metric's ``compute()`` returns after one ``update`` with these statistics, on one process.
+
+    ``{"linear_region": LinearRegionFractions, "agreement": NeuralAgreement, "par": PARFraction,
+    "margin": MarginStatisticsState}`` for the fields that are not None: the same functions the metrics call,
+    without the metric objects' bookkeeping (an evaluation of one batch on a single process needs none).
+    """
+    computed: dict[str, Any] = {}
+    if statistics.linear_region is not None:
+        computed["linear_region"] = _linear_region_compute(statistics.linear_region)
+    if statistics.agreement is not None:
+        computed["agreement"] = _neural_agreement_compute(statistics.agreement)
+    if statistics.par is not None:
+        computed["par"] = _par_fraction_compute(statistics.par.min_w, statistics.par.min_u, beta)
+    if statistics.margin is not None:
+        computed["margin"] = statistics.margin
+    return computed
+
+
+def _statistics(
+    batch: EvaluationBatch, w_norms: Tensor | None = None, u_norms: Tensor | None = None, *,
+    radius: Tensor | None = None, beta: float = 0.0, part: str = "linear_region",
+) -> BatchStatistics:
+    """One metric's part of :func:`~lt_teacher.functional.evaluation.batch_statistics` (the others not computed)."""
+    _check_batch(batch)
+    empty = torch.ones(0, dtype=_F64)
+    return batch_statistics(
+        batch, empty if w_norms is None else w_norms, empty if u_norms is None else u_norms, radius=radius, beta=beta,
+        agreement=part == "agreement", par=part == "par", margin=part == "margin",
+    )
+
+
 def _check_batch(batch: object) -> EvaluationBatch:
     if not isinstance(batch, EvaluationBatch):
         raise TypeError(
-            f"`batch` must be an EvaluationBatch (from lt_teacher.functional.evaluation.evaluate_batch), got {type(batch).__name__}."
+            f"`batch` must be an EvaluationBatch (from lt_teacher.functional.evaluation.evaluate_batch) or the metric's "
+            f"statistics state (a field of lt_teacher.functional.evaluation.batch_statistics), got {type(batch).__name__}."
         )
     return batch
 
@@ -106,7 +143,8 @@ class LinearRegionStatistics(Metric):
     """Figure 2: points outside Theorem 5.1's region, and points where sign N(x) != sign((w_bar - u_bar) . x).
 
     ``update(batch, radius, alpha)`` with the cluster radius r of the network
-    (:func:`~lt_teacher.functional.radius`); ``compute()`` returns a
+    (:func:`~lt_teacher.functional.radius`) and the slope alpha the batch was evaluated with (N(x) is the
+    batch's ``output``), or ``update(state)`` with a batch's precomputed statistics; ``compute()`` returns a
     :class:`~lt_teacher.functional.LinearRegionFractions` ``(outside_fraction, disagreement_fraction)``,
     equal to :func:`~lt_teacher.functional.linear_region_fractions` on all points. States: three counts
     (``sum``).
@@ -136,10 +174,20 @@ class LinearRegionStatistics(Metric):
         for name in LinearRegionStatisticsState._fields:
             self.add_state(name, torch.zeros((), dtype=_F64), dist_reduce_fx="sum")
 
-    def update(self, batch: EvaluationBatch, radius: Tensor, alpha: float) -> None:
-        """Add one batch, with the network's cluster radius r and Leaky-ReLU slope alpha."""
-        _check_batch(batch)
-        stats = _linear_region_update(batch.h_w, batch.h_u, batch.x_norm, radius, alpha)
+    def update(self, batch: EvaluationBatch | LinearRegionStatisticsState, radius: Tensor | None = None, alpha: float | None = None) -> None:
+        """Add one batch, with the network's cluster radius r and the Leaky-ReLU slope alpha the batch was evaluated with.
+
+        The disagreement compares sign N(x) of the batch (``batch.output``, Eq. 1 with that alpha) with sign
+        (w_bar - u_bar) . x. ``batch`` may instead be the batch's statistics already computed
+        (:class:`~lt_teacher.functional.LinearRegionStatisticsState`, e.g. from
+        :func:`~lt_teacher.functional.fast_evaluation.evaluate_fast`); ``radius`` is then not needed.
+        """
+        if isinstance(batch, LinearRegionStatisticsState):
+            stats = batch
+        elif radius is None:
+            raise TypeError("LinearRegionStatistics.update: `radius` (the cluster radius r) is required with an EvaluationBatch.")
+        else:
+            stats = cast(LinearRegionStatisticsState, _statistics(batch, radius=radius).linear_region)
         self.n_outside += stats.n_outside
         self.n_disagree += stats.n_disagree
         self.count += stats.count
@@ -202,10 +250,18 @@ class AgreementStatistics(_GroupStatistics):
         for name in ("n_agree_w", "n_agree_u", "n_agree", "count"):
             self.add_state(name, torch.zeros((), dtype=_F64), dist_reduce_fx="sum")
 
-    def update(self, batch: EvaluationBatch, w_norms: Tensor, u_norms: Tensor) -> None:
-        """Add one batch, with the norms of the w-neurons (k_w,) and of the u-neurons (k_u,)."""
-        batch, w_norms, u_norms = self._checked(batch, w_norms, u_norms)
-        stats = _neural_agreement_update(batch.h_w, batch.h_u, w_norms, u_norms, self.beta)
+    def update(self, batch: EvaluationBatch | AgreementStatisticsState, w_norms: Tensor | None = None, u_norms: Tensor | None = None) -> None:
+        """Add one batch, with the norms of the w-neurons (k_w,) and of the u-neurons (k_u,), or its statistics."""
+        if isinstance(batch, AgreementStatisticsState):
+            stats = batch
+        else:
+            parts = _statistics(*self._checked(batch, w_norms, u_norms), beta=self.beta, part="agreement")
+            stats = cast(AgreementStatisticsState, parts.agreement)
+        if stats.agree_w.shape != self.agree_w.shape or stats.agree_u.shape != self.agree_u.shape:
+            raise ValueError(
+                f"AgreementStatistics.update: statistics of groups {tuple(stats.agree_w.shape)}, {tuple(stats.agree_u.shape)}; "
+                f"this metric counts k_w={self.k_w}, k_u={self.k_u} neurons."
+            )
         self.agree_w += stats.agree_w
         self.agree_u += stats.agree_u
         self.n_agree_w += stats.n_agree_w
@@ -246,16 +302,21 @@ class PARStatistics(_GroupStatistics):
         self.add_state("min_w", torch.full((k_w,), torch.inf, dtype=_F64), dist_reduce_fx=_min_reduce)
         self.add_state("min_u", torch.full((k_u,), torch.inf, dtype=_F64), dist_reduce_fx=_min_reduce)
 
-    def update(self, batch: EvaluationBatch, w_norms: Tensor, u_norms: Tensor) -> None:
-        """Add one batch, with the norms of the w-neurons (k_w,) and of the u-neurons (k_u,)."""
-        batch, w_norms, u_norms = self._checked(batch, w_norms, u_norms)
-        if batch.y.shape[0] == 0:
+    def update(self, batch: EvaluationBatch | PARStatisticsState, w_norms: Tensor | None = None, u_norms: Tensor | None = None) -> None:
+        """Add one batch, with the norms of the w-neurons (k_w,) and of the u-neurons (k_u,), or its statistics."""
+        if isinstance(batch, PARStatisticsState):
+            stats: PARStatisticsState | None = batch
+        else:
+            stats = _statistics(*self._checked(batch, w_norms, u_norms), beta=self.beta, part="par").par
+        if stats is None:  # no point
             return
-        h_w_hat = normalized_preactivations(batch.h_w, w_norms)
-        h_u_hat = normalized_preactivations(batch.h_u, u_norms)
-        min_w, min_u = _par_fraction_update(h_w_hat, h_u_hat, batch.y)
-        self.min_w = torch.minimum(self.min_w, min_w)
-        self.min_u = torch.minimum(self.min_u, min_u)
+        if stats.min_w.shape != self.min_w.shape or stats.min_u.shape != self.min_u.shape:
+            raise ValueError(
+                f"PARStatistics.update: minima of groups {tuple(stats.min_w.shape)}, {tuple(stats.min_u.shape)}; "
+                f"this metric counts k_w={self.k_w}, k_u={self.k_u} neurons."
+            )
+        self.min_w = torch.minimum(self.min_w, stats.min_w)
+        self.min_u = torch.minimum(self.min_u, stats.min_u)
 
     def compute(self) -> PARFraction:
         """Definition 6.3 over every point added."""
@@ -300,12 +361,14 @@ class MarginStatistics(Metric):
         for name in ("count", "n_correct"):
             self.add_state(name, torch.zeros((), dtype=_F64), dist_reduce_fx="sum")
 
-    def update(self, batch: EvaluationBatch) -> None:
-        """Add one batch (an empty batch changes nothing)."""
-        _check_batch(batch)
-        if batch.y.shape[0] == 0:
+    def update(self, batch: EvaluationBatch | MarginStatisticsState) -> None:
+        """Add one batch (an empty batch changes nothing), or its statistics."""
+        if isinstance(batch, MarginStatisticsState):
+            stats: MarginStatisticsState | None = batch
+        else:
+            stats = _statistics(_check_batch(batch), part="margin").margin
+        if stats is None:
             return
-        stats = _margin_update(batch.margins, batch.x_norm)
         self.log_n_loss = torch.logsumexp(torch.stack([self.log_n_loss, stats.log_n_loss]), 0)
         self.min_margin = torch.minimum(self.min_margin, stats.min_margin)
         self.max_input_norm = torch.maximum(self.max_input_norm, stats.max_input_norm)

@@ -16,7 +16,7 @@ from typing_extensions import override
 from lt_teacher._batch import default_batch_to_xy
 from lt_teacher._chunk_plan import ChunkPlan, make_chunk_plan
 from lt_teacher._epoch_logging import EpochValueLogger
-from lt_teacher._validation import check_bool, check_choice, check_int, check_positive, check_slope
+from lt_teacher._validation import all_finite, check_bool, check_choice, check_int, check_positive, check_slope
 from lt_teacher.engines import EpochOrder
 from lt_teacher.engines._contract import per_network
 from lt_teacher.functional._checks import signed_labels
@@ -205,7 +205,7 @@ class LeakyReLUTeacherNet(LightningModule):
         if x.ndim < 2 or x[0].numel() != d:
             raise ValueError(f"Inputs must have input_dim={d} features per example, got shape {tuple(x.shape)}.")
         x = x.reshape(x.shape[0], d).to(self.weight.dtype)
-        if not bool(torch.isfinite(x).all()):
+        if not all_finite(x):
             raise ValueError("Inputs contain NaN or Inf values; every feature must be finite.")
         return append_bias_coordinate(x) if self.hparams["bias"] else x
 

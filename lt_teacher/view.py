@@ -45,6 +45,8 @@ class TwoLayerView:
         bias: whether the network has a first-layer bias, i.e. the inputs are extended by a constant 1
             (:func:`~lt_teacher.functional.append_bias_coordinate`). ``appends_bias`` is its deprecated
             former name.
+        dtype: the dtype of the network's first-layer weights, the precision the network itself computes
+            in (``w`` and ``u`` are float64 copies).
     """
 
     w: Tensor
@@ -55,6 +57,7 @@ class TwoLayerView:
     degree: int
     input_dim: int
     bias: bool
+    dtype: torch.dtype = torch.float64
 
     @property
     def scale(self) -> float:
@@ -102,6 +105,7 @@ def _teacher_view(net: LeakyReLUTeacherNet, seed: int) -> TwoLayerView:
         degree=1,
         input_dim=int(hp.input_dim),
         bias=bool(hp.bias),
+        dtype=net.weight.dtype,
     )
 
 
@@ -158,6 +162,7 @@ def _sequential_view(seq: nn.Sequential) -> TwoLayerView:
         degree=2,
         input_dim=int(first.in_features),
         bias=first.bias is not None,
+        dtype=first.weight.dtype,
     )
 
 

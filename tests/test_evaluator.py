@@ -9,7 +9,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from _helpers import separable_gaussians
-from lt_teacher import LeakyReLUTeacherNet
+from lt_teacher import LeakyReLUTeacherNet, two_layer_view
 from lt_teacher.callbacks import LinearTeacherMonitor
 from lt_teacher.evaluator import DiagnosticsEvaluator, combine_seeds
 
@@ -124,8 +124,8 @@ def test_the_evaluator_refuses_bad_data_naming_the_cause(data, error, match):
 
 
 def test_precision_is_checked():
-    with pytest.raises(ValueError, match=r"DiagnosticsEvaluator: `precision` must be one of 'float64', 'auto', got 'float32'"):
-        DiagnosticsEvaluator(precision="float32")
+    with pytest.raises(ValueError, match=r"DiagnosticsEvaluator: `precision` must be one of 'auto', 'float32', 'float64', got 'float16'"):
+        DiagnosticsEvaluator(precision="float16")
     with pytest.raises(TypeError, match=r"`precision` must be a str"):
         DiagnosticsEvaluator(precision=64)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"LinearTeacherMonitor: `precision`"):
@@ -134,18 +134,18 @@ def test_precision_is_checked():
 
 @pytest.mark.parametrize("init_std", [1e-6, 1e-3, 1.0, 30.0], ids=["small", "paper", "unit", "large"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
-def test_auto_precision_gives_the_float64_decisions(init_std, dtype):
+def test_float32_precision_gives_the_float64_decisions(init_std, dtype):
     """Every count and fraction, the accuracy and the normalized margin equal; the loss within float32's bound."""
     torch.manual_seed(1)
     x = torch.randn(300, 40, dtype=dtype)
     y = (x @ torch.randn(40, dtype=dtype) > 0).long()
     net = LeakyReLUTeacherNet(input_dim=40, k=8, alpha=0.2, init_std=init_std).to(dtype)
     values = {}
-    for precision in ("float64", "auto"):
+    for precision in ("float64", "float32"):
         evaluator = DiagnosticsEvaluator(precision=precision, beta=0.01 * init_std, batch_size=128)
         evaluator.load({"train": (x, y), "val": (x[:50], y[:50])}, net)
         values[precision] = evaluator.compute(net)
-    exact, fast = values["float64"], values["auto"]
+    exact, fast = values["float64"], values["float32"]
     assert exact.keys() == fast.keys()
     for key in exact:
         if key in ("margin/loss", "margin/log_loss", "margin/smoothed"):
@@ -154,3 +154,37 @@ def test_auto_precision_gives_the_float64_decisions(init_std, dtype):
             assert fast[key] == pytest.approx(exact[key], rel=1e-12), key
         else:
             assert fast[key] == exact[key], key
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
+def test_auto_precision_follows_the_network(dtype):
+    """'auto' evaluates a float32 network in float32, a float64 one in float64, as the network itself computes."""
+    net = LeakyReLUTeacherNet(input_dim=6, k=3).to(dtype)
+    view = two_layer_view(net)
+    assert DiagnosticsEvaluator().precision == "float64" and LinearTeacherMonitor().evaluator.precision == "float64"
+    assert DiagnosticsEvaluator(precision="auto").uses_float32(view) == (dtype == torch.float32)
+    assert DiagnosticsEvaluator(precision="float64").uses_float32(view) is False
+    assert DiagnosticsEvaluator(precision="float32").uses_float32(view) is True
+    sequential = torch.nn.Sequential(torch.nn.Linear(6, 4), torch.nn.LeakyReLU(0.1), torch.nn.Linear(4, 1, bias=False)).to(dtype)
+    with torch.no_grad():
+        sequential[2].weight.copy_(torch.tensor([[1.0, -1.0, 1.0, -1.0]]))
+    assert DiagnosticsEvaluator(precision="auto").uses_float32(two_layer_view(sequential)) == (dtype == torch.float32)
+
+
+@pytest.mark.parametrize("precision", ["float64", "float32"])
+def test_one_batch_without_metric_objects_equals_many_batches(precision):
+    """A split in one batch on one process is computed from its statistics directly; in many batches through the
+    metrics: the same counts, and the same values to rounding."""
+    torch.manual_seed(2)
+    x = torch.randn(90, 12)
+    y = (x @ torch.randn(12) > 0).long()
+    net = LeakyReLUTeacherNet(input_dim=12, k=5, init_std=0.5)
+    values = {}
+    for batch_size in (90, 16):
+        evaluator = DiagnosticsEvaluator(precision=precision, beta=0.01, batch_size=batch_size)
+        evaluator.load({"train": (x, y), "val": (x[:30], y[:30])}, net)
+        values[batch_size] = evaluator.compute(net)
+    assert values[90].keys() == values[16].keys()
+    for key, value in values[90].items():
+        float32_accurate = precision == "float32" and key in ("margin/loss", "margin/log_loss", "margin/smoothed")
+        assert values[16][key] == pytest.approx(value, rel=1e-5 if float32_accurate else 1e-12, abs=1e-15), key

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from _helpers import REPO_ROOT, run_in_own_session
-from _metrics_cases import ALPHA, BETA, V, all_metric_values, case, computed_values, make_metrics, num_batches, update_all
+from _metrics_cases import ALPHA, BATCH, BETA, V, all_metric_values, case, computed_values, make_metrics, num_batches, update_all
 from lt_teacher.functional import (
     linear_region_fractions,
     margin_summary,
@@ -18,7 +18,9 @@ from lt_teacher.functional import (
     neural_agreement,
     par_fraction,
 )
-from lt_teacher.metrics import AgreementStatistics, LinearRegionStatistics, MarginStatistics, PARStatistics
+from lt_teacher.functional import evaluate_batch, radius
+from lt_teacher.functional.evaluation import batch_statistics
+from lt_teacher.metrics import AgreementStatistics, LinearRegionStatistics, MarginStatistics, PARStatistics, compute_statistics
 
 # ----------------------------------------------------------------------------- slow references
 
@@ -185,3 +187,42 @@ def test_the_former_name_of_the_margin_statistics_still_works_with_a_warning():
 
     with pytest.warns(DeprecationWarning, match="use `MarginStatisticsState`"):
         assert metrics.MarginSufficientStatistics is metrics.MarginStatisticsState
+
+
+def test_metrics_take_a_batch_or_its_statistics_alike():
+    """update(batch_statistics(batch).<part>) adds what update(batch, ...) adds; compute_statistics of one batch is compute()."""
+    x, y, w, u = case()
+    r = radius(w, u)
+    by_batch, by_statistics = make_metrics(), make_metrics()
+    for b in range(num_batches()):
+        sl = slice(b * BATCH, (b + 1) * BATCH)
+        batch = evaluate_batch(x[sl], y[sl], w, u, ALPHA, V)
+        statistics = batch_statistics(batch, w.norm(dim=1), u.norm(dim=1), radius=r, beta=BETA)
+        for name, metric in by_statistics.items():
+            metric.update(getattr(statistics, name))  # type: ignore[attr-defined]
+    update_all(by_batch, list(range(num_batches())))
+    assert computed_values(by_batch) == computed_values(by_statistics)
+    whole = batch_statistics(evaluate_batch(x, y, w, u, ALPHA, V), w.norm(dim=1), u.norm(dim=1), radius=r, beta=BETA)
+    single = make_metrics()
+    for name, metric in single.items():
+        metric.update(getattr(whole, name))  # type: ignore[attr-defined]
+    direct = compute_statistics(whole, BETA)
+    for name, metric in single.items():
+        for expected, got in zip(metric.compute(), direct[name]):  # type: ignore[attr-defined]
+            assert torch.equal(expected, got), name
+
+
+def test_statistics_of_other_group_sizes_are_refused():
+    x, y, w, u = case()
+    statistics = batch_statistics(evaluate_batch(x, y, w, u, ALPHA, V), w.norm(dim=1), u.norm(dim=1))
+    with pytest.raises(ValueError, match=r"statistics of groups \(3, 3\), \(4, 4\); this metric counts k_w=4, k_u=3"):
+        AgreementStatistics(4, 3).update(statistics.agreement)
+    with pytest.raises(TypeError, match=r"`radius` \(the cluster radius r\) is required"):
+        LinearRegionStatistics().update(evaluate_batch(x, y, w, u, ALPHA, V))
+
+
+def test_par_minima_of_other_group_sizes_are_refused():
+    x, y, w, u = case()
+    statistics = batch_statistics(evaluate_batch(x, y, w, u, ALPHA, V), w.norm(dim=1), u.norm(dim=1))
+    with pytest.raises(ValueError, match=r"PARStatistics.update: minima of groups \(3,\), \(4,\); this metric counts k_w=4, k_u=3"):
+        PARStatistics(4, 3).update(statistics.par)

@@ -12,9 +12,12 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import lt_teacher._validation
 from lt_teacher._validation import (
+    all_finite,
     check_bool,
     check_choice,
     check_finite,
@@ -94,3 +97,20 @@ def test_depends_on_torch_and_the_standard_library_only() -> None:
     with open(source) as f:
         imports = {line.split()[1].split(".")[0] for line in f if line.startswith(("import ", "from "))}
     assert imports - {"torch"} <= set(sys.stdlib_module_names) | {"__future__"}, imports
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    values=st.lists(st.floats(allow_nan=True, allow_infinity=True, width=32), min_size=0, max_size=40),
+    dtype=st.sampled_from([torch.float16, torch.bfloat16, torch.float32, torch.float64]),
+    columns=st.sampled_from([1, 2, 4]),
+)
+def test_all_finite_is_isfinite_all(values: list[float], dtype: torch.dtype, columns: int) -> None:
+    """all_finite (one aminmax) answers exactly like the mask torch.isfinite(t).all(), on any shape and float dtype."""
+    t = torch.tensor(values[: len(values) // columns * columns], dtype=dtype).reshape(-1, columns)
+    assert all_finite(t) == bool(torch.isfinite(t).all())
+    assert all_finite(t.T) == bool(torch.isfinite(t).all())  # a non-contiguous view
+
+
+def test_all_finite_of_integer_tensors_is_true() -> None:
+    assert all_finite(torch.arange(5)) and all_finite(torch.zeros(0, 3))

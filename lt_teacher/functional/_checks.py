@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from lt_teacher import _validation
-from lt_teacher._validation import check_float, check_slope, renamed_argument
+from lt_teacher._validation import all_finite, check_float, check_slope, renamed_argument
 
 
 def _is_integer(dtype: torch.dtype) -> bool:
@@ -44,7 +44,7 @@ def check_matrix(value: object, name: str, *, columns: int | None = None, allow_
         raise ValueError(f"`{name}` must have {columns} columns to match the other inputs, got shape {tuple(t.shape)}.")
     if not allow_empty and t.shape[0] == 0:
         raise ValueError(f"`{name}` must have at least one row, got shape {tuple(t.shape)}.")
-    if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+    if t.is_floating_point() and not all_finite(t):
         raise ValueError(f"`{name}` contains NaN or Inf values; every entry must be finite.")
     return t
 
@@ -91,7 +91,7 @@ def signed_labels(y: object, n: int | None = None, name: str = "y") -> Tensor:
     if n is not None and t.shape[0] != n:
         raise ValueError(f"`{name}` has {t.shape[0]} labels but the inputs have {n} rows.")
     t64 = t.to(torch.float64)
-    if not bool(torch.isfinite(t64).all()):
+    if not all_finite(t64):
         raise ValueError(f"`{name}` contains NaN or Inf labels; expected labels in {{0, 1}} or {{-1, +1}}.")
     values = torch.unique(t64)
     allowed = {-1.0, 0.0, 1.0}

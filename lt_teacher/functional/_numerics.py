@@ -24,4 +24,6 @@ def unit_directions(rows: Tensor) -> tuple[Tensor, int]:
     """
     norms = rows.norm(dim=1)
     keep = norms > 0
+    if bool(keep.all()):  # the usual case: no copy of the rows
+        return rows / norms[:, None], 0
     return rows[keep] / norms[keep, None], int((~keep).sum())

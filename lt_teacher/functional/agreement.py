@@ -80,10 +80,14 @@ class AgreementStatisticsState(NamedTuple):
 
 
 def normalized_preactivations(h: Tensor, neuron_norms: Tensor) -> Tensor:
-    """w_hat . x from h = w . x: divides column l by ||w_l||; columns of zero-norm neurons become 0."""
-    if bool((neuron_norms > 0).all()):  # the usual case: the same quotients, without the two masks' passes
-        return h / neuron_norms
-    return divide_where_positive(h, neuron_norms)
+    """w_hat . x from h = w . x: divides column l by ||w_l||; columns of zero-norm neurons become 0.
+
+    In the dtype of ``h`` (the norms are rounded to it): float64 pre-activations give float64 quotients.
+    """
+    norms = neuron_norms.to(h.dtype)
+    if bool((norms > 0).all()):  # the usual case: the same quotients, without the two masks' passes
+        return h / norms
+    return divide_where_positive(h, norms)
 
 
 def classifies(signed_margin: Tensor, beta: float) -> Tensor:
@@ -96,25 +100,40 @@ def pairwise_agreement_counts(h: Tensor) -> Tensor:
 
     A sum over points (k x k, float64); the disagreement count n_diff[l, m] of supplementary 17 is
     n - A[l, m]. With s = sign(h) in {-1, 0, 1}, s_l s_m + |s_l| |s_m| is 2 for the same nonzero sign and 0
-    otherwise, so A = (S^T S + |S|^T |S|) / 2: two float32 products in blocks of 2^22 points, where every
-    partial sum is an integer of magnitude below 2^24 and therefore exact, accumulated in float64.
+    otherwise, so A = (S^T S + |S|^T |S|) / 2: float32 products in blocks of 2^22 points, where every
+    partial sum is an integer of magnitude below 2^24 and therefore exact, accumulated in float64. In a
+    block without a zero pre-activation (the usual case) |S|^T |S| is the block's size in every entry and
+    costs no product.
     """
     counts = torch.zeros(h.shape[1], h.shape[1], dtype=torch.float64, device=h.device)
     block = 1 << 22
     for start in range(0, h.shape[0], block):
         signs = torch.sign(h[start : start + block]).to(torch.float32)
+        counts += sign_agreement_counts(signs, bool((signs == 0).any()))
+    return counts
+
+
+def sign_agreement_counts(signs: Tensor, has_zero: bool) -> Tensor:
+    """:func:`pairwise_agreement_counts` of at most 2^22 points given as float32 signs in {-1, 0, 1} (float64).
+
+    ``has_zero``: whether any sign is 0; without one |S|^T |S| is the number of points in every entry.
+    """
+    pairs = signs.T @ signs
+    if has_zero:
         nonzero = signs.abs()
-        counts += torch.addmm(nonzero.T @ nonzero, signs.T, signs).to(torch.float64)
-    return counts.mul_(0.5)
+        pairs.addmm_(nonzero.T, nonzero)
+    else:
+        pairs += float(signs.shape[0])
+    return pairs.to(torch.float64).mul_(0.5)
 
 
 def max_disagreement(agreement_counts: Tensor, n: int | Tensor) -> Tensor:
     """max over pairs of neurons of n_diff = n - A[l, m] (supplementary 17, Figure 9c)."""
     if agreement_counts.shape[0] < 2:
         return torch.zeros((), dtype=torch.float64)
-    k = agreement_counts.shape[0]
-    off_diagonal = ~torch.eye(k, dtype=torch.bool, device=agreement_counts.device)
-    return (n - agreement_counts[off_diagonal]).max().to(torch.float64)
+    off_diagonal = agreement_counts.clone()
+    off_diagonal.diagonal().fill_(torch.inf)  # a neuron with itself is not a pair
+    return (n - off_diagonal.min()).to(torch.float64)
 
 
 def group_agrees(h_hat: Tensor, beta: float) -> Tensor:
@@ -126,7 +145,12 @@ def group_agrees(h_hat: Tensor, beta: float) -> Tensor:
     """
     if h_hat.shape[0] == 0:
         return torch.zeros(0, dtype=torch.bool, device=h_hat.device)
-    return classifies(h_hat.amin(dim=1), beta) | classifies(-h_hat.amax(dim=1), beta)
+    return group_agrees_from_extremes(h_hat.amin(dim=1), h_hat.amax(dim=1), beta)
+
+
+def group_agrees_from_extremes(row_min: Tensor, row_max: Tensor, beta: float) -> Tensor:
+    """:func:`group_agrees` from each point's smallest and largest w_hat . x over the group."""
+    return classifies(row_min, beta) | classifies(-row_max, beta)
 
 
 def neural_agreement(x: Tensor, w: Tensor, u: Tensor, beta: float = 0.0) -> NeuralAgreement:
@@ -158,15 +182,25 @@ def _neural_agreement_update(
     h_w: Tensor, h_u: Tensor, w_norms: Tensor, u_norms: Tensor, beta: float
 ) -> AgreementStatisticsState:
     """Definition 6.2 statistics of one batch from its pre-activations (n, k_w), (n, k_u) and the neuron norms."""
-    agree_w = group_agrees(normalized_preactivations(h_w, w_norms), beta)
-    agree_u = group_agrees(normalized_preactivations(h_u, u_norms), beta)
+    h_w_hat, h_u_hat = normalized_preactivations(h_w, w_norms), normalized_preactivations(h_u, u_norms)
+    return _agreement_from_normalized(h_w, h_u, h_w_hat, h_u_hat, beta)
+
+
+def _agreement_from_normalized(h_w: Tensor, h_u: Tensor, h_w_hat: Tensor, h_u_hat: Tensor, beta: float) -> AgreementStatisticsState:
+    """:func:`_neural_agreement_update` given also the normalized pre-activations w_hat . x (shared with the PAR)."""
+    agree_w, agree_u = group_agrees(h_w_hat, beta), group_agrees(h_u_hat, beta)
+    return _agreement_state(agree_w, agree_u, pairwise_agreement_counts(h_w), pairwise_agreement_counts(h_u))
+
+
+def _agreement_state(agree_w: Tensor, agree_u: Tensor, pairs_w: Tensor, pairs_u: Tensor) -> AgreementStatisticsState:
+    """Definition 6.2 statistics from each point's group agreement (n,) and the pairwise agreement counts."""
     return AgreementStatisticsState(
-        agree_w=pairwise_agreement_counts(h_w),
-        agree_u=pairwise_agreement_counts(h_u),
+        agree_w=pairs_w,
+        agree_u=pairs_u,
         n_agree_w=agree_w.sum().to(_F64),
         n_agree_u=agree_u.sum().to(_F64),
         n_agree=(agree_w & agree_u).sum().to(_F64),
-        count=torch.tensor(float(h_w.shape[0]), dtype=_F64, device=h_w.device),
+        count=torch.tensor(float(agree_w.shape[0]), dtype=_F64, device=agree_w.device),
     )
 
 
@@ -215,13 +249,28 @@ def agreement_certificate_mask(x: Tensor, w: Tensor, u: Tensor) -> Tensor:
 
 
 def min_signed_margins(h_hat: Tensor, c: Tensor) -> Tensor:
-    """Per neuron: min over points of c_i * (w_hat . x_i). Reduces across batches by ``min``."""
-    return (c[:, None] * h_hat).min(dim=0).values
+    """Per neuron: min over points of c_i * (w_hat . x_i). Reduces across batches by ``min``.
+
+    ``c`` (+-1 per point) is taken in the dtype of ``h_hat``, so the products are exact sign changes.
+    """
+    return (c.to(h_hat.dtype)[:, None] * h_hat).amin(dim=0)
 
 
-def _par_fraction_update(h_w_hat: Tensor, h_u_hat: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
+class PARStatisticsState(NamedTuple):
+    """Sufficient statistics of Definition 6.3 over a set of points (every field combines by min).
+
+    Attributes:
+        min_w: per w-neuron, the smallest y w_hat . x, (k_w,) (+inf for no point).
+        min_u: per u-neuron, the smallest -y u_hat . x, (k_u,).
+    """
+
+    min_w: Tensor
+    min_u: Tensor
+
+
+def _par_fraction_update(h_w_hat: Tensor, h_u_hat: Tensor, c: Tensor) -> PARStatisticsState:
     """Per-neuron minimum margins of one batch: y w_hat . x (w-group), -y u_hat . x (u-group); combine by min."""
-    return min_signed_margins(h_w_hat, c), min_signed_margins(h_u_hat, -c)
+    return PARStatisticsState(min_signed_margins(h_w_hat, c), min_signed_margins(h_u_hat, -c))
 
 
 def _par_fraction_compute(min_w: Tensor, min_u: Tensor, beta: float) -> PARFraction:

@@ -101,19 +101,29 @@ def max_pairwise_angle(neurons: Tensor) -> Tensor:
     """The largest angle (radians, in [0, pi]) between two rows of ``neurons`` (supplementary 11.4).
 
     Neurons of norm 0 have no direction and are left out; fewer than two directions give 0.
-    The float64 Gram matrix finds the candidate pairs (cosines within 1e-9 of the smallest); their
-    angles are then recomputed from the vectors as 2 atan2(||a - b||, ||a + b||), which stays
-    accurate down to angles of 1e-15 where acos of a cosine loses every digit.
+    The float64 Gram matrix of the directions finds the candidate pairs: those whose cosine is within
+    its rounding error bound, 8 (d + 2) 2^-53, of the smallest, so the pair of the largest angle is
+    always among them. Their angles are then recomputed from the vectors as 2 atan2(||a - b||, ||a + b||),
+    which stays accurate down to angles of 1e-15 where acos of a cosine loses every digit.
     """
-    n64 = check_matrix(neurons, "neurons").to(torch.float64)
+    return _max_pairwise_angle(check_matrix(neurons, "neurons").to(torch.float64))
+
+
+def _max_pairwise_angle(n64: Tensor) -> Tensor:
     directions, _ = unit_directions(n64)
-    if directions.shape[0] < 2:
-        return torch.zeros((), dtype=torch.float64)
     cos = directions @ directions.T
-    upper = torch.triu(torch.ones_like(cos, dtype=torch.bool), diagonal=1)
-    candidates = upper & (cos <= cos[upper].min() + 1e-9)
-    rows, cols = candidates.nonzero(as_tuple=True)
-    # Tightly clustered groups make most pairs candidates: evaluate them in blocks of bounded memory.
+    cos.diagonal().fill_(math.inf)  # a neuron with itself is not a pair
+    return _largest_angle(directions, cos, 8.0 * (directions.shape[1] + 2) * 2.0**-53)
+
+
+def _largest_angle(directions: Tensor, cos: Tensor, tolerance: float) -> Tensor:
+    """The largest angle between two of ``directions`` (unit rows) given their cosines (diagonal +inf)."""
+    if directions.shape[0] < 2:
+        return torch.zeros((), dtype=torch.float64, device=directions.device)
+    rows, cols = (cos <= cos.min() + tolerance).nonzero(as_tuple=True)  # each pair twice: (i, j) and (j, i)
+    keep = rows < cols
+    rows, cols = rows[keep], cols[keep]
+    # Tightly clustered groups can make many pairs candidates: evaluate them in blocks of bounded memory.
     block = max(1, (1 << 22) // directions.shape[1])
     return torch.stack(
         [
@@ -199,8 +209,8 @@ def cluster_radius(w: Tensor, u: Tensor) -> ClusterRadius:
         radius_u=radius_u,
         mean_gap=gap,
         radius_ratio=ratio,
-        max_angle_w=max_pairwise_angle(w64),
-        max_angle_u=max_pairwise_angle(u64),
+        max_angle_w=_max_pairwise_angle(w64),
+        max_angle_u=_max_pairwise_angle(u64),
     )
 
 
@@ -213,9 +223,28 @@ def linear_projection(h_w: Tensor, h_u: Tensor) -> Tensor:
     return rho_w * h_w.mean(dim=1) - rho_u * h_u.mean(dim=1)
 
 
+def linear_projection_weights(k_w: int, k_u: int, dtype: torch.dtype = torch.float64) -> Tensor:
+    """b with (w_bar - u_bar) . x = b . h for the stacked pre-activations h = (h_w, h_u): rho_w / k_w, then -rho_u / k_u.
+
+    :func:`linear_projection` in matrix form (one product over the stacked pre-activations of many points,
+    summed in another order), as :func:`~lt_teacher.functional.network.output_from_activations` is Eq. (1).
+    """
+    rho_w, rho_u = group_weights(k_w, k_u)
+    return torch.cat([torch.full((k_w,), rho_w / k_w, dtype=dtype), torch.full((k_u,), -rho_u / k_u, dtype=dtype)])
+
+
 def linear_region_from_preactivations(h_w: Tensor, h_u: Tensor, x_norm: Tensor, radius: Tensor) -> Tensor:
     """Theorem 5.1's region from pre-activations: |(w_bar - u_bar) . x| >= 2 r ||x||."""
-    return linear_projection(h_w, h_u).abs() >= 2.0 * radius * x_norm
+    return _in_region(linear_projection(h_w, h_u), x_norm, radius)
+
+
+def _in_region(projection: Tensor, x_norm: Tensor, radius: Tensor) -> Tensor:
+    return projection.abs() >= region_threshold(x_norm, radius)
+
+
+def region_threshold(x_norm: Tensor, radius: Tensor) -> Tensor:
+    """Theorem 5.1's threshold 2 r ||x|| that |(w_bar - u_bar) . x| must reach (float64 for float64 inputs)."""
+    return 2.0 * radius * x_norm
 
 
 def linear_region_mask(x: Tensor, w: Tensor, u: Tensor) -> Tensor:
@@ -272,18 +301,27 @@ def linear_disagreement(x: Tensor, w: Tensor, u: Tensor, alpha: float) -> Tensor
 
 def linear_disagreement_from_preactivations(h_w: Tensor, h_u: Tensor, alpha: float) -> Tensor:
     """True where sign(N(x)) != sign((w_bar - u_bar) . x): the disagreement Theorem 5.1 bounds."""
-    return torch.sign(output_from_preactivations(h_w, h_u, alpha)) != torch.sign(linear_projection(h_w, h_u))
+    return _disagrees(output_from_preactivations(h_w, h_u, alpha), linear_projection(h_w, h_u))
+
+
+def _disagrees(output: Tensor, projection: Tensor) -> Tensor:
+    return torch.sign(output) != torch.sign(projection)
 
 
 def _linear_region_update(
-    h_w: Tensor, h_u: Tensor, x_norm: Tensor, radius: Tensor, alpha: float
+    h_w: Tensor, h_u: Tensor, x_norm: Tensor, radius: Tensor, output: Tensor
 ) -> LinearRegionStatisticsState:
-    """Theorem 5.1 counts of one batch from its pre-activations, ||x|| and the cluster radius r."""
-    inside = linear_region_from_preactivations(h_w, h_u, x_norm, radius.to(h_w.device))
+    """Theorem 5.1 counts of one batch from its pre-activations, ||x||, the cluster radius r and N(x) (any v > 0)."""
+    return _region_state(linear_projection(h_w, h_u), output, x_norm, radius)
+
+
+def _region_state(projection: Tensor, output: Tensor, x_norm: Tensor, radius: Tensor) -> LinearRegionStatisticsState:
+    """Theorem 5.1 counts from each point's (w_bar - u_bar) . x, N(x) and ||x||, and the cluster radius r."""
+    inside = _in_region(projection, x_norm, radius.to(projection.device))
     return LinearRegionStatisticsState(
         n_outside=(~inside).sum().to(_F64),
-        n_disagree=linear_disagreement_from_preactivations(h_w, h_u, alpha).sum().to(_F64),
-        count=torch.tensor(float(h_w.shape[0]), dtype=_F64, device=h_w.device),
+        n_disagree=_disagrees(output, projection).sum().to(_F64),
+        count=torch.tensor(float(projection.shape[0]), dtype=_F64, device=projection.device),
     )
 
 
@@ -308,5 +346,6 @@ def linear_region_fractions(x: Tensor, w: Tensor, u: Tensor, alpha: float) -> Li
     x64, w64, u64 = float64_inputs(x, w, u)
     alpha = check_alpha(alpha)
     r = torch.maximum(*_group_radii(w64, u64))
-    stats = _linear_region_update(x64 @ w64.T, x64 @ u64.T, x64.norm(dim=1), r, alpha)
+    h_w, h_u = x64 @ w64.T, x64 @ u64.T
+    stats = _linear_region_update(h_w, h_u, x64.norm(dim=1), r, output_from_preactivations(h_w, h_u, alpha))
     return _linear_region_compute(stats)

@@ -13,6 +13,15 @@ import torch
 from torch import Tensor
 
 from lt_teacher.functional._checks import check_alpha, check_groups, check_matrix, output_weight, signed_labels
+from lt_teacher.functional.agreement import (
+    AgreementStatisticsState,
+    PARStatisticsState,
+    _agreement_from_normalized,
+    _par_fraction_update,
+    normalized_preactivations,
+)
+from lt_teacher.functional.clustering import LinearRegionStatisticsState, _linear_region_update
+from lt_teacher.functional.margins import MarginStatisticsState, _margin_update
 from lt_teacher.functional.network import output_from_preactivations
 
 
@@ -78,3 +87,62 @@ def evaluate_prepared(
     h = x64 @ neurons.T  # (n, k_w + k_u)
     h_w, h_u = h[:, :k_w], h[:, k_w:]
     return EvaluationBatch(h_w, h_u, x_norm, labels, output_from_preactivations(h_w, h_u, alpha, v))
+
+
+class BatchStatistics(NamedTuple):
+    """The sufficient statistics of one batch for every metric of :mod:`lt_teacher.metrics` (None: not asked for).
+
+    Each field is what the metric's ``update`` adds for the batch: :class:`LinearRegionStatistics`
+    (Theorem 5.1), :class:`AgreementStatistics` (Definition 6.2), :class:`PARStatistics` (Definition 6.3),
+    :class:`MarginStatistics` (Eq. 2, 4, 5). Pass a field to the metric's ``update`` in place of the batch.
+    """
+
+    linear_region: LinearRegionStatisticsState | None
+    agreement: AgreementStatisticsState | None
+    par: PARStatisticsState | None
+    margin: MarginStatisticsState | None
+
+
+def batch_statistics(
+    batch: EvaluationBatch,
+    w_norms: Tensor,
+    u_norms: Tensor,
+    *,
+    radius: Tensor | None = None,
+    beta: float = 0.0,
+    agreement: bool = True,
+    par: bool = True,
+    margin: bool = True,
+) -> BatchStatistics:
+    """The statistics of every metric from one batch of pre-activations (the reference of the fast pass).
+
+    Args:
+        batch: the batch (:func:`evaluate_batch`); w_norms, u_norms: ||w_l|| and ||u_l|| of the neurons.
+        radius: the cluster radius r for Theorem 5.1's region (None: no region statistics).
+        beta: the margin of Definitions 6.2/6.3.
+        agreement, par, margin: which other statistics to compute.
+    """
+    region = _linear_region_update(batch.h_w, batch.h_u, batch.x_norm, radius, batch.output) if radius is not None else None
+    agreement_state = par_state = None
+    if agreement or par:  # w_hat . x once for both
+        h_w_hat, h_u_hat = normalized_preactivations(batch.h_w, w_norms), normalized_preactivations(batch.h_u, u_norms)
+        if agreement:
+            agreement_state = _agreement_from_normalized(batch.h_w, batch.h_u, h_w_hat, h_u_hat, beta)
+        if par and batch.y.shape[0] > 0:
+            par_state = _par_fraction_update(h_w_hat, h_u_hat, batch.y)
+    margin_state = _margin_update(batch.margins, batch.x_norm) if margin and batch.y.shape[0] > 0 else None
+    return BatchStatistics(region, agreement_state, par_state, margin_state)
+
+
+def evaluate_statistics(
+    x64: Tensor, labels: Tensor, x_norm: Tensor, neurons: Tensor, k_w: int, alpha: float, v: float, *,
+    radius: Tensor | None = None, beta: float = 0.0, agreement: bool = True, par: bool = True, margin: bool = True,
+) -> tuple[BatchStatistics, EvaluationBatch]:
+    """:func:`batch_statistics` of the float64 pass :func:`evaluate_prepared` (neurons ((k_w + k_u), d) stacked [w; u]),
+    and the batch."""
+    batch = evaluate_prepared(x64, labels, x_norm, neurons, k_w, alpha, v)
+    norms = neurons.norm(dim=1)
+    statistics = batch_statistics(
+        batch, norms[:k_w], norms[k_w:], radius=radius, beta=beta, agreement=agreement, par=par, margin=margin
+    )
+    return statistics, batch

@@ -12,28 +12,32 @@ for a dot product of d terms, in any summation order, with or without fused mult
 
 (Higham, *Accuracy and Stability of Numerical Algorithms*, eq. 3.5), u = 2^-24, plus 2.01 u ||x|| ||w||
 when the inputs had to be rounded to float32 and the same bound with u = 2^-53 for the float64 product
-the result is compared with. Divided by ||w_j||, the bound is one number per point, so the decisions
-cost a few O(n K) passes: the signs and the beta comparisons of w_hat . x (Definitions 6.2/6.3) from the
-row minimum of |h_ij| / ||w_j|| and of its distance to beta; the sign of (w_bar - u_bar) . x and Theorem
-5.1's |(w_bar - u_bar) . x| >= 2 r ||x||; sign N(x) (accuracy, disagreement); and the points that can hold
-the smallest margin. Every point one of them cannot settle is recomputed in float64 (its row of H and its
-N(x)), so every count and fraction of :mod:`lt_teacher.metrics` equals the float64 batch's, and the
-smallest margin (Eq. 4) is a float64 value. (Where a float64 result is itself within float64's rounding
-of a threshold, as at an exact tie, the decision follows the float64 product of the recomputed row.)
+the result is compared with. Divided by ||w_j||, the bound e_i is one number per point.
+
+Two kinds of decisions follow, and each is settled where it lives:
+
+* Per entry (Definitions 6.2/6.3 and the pairwise agreement of supplementary 17 read H only through the
+  side of 0 and of beta that each w_hat . x lies on): one numba pass
+  (:func:`lt_teacher.functional._fast_kernels.settle_entries`) reads every entry once, computes in float64
+  the few entries within e_i (plus the comparisons' own rounding) of 0 or beta -- single dot products,
+  not whole points -- and records each entry's sign, each point's extremes per group and each neuron's
+  PAR minimum. The agreement and PAR statistics are then exactly the float64 pass's.
+* Per point: sign N(x) (accuracy, Theorem 5.1's disagreement), the sign of (w_bar - u_bar) . x and
+  |(w_bar - u_bar) . x| >= 2 r ||x||, and which points can hold the smallest margin (Eq. 4). These use
+  sums over all K neurons, computed in float32 with their own bounds; every point one of them cannot
+  settle is recomputed in float64 (its row of H), so the region counts and the accuracy are exact and the
+  smallest margin is a float64 value.
+
+(Where a float64 result is itself within float64's rounding of a threshold the decision follows the
+float64 value computed, a dot product in order or a row of a float64 product; inputs built in exact
+arithmetic, as exact ties are, give the same value in any order.)
 
 N(x) of the other points is Eq. (1) of the float32 pre-activations: float32-accurate, within
-:func:`output_error_bound` plus (K + 2) 2^-24 v sum_j |h_j| of the float64 value, so log(n L) (hence the
+:func:`output_error_bound` plus (K + 3) 2^-24 v sum_j |h_j| of the float64 value, so log(n L) (hence the
 loss, log loss and smoothed margin of Eq. 5) is within the largest of those bounds (|d log l(q) / dq| <= 1).
-When float32 leaves more than n/4 points undecided the batch goes through the float64 pass instead.
-
-Measured on this project's 2-core CPU while shared with other jobs, n = 2000, d = 784, 2k = 100
-(``benchmarks/monitor_overhead.py --engine fused`` prints it): near the NAR (neurons within 1% of
-+-teacher, 36 points recomputed) float32 X W^T 3.1 ms, the float64 pass 5.4 ms, this pass 5.7 ms; at the
-benchmark's initialization (std 1e-3) about 12% of the points are recomputed (d u32 is a worst-case
-bound). The float64 product costs only about twice the float32 one on this CPU, and the decisions' O(n K)
-passes plus the recomputed rows cost about what the half product saves, so it does not pay here; it is the
-exact building block for devices where float64 is far slower than float32.
-:class:`~lt_teacher.evaluator.DiagnosticsEvaluator` uses it with ``precision="auto"``.
+When more than n/4 points stay undecided the batch goes through the float64 pass instead.
+:class:`~lt_teacher.evaluator.DiagnosticsEvaluator` uses this pass with ``precision="float32"`` (or
+``"auto"`` on a float32 network); ``benchmarks/monitor_overhead.py`` measures it against the float64 pass.
 
 Inputs outside float32's comfortable range (neurons that are not float32 numbers with a nonzero |w_jl|
 outside [2^-50, 2^50], any such |x_l|, zero-norm neurons, or a float32 overflow) are evaluated entirely in
@@ -44,14 +48,20 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
 import torch
 from torch import Tensor
 
-from lt_teacher.functional.clustering import group_weights
-from lt_teacher.functional.evaluation import EvaluationBatch, evaluate_prepared
-from lt_teacher.functional.network import output_from_preactivations
+from lt_teacher._validation import all_finite
 
-__all__ = ["FastInputs", "evaluate_fast", "fast_inputs", "float32_error_factor", "output_error_bound"]
+from lt_teacher.functional._fast_kernels import settle_entries, to_float32_checked, undecided_points
+from lt_teacher.functional.agreement import PARStatisticsState, _agreement_state, group_agrees_from_extremes, sign_agreement_counts
+from lt_teacher.functional.clustering import _region_state, group_weights, linear_projection, linear_projection_weights, region_threshold
+from lt_teacher.functional.evaluation import BatchStatistics, evaluate_statistics
+from lt_teacher.functional.margins import _margin_update
+from lt_teacher.functional.network import leaky_relu, output_from_activations, output_from_preactivations, signed_output_weights
+
+__all__ = ["FastEvaluation", "FastInputs", "evaluate_fast", "fast_inputs", "float32_error_factor", "output_error_bound"]
 
 _U32 = 2.0**-24
 _U64 = 2.0**-53
@@ -59,6 +69,7 @@ _RANGE = (2.0**-50, 2.0**50)
 _ABS32 = 2.0**-120  # covers the absolute error of sums that fall below float32's normal range (d <= 2^29)
 _SLACK = 2.0**-20  # relative rounding of the float32 decision arithmetic itself, per term
 _WIDEN = 1.0 + 2.0**-10  # the bounds' own float32 rounding
+_EMPTY = torch.empty(0, dtype=torch.float64)
 
 
 class FastInputs(NamedTuple):
@@ -69,20 +80,19 @@ class FastInputs(NamedTuple):
     in_range: bool  # every nonzero |x_l| in [2^-50, 2^50]
 
 
-def _in_range(t: Tensor) -> bool:
-    """Every nonzero |entry| in [2^-50, 2^50] (NaN fails)."""
-    if t.numel() == 0:
-        return True
-    a = t.abs()
-    largest = float(a.max())
-    smallest = float(torch.where(a > 0, a, torch.full((), torch.inf, dtype=a.dtype, device=a.device)).min())
-    return (largest == 0.0 or largest <= _RANGE[1]) and (smallest == torch.inf or smallest >= _RANGE[0])
+def _float32_copy(t: Tensor) -> tuple[Tensor, bool, bool]:
+    """``t`` rounded to float32, whether that is exact, and whether every nonzero |entry| is in [2^-50, 2^50]."""
+    t64 = t.detach().to(torch.float64).contiguous()
+    t32 = torch.empty(t64.shape, dtype=torch.float32)
+    if t64.device.type != "cpu":  # only the CPU pass uses these; elsewhere the float64 pass decides
+        return t32, False, False
+    exact, in_range = to_float32_checked(t64.numpy(), t32.numpy(), *_RANGE)
+    return t32, bool(exact), bool(in_range)
 
 
 def fast_inputs(x64: Tensor) -> FastInputs:
     """The float32 copy of a float64 batch and its exactness and range flags (O(n d), cache it per batch)."""
-    x32 = x64.to(torch.float32)
-    return FastInputs(x32, bool(torch.equal(x32.to(torch.float64), x64)), _in_range(x64))
+    return FastInputs(*_float32_copy(x64))
 
 
 def float32_error_factor(d: int, inputs_exact: bool) -> float:
@@ -97,15 +107,44 @@ def output_error_bound(x_norm: Tensor, neuron_norms: Tensor, d: int, v: float, i
     """Per point, a bound on |N(x) - N64(x)| from the pre-activations' error alone (sigma is 1-Lipschitz).
 
     ``v (c ||x|| sum_j ||w_j|| + K 2^-120)`` with c of :func:`float32_error_factor`; float64, (n,).
-    :func:`evaluate_fast` adds the float32 rounding of Eq. (1)'s sums, (K + 2) 2^-24 v sum_j |h_j|.
+    :func:`evaluate_fast` adds the float32 rounding of Eq. (1)'s sums, (K + 3) 2^-24 v sum_j |h_j|.
     """
     factor = float32_error_factor(d, inputs_exact) * _WIDEN
     return v * (factor * x_norm * float(neuron_norms.sum()) + neuron_norms.numel() * _ABS32) * (1.0 + 2.0**-20)
 
 
-def _exactly_float32(t: Tensor) -> tuple[Tensor, bool]:
-    t32 = t.to(torch.float32)
-    return t32, bool(torch.equal(t32.to(torch.float64), t))
+class FastEvaluation(NamedTuple):
+    """What :func:`evaluate_fast` computes of one batch of points.
+
+    Attributes:
+        statistics: the sufficient statistics of every requested metric over all the points, with every
+            count and decision equal to those of the float64 pass (:func:`~lt_teacher.functional.evaluation.batch_statistics`).
+        output: N(x) of every point (n,) float64: float64 for the recomputed points, float32-accurate
+            (within :func:`output_error_bound` plus (K + 3) 2^-24 v sum_j |h_j|) for the others.
+        recomputed: the number of points evaluated in float64 (n when the whole batch went through float64).
+        entries: the number of single pre-activations computed in float64 by the entry pass.
+    """
+
+    statistics: BatchStatistics
+    output: Tensor
+    recomputed: int
+    entries: int
+
+
+def _float64_pass(
+    x64: Tensor, labels: Tensor, x_norm: Tensor, neurons: Tensor, k_w: int, alpha: float, v: float,
+    radius: Tensor | None, beta: float, parts: dict[str, bool],
+) -> FastEvaluation:
+    statistics, batch = evaluate_statistics(x64, labels, x_norm, neurons, k_w, alpha, v, radius=radius, beta=beta, **parts)
+    return FastEvaluation(statistics, batch.output, x64.shape[0], 0)
+
+
+def _ieee_float32_products() -> bool:
+    """Whether float32 matrix products are IEEE float32 ones, which the error bound assumes (not TF32 or bf16)."""
+    if torch.get_float32_matmul_precision() != "highest":
+        return False
+    matmul = getattr(torch.backends.mkldnn, "matmul", None)
+    return getattr(matmul, "fp32_precision", "none") in ("none", "ieee")
 
 
 def evaluate_fast(
@@ -118,69 +157,97 @@ def evaluate_fast(
     alpha: float,
     v: float,
     *,
-    radius: float | None = None,
+    radius: float | Tensor | None = None,
     beta: float = 0.0,
-) -> tuple[EvaluationBatch, int]:
-    """:func:`~lt_teacher.functional.evaluation.evaluate_prepared` at float32 cost, with the same decisions.
+    agreement: bool = True,
+    par: bool = True,
+    margin: bool = True,
+) -> FastEvaluation:
+    """:func:`~lt_teacher.functional.evaluation.batch_statistics` of the float64 batch, at float32 cost.
 
     Args:
         x64: (n, d) float64 points (bias coordinate included); ``prepared``: :func:`fast_inputs` of them.
-        labels: (n,) +-1; x_norm: (n,) ||x|| (float64).
+        labels: (n,) +-1 float64; x_norm: (n,) ||x|| (float64).
         neurons: ((k_w + k_u), d) float64 stacked [w; u].
         k_w: number of w-neurons; alpha, v: the slope and output weight v of Eq. (1).
-        radius: r of section 5 when Theorem 5.1's region will be evaluated (its threshold 2 r ||x||).
+        radius: r of section 5 when Theorem 5.1's region is evaluated (its threshold 2 r ||x||).
         beta: the margin of Definitions 6.2/6.3 compared with w_hat . x.
+        agreement, par, margin: which other statistics to compute.
 
     Returns:
-        The batch (float64 tensors: rows whose decisions float32 cannot settle, and the rows that can hold
-        the smallest margin, are the float64 pass's rows; the other rows hold the float32 pre-activations
-        and the N(x) computed from them) and the number of points recomputed in float64 (n when the whole
-        batch went through the float64 pass).
+        :class:`FastEvaluation`. Tensors on another device than the CPU take the float64 pass.
     """
     n, d = x64.shape
     k = neurons.shape[0]
     norms = neurons.norm(dim=1)  # (K,) float64
-    if n == 0 or k_w in (0, k) or not prepared.in_range or not bool((norms > 0).all()) or not _in_range(neurons):
-        return evaluate_prepared(x64, labels, x_norm, neurons, k_w, alpha, v), n
-    neurons32, neurons_exact = _exactly_float32(neurons)
-    if not neurons_exact and not _in_range(neurons):  # rounding to float32 would lose more than u32 relative
-        return evaluate_prepared(x64, labels, x_norm, neurons, k_w, alpha, v), n
+    r = None if radius is None else torch.as_tensor(radius, dtype=torch.float64)
+    parts = {"agreement": agreement, "par": par, "margin": margin}
+    if (
+        n == 0 or n > 1 << 22 or k_w in (0, k) or x64.device.type != "cpu" or not prepared.in_range
+        or not _RANGE[0] <= v <= _RANGE[1] or not bool((norms > 0).all()) or not _ieee_float32_products()
+    ):
+        return _float64_pass(x64, labels, x_norm, neurons, k_w, alpha, v, r, beta, parts)
+    neurons32, neurons_exact, neurons_in_range = _float32_copy(neurons)
+    if not neurons_in_range:  # rounding to float32 would lose more than u32 relative, or products could underflow
+        return _float64_pass(x64, labels, x_norm, neurons, k_w, alpha, v, r, beta, parts)
     exact = prepared.exact and neurons_exact
     h32 = prepared.x32 @ neurons32.T  # (n, K): the one O(n d K) product
-    row_abs = h32.abs().sum(dim=1)  # sum_j |h_j|: float32's rounding of a sum over the K neurons is <= (K + 2) u32 of it
-    if not float(row_abs.max()) < 2.0**100:  # an overflow (inf or NaN) in float32: the float64 pass decides
-        return evaluate_prepared(x64, labels, x_norm, neurons, k_w, alpha, v), n
+    smallest, largest = torch.aminmax(h32)
+    if not (-(2.0**100) < float(smallest) and float(largest) < 2.0**100):  # an overflow (inf or NaN) in float32
+        return _float64_pass(x64, labels, x_norm, neurons, k_w, alpha, v, r, beta, parts)
     # Every bound is |h32_ij - h64_ij| <= e_i ||w_j||, e_i = c ||x_i|| + 2^-120 / min_j ||w_j|| (module doc),
     # so on the column-normalized g = h32 / ||w|| one per-row bound serves every neuron.
-    factor = float32_error_factor(d, exact) * _WIDEN
-    error = (factor * x_norm + _ABS32 / float(norms.min())).to(torch.float32)  # (n,) bound on |g - h64 / ||w|||
-    g_abs = (h32 / norms.to(torch.float32)).abs()
-    slack = error + _SLACK * (g_abs.amax(dim=1) + beta)  # + float32's and float64's rounding of g and of the comparisons
-    undecided = g_abs.amin(dim=1) <= slack  # a neuron's side of the point, sign(w . x): the rows to recompute
-    if beta > 0:  # Definitions 6.2/6.3: |w_hat . x| against beta
-        undecided |= (g_abs - beta).abs().amin(dim=1) <= slack
-    sum_slack = (k + 2) * _U32 * _WIDEN * row_abs
-    rho_w, rho_u = group_weights(k_w, k - k_w)
-    h_w32, h_u32 = h32[:, :k_w], h32[:, k_w:]
-    if radius is not None:  # Theorem 5.1: the sign of (w_bar - u_bar) . x and |(w_bar - u_bar) . x| >= 2 r ||x||
-        projection = rho_w * h_w32.mean(dim=1) - rho_u * h_u32.mean(dim=1)
+    error = float32_error_factor(d, exact) * _WIDEN * x_norm + _ABS32 / float(norms.min())  # (n,) float64
+    signs_w, signs_u = torch.empty(n, k_w, dtype=torch.float32), torch.empty(n, k - k_w, dtype=torch.float32)
+    extremes = torch.empty(n, 4, dtype=torch.float64)
+    par_min = torch.empty(k, dtype=torch.float64)
+    row_abs = torch.empty(n, dtype=torch.float64)
+    entries, zeros = settle_entries(
+        h32.numpy(), _numpy64(x64), _numpy64(neurons), norms.numpy(), _numpy64(error),
+        _SLACK, float(beta), _numpy64(labels), signs_w.numpy(), signs_u.numpy(), extremes.numpy(), par_min.numpy(), row_abs.numpy(),
+    )
+    # Every entry is now on the float64 side of 0 and beta; what remains is per point: N(x) and (w_bar - u_bar) . x.
+    sum_slack = (k + 3) * _U32 * _WIDEN * row_abs  # float32's rounding of a sum over the K neurons, of alpha h and of v
+    signed_v = signed_output_weights(k_w, v, k - k_w).to(torch.float32)  # a of N(x) = a . sigma(h)
+    output = output_from_activations(leaky_relu(h32, alpha), signed_v).to(torch.float64)  # one pass and a product
+    if not all_finite(output):  # N(x) overflowed float32 (a huge v): the float64 pass decides
+        return _float64_pass(x64, labels, x_norm, neurons, k_w, alpha, v, r, beta, parts)
+    output_bound = output_error_bound(x_norm, norms, d, v, exact) + v * sum_slack  # (n,) >= |output - N64|
+    projection = None
+    spread = threshold = _EMPTY
+    if r is not None:  # Theorem 5.1: the sign of (w_bar - u_bar) . x and |(w_bar - u_bar) . x| >= 2 r ||x||
+        projection = (h32 @ linear_projection_weights(k_w, k - k_w, torch.float32)).to(torch.float64)
+        rho_w, rho_u = group_weights(k_w, k - k_w)
         reach = float(rho_w * norms[:k_w].mean() + rho_u * norms[k_w:].mean())
         spread = _WIDEN * (error * reach + (2.0 / k) * sum_slack)  # rho_g / k_g = 2 / K
-        threshold = (2.0 * radius * x_norm).to(torch.float32)
-        undecided |= projection.abs() <= spread
-        undecided |= (projection.abs() - threshold).abs() <= spread + _SLACK * threshold
-    output32 = output_from_preactivations(h_w32, h_u32, alpha, v)
-    output_bound = output_error_bound(x_norm, norms, d, v, exact) + v * sum_slack  # (n,) >= |output32 - N64|
-    undecided |= output32.abs() <= output_bound  # sign N(x): the accuracy and the Theorem 5.1 disagreement
-    output = output32.to(torch.float64)
-    q = labels * output
-    undecided |= q - output_bound <= (q + output_bound).min()  # the points that can hold the smallest margin
+        threshold = region_threshold(x_norm, r)
+    undecided = torch.empty(n, dtype=torch.bool)
+    undecided_points(
+        output.numpy(), output_bound.numpy(), _numpy64(labels), _EMPTY.numpy() if projection is None else projection.numpy(),
+        spread.numpy(), threshold.numpy(), _SLACK, undecided.numpy(),
+    )
     rows = undecided.nonzero().squeeze(1)
     if rows.numel() * 4 > n:  # float32 decides too little here: the float64 pass is cheaper
-        return evaluate_prepared(x64, labels, x_norm, neurons, k_w, alpha, v), n
-    h = h32.to(torch.float64)
-    exact_rows = x64[rows] @ neurons.T  # float64 where float32 cannot decide
-    h[rows] = exact_rows
-    output[rows] = output_from_preactivations(exact_rows[:, :k_w], exact_rows[:, k_w:], alpha, v)
-    return EvaluationBatch(h[:, :k_w], h[:, k_w:], x_norm, labels, output), int(rows.numel())
+        return _float64_pass(x64, labels, x_norm, neurons, k_w, alpha, v, r, beta, parts)
+    if rows.numel():
+        exact_rows = x64[rows] @ neurons.T  # float64 where float32 cannot decide
+        output[rows] = output_from_preactivations(exact_rows[:, :k_w], exact_rows[:, k_w:], alpha, v)
+        if projection is not None:
+            projection[rows] = linear_projection(exact_rows[:, :k_w], exact_rows[:, k_w:])
+    statistics = BatchStatistics(
+        linear_region=None if projection is None or r is None else _region_state(projection, output, x_norm, r),
+        agreement=_agreement_state(
+            group_agrees_from_extremes(extremes[:, 0], extremes[:, 1], beta),
+            group_agrees_from_extremes(extremes[:, 2], extremes[:, 3], beta),
+            sign_agreement_counts(signs_w, zeros > 0),
+            sign_agreement_counts(signs_u, zeros > 0),
+        ) if agreement else None,
+        par=PARStatisticsState(par_min[:k_w], par_min[k_w:]) if par else None,
+        margin=_margin_update(labels * output, x_norm) if margin else None,
+    )
+    return FastEvaluation(statistics, output, int(rows.numel()), entries)
 
+
+def _numpy64(t: Tensor) -> np.ndarray:
+    """A C-contiguous float64 numpy view (a copy only when ``t`` is not one already)."""
+    return t.detach().to(torch.float64).contiguous().numpy()

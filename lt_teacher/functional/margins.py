@@ -15,7 +15,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from lt_teacher._validation import check_float, check_int
+from lt_teacher._validation import all_finite, check_float, check_int
 from lt_teacher.functional._checks import check_alpha, check_positive, check_tensor, output_weight
 from lt_teacher.functional.network import log_logistic_loss
 
@@ -27,7 +27,7 @@ def _check_margins(q: object) -> Tensor:
     if t.ndim != 1 or t.shape[0] == 0:
         raise ValueError(f"`q` must be a non-empty 1-D tensor of margins y_i N(x_i), got shape {tuple(t.shape)}.")
     t64 = t.to(torch.float64)
-    if not bool(torch.isfinite(t64).all()):
+    if not all_finite(t64):
         raise ValueError("`q` contains NaN or Inf; margins y_i N(x_i) must be finite.")
     return t64
 

@@ -145,3 +145,23 @@ def test_linear_region_fractions_are_the_means_of_the_two_masks():
     assert float(fractions.outside_fraction) == float((~linear_region_mask(x, w, u)).double().mean())
     assert float(fractions.disagreement_fraction) == float(linear_disagreement(x, w, u, 0.2).double().mean())
     assert fractions.disagreement_fraction <= fractions.outside_fraction
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), k=st.integers(1, 9), d=st.integers(2, 40),
+       spread=st.sampled_from([0.0, 1e-12, 1e-8, 1e-3, 1.0]), zero_row=st.booleans())
+def test_max_pairwise_angle_equals_every_pair(seed: int, k: int, d: int, spread: float, zero_row: bool) -> None:
+    """The Gram matrix only picks candidates: the result is the largest accurate angle over every pair."""
+    g = torch.Generator().manual_seed(seed)
+    neurons = torch.randn(d, generator=g, dtype=torch.float64) + spread * torch.randn(k, d, generator=g, dtype=torch.float64)
+    if zero_row:
+        neurons[0] = 0.0
+    directions = neurons[neurons.norm(dim=1) > 0]
+    directions = directions / directions.norm(dim=1, keepdim=True)
+    expected = max((2.0 * math.atan2(float((a - b).norm()), float((a + b).norm()))
+                    for i, a in enumerate(directions) for b in directions[i + 1:]), default=0.0)
+    assert max_pairwise_angle(neurons).item() == pytest.approx(expected, rel=1e-12, abs=1e-300)
+    w, u = neurons, -neurons.flip(0)
+    c = cluster_radius(w, u)
+    assert c.max_angle_w.item() == pytest.approx(expected, rel=1e-12, abs=1e-300)
+    assert c.max_angle_u.item() == pytest.approx(expected, rel=1e-12, abs=1e-300)
