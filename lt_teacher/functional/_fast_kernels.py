@@ -138,34 +138,24 @@ def _settle_row(
     return count, total
 
 
-@njit(cache=True, nogil=True, fastmath=False)
+@njit(cache=True, nogil=True, fastmath={"nnan", "nsz"})
 def _record_group(
     g: np.ndarray, start: int, signs: np.ndarray, i: int, c: float, par_min: np.ndarray
 ) -> tuple[float, float, int]:
-    """Signs (row i of ``signs``) and PAR minima (class c) of the neurons start, start + 1, ... of point i;
-    returns min g, max g over them and how many are 0. (Simple loops: vector instructions or selects.)"""
+    """Signs (row i of ``signs``) and PAR minima (class c) of the neurons start, start + 1, ... of point i
+    (finite values); returns min g, max g over them and how many are 0."""
     size = signs.shape[1]
-    zeros = 0
+    nonzero = np.float32(0.0)
+    low, high = np.inf, -np.inf
     for m in range(size):
         gj = g[start + m]
-        positive, negative = gj > 0, gj < 0
-        signs[i, m] = np.float32(positive) - np.float32(negative)
-        zeros += not (positive or negative)
-    for m in range(size):
-        margin, smallest = c * g[start + m], par_min[start + m]
-        par_min[start + m] = margin if margin < smallest else smallest
-    low, high = _extremes(g, start, start + size)
-    return low, high, zeros
-
-
-@njit(cache=True, nogil=True, fastmath={"nnan", "nsz"})
-def _extremes(values: np.ndarray, start: int, stop: int) -> tuple[float, float]:
-    """min and max of the finite values[start:stop]."""
-    low, high = np.inf, -np.inf
-    for m in range(start, stop):
-        low = min(low, values[m])
-        high = max(high, values[m])
-    return low, high
+        sign = np.float32(gj > 0) - np.float32(gj < 0)
+        signs[i, m] = sign
+        nonzero += abs(sign)
+        par_min[start + m] = min(par_min[start + m], c * gj)
+        low = min(low, gj)
+        high = max(high, gj)
+    return low, high, size - int(nonzero)
 
 
 @njit(cache=True, nogil=True, fastmath=False)
