@@ -67,6 +67,8 @@ def all_finite(t: Tensor) -> bool:
     (``torch.aminmax`` propagates NaN): one reduction instead of an n-entry boolean mask, about ten times
     faster on CPU (on a 2000 x 784 float32 matrix 0.4 ms instead of 5 ms).
     """
+    if t.is_complex():  # no order: the mask
+        return bool(torch.isfinite(t).all())
     if not t.is_floating_point() or t.numel() == 0:
         return True
     smallest, largest = torch.aminmax(t)

@@ -114,3 +114,7 @@ def test_all_finite_is_isfinite_all(values: list[float], dtype: torch.dtype, col
 
 def test_all_finite_of_integer_tensors_is_true() -> None:
     assert all_finite(torch.arange(5)) and all_finite(torch.zeros(0, 3))
+
+
+def test_all_finite_of_complex_tensors_checks_both_parts():
+    assert all_finite(torch.tensor([1 + 1j, 2 - 3j])) and not all_finite(torch.tensor([1 + 1j, complex("nan")]))

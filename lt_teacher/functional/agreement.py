@@ -80,14 +80,10 @@ class AgreementStatisticsState(NamedTuple):
 
 
 def normalized_preactivations(h: Tensor, neuron_norms: Tensor) -> Tensor:
-    """w_hat . x from h = w . x: divides column l by ||w_l||; columns of zero-norm neurons become 0.
-
-    In the dtype of ``h`` (the norms are rounded to it): float64 pre-activations give float64 quotients.
-    """
-    norms = neuron_norms.to(h.dtype)
-    if bool((norms > 0).all()):  # the usual case: the same quotients, without the two masks' passes
-        return h / norms
-    return divide_where_positive(h, norms)
+    """w_hat . x from h = w . x: divides column l by ||w_l||; columns of zero-norm neurons become 0."""
+    if bool((neuron_norms > 0).all()):  # the usual case: the same quotients, without the two masks' passes
+        return h / neuron_norms
+    return divide_where_positive(h, neuron_norms)
 
 
 def classifies(signed_margin: Tensor, beta: float) -> Tensor:
@@ -249,11 +245,8 @@ def agreement_certificate_mask(x: Tensor, w: Tensor, u: Tensor) -> Tensor:
 
 
 def min_signed_margins(h_hat: Tensor, c: Tensor) -> Tensor:
-    """Per neuron: min over points of c_i * (w_hat . x_i). Reduces across batches by ``min``.
-
-    ``c`` (+-1 per point) is taken in the dtype of ``h_hat``, so the products are exact sign changes.
-    """
-    return (c.to(h_hat.dtype)[:, None] * h_hat).amin(dim=0)
+    """Per neuron: min over points of c_i * (w_hat . x_i). Reduces across batches by ``min``."""
+    return (c[:, None] * h_hat).amin(dim=0)
 
 
 class PARStatisticsState(NamedTuple):

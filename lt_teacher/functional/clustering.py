@@ -111,15 +111,11 @@ def max_pairwise_angle(neurons: Tensor) -> Tensor:
 
 def _max_pairwise_angle(n64: Tensor) -> Tensor:
     directions, _ = unit_directions(n64)
+    if directions.shape[0] < 2:
+        return torch.zeros((), dtype=torch.float64, device=n64.device)
     cos = directions @ directions.T
     cos.diagonal().fill_(math.inf)  # a neuron with itself is not a pair
-    return _largest_angle(directions, cos, 8.0 * (directions.shape[1] + 2) * 2.0**-53)
-
-
-def _largest_angle(directions: Tensor, cos: Tensor, tolerance: float) -> Tensor:
-    """The largest angle between two of ``directions`` (unit rows) given their cosines (diagonal +inf)."""
-    if directions.shape[0] < 2:
-        return torch.zeros((), dtype=torch.float64, device=directions.device)
+    tolerance = 8.0 * (directions.shape[1] + 2) * 2.0**-53  # at least twice the cosines' rounding error
     rows, cols = (cos <= cos.min() + tolerance).nonzero(as_tuple=True)  # each pair twice: (i, j) and (j, i)
     keep = rows < cols
     rows, cols = rows[keep], cols[keep]
