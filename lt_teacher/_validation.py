@@ -72,7 +72,7 @@ def all_finite(t: Tensor) -> bool:
     if not t.is_floating_point() or t.numel() == 0:
         return True
     smallest, largest = torch.aminmax(t)
-    return bool(torch.isfinite(smallest)) and bool(torch.isfinite(largest))
+    return math.isfinite(smallest.item()) and math.isfinite(largest.item())  # two scalars: no tensor operations
 
 
 def _prefix(owner: str | None) -> str:

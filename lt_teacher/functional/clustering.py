@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from lt_teacher.functional._checks import check_alpha, check_groups, check_matrix, float64_inputs
-from lt_teacher.functional._numerics import unit_directions
+from lt_teacher.functional._cluster_kernels import group_geometry, largest_angle
 from lt_teacher.functional.network import output_from_preactivations
 
 _F64 = torch.float64
@@ -81,6 +81,37 @@ def group_weights(k_w: int, k_u: int) -> tuple[float, float]:
     return 2.0 * k_w / total, 2.0 * k_u / total
 
 
+class _GroupGeometry(NamedTuple):
+    """One group's mean (d,), each neuron's distance from it (k,) and the unit directions of its nonzero neurons
+    ((m, d), m <= k, on the CPU), float64: everything section 5 and supplementary 11.4 read of a group."""
+
+    mean: Tensor
+    distances: Tensor
+    directions: Tensor
+
+
+def _group_geometry(rows64: Tensor) -> _GroupGeometry:
+    """:class:`_GroupGeometry` of a float64 group, read in three numba passes (:mod:`._cluster_kernels`)."""
+    rows = rows64.detach().cpu().contiguous()
+    k, d = rows.shape
+    mean, distances, directions = torch.empty(d, dtype=_F64), torch.empty(k, dtype=_F64), torch.empty(k, d, dtype=_F64)
+    kept = group_geometry(rows.numpy(), mean.numpy(), distances.numpy(), directions.numpy())
+    device = rows64.device
+    return _GroupGeometry(mean.to(device), distances.to(device), directions[:kept])
+
+
+def _direction_of_means(w_group: _GroupGeometry, u_group: _GroupGeometry) -> Tensor:
+    """rho_w w_bar - rho_u u_bar from the two groups' geometry."""
+    rho_w, rho_u = group_weights(w_group.distances.shape[0], u_group.distances.shape[0])
+    return rho_w * w_group.mean - rho_u * u_group.mean
+
+
+def _weighted_distances(w_group: _GroupGeometry, u_group: _GroupGeometry) -> tuple[Tensor, Tensor]:
+    """rho_w ||w_i - w_bar|| and rho_u ||u_i - u_bar|| from the two groups' geometry."""
+    rho_w, rho_u = group_weights(w_group.distances.shape[0], u_group.distances.shape[0])
+    return rho_w * w_group.distances, rho_u * u_group.distances
+
+
 def linear_direction(w: Tensor, u: Tensor) -> Tensor:
     """w_bar - u_bar, the linear classifier f(x) = sign((w_bar - u_bar) . x) of Theorem 5.1 (float64)."""
     w, u = check_groups(w, u)
@@ -88,13 +119,7 @@ def linear_direction(w: Tensor, u: Tensor) -> Tensor:
 
 
 def _linear_direction(w: Tensor, u: Tensor) -> Tensor:
-    rho_w, rho_u = group_weights(w.shape[0], u.shape[0])
-    return rho_w * w.mean(dim=0) - rho_u * u.mean(dim=0)
-
-
-def _angle_between_units(a: Tensor, b: Tensor) -> Tensor:
-    """2 atan2(||a - b||, ||a + b||) for unit vectors: accurate for angles near 0 and near pi."""
-    return 2.0 * torch.atan2((a - b).norm(dim=-1), (a + b).norm(dim=-1))
+    return _direction_of_means(_group_geometry(w), _group_geometry(u))
 
 
 def max_pairwise_angle(neurons: Tensor) -> Tensor:
@@ -104,34 +129,23 @@ def max_pairwise_angle(neurons: Tensor) -> Tensor:
     The float64 Gram matrix of the directions finds the candidate pairs: those whose cosine is within
     its rounding error bound, 8 (d + 2) 2^-53, of the smallest, so the pair of the largest angle is
     always among them. Their angles are then recomputed from the vectors as 2 atan2(||a - b||, ||a + b||),
-    which stays accurate down to angles of 1e-15 where acos of a cosine loses every digit.
+    accurate to about d 2^-53 in absolute terms (the rounding of the directions themselves) at every angle,
+    where acos of a cosine loses every digit below about 1e-8.
     """
-    return _max_pairwise_angle(check_matrix(neurons, "neurons").to(torch.float64))
+    n64 = check_matrix(neurons, "neurons").to(torch.float64)
+    return _largest_angle(_group_geometry(n64).directions).to(n64.device)
 
 
-def _max_pairwise_angle(n64: Tensor) -> Tensor:
-    directions, _ = unit_directions(n64)
+def _largest_angle(directions: Tensor) -> Tensor:
+    """:func:`max_pairwise_angle` of unit directions (m, d) on the CPU: the Gram matrix by BLAS, the pairs by numba."""
     if directions.shape[0] < 2:
-        return torch.zeros((), dtype=torch.float64, device=n64.device)
-    cos = directions @ directions.T
-    cos.diagonal().fill_(math.inf)  # a neuron with itself is not a pair
+        return torch.zeros((), dtype=_F64)
     tolerance = 8.0 * (directions.shape[1] + 2) * 2.0**-53  # at least twice the cosines' rounding error
-    rows, cols = (cos <= cos.min() + tolerance).nonzero(as_tuple=True)  # each pair twice: (i, j) and (j, i)
-    keep = rows < cols
-    rows, cols = rows[keep], cols[keep]
-    # Tightly clustered groups can make many pairs candidates: evaluate them in blocks of bounded memory.
-    block = max(1, (1 << 22) // directions.shape[1])
-    return torch.stack(
-        [
-            _angle_between_units(directions[rows[i : i + block]], directions[cols[i : i + block]]).max()
-            for i in range(0, rows.numel(), block)
-        ]
-    ).max()
+    return torch.tensor(largest_angle(directions.numpy(), (directions @ directions.T).numpy(), tolerance), dtype=_F64)
 
 
 def _neuron_distances(w64: Tensor, u64: Tensor) -> tuple[Tensor, Tensor]:
-    rho_w, rho_u = group_weights(w64.shape[0], u64.shape[0])
-    return rho_w * (w64 - w64.mean(dim=0)).norm(dim=1), rho_u * (u64 - u64.mean(dim=0)).norm(dim=1)
+    return _weighted_distances(_group_geometry(w64), _group_geometry(u64))
 
 
 def neuron_distances(w: Tensor, u: Tensor) -> tuple[Tensor, Tensor]:
@@ -189,14 +203,15 @@ def cluster_radius(w: Tensor, u: Tensor) -> ClusterRadius:
         tensor(0., dtype=torch.float64)
     """
     w, u = check_groups(w, u)
-    w64, u64 = w.to(torch.float64), u.to(torch.float64)
-    radius_w, radius_u = _group_radii(w64, u64)
+    w_group, u_group = _group_geometry(w.to(torch.float64)), _group_geometry(u.to(torch.float64))
+    distances_w, distances_u = _weighted_distances(w_group, u_group)
+    radius_w, radius_u = distances_w.max(), distances_u.max()
     radius = torch.maximum(radius_w, radius_u)
-    gap = _linear_direction(w64, u64).norm()
+    gap = _direction_of_means(w_group, u_group).norm()
     if radius == 0:
-        ratio = torch.zeros((), dtype=torch.float64)
+        ratio = torch.zeros((), dtype=torch.float64, device=radius.device)
     elif gap == 0:
-        ratio = torch.tensor(math.inf, dtype=torch.float64)
+        ratio = torch.tensor(math.inf, dtype=torch.float64, device=radius.device)
     else:
         ratio = radius / gap
     return ClusterRadius(
@@ -205,8 +220,8 @@ def cluster_radius(w: Tensor, u: Tensor) -> ClusterRadius:
         radius_u=radius_u,
         mean_gap=gap,
         radius_ratio=ratio,
-        max_angle_w=_max_pairwise_angle(w64),
-        max_angle_u=_max_pairwise_angle(u64),
+        max_angle_w=_largest_angle(w_group.directions).to(radius.device),
+        max_angle_u=_largest_angle(u_group.directions).to(radius.device),
     )
 
 
