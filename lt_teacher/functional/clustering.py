@@ -92,7 +92,7 @@ class _GroupGeometry(NamedTuple):
 
 def _group_geometry(rows64: Tensor) -> _GroupGeometry:
     """:class:`_GroupGeometry` of a float64 group, read in three numba passes (:mod:`._cluster_kernels`)."""
-    rows = rows64.detach().cpu().contiguous()
+    rows = rows64.detach().to(device="cpu", dtype=_F64).contiguous()
     k, d = rows.shape
     mean, distances, directions = torch.empty(d, dtype=_F64), torch.empty(k, dtype=_F64), torch.empty(k, d, dtype=_F64)
     kept = group_geometry(rows.numpy(), mean.numpy(), distances.numpy(), directions.numpy())
