@@ -8,7 +8,8 @@ group is read in three passes (sums for the mean; per row its distance from the 
 direction) and the largest angle is found from the Gram matrix in one loop over the pairs.
 
 The formulas are those of :mod:`lt_teacher.functional.clustering` (section 5, supplementary 11.4), which
-documents them; every sum is float64 in index order, IEEE (no fast-math).
+documents them; every sum is float64 in index order, IEEE (no fast-math), of the rows scaled by a power of
+two so that neurons of any magnitude (1e-300 or 1e300) give their distances, norms and directions.
 """
 
 from __future__ import annotations
@@ -17,6 +18,32 @@ import math
 
 import numpy as np
 from numba import njit
+
+
+@njit(cache=True, nogil=True)
+def power_of_two_scale(largest: float) -> float:
+    """2^-e with e the exponent of ``largest`` (the largest |entry|), 1 for 0 or a non-finite value.
+
+    Sums of squares are taken of the entries times this scale: an exact scaling (a power of two) that keeps them
+    from underflowing or overflowing at any magnitude of the entries, and that changes no bit of a result where
+    the unscaled sums would not have under- or overflowed.
+    """
+    if largest == 0.0 or not math.isfinite(largest):
+        return 1.0
+    return math.ldexp(1.0, -max(math.frexp(largest)[1], -1000))
+
+
+@njit(cache=True, nogil=True)
+def euclidean_norm(vector: np.ndarray) -> float:
+    """||vector|| of a 1-D float64 array, without under- or overflow at any magnitude (:func:`power_of_two_scale`)."""
+    largest = 0.0
+    for entry in vector:
+        largest = max(largest, abs(entry))
+    scale = power_of_two_scale(largest)
+    squares = 0.0
+    for entry in vector:
+        squares += (entry * scale) * (entry * scale)
+    return math.sqrt(squares) / scale
 
 
 @njit(cache=True, nogil=True)
@@ -34,11 +61,16 @@ def group_geometry(rows: np.ndarray, mean: np.ndarray, distances: np.ndarray, di
         The number of directions written.
     """
     k, d = rows.shape
+    largest = 0.0
+    for i in range(k):
+        for col in range(d):
+            largest = max(largest, abs(rows[i, col]))
+    scale = power_of_two_scale(largest)
     for col in range(d):
         mean[col] = 0.0
     for i in range(k):
         for col in range(d):
-            mean[col] += rows[i, col]
+            mean[col] += rows[i, col] * scale
     for col in range(d):
         mean[col] /= k
     kept = 0
@@ -46,15 +78,18 @@ def group_geometry(rows: np.ndarray, mean: np.ndarray, distances: np.ndarray, di
         centred = 0.0
         squares = 0.0
         for col in range(d):
-            difference = rows[i, col] - mean[col]
+            entry = rows[i, col] * scale
+            difference = entry - mean[col]
             centred += difference * difference
-            squares += rows[i, col] * rows[i, col]
-        distances[i] = math.sqrt(centred)
+            squares += entry * entry
+        distances[i] = math.sqrt(centred) / scale
         norm = math.sqrt(squares)
         if norm > 0.0:
             for col in range(d):
-                directions[kept, col] = rows[i, col] / norm
+                directions[kept, col] = rows[i, col] * scale / norm
             kept += 1
+    for col in range(d):
+        mean[col] /= scale
     return kept
 
 

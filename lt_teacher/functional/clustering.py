@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from lt_teacher.functional._checks import check_alpha, check_groups, check_matrix, float64_inputs
-from lt_teacher.functional._cluster_kernels import group_geometry, largest_angle
+from lt_teacher.functional._cluster_kernels import euclidean_norm, group_geometry, largest_angle
 from lt_teacher.functional.network import output_from_preactivations
 
 _F64 = torch.float64
@@ -104,6 +104,12 @@ def _direction_of_means(w_group: _GroupGeometry, u_group: _GroupGeometry) -> Ten
     """rho_w w_bar - rho_u u_bar from the two groups' geometry."""
     rho_w, rho_u = group_weights(w_group.distances.shape[0], u_group.distances.shape[0])
     return rho_w * w_group.mean - rho_u * u_group.mean
+
+
+def _norm(vector: Tensor) -> Tensor:
+    """||vector|| (float64 scalar on the vector's device) without under- or overflow at any magnitude."""
+    norm = euclidean_norm(vector.detach().to(device="cpu", dtype=_F64).contiguous().numpy())
+    return torch.tensor(norm, dtype=_F64, device=vector.device)
 
 
 def _weighted_distances(w_group: _GroupGeometry, u_group: _GroupGeometry) -> tuple[Tensor, Tensor]:
@@ -207,7 +213,7 @@ def cluster_radius(w: Tensor, u: Tensor) -> ClusterRadius:
     distances_w, distances_u = _weighted_distances(w_group, u_group)
     radius_w, radius_u = distances_w.max(), distances_u.max()
     radius = torch.maximum(radius_w, radius_u)
-    gap = _direction_of_means(w_group, u_group).norm()
+    gap = _norm(_direction_of_means(w_group, u_group))
     if radius == 0:
         ratio = torch.zeros((), dtype=torch.float64, device=radius.device)
     elif gap == 0:

@@ -13,6 +13,7 @@ from lt_teacher.functional import (
     linear_region_mask,
     max_pairwise_angle,
     network_output,
+    neuron_distances,
     radius,
 )
 
@@ -170,3 +171,22 @@ def test_max_pairwise_angle_equals_every_pair(seed: int, k: int, d: int, spread:
     c = cluster_radius(w, u)
     assert c.max_angle_w.item() == pytest.approx(expected, rel=1e-12, abs=rounding)
     assert c.max_angle_u.item() == pytest.approx(expected, rel=1e-12, abs=rounding)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), exponent=st.integers(-1000, 1000), k_w=st.integers(1, 6), k_u=st.integers(1, 6))
+def test_cluster_radius_at_any_scale_is_the_scaled_value(seed: int, exponent: int, k_w: int, k_u: int) -> None:
+    """r, ||w_bar - u_bar||, their ratio and the angles are homogeneous in the neurons' scale: sums of squares that
+    under- or overflow (weights of 1e-300 or 1e300) must not turn them into 0 or inf. A power-of-two scale is
+    exact, so the values are the unscaled ones times the scale, bit for bit."""
+    g = torch.Generator().manual_seed(seed)
+    w = torch.randn(k_w, 7, generator=g, dtype=torch.float64) + 1.0
+    u = torch.randn(k_u, 7, generator=g, dtype=torch.float64) - 1.0
+    scale = 2.0**exponent
+    reference, scaled = cluster_radius(w, u), cluster_radius(w * scale, u * scale)
+    for name in ("radius", "radius_w", "radius_u", "mean_gap"):
+        assert float(getattr(scaled, name)) == float(getattr(reference, name)) * scale, name
+    for name in ("radius_ratio", "max_angle_w", "max_angle_u"):
+        assert float(getattr(scaled, name)) == float(getattr(reference, name)), name
+    distances = neuron_distances(w * scale, u * scale)
+    assert [d.tolist() for d in distances] == [(d * scale).tolist() for d in neuron_distances(w, u)]
