@@ -74,3 +74,13 @@ def test_the_row_has_the_step_of_the_epochs_other_values(tmp_path: Path) -> None
         own = {row["step"] for row in rows if row["epoch"] == epoch and row.get("train/loss")}
         ours = {row["step"] for row in rows if row["epoch"] == epoch and row.get("margin/loss")}
         assert own == ours and len(ours) == 1, rows
+
+
+def test_published_values_go_into_the_dictionaries_the_trainer_properties_return() -> None:
+    """Publishing skips the properties' refresh from the result collection; the dictionaries it writes must be the
+    very ones ``trainer.callback_metrics`` and ``trainer.logged_metrics`` return (whatever this Lightning keeps)."""
+    from lt_teacher.callbacks._evaluation_callback import _metric_dicts
+
+    trainer = Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False)
+    callback, logged = _metric_dicts(trainer)
+    assert callback is trainer.callback_metrics and logged is trainer.logged_metrics
