@@ -166,7 +166,7 @@ def verify_network(
                 for seed, view in enumerate(views):
                     x64 = head_inputs(pl_module, features, x, view, owner)
                     expected = network_output(x64, view.w, view.u, view.alpha, view.v).cpu()
-                    h = torch.cat([view.w, view.u]) @ x64.T  # (2k, n): the size of every term of N(x)
+                    h = view.neurons @ x64.T  # (2k, n): the size of every term of N(x)
                     magnitude = view.v * h.abs().sum(dim=0).cpu() + 1.0
                     dtype = found.dtype if found.dtype.is_floating_point else torch.float32
                     eps = torch.finfo(dtype).eps

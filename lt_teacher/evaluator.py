@@ -278,7 +278,7 @@ class DiagnosticsEvaluator:
     def _evaluate_data(
         self, views: list[TwoLayerView], per_seed: list[dict[str, float]], decide: Decide, radii: list[Tensor]
     ) -> None:
-        neurons = [torch.cat([view.w, view.u]) for view in views]
+        neurons = [view.neurons for view in views]
         for split, source in self.sources.items():
             error: Exception | None = None
             try:  # every process reads its points before any collective: a problem stops every rank alike

@@ -72,6 +72,19 @@ class TwoLayerView:
         return self.bias
 
     @property
+    def neurons(self) -> Tensor:
+        """[w; u], ((k_w + k_u), d') float64: the storage both groups are views of when u follows w in it (the
+        teacher network's one weight matrix; no copy), else their concatenation."""
+        w, u = self.w, self.u
+        if (
+            w.numel() and u.numel() and w.is_contiguous() and u.is_contiguous() and w.device == u.device
+            and w.untyped_storage().data_ptr() == u.untyped_storage().data_ptr()
+            and u.data_ptr() == w.data_ptr() + w.numel() * w.element_size()
+        ):
+            return w.as_strided((w.shape[0] + u.shape[0], w.shape[1]), w.stride())
+        return torch.cat([w, u])
+
+    @property
     def group_size(self) -> int:
         """The larger group size (k for the paper's network), used by the Theorem 6.2 threshold."""
         return max(self.w.shape[0], self.u.shape[0])

@@ -110,3 +110,21 @@ def test_deprecated_view_attribute_names_still_work_with_a_warning():
         assert view.scale == view.v == 0.5
     with pytest.deprecated_call(match="`bias`"):
         assert view.appends_bias is view.bias is True
+
+
+def test_neurons_stack_w_over_u_whatever_storage_the_groups_share() -> None:
+    """view.neurons is [w; u]: a view of the weight matrix when u follows w in it, a copy otherwise."""
+    import dataclasses
+
+    view = two_layer_view(LeakyReLUTeacherNet(input_dim=5, k=3, num_seeds=2), 1)
+    assert torch.equal(view.neurons, torch.cat([view.w, view.u])) and view.neurons.data_ptr() == view.w.data_ptr()
+    weight = torch.randn(7, 4, dtype=torch.float64)
+    cases = {
+        "u before w": (weight[4:], weight[:4]),
+        "separate tensors": (weight[:3].clone(), weight[3:].clone()),
+        "a gap between them": (weight[:2], weight[3:]),
+        "strided rows": (weight[0:6:2], weight[6:]),
+    }
+    for name, (w, u) in cases.items():
+        stacked = dataclasses.replace(view, w=w, u=u).neurons
+        assert torch.equal(stacked, torch.cat([w, u])), name
