@@ -18,7 +18,7 @@ from lt_teacher._chunk_plan import ChunkPlan, make_chunk_plan
 from lt_teacher._epoch_logging import EpochValueLogger
 from lt_teacher._validation import all_finite, check_bool, check_choice, check_int, check_positive, check_slope
 from lt_teacher.engines import EpochOrder
-from lt_teacher.engines._contract import per_network
+from lt_teacher.engines._contract import CheckedEngine, per_network
 from lt_teacher.functional._checks import signed_labels
 from lt_teacher.functional.network import (
     append_bias_coordinate,
@@ -155,6 +155,7 @@ class LeakyReLUTeacherNet(LightningModule):
         self._pending_order_state: dict[str, Any] | None = None
         self._epoch_loss_sum, self._epoch_steps = 0.0, 0  # sum of the per-step losses this epoch, and their number
         self._plan: ChunkPlan | None = None
+        self._engine: CheckedEngine | None = None  # the plan's engine on the training set, checked once per plan
         self._train_loss = EpochValueLogger("train/loss", prog_bar=True)  # the per-example engines' epoch loss
 
     @property
@@ -246,7 +247,7 @@ class LeakyReLUTeacherNet(LightningModule):
                 f"engine={self.hparams['engine']!r} trains in float32 or float64, but the Trainer's `precision` made the "
                 f"weights {self.weight.dtype}; use precision='32-true' or '64-true', or engine='lightning'."
             )
-        self._epoch_loss_sum, self._epoch_steps, self._plan = 0.0, 0, None
+        self._epoch_loss_sum, self._epoch_steps, self._plan, self._engine = 0.0, 0, None, None
         x, y = self._training_tensors()
         self._train_x = self.prepare_inputs(x.to(self.device)).contiguous()
         self._train_y = signed_labels(y, x.shape[0]).to(device=self.device, dtype=self.weight.dtype).contiguous()
@@ -288,11 +289,14 @@ class LeakyReLUTeacherNet(LightningModule):
         return list(range(self.global_rank, self.hparams["num_seeds"], self.trainer.world_size))
 
     def _chunk_plan(self) -> ChunkPlan:
-        """This process's way through an epoch, made once per fit (again if the training loader's length changes)."""
+        """This process's way through an epoch, made once per fit (again if the training loader's length changes),
+        with its engine on the training set (``_engine``, None without seeds), which checks that set only here."""
         batches = max(1, int(self.trainer.num_training_batches))
         if self._plan is None or self._plan.batches != batches:
-            n, hp = cast(Tensor, self._train_x).shape[0], self.hparams
-            self._plan = make_chunk_plan(hp["engine"], n, batches, self._owned_seeds(), hp["num_seeds"], self._per_network)
+            x, y, hp = cast(Tensor, self._train_x), cast(Tensor, self._train_y), self.hparams
+            plan = make_chunk_plan(hp["engine"], x.shape[0], batches, self._owned_seeds(), hp["num_seeds"], self._per_network)
+            self._engine = plan.checked_engine(plan.seed_weights(self.weight.data), x, y, hp["k"]) if plan.seeds else None
+            self._plan = plan
         return self._plan
 
     def _per_example_training_step(self, batch_idx: int) -> Tensor:
@@ -302,17 +306,14 @@ class LeakyReLUTeacherNet(LightningModule):
                 "training); call `trainer.fit`, or use engine='lightning' to run training_step by hand."
             )
         if self._order_epoch != self.current_epoch or self._epoch_order is None:
-            self._epoch_order = self._order.next_epoch()
-            self._order_epoch = self.current_epoch
+            self._epoch_order, self._order_epoch = self._order.next_epoch(), self.current_epoch
         plan = self._chunk_plan()
         start, stop = plan.bounds(batch_idx)
-        seeds = plan.seeds
-        weight = self.weight.data if plan.all_seeds else self.weight.data[seeds].contiguous()
+        seeds, weight = plan.seeds, plan.seed_weights(self.weight.data)
         chunk_loss = 0.0  # the sum of this chunk's per-step losses, in float64 as the engines return them
-        if stop > start and seeds:
+        if stop > start and self._engine is not None:
             order = self._epoch_order[:, start:stop] if plan.all_seeds else self._epoch_order[seeds, start:stop]
-            losses = plan.step(weight, self._train_x, self._train_y, order.to(weight.device), **plan.hyper, k_w=self.hparams["k"])
-            chunk_loss = float(losses.sum())
+            chunk_loss = float(self._engine(weight, order.to(weight.device)).sum())
         with torch.no_grad():
             if not plan.all_seeds:
                 self.weight.data[seeds] = weight
