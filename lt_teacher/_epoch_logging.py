@@ -52,9 +52,11 @@ class EpochValueLogger:
         """Log ``value`` (a floating tensor of one element) for the current epoch; call it from ``training_step``."""
         if not isinstance(value, Tensor):
             raise TypeError(f"`value` must be a torch.Tensor, got {type(value).__name__}.")
-        if value.numel() == 1 and self._update_registered_metric(module, value.detach().reshape(())):
-            self.fast_calls += 1
-            return
+        if value.numel() == 1:
+            scalar = value if value.ndim == 0 and not value.requires_grad else value.detach().reshape(())  # no copy needed
+            if self._update_registered_metric(module, scalar):
+                self.fast_calls += 1
+                return
         module.log(self.name, value, on_step=False, on_epoch=True, prog_bar=self.prog_bar, batch_size=1)
         self._remember_registered_metric(module)
 
