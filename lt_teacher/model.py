@@ -302,8 +302,8 @@ class LeakyReLUTeacherNet(LightningModule):
                 f"engine={self.hparams['engine']!r} trains inside `Trainer.fit` (it loads the training set at the start of "
                 "training); call `trainer.fit`, or use engine='lightning' to run training_step by hand."
             )
-        if self._order_epoch != self.current_epoch or self._epoch_order is None:
-            self._epoch_order, self._order_epoch = self._order.next_epoch(), self.current_epoch
+        if self._order_epoch != (epoch := self.current_epoch) or self._epoch_order is None:
+            self._epoch_order, self._order_epoch = self._order.next_epoch(), epoch
         plan = self._chunk_plan()
         start, stop = plan.bounds(batch_idx)
         weight = plan.seed_weights(self.weight.data)
