@@ -89,7 +89,7 @@ class EpochValueLogger:
         return True
 
 
-def _reset_since_updated(results: Any, fx: str) -> bool:
+def _reset_since_updated(results: Any, fx: str | None) -> bool:
     """Whether every tensor value logged from hook ``fx`` was reset and not updated since (``has_reset``, as Lightning
     leaves them all at an epoch's end): ``results.reset(metrics=False, fx=fx)`` would then change nothing but cost
     two tensor copies per value (torchmetrics' ``Metric.reset``)."""
