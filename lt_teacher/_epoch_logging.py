@@ -4,8 +4,9 @@
 ``_ResultMetric`` to the value's device on every call: about half a millisecond on a CPU (the device move
 deep-copies the metadata), a sixth of the fused engine's epoch at n = 2000. :class:`EpochValueLogger` calls
 ``self.log`` once per fit, the first time, and afterwards hands the value to the ``_ResultMetric`` that call
-registered, through the same ``update_metrics`` call ``self.log`` ends with, provided that metric is still the
-one stored under its key and on the value's device. Everything downstream is Lightning's own: the epoch
+registered, through the same ``update_metrics`` call ``self.log`` ends with (after the same reset of the hook's
+values at an epoch's first call, skipped when Lightning's reset at the previous epoch's end left nothing to reset),
+provided that metric is still the one stored under its key and on the value's device. Everything downstream is Lightning's own: the epoch
 reduction, ``callback_metrics`` and the progress bar from ``on_train_epoch_end`` on, the loggers' epoch row
 at Lightning's step, ``ModelCheckpoint``/``EarlyStopping`` monitoring. When anything it relies on is missing
 (another Lightning version, ``Trainer(barebones=True)``, a new trainer or result collection) it calls
@@ -52,9 +53,11 @@ class EpochValueLogger:
         """Log ``value`` (a floating tensor of one element) for the current epoch; call it from ``training_step``."""
         if not isinstance(value, Tensor):
             raise TypeError(f"`value` must be a torch.Tensor, got {type(value).__name__}.")
-        if value.numel() == 1 and self._update_registered_metric(module, value.detach().reshape(())):
-            self.fast_calls += 1
-            return
+        if value.numel() == 1:
+            scalar = value if value.ndim == 0 and not value.requires_grad else value.detach().reshape(())  # no copy needed
+            if self._update_registered_metric(module, scalar):
+                self.fast_calls += 1
+                return
         module.log(self.name, value, on_step=False, on_epoch=True, prog_bar=self.prog_bar, batch_size=1)
         self._remember_registered_metric(module)
 
@@ -79,8 +82,15 @@ class EpochValueLogger:
         if getattr(metric, "value", None) is None or metric.value.device != value.device:
             return False
         collection: Any = results
-        if connector.should_reset_tensors(fx):  # the first logging call of a new epoch's hook, as in module.log
+        if connector.should_reset_tensors(fx) and not _reset_since_updated(collection, fx):  # as in module.log
             collection.reset(metrics=False, fx=fx)
         collection.update_metrics(key, value, 1)
         connector._current_fx = fx
         return True
+
+
+def _reset_since_updated(results: Any, fx: str | None) -> bool:
+    """Whether every tensor value logged from hook ``fx`` was reset and not updated since (``has_reset``, as Lightning
+    leaves them all at an epoch's end): ``results.reset(metrics=False, fx=fx)`` would then change nothing but cost
+    two tensor copies per value (torchmetrics' ``Metric.reset``)."""
+    return all(item.has_reset for item in results.values() if item.is_tensor and item.meta.fx == fx)

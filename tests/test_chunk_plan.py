@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 
 import pytest
 
@@ -24,10 +23,10 @@ def test_the_steps_of_an_epoch_cover_it_once_in_block_aligned_chunks(n: int, bat
 
 def test_the_plan_holds_the_engine_and_the_hyperparameters_of_its_seeds() -> None:
     fused = make_chunk_plan("fused", 10, 1, [1], 3, HYPER)
-    assert isinstance(fused.step, functools.partial) and fused.step.func is fused_sgd_steps
+    assert fused.engine is fused_sgd_steps and fused.options == {"parallel": False}
     assert fused.hyper == {"lr": [0.2], "alpha": [0.1], "v": [2.0]} and not fused.all_seeds
     reference = make_chunk_plan("reference", 10, 1, [0, 1, 2], 3, HYPER)
-    assert reference.step is reference_sgd_steps and reference.all_seeds
+    assert reference.engine is reference_sgd_steps and reference.options == {} and reference.all_seeds
 
 
 @pytest.mark.parametrize(

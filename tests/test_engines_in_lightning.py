@@ -6,7 +6,7 @@ from lightning.pytorch import Trainer, seed_everything
 from torch.utils.data import DataLoader, TensorDataset
 
 from lt_teacher import LeakyReLUTeacherNet
-from lt_teacher.engines import EpochOrder, reference_sgd_steps
+from lt_teacher.engines import EpochOrder, fused_sgd_steps, reference_sgd_steps
 
 from _helpers import separable_gaussians
 
@@ -47,6 +47,17 @@ def test_lightning_runs_the_papers_sgd():
         assert torch.equal(trained, fit("fused", epochs=3, precision="64-true", batch_size=batch_size)[1])
     _, float32 = fit("fused", epochs=3, batch_size=4)
     assert torch.equal(float32, fit("fused", epochs=3, batch_size=11)[1])
+
+
+@pytest.mark.parametrize("num_seeds", [1, 3])
+def test_the_fit_gives_the_bits_of_the_public_fused_engine(num_seeds):
+    """The model checks its training set once per fit and then skips the engine's checks: same bits as checked calls."""
+    x, y = separable_gaussians(n=30, d=4, seed=2)
+    start, trained = fit("fused", epochs=3, num_seeds=num_seeds, batch_size=x.shape[0])
+    expected, order = start.clone(), EpochOrder(num_seeds, x.shape[0], seed=0)
+    for _ in range(3):
+        fused_sgd_steps(expected, x.float().contiguous(), y.float(), order.next_epoch(), 0.05, 0.2, 1.0)
+    assert torch.equal(trained, expected)
 
 
 def test_seeded_runs_are_bit_for_bit_repeatable():

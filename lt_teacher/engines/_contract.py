@@ -8,7 +8,9 @@ An engine module writes only its steps, ``steps(inputs: SGDInputs, **options) ->
 was found and what is expected.
 
 The checks cost O(S m + n) per call: ``weight`` and ``x`` are not scanned for NaN/Inf, which
-would cost more than a hundred SGD steps; a NaN there propagates to the returned losses.
+would cost more than a hundred SGD steps; a NaN there propagates to the returned losses. A caller that
+runs an engine every epoch on one training set (``LeakyReLUTeacherNet``) binds it to that set with
+:class:`CheckedEngine`, which checks the set once and afterwards only the weights and the order.
 """
 
 from __future__ import annotations
@@ -116,6 +118,18 @@ def per_network(value: object, name: str, num_networks: int, check: Callable[[ob
     return (check(value, name),) * num_networks
 
 
+def _check_indices(order: Tensor, n: int) -> None:
+    """Every entry of the int64 ``order`` is an index into ``x``'s n rows.
+
+    Raises:
+        ValueError: an index outside ``[0, n)``.
+    """
+    if order.numel() > 0:
+        lo, hi = (int(b) for b in torch.aminmax(order))
+        if lo < 0 or hi >= n:
+            raise ValueError(f"`order` holds example indices in [{lo}, {hi}] but `x` has n = {n} rows; expected [0, {n - 1}].")
+
+
 def check_sgd_inputs(
     weight: object,
     x: object,
@@ -167,10 +181,7 @@ def check_sgd_inputs(
     if bool(yt.abs().ne(1).any()):
         found = torch.unique(yt[yt.abs().ne(1)])[:6].tolist()
         raise ValueError(f"`y` must hold labels -1 or +1 in the dtype of `x`, found other values {found}.")
-    if ot.numel() > 0:
-        lo, hi = (int(b) for b in torch.aminmax(ot))
-        if lo < 0 or hi >= n:
-            raise ValueError(f"`order` holds example indices in [{lo}, {hi}] but `x` has n = {n} rows; expected [0, {n - 1}].")
+    _check_indices(ot, n)
 
     lr_f = per_network(lr, "lr", num_seeds, check_positive)
     alpha_f = per_network(alpha, "alpha", num_seeds, check_slope)
@@ -209,3 +220,53 @@ def sgd_engine(steps: Callable[..., Tensor]) -> SGDEngine:
 
 #: The contract's arguments: ``SGDEngine.__call__`` without ``self``.
 _CONTRACT = inspect.Signature(list(inspect.signature(SGDEngine.__call__).parameters.values())[1:])
+
+
+class CheckedEngine:
+    """An engine bound to one training set and one set of hyper-parameters, checked once, for many calls.
+
+    ``CheckedEngine(engine, weight, x, y, lr, alpha, v, k_w, **options)`` runs :func:`check_sgd_inputs` once (with
+    an empty ``order``); ``checked(weight, order)`` is then ``engine(weight, x, y, order, lr, alpha, v, k_w,
+    **options)`` without checking ``x``, ``y`` (e.g. its labels, a scan of all n), the hyper-parameters or their
+    shapes again, when ``weight`` has the shape, dtype and device checked and is contiguous and ``order`` is an
+    int64 tensor with one row per seed on that device; its indices are still checked to lie in ``[0, n)``
+    (O(S m)). Any other call goes to ``engine`` itself, which checks every argument and raises its errors.
+    A training loop that calls an engine every epoch on tensors it prepared (``LeakyReLUTeacherNet``) uses it;
+    ``x`` and ``y`` must not be modified in place afterwards (their checks would not see it).
+
+    Args:
+        engine: an engine made by :func:`sgd_engine` (e.g. ``fused_sgd_steps``).
+        weight, x, y, lr, alpha, v, k_w: as for ``engine``; ``weight`` is only a sample of the shape,
+            dtype and device of the weights of later calls.
+        options: the engine's own keyword-only arguments (``parallel`` of ``fused_sgd_steps``).
+
+    Raises:
+        TypeError: ``engine`` was not made by :func:`sgd_engine`; otherwise as :func:`check_sgd_inputs`.
+        ValueError: as :func:`check_sgd_inputs`.
+    """
+
+    def __init__(
+        self, engine: SGDEngine, weight: Tensor, x: Tensor, y: Tensor, lr: PerNetwork, alpha: PerNetwork, v: PerNetwork,
+        k_w: int | None = None, **options: Any,
+    ) -> None:
+        steps = getattr(engine, "__wrapped__", None)
+        if not callable(steps) or getattr(engine, "__signature__", None) is None:
+            raise TypeError(f"`engine` must be an engine made by `sgd_engine`, got {engine!r}.")
+        w = check_tensor(weight, "weight", ndim=3, shape="(S, 2k, d)")
+        empty = torch.zeros(w.shape[0], 0, dtype=torch.int64, device=w.device)
+        self.engine, self.options, self._steps = engine, options, steps
+        self.inputs = check_sgd_inputs(w, x, y, empty, lr, alpha, v, k_w)  # the checked arguments; weight and order vary
+
+    def __call__(self, weight: Tensor, order: Tensor) -> Tensor:
+        """The engine's losses (S,) for ``order.shape[1]`` steps per seed on ``weight`` (updated in place)."""
+        p = self.inputs
+        same_weight = (
+            isinstance(weight, Tensor) and weight.shape == p.weight.shape and weight.dtype == p.weight.dtype
+            and weight.device == p.weight.device and weight.is_contiguous()
+        )
+        fits = isinstance(order, Tensor) and order.dtype == torch.int64 and order.ndim == 2 and order.device == p.weight.device
+        if not same_weight or not fits or order.shape[0] != p.weight.shape[0]:
+            return self.engine(weight, p.x, p.y, order, p.lr, p.alpha, p.v, p.k_w, **self.options)
+        order = order.contiguous()
+        _check_indices(order, p.x.shape[0])
+        return self._steps(SGDInputs(weight, p.x, p.y, order, p.lr, p.alpha, p.v, p.k_w), **self.options)

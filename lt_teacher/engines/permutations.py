@@ -69,7 +69,7 @@ class EpochOrder:
         self.epoch += 1
         if self.shared:
             return perms[0].unsqueeze(0).expand(self.num_seeds, self.n).contiguous()
-        return torch.stack(perms)
+        return torch.stack(perms) if len(perms) > 1 else perms[0].unsqueeze(0)  # one seed: no copy
 
     def next_epochs(self, count: int) -> Tensor:
         """``count`` epochs back to back: (S, count * n) int64."""

@@ -1,4 +1,5 @@
-"""Every engine rejects a bad argument with an error that names it and says what is expected."""
+"""Every engine rejects a bad argument with an error that names it and says what is expected; an engine checked once
+for a training set (what the model runs every epoch) gives the bits of the public engine and still checks the rest."""
 
 from __future__ import annotations
 
@@ -9,7 +10,15 @@ from typing import Any
 import pytest
 import torch
 
-from lt_teacher.engines import autograd_sgd_steps, batched_sgd_steps, fused_sgd_steps, graph_sgd_steps, reference_sgd_steps
+from lt_teacher.engines import (
+    EpochOrder,
+    autograd_sgd_steps,
+    batched_sgd_steps,
+    fused_sgd_steps,
+    graph_sgd_steps,
+    reference_sgd_steps,
+)
+from lt_teacher.engines._contract import CheckedEngine
 
 ENGINES = [
     pytest.param(fused_sgd_steps, id="fused"),
@@ -143,3 +152,43 @@ def test_autograd_sgd_steps_is_the_deprecated_name_of_the_reference_engine() -> 
     with pytest.warns(DeprecationWarning, match=r"`autograd_sgd_steps` is deprecated, use `reference_sgd_steps`"):
         losses = autograd_sgd_steps(**args)
     assert torch.equal(losses, reference_sgd_steps(**expected)) and torch.equal(args["weight"], expected["weight"])
+
+
+@pytest.mark.parametrize("engine", [fused_sgd_steps, reference_sgd_steps], ids=["fused", "reference"])
+def test_calls_give_the_bits_of_the_public_engine(engine: Callable[..., torch.Tensor]) -> None:
+    args = good_args()
+    weight, x, y = args["weight"], args["x"], args["y"]
+    lr, alpha, v = [0.1, 0.2], 0.2, [1.0, 0.5]
+    checked = CheckedEngine(engine, weight, x, y, lr, alpha, v)
+    public = weight.clone()
+    order = EpochOrder(2, x.shape[0], seed=1)
+    for _ in range(3):
+        epoch = order.next_epoch()
+        losses = checked(weight, epoch[:, 1:])  # a strided column slice, as a chunk of an epoch
+        assert torch.equal(losses, engine(public, x, y, epoch[:, 1:], lr, alpha, v))
+        assert torch.equal(weight, public)
+
+
+def test_the_training_set_is_checked_once_and_the_public_engine_still_checks_every_call() -> None:
+    args = good_args()
+    bad_labels = args["y"].clone()
+    bad_labels[2] = 0.5
+    with pytest.raises(ValueError, match="`y` must hold labels -1 or \\+1"):
+        CheckedEngine(fused_sgd_steps, args["weight"], args["x"], bad_labels, 0.1, 0.2, 1.0)
+    with pytest.raises(ValueError, match="`y` must hold labels -1 or \\+1"):
+        fused_sgd_steps(**{**args, "y": bad_labels})
+    with pytest.raises(TypeError, match="`engine` must be an engine made by `sgd_engine`"):
+        CheckedEngine(lambda *a: a, args["weight"], args["x"], args["y"], 0.1, 0.2, 1.0)  # type: ignore[arg-type]
+
+
+def test_other_weights_or_orders_get_the_public_engines_checks() -> None:
+    args = good_args()
+    checked = CheckedEngine(fused_sgd_steps, args["weight"], args["x"], args["y"], 0.1, 0.2, 1.0)
+    with pytest.raises(ValueError, match="`order` holds example indices in \\[0, 5\\]"):
+        checked(args["weight"], torch.tensor([[0, 5], [1, 2]]))
+    with pytest.raises(TypeError, match="`weight` must have the dtype|`x` must have the dtype"):
+        checked(args["weight"].float(), args["order"])
+    with pytest.raises(ValueError, match="`order` must have one row per seed"):
+        checked(args["weight"], args["order"][:1])
+    with pytest.raises(ValueError, match="`weight` must be contiguous"):
+        checked(args["weight"].transpose(1, 2).contiguous().transpose(1, 2), args["order"])
