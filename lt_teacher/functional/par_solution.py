@@ -15,7 +15,7 @@ from torch import Tensor
 
 from lt_teacher.functional._checks import check_groups, check_tensor
 from lt_teacher.functional._numerics import divide_where_positive
-from lt_teacher.functional.clustering import _linear_direction
+from lt_teacher.functional.clustering import _direction_of_means, _group_geometry
 
 
 class PARSolutionCosines(NamedTuple):
@@ -84,10 +84,11 @@ def par_solution_cosines(w: Tensor, u: Tensor, solution: Iterable[Tensor]) -> PA
             raise ValueError(f"`{name}` must have shape ({w.shape[1]},) like the neurons, got {tuple(vector.shape)}.")
     w, u = w.to(torch.float64), u.to(torch.float64)
     w_svm, u_svm = w_svm.to(torch.float64), u_svm.to(torch.float64)
+    w_group, u_group = _group_geometry(w), _group_geometry(u)  # the group means, as cluster_radius takes them
     return PARSolutionCosines(
-        cosine_w=cosine(w.mean(dim=0), w_svm),
-        cosine_u=cosine(u.mean(dim=0), u_svm),
-        cosine_direction=cosine(_linear_direction(w, u), w_svm - u_svm),
+        cosine_w=cosine(w_group.mean, w_svm),
+        cosine_u=cosine(u_group.mean, u_svm),
+        cosine_direction=cosine(_direction_of_means(w_group, u_group), w_svm - u_svm),
         min_cosine_w=float(row_cosines(w, w_svm).min()),
         min_cosine_u=float(row_cosines(u, u_svm).min()),
     )
