@@ -143,4 +143,6 @@ def combine_seeds(per_seed: list[dict[str, float]], groups: Sequence[Sequence[in
 def _spread(column: Tensor) -> float:
     """Sample standard deviation (ddof 1) of the finite entries; 0 for fewer than two."""
     finite = column[torch.isfinite(column)]
-    return float(finite.std()) if finite.numel() > 1 else 0.0
+    if finite.numel() < 2 or bool((finite == finite[0]).all()):  # equal values: exactly 0, not the mean's rounding
+        return 0.0
+    return float(finite.std())

@@ -98,7 +98,8 @@ def smoothed_margin(q: Tensor, param_norm: float | Tensor, degree: int = 1) -> T
 
     n L = sum_i log(1 + exp(-q_i)). Finite for any finite margins: it stays accurate when every
     per-point loss underflows (q ~ 1e4) and when the loss is huge (q ~ -1e3). gamma_tilde <= gamma_bar,
-    and gamma_tilde > 0 exactly when Assumption 6.1 (L < 1/n) holds.
+    and gamma_tilde > 0 exactly when n L < log 2, which implies Assumption 6.1 (L < 1/n) but is not implied
+    by it (q = [-0.1]: L = 0.744 < 1, gamma_tilde = -0.1).
 
     Example:
         >>> import torch
