@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset, Subset, Tenso
 
 from lt_teacher._validation import all_finite
 from lt_teacher.functional._checks import signed_labels
+from lt_teacher.functional._numerics import row_norms
 
 __all__ = ["SPLITS", "BatchToXY", "EvaluationSource", "HeadInputs", "check_split_data", "make_source", "read_split"]
 
@@ -137,7 +138,7 @@ def read_split(
         if x64.is_floating_point() and not all_finite(x64):
             raise ValueError(f"{owner}: the {source.split} data contains NaN or Inf inputs; expected finite values.")
         if prepare is not None:
-            prepared.append((x64, labels.to(x64.device), x64.norm(dim=1)))
+            prepared.append((x64, labels.to(x64.device), row_norms(x64)))
         else:
             raw.append((x, labels))
     return raw, prepared, first

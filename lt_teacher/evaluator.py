@@ -31,6 +31,7 @@ from lt_teacher._batch import default_batch_to_xy
 from lt_teacher._sources import Collate, datasets_from_data
 from lt_teacher.evaluation_data import SPLITS, BatchToXY, EvaluationSource, check_split_data, make_source, read_split
 from lt_teacher.functional._checks import check_beta
+from lt_teacher.functional._numerics import row_norms
 from lt_teacher.functional.clustering import cluster_radius, radius
 from lt_teacher.functional.evaluation import BatchStatistics, evaluate_statistics
 from lt_teacher.functional.fast_evaluation import FastInputs, evaluate_fast, fast_inputs
@@ -245,7 +246,7 @@ class DiagnosticsEvaluator:
         batches = []
         for x, labels in raw:
             x64 = self._head(x, view)  # type: ignore[misc]  # raw batches exist only with a head
-            batches.append((x64, labels.to(x64.device), x64.norm(dim=1)))
+            batches.append((x64, labels.to(x64.device), row_norms(x64)))
         return batches
 
     # ------------------------------------------------------------- evaluation

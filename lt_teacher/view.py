@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from lt_teacher.functional.network import append_bias_coordinate, network_output
+from lt_teacher.functional._numerics import vector_norm
 from lt_teacher.model import LeakyReLUTeacherNet
 
 _EXPECTED = (
@@ -114,7 +115,7 @@ def _teacher_view(net: LeakyReLUTeacherNet, seed: int) -> TwoLayerView:
         u=weight[hp.k :],
         alpha=net.network_hparams(seed)["alpha"],
         v=net.network_hparams(seed)["v"],
-        param_norm=float(weight.norm()),
+        param_norm=float(vector_norm(weight)),
         degree=1,
         input_dim=int(hp.input_dim),
         bias=bool(hp.bias),
@@ -164,8 +165,7 @@ def _sequential_view(seq: nn.Sequential) -> TwoLayerView:
             f"The network has no hidden neuron with a {missing} output weight, so one of the paper's two "
             "neuron groups is empty; expected output weights of both signs."
         )
-    squares: Any = sum((p.detach().to(torch.float64) ** 2).sum() for p in params)  # 0 + a tensor per parameter
-    param_norm = float(torch.sqrt(squares))
+    param_norm = float(vector_norm(torch.cat([p.detach().to(torch.float64).reshape(-1) for p in params])))
     return TwoLayerView(
         w=w,
         u=u,

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from lt_teacher.functional._checks import check_beta, float64_inputs, signed_labels
-from lt_teacher.functional._numerics import divide_where_positive
+from lt_teacher.functional._numerics import divide_where_positive, row_norms
 
 _F64 = torch.float64
 
@@ -170,7 +170,7 @@ def neural_agreement(x: Tensor, w: Tensor, u: Tensor, beta: float = 0.0) -> Neur
     """
     x64, w64, u64 = float64_inputs(x, w, u)
     beta = check_beta(beta)
-    stats = _neural_agreement_update(x64 @ w64.T, x64 @ u64.T, w64.norm(dim=1), u64.norm(dim=1), beta)
+    stats = _neural_agreement_update(x64 @ w64.T, x64 @ u64.T, row_norms(w64), row_norms(u64), beta)
     return _neural_agreement_compute(stats)
 
 
@@ -239,8 +239,8 @@ def agreement_certificate_mask(x: Tensor, w: Tensor, u: Tensor) -> Tensor:
         tensor([ True, False])
     """
     x64, w64, u64 = float64_inputs(x, w, u)
-    agree_w = group_agrees(normalized_preactivations(x64 @ w64.T, w64.norm(dim=1)), 0.0)
-    agree_u = group_agrees(normalized_preactivations(x64 @ u64.T, u64.norm(dim=1)), 0.0)
+    agree_w = group_agrees(normalized_preactivations(x64 @ w64.T, row_norms(w64)), 0.0)
+    agree_u = group_agrees(normalized_preactivations(x64 @ u64.T, row_norms(u64)), 0.0)
     return agree_w & agree_u
 
 
@@ -296,6 +296,6 @@ def par_fraction(x: Tensor, y: Tensor, w: Tensor, u: Tensor, beta: float = 0.0) 
     x64, w64, u64 = float64_inputs(x, w, u)
     c = signed_labels(y, x64.shape[0])
     beta = check_beta(beta)
-    h_w_hat = normalized_preactivations(x64 @ w64.T, w64.norm(dim=1))
-    h_u_hat = normalized_preactivations(x64 @ u64.T, u64.norm(dim=1))
+    h_w_hat = normalized_preactivations(x64 @ w64.T, row_norms(w64))
+    h_u_hat = normalized_preactivations(x64 @ u64.T, row_norms(u64))
     return _par_fraction_compute(*_par_fraction_update(h_w_hat, h_u_hat, c), beta)

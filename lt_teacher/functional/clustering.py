@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from lt_teacher.functional._checks import check_alpha, check_groups, check_matrix, float64_inputs
+from lt_teacher.functional._numerics import row_norms
 from lt_teacher.functional._cluster_kernels import euclidean_norm, group_geometry, largest_angle
 from lt_teacher.functional.network import output_from_preactivations
 
@@ -286,7 +287,7 @@ def linear_region_mask(x: Tensor, w: Tensor, u: Tensor) -> Tensor:
     """
     x64, w64, u64 = float64_inputs(x, w, u)
     r = torch.maximum(*_group_radii(w64, u64))
-    return linear_region_from_preactivations(x64 @ w64.T, x64 @ u64.T, x64.norm(dim=1), r)
+    return linear_region_from_preactivations(x64 @ w64.T, x64 @ u64.T, row_norms(x64), r)
 
 
 def linear_disagreement(x: Tensor, w: Tensor, u: Tensor, alpha: float) -> Tensor:
@@ -364,5 +365,5 @@ def linear_region_fractions(x: Tensor, w: Tensor, u: Tensor, alpha: float) -> Li
     alpha = check_alpha(alpha)
     r = torch.maximum(*_group_radii(w64, u64))
     h_w, h_u = x64 @ w64.T, x64 @ u64.T
-    stats = _linear_region_update(h_w, h_u, x64.norm(dim=1), r, output_from_preactivations(h_w, h_u, alpha))
+    stats = _linear_region_update(h_w, h_u, row_norms(x64), r, output_from_preactivations(h_w, h_u, alpha))
     return _linear_region_compute(stats)

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from lt_teacher.functional._checks import check_alpha, check_groups, check_matrix, output_weight, signed_labels
+from lt_teacher.functional._numerics import row_norms
 from lt_teacher.functional.agreement import (
     AgreementStatisticsState,
     PARStatisticsState,
@@ -75,7 +76,7 @@ def evaluate_batch(
     x64 = x.to(torch.float64)
     labels = signed_labels(y, x.shape[0]).to(x64.device)
     neurons = torch.cat([w, u]).to(torch.float64)
-    return evaluate_prepared(x64, labels, x64.norm(dim=1), neurons, w.shape[0], alpha, v_checked)
+    return evaluate_prepared(x64, labels, row_norms(x64), neurons, w.shape[0], alpha, v_checked)
 
 
 def evaluate_prepared(
@@ -141,7 +142,7 @@ def evaluate_statistics(
     """:func:`batch_statistics` of the float64 pass :func:`evaluate_prepared` (neurons ((k_w + k_u), d) stacked [w; u]),
     and the batch."""
     batch = evaluate_prepared(x64, labels, x_norm, neurons, k_w, alpha, v)
-    norms = neurons.norm(dim=1)
+    norms = row_norms(neurons)
     statistics = batch_statistics(
         batch, norms[:k_w], norms[k_w:], radius=radius, beta=beta, agreement=agreement, par=par, margin=margin
     )

@@ -55,6 +55,7 @@ from torch import Tensor
 from lt_teacher._validation import all_finite
 
 from lt_teacher.functional._fast_kernels import settle_entries, to_float32_checked, undecided_points
+from lt_teacher.functional._numerics import row_norms
 from lt_teacher.functional.agreement import PARStatisticsState, _agreement_state, group_agrees_from_extremes, sign_agreement_counts
 from lt_teacher.functional.clustering import _region_state, group_weights, linear_projection, linear_projection_weights, region_threshold
 from lt_teacher.functional.evaluation import BatchStatistics, evaluate_statistics
@@ -179,7 +180,7 @@ def evaluate_fast(
     """
     n, d = x64.shape
     k = neurons.shape[0]
-    norms = neurons.norm(dim=1)  # (K,) float64
+    norms = row_norms(neurons)  # (K,) float64
     r = None if radius is None else torch.as_tensor(radius, dtype=torch.float64)
     parts = {"agreement": agreement, "par": par, "margin": margin}
     if (

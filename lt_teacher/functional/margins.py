@@ -17,6 +17,7 @@ from torch import Tensor
 
 from lt_teacher._validation import all_finite, check_float, check_int
 from lt_teacher.functional._checks import check_alpha, check_positive, check_tensor, output_weight
+from lt_teacher.functional._numerics import divide_by_power
 from lt_teacher.functional.network import log_logistic_loss
 
 _F64 = torch.float64
@@ -71,7 +72,7 @@ def neg_log_expm1_exp(log_t: Tensor) -> Tensor:
 def smoothed_margin_from_log_sum_loss(log_n_loss: Tensor, param_norm: float | Tensor, degree: int = 1) -> Tensor:
     """Eq. (5) from lambda = log(n L): log(1 / (exp(n L) - 1)) / ||theta||^degree."""
     norm = torch.as_tensor(param_norm, dtype=torch.float64)
-    return neg_log_expm1_exp(log_n_loss) / norm**degree
+    return divide_by_power(neg_log_expm1_exp(log_n_loss), norm.to(log_n_loss.device), degree)
 
 
 def normalized_margin(q: Tensor, param_norm: float | Tensor, degree: int = 1) -> Tensor:
@@ -90,7 +91,7 @@ def normalized_margin(q: Tensor, param_norm: float | Tensor, degree: int = 1) ->
     """
     q64 = _check_margins(q)
     norm = check_positive(float(param_norm), "param_norm")
-    return q64.min() / _normalizer(norm, _check_degree(degree))
+    return divide_by_power(q64.min(), torch.tensor(norm, dtype=torch.float64, device=q64.device), _check_degree(degree))
 
 
 def smoothed_margin(q: Tensor, param_norm: float | Tensor, degree: int = 1) -> Tensor:
@@ -109,11 +110,6 @@ def smoothed_margin(q: Tensor, param_norm: float | Tensor, degree: int = 1) -> T
     q64 = _check_margins(q)
     norm = check_positive(float(param_norm), "param_norm")
     return smoothed_margin_from_log_sum_loss(log_sum_loss(q64), norm, _check_degree(degree))
-
-
-def _normalizer(param_norm: float, degree: int) -> float:
-    """||theta||^degree, the denominator of Eq. (4) and Eq. (5)."""
-    return param_norm**degree
 
 
 def satisfies_assumption_6_1(log_n_loss: Tensor) -> Tensor:
@@ -203,12 +199,11 @@ def _margin_compute(
     log_loss = float(stats.log_n_loss) - math.log(count)
     smoothed = float(smoothed_margin_from_log_sum_loss(stats.log_n_loss, param_norm, degree))
     threshold = float(theorem_6_2_threshold(k, alpha, v, stats.max_input_norm))
-    norm = _normalizer(param_norm, degree)
     return MarginSummary(
         loss=math.exp(log_loss),
         log_loss=log_loss,
         accuracy=float(stats.n_correct) / count,
-        normalized=float(stats.min_margin) / norm if norm > 0 else -math.inf,
+        normalized=divide_by_power(float(stats.min_margin), float(param_norm), degree) if param_norm > 0 else -math.inf,
         smoothed=smoothed,
         assumption_6_1=float(satisfies_assumption_6_1(stats.log_n_loss)),
         theorem_6_2_threshold=threshold,
