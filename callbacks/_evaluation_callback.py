@@ -97,6 +97,8 @@ class EvaluationCallback(Callback, ABC):
         self._latest: dict[str, float] | None = None  # an evaluation outside fit (validate/test)
         self._skip_evaluation = False
         self._history: list[dict[str, float]] = []
+        self._train_loader: Any = None  # the training loader this fit's data were read from
+        self._reread = False  # Lightning reloaded the training loader: read the data again before evaluating
         # the same path in the launching process and in the spawned copies of this callback
         self._handoff = str(Path(tempfile.gettempdir()) / f"lt_teacher_history_{os.getpid()}_{uuid.uuid4().hex}.json")
 
@@ -146,11 +148,27 @@ class EvaluationCallback(Callback, ABC):
             if [c for c in callbacks if isinstance(c, EvaluationCallback)][-1] is self:
                 flush_epoch_values(trainer)
 
+    @override
+    def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._train_loader, self._reread = None, False
+
+    @override
+    def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """Notice a reloaded training loader (``reload_dataloaders_every_n_epochs``): the evaluations after it
+        read the points the model now trains on, not those read at the start of training."""
+        loader = trainer.train_dataloader
+        if self._train_loader is not None and loader is not self._train_loader and getattr(self, "data", None) is None:
+            self._reread = True
+        self._train_loader = loader
+
     def _evaluate_epoch(self, trainer: Trainer, pl_module: LightningModule) -> None:
         epochs_done = trainer.current_epoch + 1
         last = trainer.max_epochs is not None and epochs_done >= trainer.max_epochs
         if trainer.sanity_checking or (epochs_done % self.every_n_epochs != 0 and not last):
             return
+        if self._reread:  # the data of the epoch just trained, as on_train_start reads them (and checks the network on them)
+            self._reread = False
+            self.on_train_start(trainer, pl_module)
         values = self.compute(pl_module)
         if values:
             publish_epoch_values(trainer, values)

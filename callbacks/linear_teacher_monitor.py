@@ -8,6 +8,8 @@ from typing import Any
 
 import torch
 from lightning.pytorch import LightningModule, Trainer
+from lightning.pytorch.trainer.states import TrainerFn
+from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 from typing_extensions import override
 
@@ -144,6 +146,7 @@ class LinearTeacherMonitor(AnalysedNetwork, EvaluationCallback):
         self.groups, self.splits, self.beta = self.evaluator.groups, self.evaluator.splits, self.evaluator.beta
         self.max_samples, self.batch_size, self.sample_seed = max_samples, batch_size, sample_seed
         self.cache_limit_mb = self.evaluator.cache_limit_mb
+        self._fit_train: Any = None  # the training (dataset, collate) of the last fit, for validate/test without one
 
     @property
     @override
@@ -187,10 +190,10 @@ class LinearTeacherMonitor(AnalysedNetwork, EvaluationCallback):
         sample: Tensor | None = None
         try:
             if self.evaluator.needs_data:
-                datasets = resolve_datasets(trainer, self.data, self.evaluator.needed_splits(), owner)
+                datasets = self._datasets(trainer)
                 sample = self.evaluator.load_datasets(
                     datasets, views[0], rank=trainer.global_rank, world_size=trainer.world_size, head=head,
-                    skip_empty=self.data is None,
+                    skip_empty=self.data is None, require_train=trainer.state.fn == TrainerFn.FITTING,
                 )
             else:  # a data-free monitor still verifies the network on a few training inputs
                 sample = self._training_sample(trainer)
@@ -199,6 +202,25 @@ class LinearTeacherMonitor(AnalysedNetwork, EvaluationCallback):
         except (TypeError, ValueError) as err:
             error = err
         self._verify(trainer, pl_module, views, sample, error)
+
+    def _datasets(self, trainer: Trainer) -> dict[str, Any]:
+        """The splits to evaluate. In ``validate``/``test`` without training data in that call (e.g.
+        ``trainer.test(model, dataloaders=...)`` after ``trainer.fit(model, train_loader)``), the training points
+        this monitor read in the last fit; with none at all, only what needs no training data is evaluated."""
+        owner = type(self).__name__
+        datasets = resolve_datasets(trainer, self.data, self.evaluator.needed_splits(), owner)
+        if trainer.state.fn == TrainerFn.FITTING:
+            self._fit_train = datasets.get("train")
+        elif "train" in self.evaluator.needed_splits() and "train" not in datasets:
+            if self._fit_train is not None:
+                datasets["train"] = self._fit_train
+            elif {"agreement", "par", "margin"} & set(self.groups):
+                rank_zero_warn(
+                    f"{owner}: no training data in {trainer.state.fn.value} (nor from an earlier fit of this monitor): "
+                    "the nar/*, par/* and margin/* keys, which are computed on the training points, are left out. Pass "
+                    "a datamodule, or the points with `data={'train': (x, y)}`."
+                )
+        return datasets
 
     def _training_sample(self, trainer: Trainer) -> Tensor | None:
         """A few training inputs of this process, to verify the network; None where none can be read."""

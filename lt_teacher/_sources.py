@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 from lightning.pytorch import Trainer
+from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_warn
 from lightning.pytorch.utilities.model_helpers import is_overridden
 from torch import Tensor
@@ -166,33 +167,69 @@ def datasets_from_data(
     return found
 
 
+#: The trainer's property holding the loader Lightning made for each split in the running stage.
+_RUNNING_LOADER = {"train": "train_dataloader", "val": "val_dataloaders", "test": "test_dataloaders"}
+
+
+def _declared_source(trainer: Trainer, split: str) -> Any:
+    """Lightning's record of where the split's loader comes from in this run (the loaders given to ``fit``/
+    ``validate``/``test``, or the datamodule or module whose ``<split>_dataloader`` makes it); None if this
+    Lightning version keeps it elsewhere."""
+    fitting = trainer.state.fn == TrainerFn.FITTING
+    loops = {
+        "train": getattr(trainer, "fit_loop", None),
+        "val": getattr(getattr(getattr(trainer, "fit_loop", None), "epoch_loop", None), "val_loop", None) if fitting
+        else getattr(trainer, "validate_loop", None),
+        "test": getattr(trainer, "test_loop", None),
+    }
+    source = getattr(loops[split], "_data_source", None)
+    return source if callable(getattr(source, "is_defined", None)) and callable(getattr(source, "dataloader", None)) else None
+
+
+def _split_loader(trainer: Trainer, split: str, owner: str) -> Any:
+    """The loader of ``split`` in this run, as Lightning uses it.
+
+    The loader Lightning already made for the running stage (``trainer.train_dataloader`` during ``fit``, so
+    the monitors read exactly the points the model trains on, also when ``train_dataloader()`` is not
+    deterministic or the loaders are reloaded), else the one the run declares, asked for now (the validation
+    loader before the first validation, the test split of a datamodule during ``fit``).
+    """
+    loader = getattr(trainer, _RUNNING_LOADER[split], None)
+    if loader is not None:
+        return loader
+    source = _declared_source(trainer, split)
+    datamodule = trainer.datamodule  # type: ignore[attr-defined]
+    if source is not None:
+        if not source.is_defined():
+            return None
+        make = source.dataloader
+    elif datamodule is not None and is_overridden(f"{split}_dataloader", datamodule):
+        make = getattr(datamodule, f"{split}_dataloader")
+    else:
+        return None
+    try:
+        return make()
+    except Exception as err:  # e.g. test data built only in setup("test")
+        if split == "train":
+            raise ValueError(f"{owner}: the run's train_dataloader() failed: {err!r}") from err
+        stage = "test" if split == "test" else "validate"
+        rank_zero_warn(
+            f"{owner}: skipping the {split} split: its {split}_dataloader() failed during {trainer.state.fn.value} "
+            f"({err!r}); it may build that split only in setup('{stage}'). "
+            f"Pass `splits` without '{split}', or the points with `data={{'{split}': (x, y)}}`."
+        )
+        return None
+
+
 def resolve_datasets(
     trainer: Trainer, data: Mapping[str, Any] | None, splits: tuple[str, ...], owner: str
 ) -> dict[str, tuple[Dataset, Collate | None]]:
-    """The datasets to evaluate: from ``data`` if given, else the datamodule or the trainer's loaders."""
+    """The datasets to evaluate: from ``data`` if given, else the run's loaders (:func:`_split_loader`)."""
     if data is not None:
         return datasets_from_data(data, splits, owner)
     found: dict[str, tuple[Dataset, Collate | None]] = {}
-    datamodule = trainer.datamodule  # type: ignore[attr-defined]
     for split in splits:
-        loader: Any = None
-        if datamodule is not None and is_overridden(f"{split}_dataloader", datamodule):
-            try:
-                loader = getattr(datamodule, f"{split}_dataloader")()
-            except Exception as err:  # e.g. test data built only in setup("test")
-                if split == "train":
-                    raise ValueError(f"{owner}: the datamodule's train_dataloader() failed: {err!r}") from err
-                stage = "test" if split == "test" else "validate"
-                rank_zero_warn(
-                    f"{owner}: skipping the {split} split: {type(datamodule).__name__}.{split}_dataloader() failed during "
-                    f"fit ({err!r}); it may build that split only in setup('{stage}'). "
-                    f"Pass `splits` without '{split}', or the points with `data={{'{split}': (x, y)}}`."
-                )
-                continue
-        elif split == "train":
-            loader = trainer.train_dataloader
-        elif split == "val":
-            loader = trainer.val_dataloaders
+        loader = _split_loader(trainer, split, owner)
         if loader is not None:
             found[split] = _dataset_of(loader, split, owner)
     return found

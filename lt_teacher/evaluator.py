@@ -182,6 +182,7 @@ class DiagnosticsEvaluator:
         world_size: int = 1,
         head: Head | None = None,
         skip_empty: bool = False,
+        require_train: bool = True,
     ) -> Tensor | None:
         """Take this process's shard of every needed split and read it once, checking every batch.
 
@@ -193,12 +194,15 @@ class DiagnosticsEvaluator:
             head: ``head(x, view)`` returns the float64 inputs of the analysed head for raw inputs ``x`` (a
                 learned backbone), recomputed at every evaluation; default ``view.prepare_inputs(x)``.
             skip_empty: drop an empty split other than ``"train"`` instead of raising.
+            require_train: without training data, raise (default) or evaluate only what needs none (the cluster
+                radius and the linear region of the other splits; the ``nar/*``, ``par/*`` and ``margin/*`` keys are
+                then left out).
 
         Returns:
             The inputs of this process's first training batch as the data gives them (None without them).
         """
         self.clear_data(head)
-        if "train" in self.needed_splits() and "train" not in datasets:
+        if require_train and "train" in self.needed_splits() and "train" not in datasets:
             raise ValueError(f"{self.owner}: found no training data to evaluate; pass `data={{'train': (x, y)}}`.")
         for split, (dataset, collate) in datasets.items():
             self.sources[split] = make_source(

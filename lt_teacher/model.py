@@ -258,6 +258,13 @@ class LeakyReLUTeacherNet(LightningModule):
                 f"engine={self.hparams['engine']!r} trains in float32 or float64, but the Trainer's `precision` made the "
                 f"weights {self.weight.dtype}; use precision='32-true' or '64-true', or engine='lightning'."
             )
+        if self.trainer.reload_dataloaders_every_n_epochs:
+            raise ValueError(
+                f"engine={self.hparams['engine']!r} reads the training set once, at the start of training, but the Trainer "
+                f"reloads the training loader every {self.trainer.reload_dataloaders_every_n_epochs} epoch(s) "
+                "(`reload_dataloaders_every_n_epochs`): the engine would keep training on the first set. Set "
+                "reload_dataloaders_every_n_epochs=0, or use engine='lightning' to train on the reloaded batches."
+            )
         self._epoch_loss_sum, self._epoch_steps, self._plan, self._engine = 0.0, 0, None, None
         x, y = self._training_tensors()
         self._train_x = self.prepare_inputs(x.to(self.device)).contiguous()

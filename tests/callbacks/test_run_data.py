@@ -1,0 +1,124 @@
+"""The monitors evaluate the points the run trains on, as Lightning gives them, in every stage.
+
+* During ``fit`` the training points are those of ``trainer.train_dataloader`` (the loader Lightning made),
+  not a second call of the datamodule's ``train_dataloader()``: a datamodule whose loader differs from call to
+  call (a fresh random subset, a counter) must not make the monitors read another set than the model trains on.
+* With ``reload_dataloaders_every_n_epochs``, each evaluation reads the loader of the epoch just trained.
+* ``trainer.test(model, dataloaders=...)`` after ``trainer.fit(model, train_loader)`` evaluates the linear
+  region on the given test points and the training-set diagnostics on the points of that fit.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from lightning.pytorch import LightningDataModule, LightningModule, Trainer
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from _helpers import separable_gaussians
+from lt_teacher import LeakyReLUTeacherNet
+from lt_teacher.callbacks import LinearTeacherMonitor, MarginMonitor
+from lt_teacher.functional import logistic_loss, margins
+
+D, M = 3, 6
+
+
+class Classifier(LightningModule):
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.net = nn.Sequential(nn.Linear(D, M), nn.LeakyReLU(0.2), nn.Linear(M, 1, bias=False))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)[:, 0]
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        x, y = batch
+        return nn.functional.softplus(-(2 * y.float() - 1) * self(x)).mean()
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        pass
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+def labelled(n: int, seed: int) -> tuple[Tensor, Tensor]:
+    x, y = separable_gaussians(n, D, seed=seed)
+    return x.float(), (y > 0).long()
+
+
+class ChangingData(LightningDataModule):
+    """Each call of train_dataloader() serves another set: call c has 100 // c points of seed c."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+        self.served: list[tuple[Tensor, Tensor]] = []
+
+    def train_dataloader(self) -> DataLoader:
+        self.calls += 1
+        x, y = labelled(100 // self.calls, seed=self.calls)
+        self.served.append((x, y))
+        return DataLoader(TensorDataset(x, y), batch_size=20, shuffle=True)
+
+
+def loss_on(model: Classifier, points: tuple[Tensor, Tensor]) -> float:
+    x, y = points
+    net = model.net
+    q = (2 * y.double() - 1) * net.double()(x.double())[:, 0]
+    net.float()
+    return float(torch.log1p(torch.exp(-q)).mean())
+
+
+def test_monitors_read_the_loader_lightning_trains_on(tmp_path):
+    data, model = ChangingData(), Classifier()
+    monitors = [MarginMonitor(), LinearTeacherMonitor(groups=("cluster",))]
+    Trainer(max_epochs=2, callbacks=monitors, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+            enable_model_summary=False, default_root_dir=tmp_path).fit(model, datamodule=data)
+    assert data.calls == 1  # Lightning's own call only: the monitors read trainer.train_dataloader
+    assert monitors[0].history[-1]["margin/loss"] == pytest.approx(loss_on(model, data.served[0]), rel=1e-9)
+
+
+def test_a_reloaded_training_loader_is_read_again(tmp_path):
+    data, model = ChangingData(), Classifier()
+    monitor = MarginMonitor()
+    Trainer(max_epochs=3, callbacks=[monitor], logger=False, enable_checkpointing=False, enable_progress_bar=False,
+            enable_model_summary=False, reload_dataloaders_every_n_epochs=1, default_root_dir=tmp_path).fit(model, datamodule=data)
+    assert data.calls == 3
+    # the last evaluation, after epoch 3, is on the points of the third call (33 points), the set of that epoch
+    assert monitor.history[-1]["margin/loss"] == pytest.approx(loss_on(model, data.served[2]), rel=1e-9)
+
+
+def test_the_fused_engine_refuses_a_reloaded_training_loader(tmp_path):
+    x, y = labelled(40, seed=0)
+    model = LeakyReLUTeacherNet(input_dim=D, k=2)
+    trainer = Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                      enable_model_summary=False, reload_dataloaders_every_n_epochs=1, default_root_dir=tmp_path)
+    with pytest.raises(ValueError, match="reload_dataloaders_every_n_epochs"):
+        trainer.fit(model, DataLoader(TensorDataset(x, y), batch_size=40))
+
+
+def test_test_after_fit_with_loaders_evaluates_the_test_points_and_the_training_points_of_the_fit(tmp_path):
+    model = Classifier()
+    train, test = labelled(60, seed=1), labelled(30, seed=2)
+    monitor = LinearTeacherMonitor(splits=("train", "test"))
+    trainer = Trainer(max_epochs=2, callbacks=[monitor], logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                      enable_model_summary=False, default_root_dir=tmp_path)
+    trainer.fit(model, DataLoader(TensorDataset(*train), batch_size=20))
+    results = trainer.test(model, DataLoader(TensorDataset(*test), batch_size=30), verbose=False)[0]
+    assert "linear_region/outside_fraction/test" in results
+    assert monitor.latest["margin/loss"] == pytest.approx(loss_on(model, train), rel=1e-9)
+
+
+def test_test_without_any_training_data_logs_what_needs_none(tmp_path):
+    model, test = Classifier(), labelled(30, seed=2)
+    monitor = LinearTeacherMonitor(splits=("test",))
+    trainer = Trainer(callbacks=[monitor], logger=False, enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path)
+    with pytest.warns(UserWarning, match="margin"):
+        trainer.test(model, DataLoader(TensorDataset(*test), batch_size=30), verbose=False)
+    assert "linear_region/outside_fraction/test" in monitor.latest and "cluster/radius" in monitor.latest
+    assert not any(key.startswith(("margin/", "nar/", "par/")) for key in monitor.latest)
