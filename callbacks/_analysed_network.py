@@ -60,12 +60,18 @@ class AnalysedNetwork:
 
     def view(self, pl_module: LightningModule, seed: int = 0) -> TwoLayerView:
         """The analysed network (one seed of it) in the form of Eq. (1)."""
-        return two_layer_view(self._network(pl_module), seed)
+        try:
+            return two_layer_view(self._network(pl_module), seed)
+        except (TypeError, ValueError) as err:
+            raise _named(err, type(self).__name__) from err
 
     def views(self, pl_module: LightningModule) -> list[TwoLayerView]:
         """One view per seed of a module that trains several networks (``num_seeds``)."""
-        network = self._network(pl_module)
-        return [two_layer_view(network, s) for s in range(num_seeds(network))]
+        try:
+            network = self._network(pl_module)
+            return [two_layer_view(network, s) for s in range(num_seeds(network))]
+        except (TypeError, ValueError) as err:
+            raise _named(err, type(self).__name__) from err
 
     def _verify(
         self, trainer: Trainer, pl_module: LightningModule, views: Sequence[TwoLayerView], sample: Tensor | None,
@@ -77,3 +83,9 @@ class AnalysedNetwork:
             trainer, pl_module, self._network(pl_module), list(views), sample, features=self.features,
             output_fn=self.output_fn, owner=type(self).__name__,
         )
+
+
+def _named(err: Exception, owner: str) -> Exception:
+    """``err`` (same class) with its message starting with the monitor's name, unless it already does."""
+    message = str(err)
+    return err if message.startswith(owner) else type(err)(f"{owner}: {message}")

@@ -72,7 +72,13 @@ def head_inputs(pl_module: LightningModule, features: Features | None, x: Tensor
     without gradients. Raises ValueError/TypeError naming what ``features`` returned.
     """
     if features is None:
-        x64 = view.prepare_inputs(x)
+        try:
+            x64 = view.prepare_inputs(x)
+        except ValueError as err:
+            raise ValueError(
+                f"{owner}: the training inputs do not fit the analysed network: {err} If the network is a head on learned "
+                "features (a backbone runs before it), pass `features=lambda module, x: module.backbone(x)` returning its inputs."
+            ) from err
     else:
         with eval_mode(pl_module):
             out = features(pl_module, x.to(pl_module.device))

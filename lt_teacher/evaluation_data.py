@@ -131,9 +131,16 @@ def read_split(
         try:
             x, y = batch_to_xy(batch)
             labels = signed_labels(y, x.shape[0])
-            x64 = prepare(x) if prepare is not None else x
         except (TypeError, ValueError) as err:
             raise type(err)(f"{owner}: the {source.split} data does not fit: {err}") from err
+        try:
+            x64 = prepare(x) if prepare is not None else x
+        except (TypeError, ValueError) as err:
+            raise type(err)(
+                f"{owner}: the {source.split} data does not fit: {err} If the network is a head on learned features (a "
+                "backbone runs before it), give a monitor `features=lambda module, x: module.backbone(x)` (DiagnosticsEvaluator.load: "
+                "`head=`) returning its inputs."
+            ) from err
         first = x if first is None else first
         if x64.is_floating_point() and not all_finite(x64):
             raise ValueError(f"{owner}: the {source.split} data contains NaN or Inf inputs; expected finite values.")

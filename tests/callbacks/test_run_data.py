@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import math
 
 import pytest
 import torch
@@ -20,8 +19,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from _helpers import separable_gaussians
 from lt_teacher import LeakyReLUTeacherNet
-from lt_teacher.callbacks import LinearTeacherMonitor, MarginMonitor
-from lt_teacher.functional import logistic_loss, margins
+from lt_teacher.callbacks import ClusterRadiusMonitor, LinearTeacherMonitor, MarginMonitor
 
 D, M = 3, 6
 
@@ -122,3 +120,23 @@ def test_test_without_any_training_data_logs_what_needs_none(tmp_path):
         trainer.test(model, DataLoader(TensorDataset(*test), batch_size=30), verbose=False)
     assert "linear_region/outside_fraction/test" in monitor.latest and "cluster/radius" in monitor.latest
     assert not any(key.startswith(("margin/", "nar/", "par/")) for key in monitor.latest)
+
+
+class BackboneClassifier(Classifier):
+    def __init__(self) -> None:
+        super().__init__()
+        self.backbone = nn.Linear(10, D)
+        with torch.no_grad():  # output weights of both signs, whatever the seed
+            self.net[2].weight.copy_(torch.tensor([[1.0, -1.0] * (M // 2)]))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(self.backbone(x))[:, 0]
+
+
+@pytest.mark.parametrize("monitor_type", [LinearTeacherMonitor, MarginMonitor, ClusterRadiusMonitor])
+def test_a_head_on_a_backbone_without_features_names_the_monitor_and_the_fix(monitor_type, tmp_path):
+    x, y = torch.randn(40, 10), torch.randint(0, 2, (40,))
+    trainer = Trainer(max_epochs=1, callbacks=[monitor_type()], logger=False, enable_checkpointing=False,
+                      enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path)
+    with pytest.raises(ValueError, match=rf"^{monitor_type.__name__}: .*features=lambda module, x: module.backbone\(x\)"):
+        trainer.fit(BackboneClassifier(), DataLoader(TensorDataset(x, y), batch_size=40))
