@@ -93,7 +93,8 @@ class LinearTeacherMonitor(AnalysedNetwork, EvaluationCallback):
         precision: the precision of the pre-activations (``DiagnosticsEvaluator``'s ``precision``):
             ``"float64"`` (default, every value exact), ``"float32"`` (about half the evaluation's cost) or
             ``"auto"`` (float32 for a float32 network). Every decision (each count, fraction and accuracy) and
-            the normalized margin equal float64's in every mode; with float32 the loss and smoothed margin are
+            the normalized margin equal float64's in every mode (but for pre-activations within float64's own rounding
+            of 0 or beta, see ``DiagnosticsEvaluator``); with float32 the loss and smoothed margin are
             float32-accurate, as the float32 network's own output is.
 
     Verification: before the first training step, on up to 256 training inputs per process, the

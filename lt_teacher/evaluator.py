@@ -78,7 +78,11 @@ class DiagnosticsEvaluator:
         batch_to_xy: turns a batch into ``(x, y)``; default: tuples ``(x, y, ...)`` and dicts with x/y keys.
         cache_limit_mb: tensor data are prepared in float64 once and kept up to this size per split.
         precision: how the pre-activations H = X W^T are computed. Every count, fraction and accuracy and the
-            normalized margin are the float64 ones in every mode.
+            normalized margin are the float64 ones in every mode, except at a pre-activation (or a Theorem 5.1
+            comparison) that is itself within float64's rounding of its threshold (|w . x| below about
+            d 2^-53 ||w|| ||x||, far below any data's resolution): there neither pass is exact, the float32 pass
+            decides with a dot product in order and the float64 pass with its matrix product, and the two may
+            differ in such points.
             ``"float64"`` (default): H in float64, every value exact to float64 rounding.
             ``"float32"``: H in float32 with a rigorous bound on its error; the entries and points that bound
             cannot settle are computed in float64 (:func:`~lt_teacher.functional.fast_evaluation.evaluate_fast`),
