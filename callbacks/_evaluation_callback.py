@@ -172,7 +172,10 @@ class EvaluationCallback(Callback, ABC):
         values = self.compute(pl_module)
         if values:
             publish_epoch_values(trainer, values)
-        self.history.append({"epoch": float(trainer.current_epoch + 1), **values})
+        epoch = float(trainer.current_epoch + 1)
+        # rows of a later or the same epoch are another run's (this monitor reused by a new Trainer): a run's curve is monotone
+        self.history = [row for row in self.history if row["epoch"] < epoch]
+        self.history.append({"epoch": epoch, **values})
         self._latest = None
         self._hand_off(trainer)
 

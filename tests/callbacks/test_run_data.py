@@ -140,3 +140,11 @@ def test_a_head_on_a_backbone_without_features_names_the_monitor_and_the_fix(mon
                       enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path)
     with pytest.raises(ValueError, match=rf"^{monitor_type.__name__}: .*features=lambda module, x: module.backbone\(x\)"):
         trainer.fit(BackboneClassifier(), DataLoader(TensorDataset(x, y), batch_size=40))
+
+
+def test_a_monitor_reused_by_a_new_trainer_starts_a_new_curve(tmp_path):
+    monitor = MarginMonitor()
+    for _ in range(2):
+        Trainer(max_epochs=2, callbacks=[monitor], logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                enable_model_summary=False, default_root_dir=tmp_path).fit(Classifier(), DataLoader(TensorDataset(*labelled(40, 0)), batch_size=20))
+    assert [row["epoch"] for row in monitor.history] == [1.0, 2.0]
