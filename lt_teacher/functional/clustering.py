@@ -291,7 +291,8 @@ def linear_region_mask(x: Tensor, w: Tensor, u: Tensor) -> Tensor:
 
 
 def linear_disagreement(x: Tensor, w: Tensor, u: Tensor, alpha: float) -> Tensor:
-    """True for the rows of x where sign(N(x)) != sign((w_bar - u_bar) . x) (float64).
+    """True for the rows of x where sign(N(x)) != sign((w_bar - u_bar) . x) (float64); a sign of 0 counts as
+    disagreement (SPEC, ties), also where both are 0.
 
     The event Theorem 5.1 rules out inside its region: how far the learned network is from the
     linear classifier f(x) = sign((w_bar - u_bar) . x) on given points, whatever the radius r. N is
@@ -323,7 +324,9 @@ def linear_disagreement_from_preactivations(h_w: Tensor, h_u: Tensor, alpha: flo
 
 
 def _disagrees(output: Tensor, projection: Tensor) -> Tensor:
-    return torch.sign(output) != torch.sign(projection)
+    """sign N(x) != sign((w_bar - u_bar) . x), a sign of 0 counting as disagreement (SPEC, ties): they agree only
+    on the same nonzero sign, as two neurons do in max(n_diff)."""
+    return (torch.sign(output) != torch.sign(projection)) | (output == 0)
 
 
 def _linear_region_update(

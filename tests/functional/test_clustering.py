@@ -190,3 +190,14 @@ def test_cluster_radius_at_any_scale_is_the_scaled_value(seed: int, exponent: in
         assert float(getattr(scaled, name)) == float(getattr(reference, name)), name
     distances = neuron_distances(w * scale, u * scale)
     assert [d.tolist() for d in distances] == [(d * scale).tolist() for d in neuron_distances(w, u)]
+
+
+def test_a_sign_of_zero_counts_as_disagreement_even_when_both_are_zero() -> None:
+    from lt_teacher.functional import linear_disagreement
+
+    # w_bar - u_bar = (6, 8): (4, -3) is orthogonal to it, and N(x) = 0 there too (9*4 - 13*3 = -3, 3*4 - 5*3 = -3,
+    # u . x = -3: alpha * (-3 - 3) - alpha * (-3 - 3) = 0); x = 0 gives 0 and 0 as well (SPEC, ties)
+    w = torch.tensor([[9.0, 13.0], [3.0, 5.0]], dtype=torch.float64)
+    u = torch.tensor([[0.0, 1.0], [0.0, 1.0]], dtype=torch.float64)
+    x = torch.tensor([[4.0, -3.0], [0.0, 0.0], [1.0, 1.0]], dtype=torch.float64)
+    assert linear_disagreement(x, w, u, 0.2).tolist() == [True, True, False]
