@@ -146,9 +146,9 @@ class LeakyReLUTeacherNet(LightningModule):
         stds = self._per_network["init_std"]
         scale = stds[0] if len(set(stds)) == 1 else torch.tensor(stds).view(-1, 1, 1)
         self.weight = nn.Parameter(torch.randn(num_seeds, 2 * k, width) * scale)  # (S, 2k, d[+1])
-        vs = self._per_network["v"]
-        # fixed: (2k,) when the networks share v, else (S, 2k), one row per network
-        self.register_buffer("output_weights", signed_output_weights(k, vs[0] if len(set(vs)) == 1 else list(vs)))
+        # fixed: (2k,) when the networks share v, else (S, 2k), one row per network; rebuilt from the hparams
+        # at every dtype or device change (_apply) and after loading a state (a float32 one rounds v)
+        self.register_buffer("output_weights", self._exact_output_weights().to(self.weight.dtype))
         self._train_x: Tensor | None = None  # (n, d[+1]) training inputs for the per-example engines
         self._train_y: Tensor | None = None  # (n,) labels +-1
         self._order: EpochOrder | None = None
@@ -168,6 +168,33 @@ class LeakyReLUTeacherNet(LightningModule):
             object.__setattr__(self, name, value)
         else:
             super().__setattr__(name, value)
+
+    def _exact_output_weights(self) -> Tensor:
+        """The output layer of the hparams' v in float64, which holds every v exactly."""
+        vs = self._per_network["v"]
+        return signed_output_weights(self.hparams["k"], vs[0] if len(set(vs)) == 1 else list(vs), dtype=torch.float64)
+
+    def _refresh_output_weights(self) -> None:
+        """Set ``output_weights`` to the hparams' v rounded once to its dtype, not a cast of an earlier rounding
+        (``.double()`` of a float32 1.7 is 1.7000000476837158)."""
+        current = self.output_weights
+        if current.is_floating_point():
+            with torch.no_grad():
+                current.copy_(self._exact_output_weights())  # in place: the buffer keeps its identity and device
+
+    @override
+    def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> LeakyReLUTeacherNet:
+        """``nn.Module._apply`` (``.to``, ``.double()``, ``.half()``, ``.cuda()``...), then the exact output layer."""
+        super()._apply(fn, recurse)
+        self._refresh_output_weights()
+        return self
+
+    @override
+    def _load_from_state_dict(self, state_dict: Any, prefix: str, *args: Any, **kwargs: Any) -> None:
+        """Load as ``nn.Module`` does; the output layer then comes from the hparams (a state saved in another
+        dtype holds v rounded to that dtype)."""
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        self._refresh_output_weights()
 
     @property
     def w(self) -> Tensor:
