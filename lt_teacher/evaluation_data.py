@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, IterableDataset, Subset, TensorDataset
 
+from lt_teacher._batch import batch_xy
 from lt_teacher._validation import all_finite
 from lt_teacher.functional._checks import signed_labels
 from lt_teacher.functional._numerics import row_norms
@@ -129,7 +130,7 @@ def read_split(
     first: Tensor | None = None
     for batch in source.batches():
         try:
-            x, y = batch_to_xy(batch)
+            x, y = batch_xy(batch_to_xy, batch)
             labels = signed_labels(y, x.shape[0])
             x64 = prepare(x) if prepare is not None else x
         except (TypeError, ValueError) as err:

@@ -142,6 +142,7 @@ class DiagnosticsEvaluator:
         self._raw: dict[str, list[tuple[Tensor, Tensor]]] = {}
         self._float32: dict[int, FastInputs] = {}  # the float32 pass: float32 copies of cached batches, by id
         self._metrics: dict[int, dict[str, Any]] = {}  # per seed: metric states and the group sizes they fit
+        self._loaded_for: tuple[int, bool] | None = None  # (input_dim, bias) of the network the data were loaded for
 
     @property
     def needs_data(self) -> bool:
@@ -163,6 +164,7 @@ class DiagnosticsEvaluator:
     def clear_data(self, head: Head | None = None) -> None:
         """Forget the sources and the cached batches (new data may come)."""
         self.sources, self._prepared, self._raw, self._head, self._float32 = {}, {}, {}, head, {}
+        self._loaded_for = None
 
     # ------------------------------------------------------------------ data
     def load(
@@ -215,6 +217,7 @@ class DiagnosticsEvaluator:
             first = self._read(source, view)[2]  # reads and checks every batch of the shard
             if split == "train":
                 sample = first
+        self._loaded_for = (view.input_dim, view.bias)
         return sample
 
     def _read(
@@ -262,8 +265,14 @@ class DiagnosticsEvaluator:
             network: the module that is or holds the analysed two-layer network (:func:`lt_teacher.two_layer_view`).
             decide: called on every process with the error of reading a split (or None) before any collective,
                 so that a problem on one process stops all of them alike; default: raise it.
+
+        Raises:
+            RuntimeError: a diagnostic on data is chosen but no data is loaded (:meth:`load`).
+            ValueError: ``network`` has another input width or bias than the network the data were loaded for.
         """
         views = [two_layer_view(network, s) for s in range(num_seeds(network))]
+        if self.needs_data:
+            self._check_loaded_for(views[0])
         per_seed: list[dict[str, float]] = [{} for _ in views]
         radii: list[Tensor] = []
         if "cluster" in self.groups:
@@ -275,6 +284,22 @@ class DiagnosticsEvaluator:
             radii = radii or [radius(view.w, view.u) for view in views]
             self._evaluate_data(views, per_seed, decide or _raise_if, radii)
         return combine_seeds(per_seed, grid_groups(network))
+
+    def _check_loaded_for(self, view: TwoLayerView) -> None:
+        """The data are loaded, and for a network of ``view``'s input width and bias (they were prepared for it)."""
+        if self._loaded_for is None:
+            chosen = tuple(g for g in self.groups if g in DATA_GROUPS)
+            raise RuntimeError(
+                f"{self.owner}: the diagnostics {chosen} are evaluated on data, but no data is loaded; call "
+                "`load({'train': (x, y)}, network)` first, or pass groups=('cluster',) for the data-free diagnostics."
+            )
+        found = (view.input_dim, view.bias)
+        if found != self._loaded_for:
+            (d0, b0), (d1, b1) = self._loaded_for, found
+            raise ValueError(
+                f"{self.owner}: the data were loaded for a network with input_dim={d0}, bias={b0}, but `compute` got "
+                f"one with input_dim={d1}, bias={b1}; call `load` again with this network."
+            )
 
     def _evaluate_data(
         self, views: list[TwoLayerView], per_seed: list[dict[str, float]], decide: Decide, radii: list[Tensor]
