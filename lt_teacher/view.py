@@ -140,22 +140,23 @@ def _hidden_layers(seq: nn.Sequential) -> list[nn.Module]:
     return layers[1:] if layers and isinstance(layers[0], nn.Flatten) else layers
 
 
-def _sequential_problem(seq: nn.Sequential) -> str | None:
-    """None when ``seq`` has the expected structure, else what is wrong with it."""
+def _sequential_problem(seq: nn.Sequential) -> tuple[str, type[Exception]] | None:
+    """None when ``seq`` has the expected structure and values, else what is wrong with it and the error it
+    calls for: ``TypeError`` for a structure, ``ValueError`` for a value (a LeakyReLU slope outside (0, 1))."""
     layers = _hidden_layers(seq)
     kinds = ", ".join(type(m).__name__ for m in seq)
     if len(layers) != 3 or not isinstance(layers[0], nn.Linear) or not isinstance(layers[2], nn.Linear):
-        return f"it is Sequential({kinds}); expected exactly Linear, LeakyReLU, Linear (one hidden layer)"
+        return f"it is Sequential({kinds}); expected exactly Linear, LeakyReLU, Linear (one hidden layer)", TypeError
     act = layers[1]
     if not isinstance(act, nn.LeakyReLU):
         extra = " (ReLU is not leaky: Theorem 5.1 fails for ReLU, supplementary 11.1)" if isinstance(act, nn.ReLU) else ""
-        return f"its activation is {type(act).__name__}{extra}; expected nn.LeakyReLU(alpha) with 0 < alpha < 1"
-    if not (0.0 < act.negative_slope < 1.0):
-        return f"its LeakyReLU has negative_slope={act.negative_slope}; expected 0 < alpha < 1"
+        return f"its activation is {type(act).__name__}{extra}; expected nn.LeakyReLU(alpha) with 0 < alpha < 1", TypeError
     if layers[2].out_features != 1:
-        return f"its output layer has {layers[2].out_features} outputs; expected 1 (a binary classifier)"
+        return f"its output layer has {layers[2].out_features} outputs; expected 1 (a binary classifier)", TypeError
     if layers[2].bias is not None:
-        return "its output layer has a bias, which breaks the homogeneity the paper relies on; use bias=False"
+        return "its output layer has a bias, which breaks the homogeneity the paper relies on; use bias=False", TypeError
+    if not (0.0 < act.negative_slope < 1.0):
+        return f"its LeakyReLU has negative_slope={act.negative_slope}; expected 0 < alpha < 1", ValueError
     return None
 
 
@@ -211,6 +212,7 @@ def _find_network(module: nn.Module) -> nn.Module:
         return module
     candidates: list[tuple[str, nn.Module]] = []
     problems: list[str] = []
+    error: type[Exception] = TypeError  # ValueError when a network of the expected structure has a bad value
     for name, sub in module.named_modules():
         if isinstance(sub, LeakyReLUTeacherNet) and sub is not module:
             candidates.append((name, sub))
@@ -219,7 +221,8 @@ def _find_network(module: nn.Module) -> nn.Module:
             if problem is None:
                 candidates.append((name, sub))
             else:
-                problems.append(f"`{name or type(module).__name__}`: {problem}")
+                problems.append(f"`{name or type(module).__name__}`: {problem[0]}")
+                error = ValueError if problem[1] is ValueError else error
     if len(candidates) == 1:
         return candidates[0][1]
     if len(candidates) > 1:
@@ -229,7 +232,7 @@ def _find_network(module: nn.Module) -> nn.Module:
             "analyse (the monitors take `network_fn=lambda module: module.<name>`)."
         )
     found = ("; ".join(problems)) if problems else f"{type(module).__name__} contains no nn.Sequential"
-    raise TypeError(f"Cannot view {type(module).__name__} as a two-layer Leaky-ReLU network: {found}. Expected {_EXPECTED}.")
+    raise error(f"Cannot view {type(module).__name__} as a two-layer Leaky-ReLU network: {found}. Expected {_EXPECTED}.")
 
 
 def num_seeds(module: nn.Module) -> int:
@@ -248,8 +251,8 @@ def two_layer_view(module: nn.Module, seed: int = 0) -> TwoLayerView:
 
     Raises:
         TypeError: no sub-module has the expected structure; the message says what was found.
-        ValueError: several candidates (pass the sub-module itself), a seed out of range, or an empty
-            neuron group.
+        ValueError: several candidates (pass the sub-module itself), a LeakyReLU slope outside (0, 1) in a
+            network of the expected structure, a seed out of range, or an empty neuron group.
 
     Example:
         >>> import torch

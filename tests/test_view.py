@@ -129,7 +129,7 @@ def test_finds_the_network_inside_a_users_module():
         (nn.Sequential(nn.Linear(2, 3), nn.LeakyReLU(0.1), nn.Linear(3, 3), nn.LeakyReLU(0.1), nn.Linear(3, 1)),
          TypeError, "one hidden layer"),
         (nn.Sequential(nn.Linear(2, 3), nn.LeakyReLU(0.1), nn.Linear(3, 1)), TypeError, "output layer has a bias"),
-        (nn.Sequential(nn.Linear(2, 3), nn.LeakyReLU(1.5), nn.Linear(3, 1, bias=False)), TypeError, "negative_slope"),
+        (nn.Sequential(nn.Linear(2, 3), nn.LeakyReLU(1.5), nn.Linear(3, 1, bias=False)), ValueError, "negative_slope=1.5"),
         (nn.Sequential(nn.Linear(2, 3), nn.LeakyReLU(0.1), nn.Linear(3, 2, bias=False)), TypeError, "2 outputs"),
         (nn.Linear(2, 1), TypeError, "contains no nn.Sequential"),
         ("not a module", TypeError, "torch.nn.Module"),
@@ -139,6 +139,22 @@ def test_finds_the_network_inside_a_users_module():
 def test_unsupported_structures_say_what_is_expected(net, error, match):
     with pytest.raises(error, match=match):
         two_layer_view(net)
+
+
+@pytest.mark.parametrize("slope", [0.0, -0.1, 1.0, 1.5], ids=["zero-relu", "negative", "one-linear", "above-one"])
+@pytest.mark.parametrize("nested", [False, True], ids=["the-sequential", "inside-a-module"])
+def test_a_slope_out_of_range_is_a_value_error(slope, nested):
+    """The structure is right and one value is wrong: ValueError, as for alpha of LeakyReLUTeacherNet."""
+    net = nn.Sequential(nn.Linear(2, 3), nn.LeakyReLU(slope), nn.Linear(3, 1, bias=False))
+    holder = nn.Module()
+    holder.net = net
+    with pytest.raises(ValueError, match=rf"negative_slope={slope}; expected 0 < alpha < 1"):
+        two_layer_view(holder if nested else net)
+    with pytest.raises(ValueError, match=r"`alpha` must be"):
+        LeakyReLUTeacherNet(input_dim=2, alpha=slope)
+    wrong_structure = nn.Sequential(nn.Linear(2, 3), nn.LeakyReLU(slope), nn.Linear(3, 1))  # and an output bias
+    with pytest.raises(TypeError, match=r"output layer has a bias"):
+        two_layer_view(wrong_structure)
 
 
 def test_several_candidates_are_ambiguous():
