@@ -7,7 +7,7 @@ twice (a ``DistributedSampler`` would pad the shards with duplicates).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +20,10 @@ from lt_teacher._validation import all_finite
 from lt_teacher.functional._checks import signed_labels
 from lt_teacher.functional._numerics import row_norms
 
-__all__ = ["SPLITS", "BatchToXY", "EvaluationSource", "HeadInputs", "check_split_data", "make_source", "read_split"]
+__all__ = [
+    "SPLITS", "BatchToXY", "EvaluationSource", "HeadInputs", "check_loaded_network", "check_split_data", "make_source",
+    "read_split",
+]
 
 SPLITS = ("train", "val", "test")
 
@@ -38,6 +41,33 @@ def check_split_data(data: object, owner: str) -> None:
         raise TypeError(f"{owner}: `data` must be a mapping {{split: (x, y)}}, got {type(data).__name__}.")
     if extra := [s for s in data if s not in SPLITS]:
         raise ValueError(f"{owner}: `data` has unknown splits {extra}; expected keys among {SPLITS}.")
+
+
+def check_loaded_network(loaded: tuple[int, bool] | None, found: tuple[int, bool], groups: Sequence[str], owner: str) -> None:
+    """The data are loaded, for a network of the same ``(input_dim, bias)`` as ``found`` (its inputs were prepared for it).
+
+    Args:
+        loaded: ``(input_dim, bias)`` of the network the data were loaded for; None when nothing is loaded.
+        found: that of the network to evaluate.
+        groups: the chosen diagnostics evaluated on data, for the message.
+
+    Raises:
+        RuntimeError: nothing is loaded.
+        ValueError: another input width or bias.
+    """
+    if loaded is None:
+        raise RuntimeError(
+            f"{owner}: the diagnostics {tuple(groups)} are evaluated on data, but no data is loaded; call "
+            "`load({'train': (x, y)}, network)` first, or pass groups=('cluster',) for the data-free diagnostics."
+        )
+    if found != loaded:
+        (d0, b0), (d1, b1) = loaded, found
+        raise ValueError(
+            f"{owner}: the data were loaded for a network with input_dim={d0}, bias={b0}, but `compute` got one with "
+            f"input_dim={d1}, bias={b1}; call `load` again with this network."
+        )
+
+
 BatchToXY = Callable[[Any], "tuple[Tensor, Tensor]"]
 HeadInputs = Callable[[Tensor], Tensor]  # raw inputs of a batch -> float64 inputs of the analysed network
 

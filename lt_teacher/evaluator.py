@@ -29,7 +29,8 @@ from torch.utils.data import Dataset, TensorDataset
 from lt_teacher._validation import check_choice, check_int, check_optional_int, check_subset
 from lt_teacher._batch import default_batch_to_xy
 from lt_teacher._sources import Collate, datasets_from_data
-from lt_teacher.evaluation_data import SPLITS, BatchToXY, EvaluationSource, check_split_data, make_source, read_split
+from lt_teacher.evaluation_data import SPLITS, BatchToXY, EvaluationSource, check_loaded_network, check_split_data, make_source
+from lt_teacher.evaluation_data import read_split
 from lt_teacher.functional._checks import check_beta
 from lt_teacher.functional._numerics import row_norms
 from lt_teacher.functional.clustering import cluster_radius, radius
@@ -272,7 +273,8 @@ class DiagnosticsEvaluator:
         """
         views = [two_layer_view(network, s) for s in range(num_seeds(network))]
         if self.needs_data:
-            self._check_loaded_for(views[0])
+            chosen = [g for g in self.groups if g in DATA_GROUPS]
+            check_loaded_network(self._loaded_for, (views[0].input_dim, views[0].bias), chosen, self.owner)
         per_seed: list[dict[str, float]] = [{} for _ in views]
         radii: list[Tensor] = []
         if "cluster" in self.groups:
@@ -284,22 +286,6 @@ class DiagnosticsEvaluator:
             radii = radii or [radius(view.w, view.u) for view in views]
             self._evaluate_data(views, per_seed, decide or _raise_if, radii)
         return combine_seeds(per_seed, grid_groups(network))
-
-    def _check_loaded_for(self, view: TwoLayerView) -> None:
-        """The data are loaded, and for a network of ``view``'s input width and bias (they were prepared for it)."""
-        if self._loaded_for is None:
-            chosen = tuple(g for g in self.groups if g in DATA_GROUPS)
-            raise RuntimeError(
-                f"{self.owner}: the diagnostics {chosen} are evaluated on data, but no data is loaded; call "
-                "`load({'train': (x, y)}, network)` first, or pass groups=('cluster',) for the data-free diagnostics."
-            )
-        found = (view.input_dim, view.bias)
-        if found != self._loaded_for:
-            (d0, b0), (d1, b1) = self._loaded_for, found
-            raise ValueError(
-                f"{self.owner}: the data were loaded for a network with input_dim={d0}, bias={b0}, but `compute` got "
-                f"one with input_dim={d1}, bias={b1}; call `load` again with this network."
-            )
 
     def _evaluate_data(
         self, views: list[TwoLayerView], per_seed: list[dict[str, float]], decide: Decide, radii: list[Tensor]
