@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from torch import Tensor
@@ -36,3 +36,29 @@ def default_batch_to_xy(batch: Any) -> tuple[Tensor, Tensor]:
     if not isinstance(x, Tensor) or not isinstance(y, Tensor):
         raise TypeError(f"Batch inputs and labels must be tensors, got {type(x).__name__} and {type(y).__name__}.")
     return x, y
+
+
+def _describe(value: object) -> str:
+    """What a ``batch_to_xy`` returned, for a message: a tensor's shape, a sequence's length or item types."""
+    if isinstance(value, Tensor):
+        return f"a Tensor of shape {tuple(value.shape)}"
+    if isinstance(value, (tuple, list)):
+        if len(value) == 2:
+            return f"a {type(value).__name__} of ({type(value[0]).__name__}, {type(value[1]).__name__})"
+        return f"a {type(value).__name__} of {len(value)} items"
+    return f"{type(value).__name__}"
+
+
+def batch_xy(batch_to_xy: Callable[[Any], Any], batch: Any) -> tuple[Tensor, Tensor]:
+    """``batch_to_xy(batch)``, checked to be an ``(x, y)`` pair of tensors.
+
+    Raises:
+        TypeError: it returned anything else; the message names ``batch_to_xy`` and what it returned.
+    """
+    result = batch_to_xy(batch)
+    if (
+        not isinstance(result, (tuple, list)) or len(result) != 2
+        or not isinstance(result[0], Tensor) or not isinstance(result[1], Tensor)
+    ):
+        raise TypeError(f"`batch_to_xy` must return an (x, y) pair of tensors, got {_describe(result)}.")
+    return result[0], result[1]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,19 @@ from lt_teacher._validation import check_choice, check_int
 from lt_teacher.engines import fused_sgd_steps, reference_sgd_steps
 from lt_teacher.engines._contract import CheckedEngine, SGDEngine
 from lt_teacher.engines.fused import BLOCK_STEPS
+
+
+ENGINES = ("fused", "reference", "lightning")
+OLD_ENGINE_NAMES = {"autograd": "lightning"}  # deprecated spelling -> name
+
+
+def resolve_engine(engine: object) -> str:
+    """The engine's name; an old name (``"autograd"``) gives its new one with a ``DeprecationWarning``."""
+    if isinstance(engine, str) and engine in OLD_ENGINE_NAMES:
+        new = OLD_ENGINE_NAMES[engine]
+        warnings.warn(f"engine={engine!r} is deprecated, use engine={new!r} (the same engine).", DeprecationWarning, stacklevel=3)
+        return new
+    return check_choice(engine, "engine", ENGINES)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ twice (a ``DistributedSampler`` would pad the shards with duplicates).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,11 +15,15 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, IterableDataset, Subset, TensorDataset
 
+from lt_teacher._batch import batch_xy
 from lt_teacher._validation import all_finite
 from lt_teacher.functional._checks import signed_labels
 from lt_teacher.functional._numerics import row_norms
 
-__all__ = ["SPLITS", "BatchToXY", "EvaluationSource", "HeadInputs", "check_split_data", "make_source", "read_split"]
+__all__ = [
+    "SPLITS", "BatchToXY", "EvaluationSource", "HeadInputs", "check_loaded_network", "check_split_data", "make_source",
+    "read_split",
+]
 
 SPLITS = ("train", "val", "test")
 
@@ -37,6 +41,33 @@ def check_split_data(data: object, owner: str) -> None:
         raise TypeError(f"{owner}: `data` must be a mapping {{split: (x, y)}}, got {type(data).__name__}.")
     if extra := [s for s in data if s not in SPLITS]:
         raise ValueError(f"{owner}: `data` has unknown splits {extra}; expected keys among {SPLITS}.")
+
+
+def check_loaded_network(loaded: tuple[int, bool] | None, found: tuple[int, bool], groups: Sequence[str], owner: str) -> None:
+    """The data are loaded, for a network of the same ``(input_dim, bias)`` as ``found`` (its inputs were prepared for it).
+
+    Args:
+        loaded: ``(input_dim, bias)`` of the network the data were loaded for; None when nothing is loaded.
+        found: that of the network to evaluate.
+        groups: the chosen diagnostics evaluated on data, for the message.
+
+    Raises:
+        RuntimeError: nothing is loaded.
+        ValueError: another input width or bias.
+    """
+    if loaded is None:
+        raise RuntimeError(
+            f"{owner}: the diagnostics {tuple(groups)} are evaluated on data, but no data is loaded; call "
+            "`load({'train': (x, y)}, network)` first, or pass groups=('cluster',) for the data-free diagnostics."
+        )
+    if found != loaded:
+        (d0, b0), (d1, b1) = loaded, found
+        raise ValueError(
+            f"{owner}: the data were loaded for a network with input_dim={d0}, bias={b0}, but `compute` got one with "
+            f"input_dim={d1}, bias={b1}; call `load` again with this network."
+        )
+
+
 BatchToXY = Callable[[Any], "tuple[Tensor, Tensor]"]
 HeadInputs = Callable[[Tensor], Tensor]  # raw inputs of a batch -> float64 inputs of the analysed network
 
@@ -129,7 +160,7 @@ def read_split(
     first: Tensor | None = None
     for batch in source.batches():
         try:
-            x, y = batch_to_xy(batch)
+            x, y = batch_xy(batch_to_xy, batch)
             labels = signed_labels(y, x.shape[0])
         except (TypeError, ValueError) as err:
             raise type(err)(f"{owner}: the {source.split} data does not fit: {err}") from err

@@ -29,7 +29,8 @@ from torch.utils.data import Dataset, TensorDataset
 from lt_teacher._validation import check_choice, check_int, check_optional_int, check_subset
 from lt_teacher._batch import default_batch_to_xy
 from lt_teacher._sources import Collate, datasets_from_data
-from lt_teacher.evaluation_data import SPLITS, BatchToXY, EvaluationSource, check_split_data, make_source, read_split
+from lt_teacher.evaluation_data import SPLITS, BatchToXY, EvaluationSource, check_loaded_network, check_split_data, make_source
+from lt_teacher.evaluation_data import read_split
 from lt_teacher.functional._checks import check_beta
 from lt_teacher.functional._numerics import row_norms
 from lt_teacher.functional.clustering import cluster_radius, radius
@@ -146,6 +147,7 @@ class DiagnosticsEvaluator:
         self._raw: dict[str, list[tuple[Tensor, Tensor]]] = {}
         self._float32: dict[int, FastInputs] = {}  # the float32 pass: float32 copies of cached batches, by id
         self._metrics: dict[int, dict[str, Any]] = {}  # per seed: metric states and the group sizes they fit
+        self._loaded_for: tuple[int, bool] | None = None  # (input_dim, bias) of the network the data were loaded for
 
     @property
     def needs_data(self) -> bool:
@@ -167,6 +169,7 @@ class DiagnosticsEvaluator:
     def clear_data(self, head: Head | None = None) -> None:
         """Forget the sources and the cached batches (new data may come)."""
         self.sources, self._prepared, self._raw, self._head, self._float32 = {}, {}, {}, head, {}
+        self._loaded_for = None
 
     # ------------------------------------------------------------------ data
     def load(
@@ -223,6 +226,7 @@ class DiagnosticsEvaluator:
             first = self._read(source, view)[2]  # reads and checks every batch of the shard
             if split == "train":
                 sample = first
+        self._loaded_for = (view.input_dim, view.bias)
         return sample
 
     def _read(
@@ -270,8 +274,15 @@ class DiagnosticsEvaluator:
             network: the module that is or holds the analysed two-layer network (:func:`lt_teacher.two_layer_view`).
             decide: called on every process with the error of reading a split (or None) before any collective,
                 so that a problem on one process stops all of them alike; default: raise it.
+
+        Raises:
+            RuntimeError: a diagnostic on data is chosen but no data is loaded (:meth:`load`).
+            ValueError: ``network`` has another input width or bias than the network the data were loaded for.
         """
         views = [two_layer_view(network, s) for s in range(num_seeds(network))]
+        if self.needs_data:
+            chosen = [g for g in self.groups if g in DATA_GROUPS]
+            check_loaded_network(self._loaded_for, (views[0].input_dim, views[0].bias), chosen, self.owner)
         per_seed: list[dict[str, float]] = [{} for _ in views]
         radii: list[Tensor] = []
         if "cluster" in self.groups:

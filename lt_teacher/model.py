@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -12,32 +11,15 @@ from torch import Tensor, nn
 from typing_extensions import override
 
 from lt_teacher._batch import default_batch_to_xy
-from lt_teacher._chunk_plan import ChunkPlan, make_chunk_plan, warn_small_chunks
+from lt_teacher._chunk_plan import ChunkPlan, make_chunk_plan, resolve_engine, warn_small_chunks
 from lt_teacher._epoch_logging import EpochValueLogger
-from lt_teacher._validation import all_finite, check_bool, check_choice, check_int, check_positive, check_slope
+from lt_teacher._validation import all_finite, check_bool, check_int, check_positive, check_slope
 from lt_teacher.engines import EpochOrder
 from lt_teacher.engines._contract import CheckedEngine, per_network
 from lt_teacher.functional._checks import signed_labels
-from lt_teacher.functional.network import (
-    append_bias_coordinate,
-    leaky_relu,
-    logistic_loss,
-    output_from_activations,
-    signed_output_weights,
-)
+from lt_teacher.functional.network import append_bias_coordinate, leaky_relu, logistic_loss, output_from_activations
+from lt_teacher.functional.network import signed_output_weights
 from lt_teacher.grid import resolve_num_networks
-
-ENGINES = ("fused", "reference", "lightning")
-OLD_ENGINE_NAMES = {"autograd": "lightning"}  # deprecated spelling -> name
-
-
-def resolve_engine(engine: object) -> str:
-    """The engine's name; an old name (``"autograd"``) gives its new one with a ``DeprecationWarning``."""
-    if isinstance(engine, str) and engine in OLD_ENGINE_NAMES:
-        new = OLD_ENGINE_NAMES[engine]
-        warnings.warn(f"engine={engine!r} is deprecated, use engine={new!r} (the same engine).", DeprecationWarning, stacklevel=3)
-        return new
-    return check_choice(engine, "engine", ENGINES)
 
 
 class LeakyReLUTeacherNet(LightningModule):
@@ -122,11 +104,8 @@ class LeakyReLUTeacherNet(LightningModule):
         v: float | list[float] = 1.0,
         init_std: float | list[float] = 1e-3,
         lr: float | list[float] = 1e-2,
-        bias: bool = False,
-        engine: str = "fused",
-        num_seeds: int | None = None,
-        shared_order: bool = False,
-        order_seed: int = 0,
+        bias: bool = False, engine: str = "fused",
+        num_seeds: int | None = None, shared_order: bool = False, order_seed: int = 0,  # the seeds and their orders
     ) -> None:
         super().__init__()
         input_dim, k = check_int(input_dim, "input_dim", minimum=1), check_int(k, "k", minimum=1)
@@ -146,9 +125,7 @@ class LeakyReLUTeacherNet(LightningModule):
         stds = self._per_network["init_std"]
         scale = stds[0] if len(set(stds)) == 1 else torch.tensor(stds).view(-1, 1, 1)
         self.weight = nn.Parameter(torch.randn(num_seeds, 2 * k, width) * scale)  # (S, 2k, d[+1])
-        vs = self._per_network["v"]
-        # fixed: (2k,) when the networks share v, else (S, 2k), one row per network
-        self.register_buffer("output_weights", signed_output_weights(k, vs[0] if len(set(vs)) == 1 else list(vs)))
+        self._set_output_weights()  # fixed: (2k,) when the networks share v, else (S, 2k), one row per network
         self._train_x: Tensor | None = None  # (n, d[+1]) training inputs for the per-example engines
         self._train_y: Tensor | None = None  # (n,) labels +-1
         self._order: EpochOrder | None = None
@@ -168,6 +145,29 @@ class LeakyReLUTeacherNet(LightningModule):
             object.__setattr__(self, name, value)
         else:
             super().__setattr__(name, value)
+
+    def _set_output_weights(self) -> None:
+        """The buffer ``output_weights``: the hparams' v built in float64 (which holds every v) and rounded once to the
+        buffer's dtype (at first the weights'), never a cast of an earlier rounding (float32's 1.7 is 1.70000005)."""
+        vs, current = self._per_network["v"], self._buffers.get("output_weights")
+        exact = signed_output_weights(self.hparams["k"], vs[0] if len(set(vs)) == 1 else list(vs), dtype=torch.float64)
+        if current is None:
+            self.register_buffer("output_weights", exact.to(self.weight.dtype))
+        elif current.is_floating_point():
+            current.copy_(exact)  # in place, on the buffer's device
+
+    @override
+    def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> LeakyReLUTeacherNet:
+        """``nn.Module._apply`` (``.to``, ``.double()``, ``.half()``, ``.cuda()``...), then the exact output layer."""
+        super()._apply(fn, recurse)
+        self._set_output_weights()
+        return self
+
+    @override
+    def _load_from_state_dict(self, state_dict: Any, prefix: str, *args: Any, **kwargs: Any) -> None:
+        """Load as ``nn.Module`` does, then the exact output layer (a state of another dtype holds a rounded v)."""
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        self._set_output_weights()
 
     @property
     def w(self) -> Tensor:

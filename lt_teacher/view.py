@@ -5,6 +5,9 @@ sign(a_i) sigma(|a_i| w_i . x) for the alpha-leaky sigma, so neurons with a_i > 
 (|a_i| w_i), neurons with a_i < 0 the u-group, and the resulting network, with output weights +-1,
 computes exactly the same function. Neurons with a_i = 0 contribute nothing and are left out.
 A first-layer bias becomes one more weight column acting on a constant 1 (supplementary 8.1).
+
+An output layer frozen with ``requires_grad=False`` while the first layer trains is the paper's fixed
+second layer: theta is the first layer's parameters alone and N is 1-homogeneous in them.
 """
 
 from __future__ import annotations
@@ -42,6 +45,14 @@ class TwoLayerView:
             parameters for a learned output layer).
         degree: homogeneity degree of the network in theta (1 fixed output, 2 learned output); the
             margins of Eq. (4)/(5) divide by param_norm ** degree.
+
+    An ``nn.Sequential`` whose output layer a is frozen (``requires_grad=False``) while its first layer
+    trains is the paper's fixed-output network: theta is the first layer's weight and bias, ``param_norm``
+    their norm and ``degree`` 1. When every |a_i| is one value c, ``w`` and ``u`` are the first layer's
+    rows as they are (with the bias column) and ``v`` = c, the view of ``LeakyReLUTeacherNet(v=c)`` with
+    those rows; when the |a_i| differ they are absorbed into the rows as for a learned layer (``v`` = 1),
+    still of degree 1 in the first layer's parameters. With every parameter trainable, or every one
+    frozen, the output layer counts as learned (degree 2, theta all parameters).
         input_dim: d, the width of the inputs before the bias coordinate.
         bias: whether the network has a first-layer bias, i.e. the inputs are extended by a constant 1
             (:func:`~lt_teacher.functional.append_bias_coordinate`). ``appends_bias`` is its deprecated
@@ -129,50 +140,62 @@ def _hidden_layers(seq: nn.Sequential) -> list[nn.Module]:
     return layers[1:] if layers and isinstance(layers[0], nn.Flatten) else layers
 
 
-def _sequential_problem(seq: nn.Sequential) -> str | None:
-    """None when ``seq`` has the expected structure, else what is wrong with it."""
+def _sequential_problem(seq: nn.Sequential) -> tuple[str, type[Exception]] | None:
+    """None when ``seq`` has the expected structure and values, else what is wrong with it and the error it
+    calls for: ``TypeError`` for a structure, ``ValueError`` for a value (a LeakyReLU slope outside (0, 1))."""
     layers = _hidden_layers(seq)
     kinds = ", ".join(type(m).__name__ for m in seq)
     if len(layers) != 3 or not isinstance(layers[0], nn.Linear) or not isinstance(layers[2], nn.Linear):
-        return f"it is Sequential({kinds}); expected exactly Linear, LeakyReLU, Linear (one hidden layer)"
+        return f"it is Sequential({kinds}); expected exactly Linear, LeakyReLU, Linear (one hidden layer)", TypeError
     act = layers[1]
     if not isinstance(act, nn.LeakyReLU):
         extra = " (ReLU is not leaky: Theorem 5.1 fails for ReLU, supplementary 11.1)" if isinstance(act, nn.ReLU) else ""
-        return f"its activation is {type(act).__name__}{extra}; expected nn.LeakyReLU(alpha) with 0 < alpha < 1"
-    if not (0.0 < act.negative_slope < 1.0):
-        return f"its LeakyReLU has negative_slope={act.negative_slope}; expected 0 < alpha < 1"
+        return f"its activation is {type(act).__name__}{extra}; expected nn.LeakyReLU(alpha) with 0 < alpha < 1", TypeError
     if layers[2].out_features != 1:
-        return f"its output layer has {layers[2].out_features} outputs; expected 1 (a binary classifier)"
+        return f"its output layer has {layers[2].out_features} outputs; expected 1 (a binary classifier)", TypeError
     if layers[2].bias is not None:
-        return "its output layer has a bias, which breaks the homogeneity the paper relies on; use bias=False"
+        return "its output layer has a bias, which breaks the homogeneity the paper relies on; use bias=False", TypeError
+    if not (0.0 < act.negative_slope < 1.0):
+        return f"its LeakyReLU has negative_slope={act.negative_slope}; expected 0 < alpha < 1", ValueError
     return None
+
+
+def _fixed_output(first: nn.Linear, out: nn.Linear) -> bool:
+    """Whether only the first layer trains: the output layer is frozen (``requires_grad=False``) while a
+    first-layer parameter is not, the paper's network with a fixed second layer."""
+    return not out.weight.requires_grad and any(p.requires_grad for p in first.parameters())
 
 
 def _sequential_view(seq: nn.Sequential) -> TwoLayerView:
     layers = _hidden_layers(seq)  # checked by _sequential_problem: Linear, LeakyReLU, Linear
     first, act, out = cast(nn.Linear, layers[0]), cast(nn.LeakyReLU, layers[1]), cast(nn.Linear, layers[2])
     weight = first.weight.detach().to(torch.float64)  # (m, d)
-    params: list[Tensor] = [first.weight, out.weight]
+    first_params: list[Tensor] = [first.weight] if first.bias is None else [first.weight, first.bias]
     if first.bias is not None:
-        weight = torch.cat([weight, first.bias.detach().to(torch.float64)[:, None]], dim=1)
-        params.append(first.bias)
+        weight = torch.cat([weight, first.bias.detach().to(torch.float64)[:, None]], dim=1)  # (m, d + 1)
     a = out.weight.detach().to(torch.float64)[0]  # (m,)
-    scaled = a.abs()[:, None] * weight
-    w, u = scaled[a > 0], scaled[a < 0]
+    fixed = _fixed_output(first, out)
+    magnitudes = a.abs()
+    # a fixed output layer of one magnitude c is the paper's +-c layer: the rows stay as trained, v = c
+    equal = fixed and bool((magnitudes == magnitudes[0]).all())
+    rows = weight if equal else magnitudes[:, None] * weight
+    w, u = rows[a > 0], rows[a < 0]
     if w.shape[0] == 0 or u.shape[0] == 0:
         missing = "positive" if w.shape[0] == 0 else "negative"
         raise ValueError(
             f"The network has no hidden neuron with a {missing} output weight, so one of the paper's two "
             "neuron groups is empty; expected output weights of both signs."
         )
+    # theta: the first layer alone when only it trains (N is 1-homogeneous in it), else every parameter
+    params = first_params if fixed else [*first_params, out.weight]
     param_norm = float(vector_norm(torch.cat([p.detach().to(torch.float64).reshape(-1) for p in params])))
     return TwoLayerView(
         w=w,
         u=u,
         alpha=float(act.negative_slope),
-        v=1.0,
+        v=float(magnitudes[0]) if equal else 1.0,
         param_norm=param_norm,
-        degree=2,
+        degree=1 if fixed else 2,
         input_dim=int(first.in_features),
         bias=first.bias is not None,
         dtype=first.weight.dtype,
@@ -189,6 +212,7 @@ def _find_network(module: nn.Module) -> nn.Module:
         return module
     candidates: list[tuple[str, nn.Module]] = []
     problems: list[str] = []
+    error: type[Exception] = TypeError  # ValueError when a network of the expected structure has a bad value
     for name, sub in module.named_modules():
         if isinstance(sub, LeakyReLUTeacherNet) and sub is not module:
             candidates.append((name, sub))
@@ -197,7 +221,8 @@ def _find_network(module: nn.Module) -> nn.Module:
             if problem is None:
                 candidates.append((name, sub))
             else:
-                problems.append(f"`{name or type(module).__name__}`: {problem}")
+                problems.append(f"`{name or type(module).__name__}`: {problem[0]}")
+                error = ValueError if problem[1] is ValueError else error
     if len(candidates) == 1:
         return candidates[0][1]
     if len(candidates) > 1:
@@ -207,7 +232,7 @@ def _find_network(module: nn.Module) -> nn.Module:
             "analyse (the monitors take `network_fn=lambda module: module.<name>`)."
         )
     found = ("; ".join(problems)) if problems else f"{type(module).__name__} contains no nn.Sequential"
-    raise TypeError(f"Cannot view {type(module).__name__} as a two-layer Leaky-ReLU network: {found}. Expected {_EXPECTED}.")
+    raise error(f"Cannot view {type(module).__name__} as a two-layer Leaky-ReLU network: {found}. Expected {_EXPECTED}.")
 
 
 def num_seeds(module: nn.Module) -> int:
@@ -226,8 +251,8 @@ def two_layer_view(module: nn.Module, seed: int = 0) -> TwoLayerView:
 
     Raises:
         TypeError: no sub-module has the expected structure; the message says what was found.
-        ValueError: several candidates (pass the sub-module itself), a seed out of range, or an empty
-            neuron group.
+        ValueError: several candidates (pass the sub-module itself), a LeakyReLU slope outside (0, 1) in a
+            network of the expected structure, a seed out of range, or an empty neuron group.
 
     Example:
         >>> import torch

@@ -100,7 +100,7 @@ VIEW: dict[str, Case] = {
     "seed-str": (lambda: two_layer_view(LeakyReLUTeacherNet(2), seed="0"), TypeError, r"`seed` must be an int"),
     "seed-range": (lambda: two_layer_view(LeakyReLUTeacherNet(2), seed=3), ValueError, r"`seed` must be in \[0, 1\)"),
     "relu": (lambda: two_layer_view(seq(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1, bias=False))), TypeError, r"ReLU is not leaky"),
-    "slope-2": (lambda: two_layer_view(seq(nn.Linear(2, 3), nn.LeakyReLU(2.0), nn.Linear(3, 1, bias=False))), TypeError, r"negative_slope=2.0"),
+    "slope-2": (lambda: two_layer_view(seq(nn.Linear(2, 3), nn.LeakyReLU(2.0), nn.Linear(3, 1, bias=False))), ValueError, r"negative_slope=2.0"),
     "output-bias": (lambda: two_layer_view(seq(nn.Linear(2, 3), nn.LeakyReLU(0.1), nn.Linear(3, 1))), TypeError, r"bias=False"),
     "two-outputs": (lambda: two_layer_view(seq(nn.Linear(2, 3), nn.LeakyReLU(0.1), nn.Linear(3, 2, bias=False))), TypeError, r"2 outputs"),
     "three-layers": (lambda: two_layer_view(seq(nn.Linear(2, 3), nn.LeakyReLU(0.1), nn.Linear(3, 3), nn.LeakyReLU(0.1), nn.Linear(3, 1, bias=False))), TypeError, r"one hidden layer"),

@@ -123,6 +123,49 @@ def test_the_evaluator_refuses_bad_data_naming_the_cause(data, error, match):
         evaluator.compute(_tiny_net())
 
 
+def test_compute_before_load_says_to_load_or_choose_the_cluster_group():
+    with pytest.raises(RuntimeError, match=r"no data is loaded.*call `load\(.*groups=\('cluster',\)"):
+        DiagnosticsEvaluator().compute(_tiny_net())
+    evaluator = DiagnosticsEvaluator(("margin",))
+    evaluator.load({"train": (_X, _Y)}, _tiny_net())
+    evaluator.reset()  # forgets the data
+    with pytest.raises(RuntimeError, match=r"no data is loaded"):
+        evaluator.compute(_tiny_net())
+    assert set(DiagnosticsEvaluator(("cluster",)).compute(_tiny_net())) >= {"cluster/radius"}  # needs no data
+
+
+def _other_net(width: int, bias: bool) -> torch.nn.Module:
+    net = torch.nn.Sequential(torch.nn.Linear(width, 4, bias=bias), torch.nn.LeakyReLU(0.1), torch.nn.Linear(4, 1, bias=False))
+    with torch.no_grad():
+        net[2].weight.copy_(torch.tensor([[1.0, 1.0, -1.0, -1.0]]))
+    return net
+
+
+@pytest.mark.parametrize(
+    ("width", "bias", "found"),
+    [(3, False, "input_dim=3, bias=False"), (1, True, "input_dim=1, bias=True"), (2, True, "input_dim=2, bias=True")],
+    ids=["wider", "same-extended-width", "bias-only"],
+)
+def test_compute_with_another_network_than_loaded_names_both(width, bias, found):
+    evaluator = DiagnosticsEvaluator()
+    evaluator.load({"train": (_X, _Y)}, _tiny_net())
+    with pytest.raises(ValueError, match=rf"loaded for a network with input_dim=2, bias=False.*got one with {found}.*`load`"):
+        evaluator.compute(_other_net(width, bias))
+    assert "margin/smoothed" in evaluator.compute(_tiny_net())  # the loaded network's kind still works
+
+
+@pytest.mark.parametrize(
+    ("batch_to_xy", "found"),
+    [(lambda batch: batch[0], r"a Tensor of shape \(10, 2\)"), (lambda batch: (*batch, batch[1]), r"a tuple of 3 items"),
+     (lambda batch: (batch[0].tolist(), batch[1]), r"a tuple of \(list, Tensor\)")],
+    ids=["one-tensor", "three-items", "not-tensors"],
+)
+def test_batch_to_xy_returning_no_pair_is_named(batch_to_xy, found):
+    evaluator = DiagnosticsEvaluator(batch_to_xy=batch_to_xy)
+    with pytest.raises(TypeError, match=rf"train data does not fit: `batch_to_xy` must return .*\(x, y\).*got {found}"):
+        evaluator.load({"train": (_X, _Y)}, _tiny_net())
+
+
 def test_precision_is_checked():
     with pytest.raises(ValueError, match=r"DiagnosticsEvaluator: `precision` must be one of 'auto', 'float32', 'float64', got 'float16'"):
         DiagnosticsEvaluator(precision="float16")

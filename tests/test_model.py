@@ -29,6 +29,27 @@ def test_output_layer_is_a_fixed_buffer():
     assert net.weight.shape == (1, 6, 2)
 
 
+@pytest.mark.parametrize("v", [1.7, [1.7, 0.3]], ids=["shared-v", "grid-v"])
+def test_output_weights_hold_the_exact_v_after_any_dtype_change(v):
+    """A float64 model computes with v = 1.7, not its float32 rounding 1.7000000476837158 (Eq. 1)."""
+    net = LeakyReLUTeacherNet(input_dim=3, k=3, alpha=0.2, v=v, init_std=1.0).double()
+    vs = [v] if isinstance(v, float) else v
+    assert net.output_weights.dtype == torch.float64
+    assert net.output_weights.reshape(len(vs), 6).tolist() == [[s] * 3 + [-s] * 3 for s in vs]
+    x = torch.randn(5, 3, dtype=torch.float64)
+    out = net.forward_all_seeds(x)
+    for seed, s in enumerate(vs):
+        expected = network_output(x, net.w[seed].detach(), net.u[seed].detach(), 0.2, s)
+        size = s * (x @ net.weight[seed].detach().T).abs().sum(dim=1)  # sum of |terms|: the scale of rounding
+        assert ((out[seed] - expected).abs() <= 1e-15 * size).all()  # float32's v would be 2.8e-8 * size off
+    half = net.half().output_weights.reshape(len(vs), 6)  # each cast is of the exact value, not of a rounding
+    assert half.dtype == torch.float16 and half[:, 0].tolist() == torch.tensor(vs, dtype=torch.float16).tolist()
+    assert net.float().double().output_weights.reshape(len(vs), 6)[:, 0].tolist() == vs
+    restored = LeakyReLUTeacherNet(input_dim=3, k=3, alpha=0.2, v=v).double()
+    restored.load_state_dict(LeakyReLUTeacherNet(input_dim=3, k=3, alpha=0.2, v=v).state_dict())  # float32 state
+    assert restored.output_weights.reshape(len(vs), 6)[:, 0].tolist() == vs
+
+
 def test_bias_is_an_extra_column_on_a_constant_one():
     net = LeakyReLUTeacherNet(input_dim=2, k=2, bias=True, init_std=1.0)
     assert net.weight.shape == (1, 4, 3)

@@ -44,6 +44,59 @@ def test_learned_output_layer_is_an_equivalent_fixed_output_network(bias, flatte
     assert torch.allclose(view.forward(x), net(x)[:, 0].double(), atol=1e-6)
 
 
+def _fixed_output_net(a: list[float], bias: bool) -> nn.Sequential:
+    """Linear(3, 4) -> LeakyReLU(0.2) -> Linear(4, 1) with output weights ``a``, frozen."""
+    torch.manual_seed(3)
+    net = nn.Sequential(nn.Linear(3, 4, bias=bias), nn.LeakyReLU(0.2), nn.Linear(4, 1, bias=False))
+    with torch.no_grad():
+        net[2].weight.copy_(torch.tensor([a]))
+    net[2].weight.requires_grad_(False)
+    return net
+
+
+@pytest.mark.parametrize("bias", [False, True], ids=["no-bias", "first-layer-bias"])
+def test_frozen_equal_output_layer_is_the_papers_network(bias):
+    """A frozen +-c output layer over a trained first layer: theta = the first layer, degree 1, v = c."""
+    net = _fixed_output_net([0.5, -0.5, 0.5, -0.5], bias)
+    view = two_layer_view(net)
+    rows = net[0].weight.detach().double()
+    if bias:
+        rows = torch.cat([rows, net[0].bias.detach().double()[:, None]], dim=1)
+    assert (view.v, view.degree) == (0.5, 1)
+    assert torch.equal(view.w, rows[[0, 2]]) and torch.equal(view.u, rows[[1, 3]])
+    assert view.param_norm == pytest.approx(rows.norm().item(), rel=1e-12)
+    x = torch.randn(10, 3)
+    assert torch.allclose(view.forward(x), net(x)[:, 0].double(), atol=1e-6)
+    teacher = LeakyReLUTeacherNet(input_dim=3, k=2, alpha=0.2, v=0.5, bias=bias)
+    with torch.no_grad():
+        teacher.weight[0] = rows[[0, 2, 1, 3]].float()
+    expected = two_layer_view(teacher)
+    assert (expected.v, expected.degree, expected.alpha) == (view.v, view.degree, view.alpha)
+    assert torch.equal(expected.w, view.w) and torch.equal(expected.u, view.u)
+    assert expected.param_norm == view.param_norm
+
+
+def test_frozen_unequal_output_layer_absorbs_magnitudes_with_degree_one():
+    net = _fixed_output_net([2.0, -0.5, 1.0, -1.0], bias=True)
+    view = two_layer_view(net)
+    rows = torch.cat([net[0].weight.detach().double(), net[0].bias.detach().double()[:, None]], dim=1)
+    assert (view.v, view.degree) == (1.0, 1)
+    assert torch.equal(view.w, rows[[0, 2]] * torch.tensor([[2.0], [1.0]], dtype=torch.float64))
+    assert view.param_norm == pytest.approx(rows.norm().item(), rel=1e-12)  # the first layer's own parameters
+    x = torch.randn(10, 3)
+    assert torch.allclose(view.forward(x), net(x)[:, 0].double(), atol=1e-6)
+
+
+@pytest.mark.parametrize("frozen", ["nothing", "everything"])
+def test_all_or_no_parameters_trainable_is_a_learned_output_layer(frozen):
+    net = _fixed_output_net([0.5, -0.5, 0.5, -0.5], bias=True)
+    net.requires_grad_(frozen == "nothing")
+    view = two_layer_view(net)
+    params = torch.cat([p.detach().double().flatten() for p in net.parameters()])
+    assert (view.v, view.degree) == (1.0, 2)
+    assert view.param_norm == pytest.approx(params.norm().item(), rel=1e-12)
+
+
 def test_zero_output_weights_are_left_out():
     net = nn.Sequential(nn.Linear(2, 3, bias=False), nn.LeakyReLU(0.1), nn.Linear(3, 1, bias=False))
     with torch.no_grad():
@@ -76,7 +129,7 @@ def test_finds_the_network_inside_a_users_module():
         (nn.Sequential(nn.Linear(2, 3), nn.LeakyReLU(0.1), nn.Linear(3, 3), nn.LeakyReLU(0.1), nn.Linear(3, 1)),
          TypeError, "one hidden layer"),
         (nn.Sequential(nn.Linear(2, 3), nn.LeakyReLU(0.1), nn.Linear(3, 1)), TypeError, "output layer has a bias"),
-        (nn.Sequential(nn.Linear(2, 3), nn.LeakyReLU(1.5), nn.Linear(3, 1, bias=False)), TypeError, "negative_slope"),
+        (nn.Sequential(nn.Linear(2, 3), nn.LeakyReLU(1.5), nn.Linear(3, 1, bias=False)), ValueError, "negative_slope=1.5"),
         (nn.Sequential(nn.Linear(2, 3), nn.LeakyReLU(0.1), nn.Linear(3, 2, bias=False)), TypeError, "2 outputs"),
         (nn.Linear(2, 1), TypeError, "contains no nn.Sequential"),
         ("not a module", TypeError, "torch.nn.Module"),
@@ -86,6 +139,22 @@ def test_finds_the_network_inside_a_users_module():
 def test_unsupported_structures_say_what_is_expected(net, error, match):
     with pytest.raises(error, match=match):
         two_layer_view(net)
+
+
+@pytest.mark.parametrize("slope", [0.0, -0.1, 1.0, 1.5], ids=["zero-relu", "negative", "one-linear", "above-one"])
+@pytest.mark.parametrize("nested", [False, True], ids=["the-sequential", "inside-a-module"])
+def test_a_slope_out_of_range_is_a_value_error(slope, nested):
+    """The structure is right and one value is wrong: ValueError, as for alpha of LeakyReLUTeacherNet."""
+    net = nn.Sequential(nn.Linear(2, 3), nn.LeakyReLU(slope), nn.Linear(3, 1, bias=False))
+    holder = nn.Module()
+    holder.net = net
+    with pytest.raises(ValueError, match=rf"negative_slope={slope}; expected 0 < alpha < 1"):
+        two_layer_view(holder if nested else net)
+    with pytest.raises(ValueError, match=r"`alpha` must be"):
+        LeakyReLUTeacherNet(input_dim=2, alpha=slope)
+    wrong_structure = nn.Sequential(nn.Linear(2, 3), nn.LeakyReLU(slope), nn.Linear(3, 1))  # and an output bias
+    with pytest.raises(TypeError, match=r"output layer has a bias"):
+        two_layer_view(wrong_structure)
 
 
 def test_several_candidates_are_ambiguous():

@@ -46,16 +46,19 @@ def output_from_preactivations(
     return v * (leaky_relu(h_w, alpha).sum(dim=1) - leaky_relu(h_u, alpha).sum(dim=1))
 
 
-def signed_output_weights(k: int, v: float | list[float], k_u: int | None = None) -> Tensor:
+def signed_output_weights(
+    k: int, v: float | list[float], k_u: int | None = None, *, dtype: torch.dtype | None = None
+) -> Tensor:
     """The fixed output layer of Eq. (1) as a vector a = (v, ..., v, -v, ..., -v) of 2k entries.
 
     ``v`` a list of S values gives an (S, 2k) matrix, one row per network of a grid. With it Eq. (1)
     reads N(x) = a . sigma(W x) (:func:`output_from_activations`), the form of an ``nn.Module``
     whose second layer is this vector. ``k_u``: the size of the u-group when it differs from k (the
-    groups of a learned output layer, :func:`lt_teacher.two_layer_view`).
+    groups of a learned output layer, :func:`lt_teacher.two_layer_view`). ``dtype``: of the result,
+    default torch's default dtype (``torch.float64`` holds every Python float v exactly).
     """
-    signs = torch.cat([torch.ones(k), -torch.ones(k if k_u is None else k_u)])
-    return v * signs if isinstance(v, (int, float)) else torch.tensor(v).view(-1, 1) * signs
+    signs = torch.cat([torch.ones(k, dtype=dtype), -torch.ones(k if k_u is None else k_u, dtype=dtype)])
+    return v * signs if isinstance(v, (int, float)) else torch.tensor(v, dtype=signs.dtype).view(-1, 1) * signs
 
 
 def output_from_activations(activations: Tensor, output_weights: Tensor) -> Tensor:
