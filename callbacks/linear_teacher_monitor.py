@@ -217,7 +217,7 @@ class LinearTeacherMonitor(AnalysedNetwork, EvaluationCallback):
                 datasets["train"] = self._fit_train
             elif {"agreement", "par", "margin"} & set(self.groups):
                 rank_zero_warn(
-                    f"{owner}: no training data in {trainer.state.fn.value} (nor from an earlier fit of this monitor): "
+                    f"{owner}: no training data in {getattr(trainer.state.fn, 'value', 'this run')} (nor from an earlier fit of this monitor): "
                     "the nar/*, par/* and margin/* keys, which are computed on the training points, are left out. Pass "
                     "a datamodule, or the points with `data={'train': (x, y)}`."
                 )

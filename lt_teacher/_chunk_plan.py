@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numba
+import torch
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 
@@ -89,6 +90,22 @@ def make_chunk_plan(
         step, options = fused_sgd_steps, {"parallel": len(seeds) > 1 and numba.get_num_threads() > 1}
     hyper = {name: [per_network[name][s] for s in seeds] for name in ("lr", "alpha", "v")}
     return ChunkPlan(batches, n, chunk, seeds, len(seeds) == num_seeds, step, options, hyper)
+
+
+def check_per_example_run(engine: str, dtype: torch.dtype, reload_every: int) -> None:
+    """What a per-example engine needs of the run: float32 or float64 weights, and a training set that stays."""
+    if dtype not in (torch.float32, torch.float64):
+        raise ValueError(
+            f"engine={engine!r} trains in float32 or float64, but the Trainer's `precision` made the "
+            f"weights {dtype}; use precision='32-true' or '64-true', or engine='lightning'."
+        )
+    if reload_every:
+        raise ValueError(
+            f"engine={engine!r} reads the training set once, at the start of training, but the Trainer reloads the "
+            f"training loader every {reload_every} epoch(s) (`reload_dataloaders_every_n_epochs`): the engine would keep "
+            "training on the first set. Set reload_dataloaders_every_n_epochs=0, or use engine='lightning' to train on the "
+            "reloaded batches."
+        )
 
 
 def warn_small_chunks(engine: str, n: int, batches: float) -> None:

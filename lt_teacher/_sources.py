@@ -214,7 +214,7 @@ def _split_loader(trainer: Trainer, split: str, owner: str) -> Any:
             raise ValueError(f"{owner}: the run's train_dataloader() failed: {err!r}") from err
         stage = "test" if split == "test" else "validate"
         rank_zero_warn(
-            f"{owner}: skipping the {split} split: its {split}_dataloader() failed during {trainer.state.fn.value} "
+            f"{owner}: skipping the {split} split: its {split}_dataloader() failed during {getattr(trainer.state.fn, 'value', 'the run')} "
             f"({err!r}); it may build that split only in setup('{stage}'). "
             f"Pass `splits` without '{split}', or the points with `data={{'{split}': (x, y)}}`."
         )

@@ -1,11 +1,10 @@
 """DiagnosticsEvaluator: every diagnostic of the paper from one pass over the data, without a Trainer.
 
 The layers: :mod:`lt_teacher.functional` holds every formula, :mod:`lt_teacher.metrics` accumulates its
-sufficient statistics, this evaluator reads the data (capped, sharded, cached), computes the
-pre-activations and every statistic once per batch (in float64, or in float32 with float64's decisions:
-``precision``), feeds them to every network's metrics (or, for a split in one batch on one process,
-computes the values from them directly), and combines the networks of a multi-seed module; the monitors of :mod:`lt_teacher.callbacks` only adapt Lightning's hooks to it. A plain
-PyTorch or Fabric loop calls it directly::
+sufficient statistics, this evaluator reads the data (capped, sharded, cached), computes the pre-activations and
+every statistic once per batch (float64, or float32 with float64's decisions: ``precision``), feeds every network's
+metrics (or computes a one-batch split on one process directly) and combines the networks of a multi-seed module;
+the monitors of :mod:`lt_teacher.callbacks` only adapt Lightning's hooks to it. A plain PyTorch or Fabric loop::
 
     evaluator = DiagnosticsEvaluator(beta=0.0)
     evaluator.load({"train": (x, y)}, net)      # reads and checks the points once
@@ -51,8 +50,7 @@ Head = Callable[[Tensor, TwoLayerView], Tensor]  # raw inputs -> float64 inputs 
 Decide = Callable[[Exception | None], None]  # makes every process raise alike (a no-op barrier on one process)
 
 
-def _distributed() -> bool:
-    """Whether torchmetrics would reduce the metric states across processes."""
+def _distributed() -> bool:  # whether torchmetrics would reduce the metric states across processes
     return torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1
 
 
@@ -79,11 +77,9 @@ class DiagnosticsEvaluator:
         batch_to_xy: turns a batch into ``(x, y)``; default: tuples ``(x, y, ...)`` and dicts with x/y keys.
         cache_limit_mb: tensor data are prepared in float64 once and kept up to this size per split.
         precision: how the pre-activations H = X W^T are computed. Every count, fraction and accuracy and the
-            normalized margin are the float64 ones in every mode, except at a pre-activation (or a Theorem 5.1
-            comparison) that is itself within float64's rounding of its threshold (|w . x| below about
-            d 2^-53 ||w|| ||x||, far below any data's resolution): there neither pass is exact, the float32 pass
-            decides with a dot product in order and the float64 pass with its matrix product, and the two may
-            differ in such points.
+            normalized margin are the float64 ones in every mode, except where a pre-activation (or a Theorem 5.1
+            comparison) is within float64's own rounding of its threshold (|w . x| below about d 2^-53 ||w|| ||x||):
+            neither pass is exact there (a dot product in order vs a matrix product) and the two may differ.
             ``"float64"`` (default): H in float64, every value exact to float64 rounding.
             ``"float32"``: H in float32 with a rigorous bound on its error; the entries and points that bound
             cannot settle are computed in float64 (:func:`~lt_teacher.functional.fast_evaluation.evaluate_fast`),
@@ -201,9 +197,8 @@ class DiagnosticsEvaluator:
             head: ``head(x, view)`` returns the float64 inputs of the analysed head for raw inputs ``x`` (a
                 learned backbone), recomputed at every evaluation; default ``view.prepare_inputs(x)``.
             skip_empty: drop an empty split other than ``"train"`` instead of raising.
-            require_train: without training data, raise (default) or evaluate only what needs none (the cluster
-                radius and the linear region of the other splits; the ``nar/*``, ``par/*`` and ``margin/*`` keys are
-                then left out).
+            require_train: without training data, raise (default) or leave out the keys computed on it
+                (``nar/*``, ``par/*``, ``margin/*``).
 
         Returns:
             The inputs of this process's first training batch as the data gives them (None without them).

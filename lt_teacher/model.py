@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from typing_extensions import override
 
 from lt_teacher._batch import default_batch_to_xy
-from lt_teacher._chunk_plan import ChunkPlan, make_chunk_plan, resolve_engine, warn_small_chunks
+from lt_teacher._chunk_plan import check_per_example_run, ChunkPlan, make_chunk_plan, resolve_engine, warn_small_chunks
 from lt_teacher._epoch_logging import EpochValueLogger
 from lt_teacher._validation import all_finite, check_bool, check_int, check_positive, check_slope
 from lt_teacher.engines import EpochOrder
@@ -253,18 +253,7 @@ class LeakyReLUTeacherNet(LightningModule):
     def on_train_start(self) -> None:
         if self.hparams["engine"] == "lightning":
             return
-        if self.weight.dtype not in (torch.float32, torch.float64):
-            raise ValueError(
-                f"engine={self.hparams['engine']!r} trains in float32 or float64, but the Trainer's `precision` made the "
-                f"weights {self.weight.dtype}; use precision='32-true' or '64-true', or engine='lightning'."
-            )
-        if self.trainer.reload_dataloaders_every_n_epochs:
-            raise ValueError(
-                f"engine={self.hparams['engine']!r} reads the training set once, at the start of training, but the Trainer "
-                f"reloads the training loader every {self.trainer.reload_dataloaders_every_n_epochs} epoch(s) "
-                "(`reload_dataloaders_every_n_epochs`): the engine would keep training on the first set. Set "
-                "reload_dataloaders_every_n_epochs=0, or use engine='lightning' to train on the reloaded batches."
-            )
+        check_per_example_run(self.hparams["engine"], self.weight.dtype, getattr(self.trainer, "reload_dataloaders_every_n_epochs", 0))
         self._epoch_loss_sum, self._epoch_steps, self._plan, self._engine = 0.0, 0, None, None
         x, y = self._training_tensors()
         self._train_x = self.prepare_inputs(x.to(self.device)).contiguous()
