@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import multiprocessing
 import os
 import tempfile
@@ -17,6 +18,8 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_warn
 from typing_extensions import override
+
+from lt_teacher.view import NetworkStateError
 
 from ._wandb import update_summary
 
@@ -169,10 +172,17 @@ class EvaluationCallback(Callback, ABC):
         if self._reread:  # the data of the epoch just trained, as on_train_start reads them (and checks the network on them)
             self._reread = False
             self.on_train_start(trainer, pl_module)
-        values = self.compute(pl_module)
+        epoch = float(trainer.current_epoch + 1)
+        try:
+            values = self.compute(pl_module)
+        except NetworkStateError as err:  # training brought the network there: say so, keep training and its checkpoints
+            values = {key: math.nan for key in (self.history[-1] if self.history else {}) if key != "epoch"}
+            rank_zero_warn(
+                f"{type(self).__name__}: no diagnostics after epoch {int(epoch)} ({err}); "
+                + ("they are logged as NaN" if values else "nothing is logged") + " until the network can be analysed again."
+            )
         if values:
             publish_epoch_values(trainer, values)
-        epoch = float(trainer.current_epoch + 1)
         # rows of a later or the same epoch are another run's (this monitor reused by a new Trainer): a run's curve is monotone
         self.history = [row for row in self.history if row["epoch"] < epoch]
         self.history.append({"epoch": epoch, **values})

@@ -13,11 +13,12 @@ if TYPE_CHECKING:
     from lt_teacher.evaluator import DiagnosticsEvaluator
     from lt_teacher.grid import hyperparameter_grid
     from lt_teacher.model import LeakyReLUTeacherNet
-    from lt_teacher.view import TwoLayerView, num_seeds, two_layer_view
+    from lt_teacher.view import NetworkStateError, TwoLayerView, num_seeds, two_layer_view
 
 _HOMES = {
     "DiagnosticsEvaluator": "lt_teacher.evaluator",
     "LeakyReLUTeacherNet": "lt_teacher.model",
+    "NetworkStateError": "lt_teacher.view",
     "TwoLayerView": "lt_teacher.view",
     "hyperparameter_grid": "lt_teacher.grid",
     "num_seeds": "lt_teacher.view",

@@ -19,9 +19,25 @@ from typing import Any, cast
 import torch
 from torch import Tensor, nn
 
+from lt_teacher._validation import all_finite
 from lt_teacher.functional.network import append_bias_coordinate, network_output
 from lt_teacher.functional._numerics import vector_norm
 from lt_teacher.model import LeakyReLUTeacherNet
+
+class NetworkStateError(ValueError):
+    """The network has the paper's structure, but its current weights cannot be read as the paper's network:
+    they are not finite (training diverged), or a learned output layer has left one of the two neuron groups
+    empty. Training brings a network there, so a monitor meeting it mid-run warns and logs NaN instead of
+    stopping the run (:class:`~lt_teacher.callbacks.LinearTeacherMonitor`)."""
+
+
+def _check_finite_weights(*weights: Tensor) -> None:
+    if not all(all_finite(t) for t in weights):
+        raise NetworkStateError(
+            "The network's weights are not finite (NaN or inf): training has diverged (lower the learning rate, or "
+            "clip the gradients); the paper's diagnostics are not defined for it."
+        )
+
 
 _EXPECTED = (
     "a LeakyReLUTeacherNet, or an nn.Sequential of [nn.Flatten (optional), nn.Linear(d, m), "
@@ -121,6 +137,7 @@ def _teacher_view(net: LeakyReLUTeacherNet, seed: int) -> TwoLayerView:
     if not 0 <= seed < hp.num_seeds:
         raise ValueError(f"`seed` must be in [0, {hp.num_seeds}) for a network with num_seeds={hp.num_seeds}, got {seed}.")
     weight = net.weight[seed].detach().to(torch.float64)
+    _check_finite_weights(weight)
     return TwoLayerView(
         w=weight[: hp.k],
         u=weight[hp.k :],
@@ -174,6 +191,7 @@ def _sequential_view(seq: nn.Sequential) -> TwoLayerView:
     if first.bias is not None:
         weight = torch.cat([weight, first.bias.detach().to(torch.float64)[:, None]], dim=1)  # (m, d + 1)
     a = out.weight.detach().to(torch.float64)[0]  # (m,)
+    _check_finite_weights(weight, a)
     fixed = _fixed_output(first, out)
     magnitudes = a.abs()
     # a fixed output layer of one magnitude c is the paper's +-c layer: the rows stay as trained, v = c
@@ -182,7 +200,7 @@ def _sequential_view(seq: nn.Sequential) -> TwoLayerView:
     w, u = rows[a > 0], rows[a < 0]
     if w.shape[0] == 0 or u.shape[0] == 0:
         missing = "positive" if w.shape[0] == 0 else "negative"
-        raise ValueError(
+        raise NetworkStateError(
             f"The network has no hidden neuron with a {missing} output weight, so one of the paper's two "
             "neuron groups is empty; expected output weights of both signs."
         )

@@ -11,14 +11,17 @@
 from __future__ import annotations
 
 
+import math
+
 import pytest
 import torch
-from lightning.pytorch import LightningDataModule, LightningModule, Trainer
+from lightning.pytorch import Callback, LightningDataModule, LightningModule, Trainer
+from lightning.pytorch.callbacks import ModelCheckpoint
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from _helpers import separable_gaussians
-from lt_teacher import LeakyReLUTeacherNet
+from lt_teacher import LeakyReLUTeacherNet, NetworkStateError
 from lt_teacher.callbacks import ClusterRadiusMonitor, LinearTeacherMonitor, MarginMonitor
 
 D, M = 3, 6
@@ -148,3 +151,44 @@ def test_a_monitor_reused_by_a_new_trainer_starts_a_new_curve(tmp_path):
         Trainer(max_epochs=2, callbacks=[monitor], logger=False, enable_checkpointing=False, enable_progress_bar=False,
                 enable_model_summary=False, default_root_dir=tmp_path).fit(Classifier(), DataLoader(TensorDataset(*labelled(40, 0)), batch_size=20))
     assert [row["epoch"] for row in monitor.history] == [1.0, 2.0]
+
+
+class Poison(Callback):
+    """After epoch 2 (before the monitor evaluates it), break the network as training can."""
+
+    def __init__(self, how: str) -> None:
+        self.how = how
+
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.current_epoch == 1:
+            with torch.no_grad():
+                if self.how == "nan":
+                    pl_module.net[0].weight.fill_(float("nan"))
+                else:  # every output weight positive: the u-group is empty
+                    pl_module.net[2].weight.abs_()
+
+
+@pytest.mark.parametrize("how, reason", [("nan", "not finite"), ("one-sign", "negative output weight")])
+def test_a_network_broken_by_training_is_logged_as_nan_and_the_run_goes_on(how, reason, tmp_path):
+    monitor = MarginMonitor()
+    checkpoints = ModelCheckpoint(dirpath=tmp_path, save_top_k=-1, every_n_epochs=1)
+    model = Classifier()
+    with torch.no_grad():
+        model.net[2].weight.copy_(torch.tensor([[1.0, -1.0] * (M // 2)]))
+    trainer = Trainer(max_epochs=3, callbacks=[Poison(how), monitor, checkpoints], logger=False, enable_progress_bar=False,
+                      enable_model_summary=False, default_root_dir=tmp_path)
+    with pytest.warns(UserWarning, match=reason):
+        trainer.fit(model, DataLoader(TensorDataset(*labelled(40, 0)), batch_size=20))
+    assert trainer.state.status == "finished" and len(list(tmp_path.glob("*.ckpt"))) == 3
+    assert [row["epoch"] for row in monitor.history] == [1.0, 2.0, 3.0]
+    assert math.isfinite(monitor.history[0]["margin/loss"]) and math.isnan(monitor.history[1]["margin/loss"])
+
+
+def test_a_network_broken_before_training_is_still_refused(tmp_path):
+    model = Classifier()
+    with torch.no_grad():
+        model.net[2].weight.abs_()
+    trainer = Trainer(max_epochs=1, callbacks=[MarginMonitor()], logger=False, enable_progress_bar=False,
+                      enable_model_summary=False, default_root_dir=tmp_path)
+    with pytest.raises(NetworkStateError, match="^MarginMonitor: .*negative output weight"):
+        trainer.fit(model, DataLoader(TensorDataset(*labelled(40, 0)), batch_size=20))
