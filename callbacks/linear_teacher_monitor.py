@@ -13,6 +13,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 from typing_extensions import override
 
+from lt_teacher._batch import batch_xy
 from lt_teacher._validation import check_int
 from lt_teacher.evaluation_data import SPLITS, BatchToXY, EvaluationSource, check_split_data, make_source
 from lt_teacher.evaluator import GROUPS, NAMESPACES, DiagnosticsEvaluator
@@ -236,7 +237,7 @@ class LinearTeacherMonitor(AnalysedNetwork, EvaluationCallback):
                 batch_size=min(self.batch_size, 256), rank=trainer.global_rank, world_size=trainer.world_size, owner=owner,
             )
             batch = next(iter(source.batches()), None)
-            return None if batch is None else self.batch_to_xy(batch)[0]
+            return None if batch is None else batch_xy(self.batch_to_xy, batch)[0]
         except (TypeError, ValueError):
             return None
 

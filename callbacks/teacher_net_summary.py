@@ -7,7 +7,19 @@ from lightning.pytorch.callbacks import ModelSummary
 from lightning.pytorch.utilities import rank_zero_info
 from typing_extensions import override
 
-from lt_teacher.view import num_seeds, two_layer_view
+from torch import nn
+
+from lt_teacher.view import _find_network, _hidden_layers, num_seeds, two_layer_view
+
+
+def _output_layer(pl_module: LightningModule, v: float) -> str:
+    """The fixed output layer: the paper's +-v, or frozen weights of several magnitudes absorbed into the rows."""
+    network = _find_network(pl_module)
+    if isinstance(network, nn.Sequential):
+        a = _hidden_layers(network)[2].weight.detach()[0].abs()
+        if not bool((a == a[0]).all()):
+            return "fixed (not trained), of several magnitudes: absorbed, a_i s(w_i.x) = sign(a_i) s(|a_i| w_i.x), v = 1"
+    return f"fixed +-v, v = {v:g} (not trained)"
 
 
 def describe_network(pl_module: LightningModule) -> str:
@@ -27,7 +39,7 @@ def describe_network(pl_module: LightningModule) -> str:
     rows = [
         ("w-neurons (output +v)", f"{prefix}{view.w.shape[0]} x {width}"),
         ("u-neurons (output -v)", f"{prefix}{view.u.shape[0]} x {width}"),
-        ("output layer", f"fixed +-v, v = {view.v:g} (not trained)" if fixed else "learned (absorbed: a_i s(w_i.x) = sign(a_i) s(|a_i| w_i.x))"),
+        ("output layer", _output_layer(pl_module, view.v) if fixed else "learned (absorbed: a_i s(w_i.x) = sign(a_i) s(|a_i| w_i.x))"),
     ]
     first = max(len(r[0]) for r in rows)
     lines = [f"{type(pl_module).__name__}: N(x) = v sum s(w_i.x) - v sum s(u_i.x), s(z) = max(z, {view.alpha:g} z)"]

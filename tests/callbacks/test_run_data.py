@@ -192,3 +192,18 @@ def test_a_network_broken_before_training_is_still_refused(tmp_path):
                       enable_model_summary=False, default_root_dir=tmp_path)
     with pytest.raises(NetworkStateError, match="^MarginMonitor: .*negative output weight"):
         trainer.fit(model, DataLoader(TensorDataset(*labelled(40, 0)), batch_size=20))
+
+
+@pytest.mark.parametrize("weights, expected", [([2.0, -2.0, 2.0, -2.0], "fixed +-v, v = 2"), ([1.0, -2.0, 3.0, -1.0], "several magnitudes")])
+def test_the_summary_describes_a_frozen_output_layer_as_viewed(weights, expected):
+    from lt_teacher.callbacks.teacher_net_summary import describe_network
+
+    model = Classifier()
+    model.net[2] = nn.Linear(M, 1, bias=False)
+    with torch.no_grad():
+        model.net[2].weight.copy_(torch.tensor([weights + [1.0, -1.0] * ((M - 4) // 2)]))
+    model.net[2].weight.requires_grad_(False)
+    if expected.startswith("fixed"):
+        with torch.no_grad():
+            model.net[2].weight.copy_(torch.tensor([[2.0, -2.0] * (M // 2)]))
+    assert expected in describe_network(model)
