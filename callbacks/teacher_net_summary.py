@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelSummary
 from lightning.pytorch.utilities import rank_zero_info
-from typing_extensions import override
-
 from torch import nn
+from typing_extensions import override
 
 from lt_teacher.view import _find_network, _hidden_layers, num_seeds, two_layer_view
 
@@ -16,7 +17,7 @@ def _output_layer(pl_module: LightningModule, v: float) -> str:
     """The fixed output layer: the paper's +-v, or frozen weights of several magnitudes absorbed into the rows."""
     network = _find_network(pl_module)
     if isinstance(network, nn.Sequential):
-        a = _hidden_layers(network)[2].weight.detach()[0].abs()
+        a = cast(nn.Linear, _hidden_layers(network)[2]).weight.detach()[0].abs()
         if not bool((a == a[0]).all()):
             return "fixed (not trained), of several magnitudes: absorbed, a_i s(w_i.x) = sign(a_i) s(|a_i| w_i.x), v = 1"
     return f"fixed +-v, v = {v:g} (not trained)"
