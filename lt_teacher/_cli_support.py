@@ -1,6 +1,7 @@
 """What the ``lt-teacher`` command line adds around LightningCLI: short error messages with a
 suggestion for a mistyped option, one flag style for ``--model.*`` and ``--data.*``, the
-silencing of messages the package causes (not of real warnings), and whether W&B can log online.
+silencing of messages the package causes (not of real warnings), whether W&B can log online,
+the help text and the W&B run names.
 
 It imports nothing of the package, so both :mod:`lt_teacher.cli` and :mod:`lt_teacher.reproduce`
 build on it without importing each other.
@@ -17,6 +18,8 @@ import sys
 import traceback
 import warnings
 from collections.abc import Iterable, Sequence
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from typing_extensions import override
 
@@ -81,6 +84,53 @@ def silence_package_noise() -> None:
         logging.getLogger(name).addFilter(_DropTips())
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
     os.environ.setdefault("WANDB_QUIET", "true")
+
+
+# ------------------------------------------------------------------------------- help, version, run name
+HELP = """usage: lt-teacher {fit,validate,test,reproduce} [options]   (lt-teacher COMMAND --help for its options)
+
+Train the two-layer Leaky-ReLU network of Sarussi, Brutzkus & Globerson (ICML 2021) on a linear teacher
+and log every diagnostic of the paper (PyTorch Lightning + W&B).
+
+commands:
+  fit         train; the diagnostics, neuron snapshots and curves go to runs/ (CSV, W&B, PNG)
+  validate    evaluate the diagnostics of a network (--ckpt_path) on the validation split
+  test        the same on the test split
+  reproduce   re-run the paper's experiments and write a claims report (lt-teacher reproduce --help)
+
+options:
+  -h, --help  this message
+  --version   the installed version
+  --traceback show the full traceback of an error (or set LT_TEACHER_TRACEBACK=1)
+
+Examples: lt-teacher fit;  lt-teacher fit --model.alpha 0.2 --trainer.max_epochs 20;
+          lt-teacher fit --config configs/mnist-pair.yaml --data.digits [3,5]
+The README (README.md of the project) describes every option, the logged keys and the reproduction."""
+
+
+def package_version() -> str:
+    try:
+        return version("lt-teacher")
+    except PackageNotFoundError:  # running from a source tree that was not installed
+        return "unknown (not installed)"
+
+
+def _short(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def run_name(config: Any) -> str:
+    """A readable W&B run name: data set, alpha, init scale (e.g. ``LinearTeacher-2d-alpha0.1-init0.001``)."""
+    data = config.get("data") or {}
+    init = data.get("init_args") or {}
+    name = str(data.get("class_path", "data")).rsplit(".", 1)[-1].replace("DataModule", "")
+    pair = init.get("digits") or init.get("classes")
+    if pair:
+        name += "-" + "v".join(str(c) for c in pair)
+    elif "dim" in init:
+        name += f"-{init['dim']}d"
+    model = config.get("model") or {}
+    return f"{name}-alpha{_short(model.get('alpha'))}-init{_short(model.get('init_std'))}"
 
 
 # --------------------------------------------------------------------------------------------- errors
