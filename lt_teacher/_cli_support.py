@@ -94,7 +94,7 @@ and log every diagnostic of the paper (PyTorch Lightning + W&B).
 
 commands:
   fit         train; the diagnostics, neuron snapshots and curves go to runs/ (CSV, W&B, PNG)
-  validate    evaluate the diagnostics of a network (--ckpt_path) on the validation split
+  validate    evaluate the diagnostics of a network (--ckpt_path FILE, or last: the newest last.ckpt) on the validation split
   test        the same on the test split
   reproduce   re-run the paper's experiments and write a claims report (lt-teacher reproduce --help)
 

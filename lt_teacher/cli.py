@@ -21,6 +21,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+import torch
 import yaml
 from jsonargparse import ArgumentError
 from lightning.pytorch import LightningDataModule, LightningModule, Trainer
@@ -41,6 +42,15 @@ from lt_teacher._cli_support import (
     silence_package_noise,
     traceback_requested,
     wandb_credentials_present,
+)
+from lt_teacher._resume import (
+    Resume,
+    checkpoint_mismatch,
+    completed_epochs,
+    keep_earlier_rows,
+    keep_last,
+    point_loggers_at,
+    resolve_ckpt_path,
 )
 from lt_teacher.model import LeakyReLUTeacherNet
 
@@ -93,6 +103,9 @@ class LoggedConfig(SaveConfigCallback):
 class LinearTeacherCLI(LightningCLI):
     """LightningCLI with the paper's defaults; the model's ``input_dim`` follows the datamodule's."""
 
+    _resume: Resume | None = None  # fit --ckpt_path last: the run it continues
+    _checkpoint_epochs: int | None = None  # the training epochs of the checkpoint loaded (--ckpt_path)
+
     @override
     def init_parser(self, **kwargs: Any) -> LightningArgumentParser:
         kwargs.setdefault("exit_on_error", False)  # main() turns a parse error into a short message
@@ -124,6 +137,18 @@ class LinearTeacherCLI(LightningCLI):
             sub = argv[0] if argv and argv[0] in SUBCOMMANDS else None
             target = self._subcommand_parsers.get(sub, parser) if sub else parser
             raise CommandLineError(argument_error_text(str(err), target, sub)) from err
+        self._resolve_ckpt_path()
+
+    def _resolve_ckpt_path(self) -> None:
+        """``--ckpt_path last`` -> a file before LightningCLI reads the model's hyper-parameters from it (as from any path)."""
+        sub = self.config.get("subcommand")
+        if sub in SUBCOMMANDS:
+            config = self.config[sub]
+            try:
+                config.ckpt_path, self._resume = resolve_ckpt_path(sub, config.get("ckpt_path"), config.trainer.logger,
+                                                                   config.trainer.default_root_dir or RUNS_DIR)
+            except FileNotFoundError as err:
+                raise CommandLineError(str(err)) from err
 
     @override
     def instantiate_classes(self) -> None:
@@ -161,6 +186,7 @@ class LinearTeacherCLI(LightningCLI):
 
     @override
     def after_instantiate_classes(self) -> None:
+        self._check_checkpoint()
         for logger in self.trainer.loggers:
             if isinstance(logger, WandbLogger) and logger._experiment is None:
                 # WandbLogger always passes `anonymous`, which W&B >= 0.19 warns about; W&B looks for a git
@@ -172,6 +198,21 @@ class LinearTeacherCLI(LightningCLI):
         for module in (self.model, self.datamodule):
             if module is not None:
                 module._log_hyperparams = False
+
+    def _check_checkpoint(self) -> None:
+        """The checkpoint must fit the model the flags built (an error before any run folder or resumed log is touched);
+        its completed epochs head the final table of validate/test."""
+        ckpt_path = self.config[self.subcommand].get("ckpt_path")
+        if ckpt_path is None or not Path(ckpt_path).is_file():
+            return
+        checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True, mmap=True)
+        self._checkpoint_epochs = epochs = completed_epochs(checkpoint)
+        problem = checkpoint_mismatch(ckpt_path, checkpoint, self.model, getattr(self.datamodule, "hparams", {}))
+        max_epochs = self.trainer.max_epochs
+        if not problem and self.subcommand == "fit" and max_epochs not in (None, -1) and epochs > max_epochs:
+            problem = f"--trainer.max_epochs {max_epochs}: --ckpt_path {ckpt_path} has trained {epochs} epochs; pass a larger --trainer.max_epochs to go on"
+        if problem:
+            raise CommandLineError(problem)
 
     @override
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
@@ -204,33 +245,17 @@ class LinearTeacherCLI(LightningCLI):
 
     @override
     def before_instantiate_classes(self) -> None:
-        """``fit --ckpt_path last``: resume the newest last.ckpt into its own CSV version and W&B run."""
+        """``fit --ckpt_path last`` continues the CSV version and W&B run of the checkpoint it resolved to."""
         self._name_wandb_runs()
-        self._resume = None
-        if self.subcommand != "fit" or self.config["fit"].get("ckpt_path") != "last":
-            return
-        from lt_teacher._resume import find_last, point_loggers_at
-
-        config = self.config["fit"]
-        resume = find_last(config.trainer.logger, config.trainer.default_root_dir or RUNS_DIR)
-        if resume is None:
-            self.parser.error(
-                "--ckpt_path last: found no last.ckpt of an earlier run (looked in the CSV log versions under "
-                f"{config.trainer.default_root_dir or RUNS_DIR}); run without --ckpt_path to start a new run, or pass "
-                "--ckpt_path PATH/TO/FILE.ckpt."
-            )
-        point_loggers_at(config.trainer.logger, resume)
-        config.ckpt_path = str(resume.checkpoint)
-        self._resume = resume
+        config = self.config[self.subcommand]
+        if self._resume is not None:
+            point_loggers_at(config.trainer.logger, self._resume)
 
     def before_fit(self) -> None:
-        from lt_teacher._resume import keep_earlier_rows, keep_last
-
         self._sensible_log_interval()
         keep_last(self.trainer)
-        resume = getattr(self, "_resume", None)
-        if resume is not None:
-            keep_earlier_rows(self.trainer, resume)
+        if self._resume is not None:
+            keep_earlier_rows(self.trainer, self._resume)
 
     def after_fit(self) -> None:
         self._report("fit")
@@ -252,6 +277,8 @@ class LinearTeacherCLI(LightningCLI):
             if isinstance(callback, EvaluationCallback):
                 values.update(callback.latest)
         epochs = int(values.get("epoch", self.trainer.current_epoch))
+        if stage != "fit" and self._checkpoint_epochs is not None:  # validate/test: the epochs of the checkpoint evaluated
+            epochs = self._checkpoint_epochs
         table = summary_table(values, title=f"of {stage}, after {epochs} training epoch{'s' if epochs != 1 else ''}")
         lines = ["", table] if table else []
         lines += ["", f"lt-teacher: {stage} finished (seed {self._get(self.config, 'seed_everything')})."]
