@@ -89,3 +89,22 @@ def warn_small_chunks(engine: str, n: int, batches: float) -> None:
         "batch_size=1). Give the training loader fewer, larger batches (e.g. the datamodule's `batch_size=n`); "
         "the trained weights do not depend on it."
     )
+
+
+# The Trainer precisions a per-example engine trains under: its numba passes and GEMMs read and write W itself,
+# in W's dtype, so autocast (the "-mixed" precisions) and half-precision weights have nothing to apply to.
+PER_EXAMPLE_PRECISIONS = ("32-true", "64-true")
+_PRECISION_ALIASES = {"None": "32-true", "32": "32-true", "64": "64-true", "16": "16-mixed", "bf16": "bf16-mixed"}
+
+
+def per_example_precision_problem(precision: object) -> str | None:
+    """Why a per-example engine (fused, reference) cannot train under the Trainer's ``precision``; None when it can."""
+    name = _PRECISION_ALIASES.get(str(precision), str(precision))
+    if name in PER_EXAMPLE_PRECISIONS:
+        return None
+    half = {"16": "float16", "bf16": "bfloat16"}.get(name.split("-")[0])
+    if half and name.endswith("-mixed"):
+        return f"{name} runs the products under autocast in {half}{' (bfloat16 on CPU)' if half == 'float16' else ''}, which its float32/float64 passes cannot read"
+    if half and name.endswith("-true"):
+        return f"{name} makes the weights {half}, and it updates W in float32 or float64 only"
+    return f"it updates W in float32 or float64 only and has no {name} version"

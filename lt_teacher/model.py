@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from typing_extensions import override
 
 from lt_teacher._batch import default_batch_to_xy
-from lt_teacher._chunk_plan import ChunkPlan, make_chunk_plan, warn_small_chunks
+from lt_teacher._chunk_plan import ChunkPlan, make_chunk_plan, per_example_precision_problem, warn_small_chunks
 from lt_teacher._epoch_logging import EpochValueLogger
 from lt_teacher._validation import all_finite, check_bool, check_choice, check_int, check_positive, check_slope
 from lt_teacher.engines import EpochOrder
@@ -253,11 +253,10 @@ class LeakyReLUTeacherNet(LightningModule):
     def on_train_start(self) -> None:
         if self.hparams["engine"] == "lightning":
             return
-        if self.weight.dtype not in (torch.float32, torch.float64):
-            raise ValueError(
-                f"engine={self.hparams['engine']!r} trains in float32 or float64, but the Trainer's `precision` made the "
-                f"weights {self.weight.dtype}; use precision='32-true' or '64-true', or engine='lightning'."
-            )
+        problem = per_example_precision_problem(self.trainer.precision)  # the Trainer's, in Lightning's spelling
+        if problem or self.weight.dtype not in (torch.float32, torch.float64):
+            raise ValueError(f"engine={self.hparams['engine']!r} trains only under precision='32-true' or '64-true', got "
+                             f"{self.trainer.precision!r} (weights {self.weight.dtype}: {problem or 'not float32/64'}); or use engine='lightning'.")
         self._epoch_loss_sum, self._epoch_steps, self._plan, self._engine = 0.0, 0, None, None
         x, y = self._training_tensors()
         self._train_x = self.prepare_inputs(x.to(self.device)).contiguous()
