@@ -24,6 +24,7 @@ from typing import Any
 import torch
 import yaml
 from jsonargparse import ArgumentError
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch import LightningDataModule, LightningModule, Trainer
 from lightning.pytorch.callbacks import Callback, ModelSummary, ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
@@ -33,9 +34,11 @@ from typing_extensions import override
 from lt_teacher._cli_support import (
     HELP,
     USER_ERRORS,
+    accelerator_flag_error,
     argument_error_text,
     condense,
     normalize_flags,
+    optimizer_flag_error,
     package_version,
     report_error,
     run_name,
@@ -43,6 +46,7 @@ from lt_teacher._cli_support import (
     traceback_requested,
     wandb_credentials_present,
 )
+from lt_teacher._chunk_plan import per_example_precision_problem
 from lt_teacher._resume import (
     Resume,
     checkpoint_mismatch,
@@ -52,7 +56,7 @@ from lt_teacher._resume import (
     point_loggers_at,
     resolve_ckpt_path,
 )
-from lt_teacher.model import LeakyReLUTeacherNet
+from lt_teacher.model import OLD_ENGINE_NAMES, LeakyReLUTeacherNet
 
 RUNS_DIR = "runs"
 WANDB_PROJECT = "lt-teacher"
@@ -85,6 +89,9 @@ DEFAULT_DATA: dict[str, Any] = {
 
 
 SUBCOMMANDS = ("fit", "validate", "test")
+HARDWARE_FLAGS = ("accelerator", "devices", "strategy", "precision")
+# Wrong inputs, one message each: USER_ERRORS and Lightning's name for a wrong Trainer argument.
+COMMAND_ERRORS: tuple[type[BaseException], ...] = (*USER_ERRORS, MisconfigurationException)
 
 
 class LoggedConfig(SaveConfigCallback):
@@ -231,7 +238,11 @@ class LinearTeacherCLI(LightningCLI):
             extra.append(TeacherNetSummary())
         if any(isinstance(c, EvaluationCallback) for c in given) and not any(isinstance(c, CurvePlotMonitor) for c in given):
             extra.append(CurvePlotMonitor())
-        return super().instantiate_trainer(callbacks=[*given, *extra], **kwargs)
+        try:
+            return super().instantiate_trainer(callbacks=[*given, *extra], **kwargs)
+        except MisconfigurationException as err:  # e.g. more --trainer.devices than the machine has
+            flags = ", ".join(f"--trainer.{k} {config[k]}" for k in HARDWARE_FLAGS if config.get(k) not in (None, "auto"))
+            raise CommandLineError(f"the Trainer cannot run with {flags or 'these arguments'}: {err}") from err
 
     def _sensible_log_interval(self) -> None:
         """Log every step when an epoch has fewer than Lightning's 50 steps (unless the user chose)."""
@@ -245,9 +256,19 @@ class LinearTeacherCLI(LightningCLI):
 
     @override
     def before_instantiate_classes(self) -> None:
-        """``fit --ckpt_path last`` continues the CSV version and W&B run of the checkpoint it resolved to."""
+        """Refuse flags that cannot work, before any run exists; ``fit --ckpt_path last`` continues its CSV version and W&B run."""
         self._name_wandb_runs()
         config = self.config[self.subcommand]
+        problem = accelerator_flag_error(config.trainer.accelerator)
+        if self.subcommand == "fit":
+            engine = OLD_ENGINE_NAMES.get(config.model.engine, config.model.engine)
+            problem = problem or optimizer_flag_error(engine, config.get("optimizer"), config.get("lr_scheduler"))
+            precision = per_example_precision_problem(config.trainer.precision) if engine != "lightning" else None
+            if precision and not problem:
+                problem = (f"--trainer.precision {config.trainer.precision}: --model.engine {engine} trains only under --trainer.precision "
+                           f"32-true (the default) or 64-true, since {precision}; use one of those, or --model.engine lightning")
+        if problem:
+            raise CommandLineError(problem)
         if self._resume is not None:
             point_loggers_at(config.trainer.logger, self._resume)
 
@@ -360,7 +381,7 @@ def main(args: list[str] | None = None) -> None:
         message = str(err) if isinstance(err, CommandLineError) else condense(str(err))
         print(f"lt-teacher {argv[0]}: error: {message}", file=sys.stderr)
         raise SystemExit(2) from None
-    except USER_ERRORS as err:
+    except COMMAND_ERRORS as err:
         if full_traceback:
             raise
         raise SystemExit(report_error(err, f"lt-teacher {argv[0]}", full_traceback=False)) from None
