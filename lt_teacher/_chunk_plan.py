@@ -92,12 +92,14 @@ def make_chunk_plan(
     return ChunkPlan(batches, n, chunk, seeds, len(seeds) == num_seeds, step, options, hyper)
 
 
-def check_per_example_run(engine: str, dtype: torch.dtype, reload_every: int) -> None:
-    """What a per-example engine needs of the run: float32 or float64 weights, and a training set that stays."""
-    if dtype not in (torch.float32, torch.float64):
+def check_per_example_run(engine: str, precision: object, dtype: torch.dtype, reload_every: int) -> None:
+    """What a per-example engine needs of the run: the Trainer's precision 32-true or 64-true (float32/float64
+    weights, no autocast), and a training set that stays."""
+    problem = per_example_precision_problem(precision)  # the Trainer's, in Lightning's spelling
+    if problem or dtype not in (torch.float32, torch.float64):
         raise ValueError(
-            f"engine={engine!r} trains in float32 or float64, but the Trainer's `precision` made the "
-            f"weights {dtype}; use precision='32-true' or '64-true', or engine='lightning'."
+            f"engine={engine!r} trains only under precision='32-true' or '64-true', got {precision!r} (weights {dtype}: "
+            f"{problem or 'not float32/64'}); or use engine='lightning'."
         )
     if reload_every:
         raise ValueError(
@@ -120,3 +122,22 @@ def warn_small_chunks(engine: str, n: int, batches: float) -> None:
         "batch_size=1). Give the training loader fewer, larger batches (e.g. the datamodule's `batch_size=n`); "
         "the trained weights do not depend on it."
     )
+
+
+# The Trainer precisions a per-example engine trains under: its numba passes and GEMMs read and write W itself,
+# in W's dtype, so autocast (the "-mixed" precisions) and half-precision weights have nothing to apply to.
+PER_EXAMPLE_PRECISIONS = ("32-true", "64-true")
+_PRECISION_ALIASES = {"None": "32-true", "32": "32-true", "64": "64-true", "16": "16-mixed", "bf16": "bf16-mixed"}
+
+
+def per_example_precision_problem(precision: object) -> str | None:
+    """Why a per-example engine (fused, reference) cannot train under the Trainer's ``precision``; None when it can."""
+    name = _PRECISION_ALIASES.get(str(precision), str(precision))
+    if name in PER_EXAMPLE_PRECISIONS:
+        return None
+    half = {"16": "float16", "bf16": "bfloat16"}.get(name.split("-")[0])
+    if half and name.endswith("-mixed"):
+        return f"{name} runs the products under autocast in {half}{' (bfloat16 on CPU)' if half == 'float16' else ''}, which its float32/float64 passes cannot read"
+    if half and name.endswith("-true"):
+        return f"{name} makes the weights {half}, and it updates W in float32 or float64 only"
+    return f"it updates W in float32 or float64 only and has no {name} version"

@@ -1,6 +1,8 @@
 """What the ``lt-teacher`` command line adds around LightningCLI: short error messages with a
 suggestion for a mistyped option, one flag style for ``--model.*`` and ``--data.*``, the
-silencing of messages the package causes (not of real warnings), and whether W&B can log online.
+silencing of messages the package causes (not of real warnings), whether W&B can log online,
+the help text and run names, and the refusal of flags that cannot work (an optimizer the engine
+never steps, hardware the machine lacks).
 
 It imports nothing of the package, so both :mod:`lt_teacher.cli` and :mod:`lt_teacher.reproduce`
 build on it without importing each other.
@@ -17,6 +19,8 @@ import sys
 import traceback
 import warnings
 from collections.abc import Iterable, Sequence
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from typing_extensions import override
 
@@ -81,6 +85,96 @@ def silence_package_noise() -> None:
         logging.getLogger(name).addFilter(_DropTips())
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
     os.environ.setdefault("WANDB_QUIET", "true")
+
+
+# ------------------------------------------------------------------------------- help, version, run name
+HELP = """usage: lt-teacher {fit,validate,test,reproduce} [options]   (lt-teacher COMMAND --help for its options)
+
+Train the two-layer Leaky-ReLU network of Sarussi, Brutzkus & Globerson (ICML 2021) on a linear teacher
+and log every diagnostic of the paper (PyTorch Lightning + W&B).
+
+commands:
+  fit         train; the diagnostics, neuron snapshots and curves go to runs/ (CSV, W&B, PNG)
+  validate    evaluate the diagnostics of a network (--ckpt_path FILE, or last: the newest last.ckpt) on the validation split
+  test        the same on the test split
+  reproduce   re-run the paper's experiments and write a claims report (lt-teacher reproduce --help)
+
+options:
+  -h, --help  this message
+  --version   the installed version
+  --traceback show the full traceback of an error (or set LT_TEACHER_TRACEBACK=1)
+
+Examples: lt-teacher fit;  lt-teacher fit --model.alpha 0.2 --trainer.max_epochs 20;
+          lt-teacher fit --config configs/mnist-pair.yaml --data.digits [3,5]
+The README (README.md of the project) describes every option, the logged keys and the reproduction."""
+
+
+def package_version() -> str:
+    try:
+        return version("lt-teacher")
+    except PackageNotFoundError:  # running from a source tree that was not installed
+        return "unknown (not installed)"
+
+
+def _short(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def run_name(config: Any) -> str:
+    """A readable W&B run name: data set, alpha, init scale (e.g. ``LinearTeacher-2d-alpha0.1-init0.001``)."""
+    data = config.get("data") or {}
+    init = data.get("init_args") or {}
+    name = str(data.get("class_path", "data")).rsplit(".", 1)[-1].replace("DataModule", "")
+    pair = init.get("digits") or init.get("classes")
+    if pair:
+        name += "-" + "v".join(str(c) for c in pair)
+    elif "dim" in init:
+        name += f"-{init['dim']}d"
+    model = config.get("model") or {}
+    return f"{name}-alpha{_short(model.get('alpha'))}-init{_short(model.get('init_std'))}"
+
+
+# ------------------------------------------------------------------------------- flags that cannot work
+def _class_name(value: Any) -> str:
+    path = value.get("class_path", value) if hasattr(value, "get") else value
+    return str(path).rsplit(".", 1)[-1]
+
+
+def optimizer_flag_error(engine: str, optimizer: Any, lr_scheduler: Any) -> str | None:
+    """Why ``--optimizer``/``--lr_scheduler`` cannot apply with the model's ``engine`` (None when they do).
+
+    The per-example engines (fused, reference) run their own SGD with ``--model.lr``; the optimizer
+    Lightning steps there updates nothing, so any other optimizer or a scheduler would be silently
+    ignored. LightningCLI attaches a scheduler only to the optimizer it builds from ``--optimizer``.
+    """
+    given = [(flag, _class_name(value)) for flag, value in (("--optimizer", optimizer), ("--lr_scheduler", lr_scheduler)) if value]
+    if not given:
+        return None
+    flag, name = given[0]
+    if engine != "lightning":
+        return (f"{flag} {name}: --model.engine {engine} runs its own per-example SGD with the learning rate --model.lr and "
+                f"steps no optimizer, so {flag} would be ignored; set --model.lr, or pass --model.engine lightning to train "
+                f"with {flag} {name}")
+    if not optimizer:
+        return (f"--lr_scheduler {name} needs --optimizer: LightningCLI attaches a scheduler to the optimizer it builds "
+                "(e.g. --optimizer SGD --optimizer.lr 0.01)")
+    return None
+
+
+def accelerator_flag_error(accelerator: Any) -> str | None:
+    """Why ``--trainer.accelerator`` names hardware this machine lacks (None when it has it or chose none)."""
+    if not isinstance(accelerator, str) or accelerator.lower() not in ("gpu", "cuda", "mps", "tpu"):
+        return None
+    from lightning.pytorch.accelerators import CUDAAccelerator, MPSAccelerator, XLAAccelerator
+
+    name = accelerator.lower()
+    found = {"cuda": CUDAAccelerator.is_available(), "mps": MPSAccelerator.is_available(), "tpu": XLAAccelerator.is_available()}
+    wanted = {"gpu": ("cuda", "mps"), "cuda": ("cuda",), "mps": ("mps",), "tpu": ("tpu",)}[name]
+    if any(found[w] for w in wanted):
+        return None
+    what = {"gpu": "GPU", "cuda": "CUDA device", "mps": "Apple MPS device", "tpu": "TPU"}[name]
+    why = {"gpu": " (torch.cuda.is_available() is False, and no Apple MPS)", "cuda": " (torch.cuda.is_available() is False)"}.get(name, "")
+    return f"--trainer.accelerator {accelerator}: this machine has no usable {what}{why}; use --trainer.accelerator cpu, or auto (a GPU when there is one)"
 
 
 # --------------------------------------------------------------------------------------------- errors

@@ -1,8 +1,11 @@
-"""Resuming a ``lt-teacher fit`` run: one run, one CSV version, one W&B run.
+"""Resuming a ``lt-teacher fit`` run: one run, one CSV version, one W&B run; and what the command line
+reads of a checkpoint before it uses one.
 
 ``lt-teacher fit --ckpt_path last`` finds the newest ``last.ckpt`` of earlier runs, continues the CSV
 log version it belongs to (keeping the rows logged before the checkpoint) and the W&B run whose id
-the checkpoint holds (:class:`RunIdentity` writes it there).
+the checkpoint holds (:class:`RunIdentity` writes it there). ``validate`` and ``test`` find the same
+``last.ckpt`` (:func:`resolve_ckpt_path`) and evaluate it in a run of their own; :func:`checkpoint_mismatch`
+and :func:`completed_epochs` read a checkpoint for the command line's messages and its final table.
 """
 
 from __future__ import annotations
@@ -127,3 +130,71 @@ def keep_last(trainer: Trainer) -> None:
     callbacks: list[Callback] = getattr(trainer, "callbacks")  # set by Lightning's callback connector, not declared
     if not any(isinstance(c, RunIdentity) for c in callbacks):
         callbacks.append(RunIdentity())
+
+
+def completed_epochs(checkpoint: dict[str, Any]) -> int:
+    """The training epochs a Lightning checkpoint had finished when it was saved.
+
+    ``checkpoint["epoch"]`` is the epoch being run (0-based) while an epoch is under way, the number done after
+    ``fit`` ended; the fit loop's progress tells which: an epoch that was started and not yet marked completed
+    counts once its training part ran (``processed``) or its last batch did (a checkpoint of the end-of-epoch
+    validation).
+    """
+    loops = checkpoint.get("loops") or {}
+    fit_loop = loops.get("fit_loop") or {}
+    epochs = (fit_loop.get("epoch_progress") or {}).get("current")
+    if not epochs:  # a checkpoint without loop state: Lightning's own count
+        return int(checkpoint.get("epoch", 0))
+    done = int(epochs.get("completed", 0))
+    if int(epochs.get("started", 0)) > done:  # saved inside epoch `done`
+        last_batch_ran = bool((fit_loop.get("epoch_loop.batch_progress") or {}).get("is_last_batch"))
+        if int(epochs.get("processed", 0)) > done or last_batch_ran:
+            done += 1
+    return done
+
+
+def resolve_ckpt_path(subcommand: str, ckpt_path: str | None, logger_config: Any, root: str | Path) -> tuple[str | None, Resume | None]:
+    """The checkpoint a command loads: ``last`` is the newest last.ckpt of an earlier run (:func:`find_last`) for fit,
+    validate and test alike; a local path must name a file. Returns it and, for ``fit --ckpt_path last``, the run
+    to continue. Raises FileNotFoundError (naming the flag) before any run folder exists."""
+    if ckpt_path is None or ckpt_path in ("best", "hpc") or str(ckpt_path).startswith("registry") or "://" in str(ckpt_path):
+        return ckpt_path, None  # Lightning's own names, and remote files
+    if ckpt_path != "last":
+        if not Path(ckpt_path).is_file():
+            raise FileNotFoundError(f"--ckpt_path {ckpt_path}: no such file; pass a .ckpt file, or --ckpt_path last for the newest last.ckpt under {root}")
+        return ckpt_path, None
+    resume = find_last(logger_config, root)
+    if resume is None:
+        start = "run without --ckpt_path to start a new run" if subcommand == "fit" else "train one with lt-teacher fit"
+        raise FileNotFoundError(f"--ckpt_path last: found no last.ckpt of an earlier run (looked in the CSV log versions under {root}); "
+                                f"{start}, or pass --ckpt_path PATH/TO/FILE.ckpt.")
+    return str(resume.checkpoint), resume if subcommand == "fit" else None  # validate/test evaluate it in a run of their own
+
+
+def checkpoint_mismatch(ckpt_path: str, checkpoint: dict[str, Any], model: LightningModule, data_hparams: Any) -> str | None:
+    """Why ``checkpoint`` cannot load into ``model`` (built from this command's flags): every tensor whose shape or
+    presence differs, and the saved model/data arguments that differ from this run's; None when it fits."""
+    saved = {k: tuple(v.shape) for k, v in (checkpoint.get("state_dict") or {}).items() if hasattr(v, "shape")}
+    built = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    shapes = [f"{name} {saved.get(name, 'missing')} in the checkpoint, {built.get(name, 'missing')} here"
+              for name in sorted(saved.keys() | built.keys()) if saved.get(name) != built.get(name)]
+    if not shapes:
+        return None
+    args = _differing(checkpoint.get("datamodule_hyper_parameters"), data_hparams, "data")
+    args += _differing(checkpoint.get("hyper_parameters"), model.hparams, "model")
+    return (f"--ckpt_path {ckpt_path}: the checkpoint was trained with other model/data arguments: {'; '.join(shapes)}"
+            + (f" (it has {', '.join(args)})" if args else "") + "; pass the arguments it was trained with, or another checkpoint")
+
+
+def _differing(saved: Any, built: Any, prefix: str) -> list[str]:
+    """``prefix.name=saved (here built)`` for every saved hyper-parameter that differs from this run's."""
+    saved, built = dict(saved or {}), dict(built or {})
+    return [
+        f"{prefix}.{name}={value!r} (here {built[name]!r})"
+        for name, value in saved.items() if not name.startswith("_") and name in built and _plain(built[name]) != _plain(value)
+    ]
+
+
+def _plain(value: Any) -> Any:
+    """Tuples as lists: a checkpoint's YAML-like hyper-parameters hold lists where the module may hold tuples."""
+    return [_plain(v) for v in value] if isinstance(value, (list, tuple)) else value

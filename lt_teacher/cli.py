@@ -18,12 +18,13 @@ import difflib
 import re
 import sys
 import traceback
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+import torch
 import yaml
 from jsonargparse import ArgumentError
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch import LightningDataModule, LightningModule, Trainer
 from lightning.pytorch.callbacks import Callback, ModelSummary, ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
@@ -31,14 +32,29 @@ from lightning.pytorch.loggers import WandbLogger
 from typing_extensions import override
 
 from lt_teacher._cli_support import (
+    HELP,
     USER_ERRORS,
+    accelerator_flag_error,
     argument_error_text,
     condense,
     normalize_flags,
+    optimizer_flag_error,
+    package_version,
     report_error,
+    run_name,
     silence_package_noise,
     traceback_requested,
     wandb_credentials_present,
+)
+from lt_teacher._chunk_plan import OLD_ENGINE_NAMES, per_example_precision_problem
+from lt_teacher._resume import (
+    Resume,
+    checkpoint_mismatch,
+    completed_epochs,
+    keep_earlier_rows,
+    keep_last,
+    point_loggers_at,
+    resolve_ckpt_path,
 )
 from lt_teacher.model import LeakyReLUTeacherNet
 
@@ -73,51 +89,9 @@ DEFAULT_DATA: dict[str, Any] = {
 
 
 SUBCOMMANDS = ("fit", "validate", "test")
-
-HELP = """usage: lt-teacher {fit,validate,test,reproduce} [options]   (lt-teacher COMMAND --help for its options)
-
-Train the two-layer Leaky-ReLU network of Sarussi, Brutzkus & Globerson (ICML 2021) on a linear teacher
-and log every diagnostic of the paper (PyTorch Lightning + W&B).
-
-commands:
-  fit         train; the diagnostics, neuron snapshots and curves go to runs/ (CSV, W&B, PNG)
-  validate    evaluate the diagnostics of a network (--ckpt_path) on the validation split
-  test        the same on the test split
-  reproduce   re-run the paper's experiments and write a claims report (lt-teacher reproduce --help)
-
-options:
-  -h, --help  this message
-  --version   the installed version
-  --traceback show the full traceback of an error (or set LT_TEACHER_TRACEBACK=1)
-
-Examples: lt-teacher fit;  lt-teacher fit --model.alpha 0.2 --trainer.max_epochs 20;
-          lt-teacher fit --config configs/mnist-pair.yaml --data.digits [3,5]
-The README (README.md of the project) describes every option, the logged keys and the reproduction."""
-
-
-def package_version() -> str:
-    try:
-        return version("lt-teacher")
-    except PackageNotFoundError:  # running from a source tree that was not installed
-        return "unknown (not installed)"
-
-
-def _short(value: Any) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def run_name(config: Any) -> str:
-    """A readable W&B run name: data set, alpha, init scale (e.g. ``LinearTeacher-2d-alpha0.1-init0.001``)."""
-    data = config.get("data") or {}
-    init = data.get("init_args") or {}
-    name = str(data.get("class_path", "data")).rsplit(".", 1)[-1].replace("DataModule", "")
-    pair = init.get("digits") or init.get("classes")
-    if pair:
-        name += "-" + "v".join(str(c) for c in pair)
-    elif "dim" in init:
-        name += f"-{init['dim']}d"
-    model = config.get("model") or {}
-    return f"{name}-alpha{_short(model.get('alpha'))}-init{_short(model.get('init_std'))}"
+HARDWARE_FLAGS = ("accelerator", "devices", "strategy", "precision")
+# Wrong inputs, one message each: USER_ERRORS and Lightning's name for a wrong Trainer argument.
+COMMAND_ERRORS: tuple[type[BaseException], ...] = (*USER_ERRORS, MisconfigurationException)
 
 
 class LoggedConfig(SaveConfigCallback):
@@ -135,6 +109,9 @@ class LoggedConfig(SaveConfigCallback):
 
 class LinearTeacherCLI(LightningCLI):
     """LightningCLI with the paper's defaults; the model's ``input_dim`` follows the datamodule's."""
+
+    _resume: Resume | None = None  # fit --ckpt_path last: the run it continues
+    _checkpoint_epochs: int | None = None  # the training epochs of the checkpoint loaded (--ckpt_path)
 
     @override
     def init_parser(self, **kwargs: Any) -> LightningArgumentParser:
@@ -167,6 +144,18 @@ class LinearTeacherCLI(LightningCLI):
             sub = argv[0] if argv and argv[0] in SUBCOMMANDS else None
             target = self._subcommand_parsers.get(sub, parser) if sub else parser
             raise CommandLineError(argument_error_text(str(err), target, sub)) from err
+        self._resolve_ckpt_path()
+
+    def _resolve_ckpt_path(self) -> None:
+        """``--ckpt_path last`` -> a file before LightningCLI reads the model's hyper-parameters from it (as from any path)."""
+        sub = self.config.get("subcommand")
+        if sub in SUBCOMMANDS:
+            config = self.config[sub]
+            try:
+                config.ckpt_path, self._resume = resolve_ckpt_path(sub, config.get("ckpt_path"), config.trainer.logger,
+                                                                   config.trainer.default_root_dir or RUNS_DIR)
+            except FileNotFoundError as err:
+                raise CommandLineError(str(err)) from err
 
     @override
     def instantiate_classes(self) -> None:
@@ -204,6 +193,7 @@ class LinearTeacherCLI(LightningCLI):
 
     @override
     def after_instantiate_classes(self) -> None:
+        self._check_checkpoint()
         for logger in self.trainer.loggers:
             if isinstance(logger, WandbLogger) and logger._experiment is None:
                 # WandbLogger always passes `anonymous`, which W&B >= 0.19 warns about; W&B looks for a git
@@ -215,6 +205,21 @@ class LinearTeacherCLI(LightningCLI):
         for module in (self.model, self.datamodule):
             if module is not None:
                 module._log_hyperparams = False
+
+    def _check_checkpoint(self) -> None:
+        """The checkpoint must fit the model the flags built (an error before any run folder or resumed log is touched);
+        its completed epochs head the final table of validate/test."""
+        ckpt_path = self.config[self.subcommand].get("ckpt_path")
+        if ckpt_path is None or not Path(ckpt_path).is_file():
+            return
+        checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True, mmap=True)
+        self._checkpoint_epochs = epochs = completed_epochs(checkpoint)
+        problem = checkpoint_mismatch(ckpt_path, checkpoint, self.model, getattr(self.datamodule, "hparams", {}))
+        max_epochs = self.trainer.max_epochs
+        if not problem and self.subcommand == "fit" and max_epochs not in (None, -1) and epochs > max_epochs:
+            problem = f"--trainer.max_epochs {max_epochs}: --ckpt_path {ckpt_path} has trained {epochs} epochs; pass a larger --trainer.max_epochs to go on"
+        if problem:
+            raise CommandLineError(problem)
 
     @override
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
@@ -233,7 +238,11 @@ class LinearTeacherCLI(LightningCLI):
             extra.append(TeacherNetSummary())
         if any(isinstance(c, EvaluationCallback) for c in given) and not any(isinstance(c, CurvePlotMonitor) for c in given):
             extra.append(CurvePlotMonitor())
-        return super().instantiate_trainer(callbacks=[*given, *extra], **kwargs)
+        try:
+            return super().instantiate_trainer(callbacks=[*given, *extra], **kwargs)
+        except MisconfigurationException as err:  # e.g. more --trainer.devices than the machine has
+            flags = ", ".join(f"--trainer.{k} {config[k]}" for k in HARDWARE_FLAGS if config.get(k) not in (None, "auto"))
+            raise CommandLineError(f"the Trainer cannot run with {flags or 'these arguments'}: {err}") from err
 
     def _sensible_log_interval(self) -> None:
         """Log every step when an epoch has fewer than Lightning's 50 steps (unless the user chose)."""
@@ -247,33 +256,27 @@ class LinearTeacherCLI(LightningCLI):
 
     @override
     def before_instantiate_classes(self) -> None:
-        """``fit --ckpt_path last``: resume the newest last.ckpt into its own CSV version and W&B run."""
+        """Refuse flags that cannot work, before any run exists; ``fit --ckpt_path last`` continues its CSV version and W&B run."""
         self._name_wandb_runs()
-        self._resume = None
-        if self.subcommand != "fit" or self.config["fit"].get("ckpt_path") != "last":
-            return
-        from lt_teacher._resume import find_last, point_loggers_at
-
-        config = self.config["fit"]
-        resume = find_last(config.trainer.logger, config.trainer.default_root_dir or RUNS_DIR)
-        if resume is None:
-            self.parser.error(
-                "--ckpt_path last: found no last.ckpt of an earlier run (looked in the CSV log versions under "
-                f"{config.trainer.default_root_dir or RUNS_DIR}); run without --ckpt_path to start a new run, or pass "
-                "--ckpt_path PATH/TO/FILE.ckpt."
-            )
-        point_loggers_at(config.trainer.logger, resume)
-        config.ckpt_path = str(resume.checkpoint)
-        self._resume = resume
+        config = self.config[self.subcommand]
+        problem = accelerator_flag_error(config.trainer.accelerator)
+        if self.subcommand == "fit":
+            engine = OLD_ENGINE_NAMES.get(config.model.engine, config.model.engine)
+            problem = problem or optimizer_flag_error(engine, config.get("optimizer"), config.get("lr_scheduler"))
+            precision = per_example_precision_problem(config.trainer.precision) if engine != "lightning" else None
+            if precision and not problem:
+                problem = (f"--trainer.precision {config.trainer.precision}: --model.engine {engine} trains only under --trainer.precision "
+                           f"32-true (the default) or 64-true, since {precision}; use one of those, or --model.engine lightning")
+        if problem:
+            raise CommandLineError(problem)
+        if self._resume is not None:
+            point_loggers_at(config.trainer.logger, self._resume)
 
     def before_fit(self) -> None:
-        from lt_teacher._resume import keep_earlier_rows, keep_last
-
         self._sensible_log_interval()
         keep_last(self.trainer)
-        resume = getattr(self, "_resume", None)
-        if resume is not None:
-            keep_earlier_rows(self.trainer, resume)
+        if self._resume is not None:
+            keep_earlier_rows(self.trainer, self._resume)
 
     def after_fit(self) -> None:
         self._report("fit")
@@ -295,6 +298,8 @@ class LinearTeacherCLI(LightningCLI):
             if isinstance(callback, EvaluationCallback):
                 values.update(callback.latest)
         epochs = int(values.get("epoch", self.trainer.current_epoch))
+        if stage != "fit" and self._checkpoint_epochs is not None:  # validate/test: the epochs of the checkpoint evaluated
+            epochs = self._checkpoint_epochs
         table = summary_table(values, title=f"of {stage}, after {epochs} training epoch{'s' if epochs != 1 else ''}")
         lines = ["", table] if table else []
         lines += ["", f"lt-teacher: {stage} finished (seed {self._get(self.config, 'seed_everything')})."]
@@ -376,7 +381,7 @@ def main(args: list[str] | None = None) -> None:
         message = str(err) if isinstance(err, CommandLineError) else condense(str(err))
         print(f"lt-teacher {argv[0]}: error: {message}", file=sys.stderr)
         raise SystemExit(2) from None
-    except USER_ERRORS as err:
+    except COMMAND_ERRORS as err:
         if full_traceback:
             raise
         raise SystemExit(report_error(err, f"lt-teacher {argv[0]}", full_traceback=False)) from None

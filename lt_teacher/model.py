@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from typing_extensions import override
 
 from lt_teacher._batch import default_batch_to_xy
-from lt_teacher._chunk_plan import check_per_example_run, ChunkPlan, make_chunk_plan, resolve_engine, warn_small_chunks
+from lt_teacher._chunk_plan import ChunkPlan, check_per_example_run, make_chunk_plan, resolve_engine, warn_small_chunks
 from lt_teacher._epoch_logging import EpochValueLogger
 from lt_teacher._validation import all_finite, check_bool, check_int, check_positive, check_slope
 from lt_teacher.engines import EpochOrder
@@ -253,7 +253,9 @@ class LeakyReLUTeacherNet(LightningModule):
     def on_train_start(self) -> None:
         if self.hparams["engine"] == "lightning":
             return
-        check_per_example_run(self.hparams["engine"], self.weight.dtype, getattr(self.trainer, "reload_dataloaders_every_n_epochs", 0))
+        check_per_example_run(
+            self.hparams["engine"], self.trainer.precision, self.weight.dtype, getattr(self.trainer, "reload_dataloaders_every_n_epochs", 0)
+        )
         self._epoch_loss_sum, self._epoch_steps, self._plan, self._engine = 0.0, 0, None, None
         x, y = self._training_tensors()
         self._train_x = self.prepare_inputs(x.to(self.device)).contiguous()

@@ -42,7 +42,7 @@ ALLOWED: dict[str, set[str]] = {
     },
     "cli": {
         "functional", "model", "view", "grid", "callbacks", "datamodules", "reproduce", "summary", "_resume",
-        "_cli_support", "_batch", "_sources", "_validation",
+        "_cli_support", "_batch", "_chunk_plan", "_sources", "_validation",
     },
     "lt_teacher": {"functional", "model", "view", "grid", "metrics", "evaluator"},
 }

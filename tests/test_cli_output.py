@@ -108,6 +108,88 @@ def test_a_bad_argument_gives_a_short_message_naming_it(args, must_say, tmp_path
         assert text in err, f"{text!r} missing from:\n{err}"
 
 
+def _refused(args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> str:
+    """``lt-teacher fit ARGS`` in-process: exit 2 with one line, no traceback, nothing written; the line."""
+    from lt_teacher.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.delenv("LT_TEACHER_TRACEBACK", raising=False)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", *args])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "lt-teacher fit: error:" in err, err
+    err = err[err.index("lt-teacher fit: error:"):]
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert list(tmp_path.iterdir()) == [], "a refused command left files behind"
+    return err
+
+
+@pytest.mark.parametrize(
+    ("args", "must_say"),
+    [
+        (["--optimizer", "Adam"], ["--optimizer Adam", "--model.engine fused", "ignored", "--model.lr", "--model.engine lightning"]),
+        (["--lr_scheduler", "StepLR", "--lr_scheduler.step_size", "1"],
+         ["--lr_scheduler StepLR", "--model.engine fused", "--model.lr", "--model.engine lightning"]),
+        (["--model.engine", "reference", "--optimizer", "SGD", "--optimizer.lr", "0.1"], ["--optimizer SGD", "--model.engine reference"]),
+        (["--model.engine", "lightning", "--lr_scheduler", "StepLR", "--lr_scheduler.step_size", "1"],
+         ["--lr_scheduler StepLR needs --optimizer"]),
+        (["--trainer.precision", "16-mixed"], ["--trainer.precision 16-mixed", "32-true", "64-true", "autocast", "--model.engine lightning"]),
+        (["--trainer.precision", "bf16-true"], ["--trainer.precision bf16-true", "32-true", "64-true", "bfloat16", "--model.engine lightning"]),
+        (["--trainer.accelerator", "cpu", "--trainer.devices", "0"], ["--trainer.devices 0", "not a valid input"]),
+    ],
+    ids=["optimizer", "lr-scheduler", "optimizer-reference-engine", "scheduler-without-optimizer", "16-mixed", "bf16-true", "devices"],
+)
+def test_a_flag_that_cannot_work_is_refused_by_name(args, must_say, tmp_path, monkeypatch, capsys):
+    """The per-example engines do their own SGD with --model.lr in float32/float64: an optimizer, a scheduler or a
+    half precision would be silently ignored (or fail deep inside the engine)."""
+    err = _refused(args, tmp_path, monkeypatch, capsys)
+    for text in must_say:
+        assert text in err, f"{text!r} missing from:\n{err}"
+
+
+@pytest.mark.parametrize("accelerator", ["gpu", "cuda"])
+def test_a_gpu_on_a_machine_without_one_is_one_message(accelerator, tmp_path, monkeypatch, capsys):
+    from lightning.pytorch.accelerators import CUDAAccelerator, MPSAccelerator
+
+    monkeypatch.setattr(CUDAAccelerator, "is_available", staticmethod(lambda: False))  # this machine, as one without a GPU
+    monkeypatch.setattr(MPSAccelerator, "is_available", staticmethod(lambda: False))
+    err = _refused(["--trainer.accelerator", accelerator], tmp_path, monkeypatch, capsys)
+    assert f"--trainer.accelerator {accelerator}: this machine has no usable" in err and "--trainer.accelerator cpu" in err, err
+
+
+def test_a_wrong_trainer_argument_found_during_fit_is_one_message(tmp_path):
+    """Lightning's MisconfigurationException (here a monitor key that is never logged) is a wrong input too."""
+    result = run_cli(["fit", "--data.n_train", "20", "--data.n_val", "10", "--model.k", "3", "--trainer.max_epochs", "1",
+                      "--trainer.logger", "false", "--trainer.enable_progress_bar", "false",
+                      "--trainer.callbacks+", "ModelCheckpoint", "--trainer.callbacks.monitor", "nope"], tmp_path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "lt-teacher fit: error: `ModelCheckpoint(monitor='nope')` could not find the monitored key" in result.stderr
+
+
+def test_with_the_lightning_engine_an_optimizer_and_a_scheduler_train(tmp_path):
+    """LightningCLI applies --optimizer and --lr_scheduler to engine='lightning': Adam ends elsewhere than SGD."""
+    import torch
+
+    tiny = ["fit", "--data.n_train", "20", "--data.n_val", "10", "--data.n_test", "10", "--model.k", "3", "--model.init_std", "0.1",
+            "--model.engine", "lightning", "--trainer.max_epochs", "2", "--trainer.logger", "false", "--trainer.enable_progress_bar", "false"]
+    finals = {}
+    for name, extra in {"sgd": [], "adam": ["--optimizer", "Adam", "--optimizer.lr", "0.01", "--lr_scheduler", "StepLR",
+                                            "--lr_scheduler.step_size", "1", "--lr_scheduler.gamma", "0.5"]}.items():
+        (tmp_path / name).mkdir()
+        result = run_cli([*tiny, *extra], tmp_path / name)
+        assert result.returncode == 0, result.stderr[-3000:]
+        finals[name] = torch.load(tmp_path / name / "runs" / "checkpoints" / "last.ckpt", weights_only=False)
+    adam, sgd = finals["adam"], finals["sgd"]
+    assert "exp_avg" in adam["optimizer_states"][0]["state"][0] and "exp_avg" not in str(sgd["optimizer_states"][0])
+    (scheduler,) = adam["lr_schedulers"]
+    assert scheduler["step_size"] == 1 and scheduler["last_epoch"] == 2 and scheduler["_last_lr"] == [0.01 * 0.5**2]
+    assert not sgd["lr_schedulers"]
+    assert not torch.allclose(adam["state_dict"]["weight"], sgd["state_dict"]["weight"])
+
+
 def test_a_bad_value_in_a_subprocess(tmp_path):
     result = run_cli(["fit", "--model.alpha", "1.5"], tmp_path)
     assert result.returncode == 2

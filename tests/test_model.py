@@ -176,6 +176,17 @@ def test_per_example_engine_needs_a_trainer():
         LeakyReLUTeacherNet(input_dim=2, k=2).training_step((torch.ones(1, 2), torch.ones(1)), 0)
 
 
+@pytest.mark.parametrize("engine", ["fused", "reference"])
+@pytest.mark.parametrize("precision", ["bf16-mixed", "16-true"])
+def test_a_per_example_engine_refuses_a_half_precision(engine, precision, tmp_path):
+    """Mixed precision used to fail inside the engine ("unsupported ScalarType BFloat16"): name the precision and why."""
+    x, y = separable_gaussians(n=20)
+    trainer = Trainer(max_epochs=1, precision=precision, logger=False, enable_progress_bar=False, enable_checkpointing=False,
+                      enable_model_summary=False, default_root_dir=tmp_path)
+    with pytest.raises(ValueError, match=rf"engine='{engine}' trains only under precision='32-true' or '64-true', got '{precision}'"):
+        trainer.fit(LeakyReLUTeacherNet(input_dim=2, k=3, engine=engine), DataLoader(TensorDataset(x, y), batch_size=10))
+
+
 def test_bad_engine_type_and_network_index():
     with pytest.raises(TypeError, match=r"`engine` must be a str, one of 'fused', 'reference', 'lightning', got int 3"):
         LeakyReLUTeacherNet(input_dim=2, engine=3)

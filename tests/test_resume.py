@@ -1,4 +1,5 @@
-"""`lt-teacher fit --ckpt_path last` resumes the interrupted run (issue 13, finding 7).
+"""`lt-teacher fit --ckpt_path last` resumes the interrupted run (issue 13, finding 7); `validate` and
+`test` evaluate the same checkpoint; a checkpoint that cannot be used is one message, before any run exists.
 
 The default config keeps last.ckpt; resuming continues the same CSV version (its metrics.csv keeps
 the earlier rows) and the same W&B run id.
@@ -57,3 +58,116 @@ def test_ckpt_path_last_without_a_checkpoint_is_an_error(tmp_path):
     result = run_cli(["fit", *TINY, "--trainer.max_epochs", "1", "--ckpt_path", "last"], tmp_path)
     assert result.returncode != 0
     assert "last.ckpt" in result.stderr and "ckpt_path" in result.stderr
+
+
+# ------------------------------------------------------------------ validate / test --ckpt_path, wrong checkpoints
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
+    """A 3-epoch run: runs/csv/version_0/checkpoints/last.ckpt."""
+    cwd = tmp_path_factory.mktemp("trained")
+    result = run_cli(["fit", *TINY, "--trainer.max_epochs", "3"], cwd)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return cwd, result
+
+
+def _loss_line(stdout: str) -> str:
+    return next(line for line in stdout.splitlines() if "training loss / accuracy" in line)
+
+
+@pytest.mark.parametrize("subcommand", ["validate", "test"])
+def test_validate_and_test_ckpt_path_last_evaluate_the_trained_network(subcommand, trained):
+    """Not an untrained net after Lightning's buried warning: the fit's last.ckpt, with its epochs in the table."""
+    cwd, fit = trained
+    result = run_cli([subcommand, *TINY, "--ckpt_path", "last"], cwd)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "No checkpoint will be loaded" not in result.stderr + result.stdout
+    assert f"final diagnostics of {subcommand}, after 3 training epochs" in result.stdout
+    assert _loss_line(result.stdout) == _loss_line(fit.stdout)  # the trained network's loss, not an untrained one's
+
+
+def test_an_explicit_checkpoint_states_its_epochs(trained):
+    cwd, fit = trained
+    last = cwd / "runs" / "csv" / "version_0" / "checkpoints" / "last.ckpt"
+    result = run_cli(["validate", *TINY, "--trainer.logger", "false", "--ckpt_path", str(last)], cwd)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "final diagnostics of validate, after 3 training epochs" in result.stdout
+    assert _loss_line(result.stdout) == _loss_line(fit.stdout)
+
+
+def _run_folders(cwd: Path) -> tuple[list[str], set[str], str]:
+    runs = cwd / "runs"
+    metrics = runs / "csv" / "version_0" / "metrics.csv"
+    return sorted(p.name for p in runs.glob("csv/version_*")), wandb_ids(runs), metrics.read_text() if metrics.exists() else ""
+
+
+@pytest.mark.parametrize(
+    ("args", "must_say"),
+    [
+        (["fit", "--data.dim", "3", "--trainer.max_epochs", "4"],
+         ["--ckpt_path", "other model/data arguments", "weight (1, 6, 2) in the checkpoint, (1, 6, 3) here", "data.dim=2 (here 3)"]),
+        (["validate", "--data.dim", "3"], ["--ckpt_path", "other model/data arguments", "(1, 6, 2)", "(1, 6, 3)"]),
+        (["fit", "--trainer.max_epochs", "2"], ["--trainer.max_epochs 2", "has trained 3 epochs"]),
+    ],
+    ids=["fit-other-dim", "validate-other-dim", "fit-fewer-epochs"],
+)
+def test_a_checkpoint_that_cannot_be_used_is_one_message_and_touches_no_run(args, must_say, trained):
+    """No size-mismatch traceback, no new CSV version or W&B run, the resumed run's metrics.csv untouched."""
+    cwd, _ = trained
+    before = _run_folders(cwd)
+    result = run_cli([*args, *TINY, "--ckpt_path", "last"], cwd)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1 and errors[0].startswith(f"lt-teacher {args[0]}: error: "), result.stderr
+    for text in must_say:
+        assert text in errors[0], f"{text!r} missing from {errors[0]}"
+    assert _run_folders(cwd) == before
+
+
+@pytest.mark.parametrize("subcommand", ["fit", "validate", "test"])
+@pytest.mark.parametrize("ckpt_path", ["nowhere/nothing.ckpt", "last"])
+def test_a_checkpoint_that_is_not_there_fails_before_any_run_folder(subcommand, ckpt_path, tmp_path, monkeypatch, capsys):
+    """In-process: one line naming --ckpt_path, and nothing written (no runs/csv/version_N, no W&B run)."""
+    from lt_teacher.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.delenv("LT_TEACHER_TRACEBACK", raising=False)
+    with pytest.raises(SystemExit) as exit_info:
+        main([subcommand, *TINY, "--ckpt_path", ckpt_path])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    err = err[err.index(f"lt-teacher {subcommand}: error:"):]
+    assert len(err.strip().splitlines()) == 1, err
+    assert f"--ckpt_path {ckpt_path}:" in err and ("no such file" in err if ckpt_path != "last" else "found no last.ckpt" in err)
+    assert list(tmp_path.iterdir()) == []
+
+
+def _progress(started: int, processed: int, completed: int, last_batch: bool) -> dict:
+    counts = {"ready": started, "started": started, "processed": processed, "completed": completed}
+    return {"fit_loop": {"epoch_progress": {"total": counts, "current": counts}, "epoch_loop.batch_progress": {"is_last_batch": last_batch}}}
+
+
+@pytest.mark.parametrize(
+    ("checkpoint", "epochs"),
+    [
+        ({"epoch": 2, "loops": _progress(3, 3, 2, True)}, 3),  # saved in on_train_epoch_end of the third epoch
+        ({"epoch": 2, "loops": _progress(3, 2, 2, True)}, 3),  # saved after the third epoch's last batch (its validation)
+        ({"epoch": 2, "loops": _progress(3, 2, 2, False)}, 2),  # saved inside the third epoch
+        ({"epoch": 3, "loops": _progress(3, 3, 3, True)}, 3),  # saved after fit ended (trainer.save_checkpoint)
+        ({"epoch": 4}, 4),  # no loop state: Lightning's count
+    ],
+    ids=["epoch-end", "validation-end", "mid-epoch", "after-fit", "no-loops"],
+)
+def test_completed_epochs_of_a_checkpoint(checkpoint, epochs):
+    from lt_teacher._resume import completed_epochs
+
+    assert completed_epochs(checkpoint) == epochs
+
+
+def test_completed_epochs_of_a_real_checkpoint(trained):
+    from lt_teacher._resume import completed_epochs
+
+    cwd, _ = trained
+    checkpoint = torch.load(cwd / "runs" / "csv" / "version_0" / "checkpoints" / "last.ckpt", weights_only=False)
+    assert (checkpoint["epoch"], completed_epochs(checkpoint)) == (2, 3)
