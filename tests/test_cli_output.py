@@ -91,25 +91,16 @@ def test_an_unknown_command_suggests_the_closest(tmp_path):
 )
 def test_a_bad_argument_gives_a_short_message_naming_it(args, must_say, tmp_path, monkeypatch, capsys):
     """In-process (the subprocess case is below): `main` exits with 2 and a few lines on stderr."""
-    from lt_teacher.cli import main
-
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("LT_TEACHER_TRACEBACK", raising=False)
-    with pytest.raises(SystemExit) as exit_info:
-        main(["fit", *args])
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err
-    # (Lightning's log handler may still write to an earlier test's closed capture stream: look at our message only)
-    assert "lt-teacher fit: error:" in err, err
-    err = err[err.index("lt-teacher fit: error:"):]
+    err = _fit_error(args, tmp_path, monkeypatch, capsys)
     assert len([line for line in err.splitlines() if line.strip()]) <= 15, err
     assert "Traceback" not in err
     for text in must_say:
         assert text in err, f"{text!r} missing from:\n{err}"
 
 
-def _refused(args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> str:
-    """``lt-teacher fit ARGS`` in-process: exit 2 with one line, no traceback, nothing written; the line."""
+def _fit_error(args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> str:
+    """``lt-teacher fit ARGS`` in-process in ``tmp_path``: it must exit with 2; our error message on stderr, from its start
+    (Lightning's log handler may still write to an earlier test's closed capture stream: look at our message only)."""
     from lt_teacher.cli import main
 
     monkeypatch.chdir(tmp_path)
@@ -120,7 +111,12 @@ def _refused(args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, c
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert "lt-teacher fit: error:" in err, err
-    err = err[err.index("lt-teacher fit: error:"):]
+    return err[err.index("lt-teacher fit: error:"):]
+
+
+def _refused(args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> str:
+    """``lt-teacher fit ARGS`` in-process: exit 2 with one line, no traceback, nothing written; the line."""
+    err = _fit_error(args, tmp_path, monkeypatch, capsys)
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
     assert list(tmp_path.iterdir()) == [], "a refused command left files behind"
     return err
