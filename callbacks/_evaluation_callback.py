@@ -169,11 +169,11 @@ class EvaluationCallback(Callback, ABC):
         last = trainer.max_epochs is not None and epochs_done >= trainer.max_epochs
         if trainer.sanity_checking or (epochs_done % self.every_n_epochs != 0 and not last):
             return
-        if self._reread:  # the data of the epoch just trained, as on_train_start reads them (and checks the network on them)
-            self._reread = False
-            self.on_train_start(trainer, pl_module)
         epoch = float(trainer.current_epoch + 1)
         try:
+            if self._reread:  # the data of the epoch just trained, as on_train_start reads them (and checks the network on them)
+                self._reread = False
+                self.on_train_start(trainer, pl_module)
             values = self.compute(pl_module)
         except NetworkStateError as err:  # training brought the network there: say so, keep training and its checkpoints
             values = {key: math.nan for key in (self.history[-1] if self.history else {}) if key != "epoch"}

@@ -185,7 +185,9 @@ class LinearTeacherMonitor(AnalysedNetwork, EvaluationCallback):
     @override
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         owner = type(self).__name__
-        views = self.views(pl_module)
+        views = self._start_views(trainer, pl_module)
+        if views is None:
+            return
         head = None if self.features is None else partial(head_inputs, pl_module, self.features, owner=owner)
         self.evaluator.clear_data()  # a new fit may bring new data
         error: Exception | None = None

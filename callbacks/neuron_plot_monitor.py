@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch.utilities import rank_zero_warn
 from matplotlib.figure import Figure
 from torch import Tensor
 from typing_extensions import override
@@ -15,6 +16,7 @@ from typing_extensions import override
 from lt_teacher._validation import check_int, check_optional_int, check_optional_path
 from lt_teacher.evaluation_data import BatchToXY
 from lt_teacher.plotting import decision_boundary_figure, neuron_figure, save_png
+from lt_teacher.view import NetworkStateError
 
 from ._analysed_network import AnalysedNetwork, NetworkFn
 from ._data import all_training_points
@@ -131,7 +133,10 @@ class NeuronPlotMonitor(AnalysedNetwork, Callback):
         root = self.save_dir if self.save_dir is not None else Path(trainer.log_dir or trainer.default_root_dir) / "lt_teacher_plots"
         self._dir = Path(root)
         self._points = None
-        view = self.view(pl_module)
+        views = self._start_views(trainer, pl_module)
+        if views is None:  # resumed with a network that cannot be analysed: pictures without the training points
+            return
+        view = views[0]
         owner = type(self).__name__
         boundary = "decision_boundary" in self.plots and view.input_dim == 2
         error: Exception | None = None
@@ -157,7 +162,12 @@ class NeuronPlotMonitor(AnalysedNetwork, Callback):
         if not trainer.is_global_zero:
             return
         epoch = trainer.current_epoch + 1
-        for name, path in self.draw(pl_module, epoch).items():
+        try:
+            drawn = self.draw(pl_module, epoch)
+        except NetworkStateError as err:  # training broke the network (NaN): no picture, and the run goes on
+            rank_zero_warn(f"{type(self).__name__}: no pictures after epoch {epoch} ({err}).")
+            return
+        for name, path in drawn.items():
             self.saved_files.append(str(path))
             for logger in wandb_loggers(trainer):
                 logger.log_image(key=f"plots/{name}", images=[str(path)], step=trainer.global_step, caption=[f"epoch {epoch}"])

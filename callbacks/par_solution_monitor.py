@@ -127,7 +127,10 @@ class PARSolutionMonitor(AnalysedNetwork, EvaluationCallback):
     @override
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         owner = type(self).__name__
-        view = self.view(pl_module)
+        views = self._start_views(trainer, pl_module)
+        if views is None:
+            return
+        view = views[0]
         error: Exception | None = None
         x_raw: Tensor | None = None
         try:

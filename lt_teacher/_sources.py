@@ -209,10 +209,10 @@ def _split_loader(trainer: Trainer, split: str, owner: str) -> Any:
         return None
     try:
         return make()
-    except Exception as err:  # e.g. test data built only in setup("test")
-        if split == "train":
+    except Exception as err:  # e.g. test data built only in setup("test"), training data only in setup("fit")
+        if split == "train" and trainer.state.fn == TrainerFn.FITTING:
             raise ValueError(f"{owner}: the run's train_dataloader() failed: {err!r}") from err
-        stage = "test" if split == "test" else "validate"
+        stage = {"train": "fit", "val": "validate", "test": "test"}[split]
         rank_zero_warn(
             f"{owner}: skipping the {split} split: its {split}_dataloader() failed during {getattr(trainer.state.fn, 'value', 'the run')} "
             f"({err!r}); it may build that split only in setup('{stage}'). "

@@ -18,6 +18,7 @@ its own shard, and the torchmetrics states make every value exact and identical 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
@@ -28,8 +29,7 @@ from torch.utils.data import Dataset, TensorDataset
 from lt_teacher._validation import check_choice, check_int, check_optional_int, check_subset
 from lt_teacher._batch import default_batch_to_xy
 from lt_teacher._sources import Collate, datasets_from_data
-from lt_teacher.evaluation_data import SPLITS, BatchToXY, EvaluationSource, check_loaded_network, check_split_data, make_source
-from lt_teacher.evaluation_data import read_split
+from lt_teacher.evaluation_data import SPLITS, BatchToXY, EvaluationSource, check_loaded_network, check_split_data, make_source, read_split
 from lt_teacher.functional._checks import check_beta
 from lt_teacher.functional._numerics import row_norms
 from lt_teacher.functional.clustering import cluster_radius, radius
@@ -38,7 +38,7 @@ from lt_teacher.functional.fast_evaluation import FastInputs, evaluate_fast, fas
 from lt_teacher.functional.margins import MarginStatisticsState, _margin_compute
 from lt_teacher.grid import combine_seeds, grid_groups
 from lt_teacher.metrics import AgreementStatistics, LinearRegionStatistics, MarginStatistics, PARStatistics, compute_statistics
-from lt_teacher.view import TwoLayerView, num_seeds, two_layer_view
+from lt_teacher.view import TwoLayerView, seed_views, two_layer_view
 
 __all__ = ["DATA_GROUPS", "GROUPS", "NAMESPACES", "PRECISIONS", "DiagnosticsEvaluator", "combine_seeds"]
 
@@ -152,9 +152,7 @@ class DiagnosticsEvaluator:
 
     def needed_splits(self) -> tuple[str, ...]:
         """The splits the chosen diagnostics read: ``splits`` for the linear region, ``"train"`` for the rest."""
-        needed = set(self.splits) if "linear_region" in self.groups else set()
-        if self.groups and set(self.groups) & {"agreement", "par", "margin"}:
-            needed.add("train")
+        needed = (set(self.splits) if "linear_region" in self.groups else set()) | ({"train"} if set(self.groups) & {"agreement", "par", "margin"} else set())
         return tuple(s for s in SPLITS if s in needed)
 
     def reset(self) -> None:
@@ -164,8 +162,7 @@ class DiagnosticsEvaluator:
 
     def clear_data(self, head: Head | None = None) -> None:
         """Forget the sources and the cached batches (new data may come)."""
-        self.sources, self._prepared, self._raw, self._head, self._float32 = {}, {}, {}, head, {}
-        self._loaded_for = None
+        self.sources, self._prepared, self._raw, self._head, self._float32, self._loaded_for = {}, {}, {}, head, {}, None
 
     # ------------------------------------------------------------------ data
     def load(
@@ -261,9 +258,9 @@ class DiagnosticsEvaluator:
     def compute(self, network: nn.Module, *, decide: Decide | None = None) -> dict[str, float]:
         """One evaluation of ``network``: every chosen diagnostic as a float64 Python float.
 
-        With S > 1 seeds (``LeakyReLUTeacherNet(num_seeds=S)``) each key ``k`` is returned per seed as
-        ``k/seed_<s>``, with the mean over seeds as ``k`` and the sample standard deviation as ``k/std``
-        (and ``k/grid_<g>`` per setting of a grid, :func:`combine_seeds`).
+        With S > 1 seeds (``LeakyReLUTeacherNet(num_seeds=S)``) each key ``k`` is returned per seed as ``k/seed_<s>``,
+        with their mean as ``k`` and sample standard deviation as ``k/std`` (``k/grid_<g>``: :func:`combine_seeds`); a
+        network training has broken (:class:`~lt_teacher.view.NetworkStateError`) is NaN, with a warning.
 
         Args:
             network: the module that is or holds the analysed two-layer network (:func:`lt_teacher.two_layer_view`).
@@ -272,9 +269,11 @@ class DiagnosticsEvaluator:
 
         Raises:
             RuntimeError: a diagnostic on data is chosen but no data is loaded (:meth:`load`).
-            ValueError: ``network`` has another input width or bias than the network the data were loaded for.
+            ValueError: ``network`` has another input width or bias than the loaded one; NetworkStateError: no network
+                can be analysed.
         """
-        views = [two_layer_view(network, s) for s in range(num_seeds(network))]
+        every = seed_views(network)  # None for a network training has broken (NaN): its keys are NaN
+        views = [view for view in every if view is not None]
         if self.needs_data:
             chosen = [g for g in self.groups if g in DATA_GROUPS]
             check_loaded_network(self._loaded_for, (views[0].input_dim, views[0].bias), chosen, self.owner)
@@ -288,7 +287,8 @@ class DiagnosticsEvaluator:
         if self.needs_data:
             radii = radii or [radius(view.w, view.u) for view in views]
             self._evaluate_data(views, per_seed, decide or _raise_if, radii)
-        return combine_seeds(per_seed, grid_groups(network))
+        rows, broken = iter(per_seed), dict.fromkeys(per_seed[0], math.nan)
+        return combine_seeds([next(rows) if view else dict(broken) for view in every], grid_groups(network))
 
     def _evaluate_data(
         self, views: list[TwoLayerView], per_seed: list[dict[str, float]], decide: Decide, radii: list[Tensor]

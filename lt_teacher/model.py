@@ -165,9 +165,11 @@ class LeakyReLUTeacherNet(LightningModule):
 
     @override
     def _load_from_state_dict(self, state_dict: Any, prefix: str, *args: Any, **kwargs: Any) -> None:
-        """Load as ``nn.Module`` does, then the exact output layer (a state of another dtype holds a rounded v)."""
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        """Load as ``nn.Module`` does, then the exact output layer (a state of another dtype holds a rounded v; one of another v is refused)."""
+        saved, _ = state_dict.get(prefix + "output_weights"), super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
         self._set_output_weights()
+        if isinstance(saved, Tensor) and saved.shape == self.output_weights.shape and not torch.allclose(saved.to(self.output_weights), self.output_weights, rtol=1e-3, atol=0.0):
+            raise ValueError(f"The state's output layer is +-{float(saved.abs().max()):g}, this network's v = {self.hparams['v']}: build it with that v.")
 
     @property
     def w(self) -> Tensor:

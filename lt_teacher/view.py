@@ -288,3 +288,26 @@ def two_layer_view(module: nn.Module, seed: int = 0) -> TwoLayerView:
     if seed != 0:
         raise ValueError(f"`seed` must be 0 for a network with one seed, got {seed}.")
     return _sequential_view(cast(nn.Sequential, network))
+
+
+def seed_views(module: nn.Module) -> list[TwoLayerView | None]:
+    """:func:`two_layer_view` of every network of ``module`` (``num_seeds``), None for a network whose current
+    weights cannot be analysed (:class:`NetworkStateError`, e.g. one network of a grid diverged), with a warning
+    naming them; the error itself when no network can be analysed."""
+    views: list[TwoLayerView | None] = []
+    errors: dict[int, NetworkStateError] = {}
+    for seed in range(num_seeds(module)):
+        try:
+            views.append(two_layer_view(module, seed))
+        except NetworkStateError as err:
+            views.append(None)
+            errors[seed] = err
+    if len(errors) == len(views):
+        raise errors[0]
+    if errors:
+        warnings.warn(
+            f"network(s) {sorted(errors)} of {len(views)} cannot be analysed ({next(iter(errors.values()))}): their keys "
+            "(.../seed_<s>) are NaN, and so are the means and spreads over networks that include them.",
+            stacklevel=2,
+        )
+    return views

@@ -240,3 +240,10 @@ def test_every_overridden_hook_carries_override():
                 if overrides and not getattr(function, "__override__", False):
                     missing.append(f"{owner.__name__}.{name}")
     assert not missing
+
+
+def test_a_state_of_another_v_is_refused_not_silently_replaced():
+    state = LeakyReLUTeacherNet(input_dim=2, k=2, v=3.0).state_dict()
+    with pytest.raises(ValueError, match=r"output layer is \+-3.*v = 1.0"):
+        LeakyReLUTeacherNet(input_dim=2, k=2).load_state_dict(state)
+    LeakyReLUTeacherNet(input_dim=2, k=2, v=3.0).double().load_state_dict(state)  # the same v in another dtype loads

@@ -21,7 +21,7 @@ def row_norms(rows: Tensor) -> Tensor:
     torch's norm sums the squares: a row with entries beyond about 2^511 (1e154) gives inf and one below
     about 2^-511 loses its digits or gives 0, so a neuron of 1e-170 would look like a zero neuron and one
     of 1e160 like an infinite one. Those rows (norm outside 2^-460 .. 2^500, or 0) are recomputed divided by
-    a power of two near their largest entry, which is exact; rows in the usual range keep torch's value
+    a power of two within a factor 2 of their largest entry (finite up to float64's largest), which is exact; rows in the usual range keep torch's value
     bit for bit (one min/max over the n norms decides).
     """
     norms = rows.norm(dim=1)
@@ -34,7 +34,7 @@ def row_norms(rows: Tensor) -> Tensor:
     part = rows[redo]
     peak = part.abs().amax(dim=1, keepdim=True)
     finite_peak = torch.isfinite(peak) & (peak > 0)
-    scale = torch.where(finite_peak, torch.ldexp(torch.ones_like(peak), torch.frexp(peak)[1]), 1.0)  # 2^e >= peak
+    scale = torch.where(finite_peak, torch.ldexp(torch.ones_like(peak), torch.frexp(peak)[1] - 1), 1.0)  # peak/2 < 2^(e-1) <= peak: finite
     norms = norms.clone()
     norms[redo] = (part / scale).norm(dim=1) * scale[:, 0]
     return norms

@@ -207,3 +207,89 @@ def test_the_summary_describes_a_frozen_output_layer_as_viewed(weights, expected
         with torch.no_grad():
             model.net[2].weight.copy_(torch.tensor([[2.0, -2.0] * (M // 2)]))
     assert expected in describe_network(model)
+
+
+class PoisonSeed(Callback):
+    """After epoch 1, network 1 of a three-network module diverges (NaN), as a too-large lr of a grid would do."""
+
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.current_epoch == 0:
+            with torch.no_grad():
+                pl_module.weight[1].fill_(float("nan"))
+
+
+def grid_fit(tmp_path, max_epochs: int, monitor: LinearTeacherMonitor, ckpt_path: str | None = None, poison: bool = True,
+             reload: int = 0, engine: str = "reference") -> LeakyReLUTeacherNet:
+    model = LeakyReLUTeacherNet(input_dim=D, k=2, num_seeds=3, engine=engine)
+    callbacks = [*([PoisonSeed()] if poison else []), monitor, ModelCheckpoint(dirpath=tmp_path, save_last=True)]
+    trainer = Trainer(max_epochs=max_epochs, callbacks=callbacks, logger=False, enable_progress_bar=False, enable_model_summary=False,
+                      reload_dataloaders_every_n_epochs=reload, default_root_dir=tmp_path)
+    trainer.fit(model, DataLoader(TensorDataset(*labelled(40, 0)), batch_size=40), ckpt_path=ckpt_path)
+    return model
+
+
+def test_one_diverged_network_of_a_grid_is_nan_and_the_others_keep_their_values(tmp_path):
+    monitor = LinearTeacherMonitor()
+    with pytest.warns(UserWarning, match=r"network\(s\) \[1\] of 3 cannot be analysed"):
+        grid_fit(tmp_path, 3, monitor)
+    last = monitor.history[-1]
+    assert math.isnan(last["margin/loss/seed_1"]) and math.isnan(last["margin/loss"])
+    assert math.isfinite(last["margin/loss/seed_0"]) and math.isfinite(last["margin/loss/seed_2"])
+    assert math.isfinite(last["cluster/radius/seed_2"]) and math.isfinite(monitor.history[0]["margin/loss/seed_2"])
+
+
+def test_a_resumed_run_with_a_diverged_network_goes_on(tmp_path):
+    grid_fit(tmp_path, 2, LinearTeacherMonitor())
+    monitor = LinearTeacherMonitor()
+    grid_fit(tmp_path, 3, monitor, ckpt_path=str(tmp_path / "last.ckpt"), poison=False)
+    assert [row["epoch"] for row in monitor.history] == [1.0, 2.0, 3.0]
+    assert math.isnan(monitor.history[-1]["margin/loss/seed_1"]) and math.isfinite(monitor.history[-1]["margin/loss/seed_0"])
+
+
+def test_a_network_diverged_before_training_is_refused(tmp_path):
+    model = LeakyReLUTeacherNet(input_dim=D, k=2, num_seeds=3, engine="reference")
+    with torch.no_grad():
+        model.weight[2].fill_(float("nan"))
+    trainer = Trainer(max_epochs=1, callbacks=[LinearTeacherMonitor(groups=("cluster",))], logger=False, enable_progress_bar=False,
+                      enable_model_summary=False, default_root_dir=tmp_path)
+    with pytest.raises(NetworkStateError, match=r"LinearTeacherMonitor: network\(s\) \[2\]"):
+        trainer.fit(model, DataLoader(TensorDataset(*labelled(40, 0)), batch_size=40))
+
+
+def test_divergence_with_reloaded_loaders_is_nan_too(tmp_path):
+    data, model = ChangingData(), Classifier()
+    with torch.no_grad():
+        model.net[2].weight.copy_(torch.tensor([[1.0, -1.0] * (M // 2)]))
+    monitor = MarginMonitor()
+    trainer = Trainer(max_epochs=3, callbacks=[Poison("nan"), monitor], logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                      enable_model_summary=False, reload_dataloaders_every_n_epochs=1, default_root_dir=tmp_path)
+    with pytest.warns(UserWarning, match="not finite"):
+        trainer.fit(model, datamodule=data)
+    assert trainer.state.status == "finished" and math.isnan(monitor.history[-1]["margin/loss"])
+
+
+class FitOnlyData(LightningDataModule):
+    """Builds its training split in setup('fit') only, as many datamodules do; the test split in setup('test')."""
+
+    def setup(self, stage: str) -> None:
+        if stage == "fit":
+            self.train = TensorDataset(*labelled(40, 0))
+        if stage == "test":
+            self.test = TensorDataset(*labelled(20, 3))
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(self.train, batch_size=20)
+
+    def test_dataloader(self) -> DataLoader:
+        return DataLoader(self.test, batch_size=20)
+
+
+def test_test_with_a_datamodule_that_builds_training_data_only_for_fit(tmp_path):
+    monitor = LinearTeacherMonitor(splits=("test",))
+    model = Classifier()
+    with torch.no_grad():
+        model.net[2].weight.copy_(torch.tensor([[1.0, -1.0] * (M // 2)]))
+    trainer = Trainer(callbacks=[monitor], logger=False, enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path)
+    with pytest.warns(UserWarning, match="train_dataloader"):
+        results = trainer.test(model, datamodule=FitOnlyData(), verbose=False)[0]
+    assert "linear_region/outside_fraction/test" in results and "cluster/radius" in results

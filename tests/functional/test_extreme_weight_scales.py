@@ -76,3 +76,8 @@ def test_margins_divide_by_a_power_that_overflows() -> None:
     # ||theta||^2 = 1e310 overflows, the quotient 1e200 / 1e310 = 1e-110 does not
     assert math.isclose(float(F.normalized_margin(torch.tensor([1e200], dtype=torch.float64), 1e155, degree=2)), 1e-110, rel_tol=1e-15)
     assert math.isclose(float(F.smoothed_margin(torch.tensor([1e200], dtype=torch.float64), 1e155, degree=2)), 1e-110, rel_tol=1e-15)
+
+
+def test_norms_up_to_the_largest_float64() -> None:
+    rows = torch.tensor([[1.5e308, 0.0], [1e308, 1e308], [5e-324, 0.0], [3e-320, 4e-320]], dtype=torch.float64)
+    assert row_norms(rows).tolist() == pytest.approx([1.5e308, math.sqrt(2.0) * 1e308, 5e-324, 5e-320], rel=1e-15)
