@@ -199,12 +199,10 @@ def _split_loader(trainer: Trainer, split: str, owner: str) -> Any:
         return loader
     source = _declared_source(trainer, split)
     datamodule = trainer.datamodule  # type: ignore[attr-defined]
-    if source is not None:
-        if not source.is_defined():
-            return None
-        make = source.dataloader
-    elif datamodule is not None and is_overridden(f"{split}_dataloader", datamodule):
+    if datamodule is not None and is_overridden(f"{split}_dataloader", datamodule):
         make = getattr(datamodule, f"{split}_dataloader")
+    elif source is not None and source.is_defined():  # loaders given to fit/validate/test (or the module's methods)
+        make = source.dataloader
     else:
         return None
     try:

@@ -41,6 +41,8 @@ def main() -> None:
     if trainer.is_global_zero:
         logged = {k: float(v) for k, v in trainer.callback_metrics.items()}
         torch.save({"weight": net.weight.detach().clone(), "history": monitor.history, "logged": logged}, args.out)
+    if torch.distributed.is_initialized():  # not left to interpreter exit, where gloo's threads can abort the process
+        torch.distributed.destroy_process_group()
 
 
 if __name__ == "__main__":

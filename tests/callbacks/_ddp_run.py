@@ -85,6 +85,8 @@ def main() -> None:
         "logged": {key: float(value) for key, value in trainer.callback_metrics.items()},
     }
     (args.out / f"devices{args.devices}-rank{trainer.global_rank}.json").write_text(json.dumps(result))
+    if torch.distributed.is_initialized():  # Lightning leaves the gloo group up; torn down at interpreter exit instead,
+        torch.distributed.destroy_process_group()  # its threads sometimes abort the process ("terminate called ...")
 
 
 if __name__ == "__main__":
