@@ -228,6 +228,8 @@ class EvaluationCallback(Callback, ABC):
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         flush_epoch_values(trainer)  # nothing left, unless a monitor's epoch hook was skipped
         self._hand_off(trainer)
+        if trainer.world_size > 1:  # leave gloo's last work holding no Python tensor (the metric sync's): at interpreter
+            trainer.strategy.barrier("lt_teacher_fit_end")  # exit it aborted a finished ddp/ddp_spawn run about 1 in 10 times
         if self.history:
             update_summary(trainer, {k: v for k, v in self.history[-1].items() if k != "epoch"})
 
