@@ -120,7 +120,7 @@ def sgd_logistic_loss(q: Tensor) -> Tensor:
         >>> sgd_logistic_loss(torch.tensor([0.0], dtype=torch.float64))
         tensor([0.6931], dtype=torch.float64)
     """
-    return -F.logsigmoid(q)
+    return 0.0 - F.logsigmoid(q)  # not -logsigmoid: 0 - (-0.0) is +0.0, so an underflowed loss reads 0, not -0
 
 
 def softplus(z: Tensor) -> Tensor:

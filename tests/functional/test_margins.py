@@ -10,6 +10,8 @@ from hypothesis import strategies as st
 
 from lt_teacher.functional import (
     log_logistic_loss,
+    logistic_loss,
+    sgd_logistic_loss,
     log_sum_loss,
     normalized_margin,
     satisfies_assumption_6_1,
@@ -63,6 +65,21 @@ def test_smoothed_margin_property(q, degree):
 def test_log_logistic_loss_matches_mpmath(q):
     expected = float(mpmath.log(mpmath.log1p(mpmath.exp(-mpmath.mpf(q)))))
     assert log_logistic_loss(torch.tensor([q])).item() == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("q", [-1e300, -1e3, -30.0, -1.0, 0.0, 1e-8, 1.0, 30.0, 100.0, 700.0, 745.0, 746.0, 1e4, 1e300, math.inf])
+def test_logistic_loss_forms_match_mpmath_and_never_read_minus_zero(q, dtype):
+    q_t = torch.tensor([q], dtype=torch.float64).to(dtype)
+    expected = float(mpmath.log1p(mpmath.exp(-mpmath.mpf(q_t.item()))))  # of the value q rounds to
+    for form in (logistic_loss, sgd_logistic_loss):
+        got = form(q_t)
+        assert got.dtype == dtype
+        if math.isinf(got.item()) or expected > torch.finfo(dtype).max:
+            assert got.item() == math.inf and expected > torch.finfo(dtype).max / 2
+        else:
+            assert got.item() == pytest.approx(expected, rel=4 * torch.finfo(dtype).eps, abs=torch.finfo(dtype).tiny)
+        assert not torch.signbit(got).any(), f"{form.__name__}({q}) = -0.0"  # l(q) > 0: an underflow reads +0
 
 
 def test_normalized_margin_hand_computed():
