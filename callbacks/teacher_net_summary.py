@@ -14,12 +14,12 @@ from lt_teacher.view import _find_network, _hidden_layers, num_seeds, two_layer_
 
 
 def _output_layer(pl_module: LightningModule, v: float) -> str:
-    """The fixed output layer: the paper's +-v, or frozen weights of several magnitudes absorbed into the rows."""
+    """The fixed output layer: the paper's +-v, or frozen weights of several magnitudes, v the largest."""
     network = _find_network(pl_module)
     if isinstance(network, nn.Sequential):
         a = cast(nn.Linear, _hidden_layers(network)[2]).weight.detach()[0].abs()
         if not bool((a == a[0]).all()):
-            return "fixed (not trained), of several magnitudes: absorbed, a_i s(w_i.x) = sign(a_i) s(|a_i| w_i.x), v = 1"
+            return f"fixed (not trained), of several magnitudes: a_i s(w_i.x) = sign(a_i) v s(|a_i|/v w_i.x), v = max|a_i| = {v:g}"
     return f"fixed +-v, v = {v:g} (not trained)"
 
 

@@ -64,11 +64,12 @@ class TwoLayerView:
 
     An ``nn.Sequential`` whose output layer a is frozen (``requires_grad=False``) while its first layer
     trains is the paper's fixed-output network: theta is the first layer's weight and bias, ``param_norm``
-    their norm and ``degree`` 1. When every |a_i| is one value c, ``w`` and ``u`` are the first layer's
-    rows as they are (with the bias column) and ``v`` = c, the view of ``LeakyReLUTeacherNet(v=c)`` with
-    those rows; when the |a_i| differ they are absorbed into the rows as for a learned layer (``v`` = 1),
-    still of degree 1 in the first layer's parameters. With every parameter trainable, or every one
-    frozen, the output layer counts as learned (degree 2, theta all parameters).
+    their norm and ``degree`` 1. ``v`` is the largest |a_i| and the rows are (|a_i| / v) w_i (with the bias
+    column), the same function: when every |a_i| is one value c, the first layer's rows as they are and
+    ``v`` = c, the view of ``LeakyReLUTeacherNet(v=c)`` with those rows. Theorem 6.2's threshold
+    sqrt(k) alpha v max ||x|| then bounds Eq. (30)'s sum alpha sum_i |a_i| ||u_i|| ||x|| / ||W|| for unequal
+    |a_i| too, and moves continuously with them. With every parameter trainable, or every one frozen, the
+    output layer counts as learned (degree 2, theta all parameters, rows |a_i| w_i, ``v`` = 1).
         input_dim: d, the width of the inputs before the bias coordinate.
         bias: whether the network has a first-layer bias, i.e. the inputs are extended by a constant 1
             (:func:`~lt_teacher.functional.append_bias_coordinate`). ``appends_bias`` is its deprecated
@@ -194,9 +195,11 @@ def _sequential_view(seq: nn.Sequential) -> TwoLayerView:
     _check_finite_weights(weight, a)
     fixed = _fixed_output(first, out)
     magnitudes = a.abs()
-    # a fixed output layer of one magnitude c is the paper's +-c layer: the rows stay as trained, v = c
-    equal = fixed and bool((magnitudes == magnitudes[0]).all())
-    rows = weight if equal else magnitudes[:, None] * weight
+    if fixed:  # v = max |a_i|, rows (|a_i| / v) w_i: as trained when every |a_i| = v (the paper's +-v layer)
+        v = float(magnitudes.max())
+        rows = (magnitudes / v)[:, None] * weight if v > 0 else weight
+    else:  # absorbed by homogeneity: rows |a_i| w_i, v = 1
+        v, rows = 1.0, magnitudes[:, None] * weight
     w, u = rows[a > 0], rows[a < 0]
     if w.shape[0] == 0 or u.shape[0] == 0:
         missing = "positive" if w.shape[0] == 0 else "negative"
@@ -211,7 +214,7 @@ def _sequential_view(seq: nn.Sequential) -> TwoLayerView:
         w=w,
         u=u,
         alpha=float(act.negative_slope),
-        v=float(magnitudes[0]) if equal else 1.0,
+        v=v,
         param_norm=param_norm,
         degree=1 if fixed else 2,
         input_dim=int(first.in_features),

@@ -5,7 +5,7 @@ import torch
 from lightning.pytorch import LightningModule
 from torch import nn
 
-from lt_teacher import LeakyReLUTeacherNet, two_layer_view
+from lt_teacher import DiagnosticsEvaluator, LeakyReLUTeacherNet, two_layer_view
 
 
 def test_teacher_net_view():
@@ -76,15 +76,41 @@ def test_frozen_equal_output_layer_is_the_papers_network(bias):
     assert expected.param_norm == view.param_norm
 
 
-def test_frozen_unequal_output_layer_absorbs_magnitudes_with_degree_one():
+def test_frozen_unequal_output_layer_has_v_the_largest_magnitude_and_degree_one():
     net = _fixed_output_net([2.0, -0.5, 1.0, -1.0], bias=True)
     view = two_layer_view(net)
     rows = torch.cat([net[0].weight.detach().double(), net[0].bias.detach().double()[:, None]], dim=1)
-    assert (view.v, view.degree) == (1.0, 1)
-    assert torch.equal(view.w, rows[[0, 2]] * torch.tensor([[2.0], [1.0]], dtype=torch.float64))
+    assert (view.v, view.degree) == (2.0, 1)  # v = max |a_i|, rows (|a_i| / v) w_i
+    assert torch.equal(view.w, rows[[0, 2]] * torch.tensor([[1.0], [0.5]], dtype=torch.float64))
+    assert torch.equal(view.u, rows[[1, 3]] * torch.tensor([[0.25], [0.5]], dtype=torch.float64))
     assert view.param_norm == pytest.approx(rows.norm().item(), rel=1e-12)  # the first layer's own parameters
     x = torch.randn(10, 3)
     assert torch.allclose(view.forward(x), net(x)[:, 0].double(), atol=1e-6)
+
+
+def test_frozen_output_layer_diagnostics_move_continuously_with_its_magnitudes():
+    """|a_i| all c, or one of them c (1 + 1e-12): the same function, so the same margins, threshold and verdict
+    (Theorem 6.2's sqrt(k) alpha v max ||x|| with v = max |a_i| bounds Eq. (30) for unequal |a_i| too)."""
+    torch.manual_seed(0)
+    x = torch.randn(200, 2, dtype=torch.float64)
+    x[:, 0] = torch.sign(x[:, 0]) * (0.1 + x[:, 0].abs())
+    y = torch.where(x[:, 0] > 0, 1, -1)
+    first = torch.zeros(6, 2, dtype=torch.float64)
+    first[:3, 0], first[3:, 0] = 300.0, -300.0
+    results = []
+    for a0 in (4.0, 4.0 * (1 + 1e-12)):
+        net = nn.Sequential(nn.Linear(2, 6, bias=False), nn.LeakyReLU(0.1), nn.Linear(6, 1, bias=False)).double()
+        with torch.no_grad():
+            net[0].weight.copy_(first)
+            net[2].weight.copy_(torch.tensor([[a0, 4.0, 4.0, -4.0, -4.0, -4.0]], dtype=torch.float64))
+        net[2].weight.requires_grad_(False)
+        evaluator = DiagnosticsEvaluator(("cluster", "margin"))
+        evaluator.load({"train": (x, y)}, net)
+        results.append(evaluator.compute(net))
+    equal, unequal = results
+    assert equal["margin/above_threshold"] == unequal["margin/above_threshold"] == 0.0  # 0.59 < 2.25
+    for key in ("margin/smoothed", "margin/normalized", "margin/theorem_6_2_threshold", "cluster/radius", "cluster/radius_ratio"):
+        assert unequal[key] == pytest.approx(equal[key], rel=1e-9, abs=1e-9), key
 
 
 @pytest.mark.parametrize("frozen", ["nothing", "everything"])
