@@ -22,14 +22,16 @@ without the metric objects (one batch on one process).
 
 from __future__ import annotations
 
+import functools
 import warnings
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 import torch
 from torch import Tensor
 from torchmetrics import Metric
 
-from lt_teacher.functional._checks import check_beta
+from lt_teacher.functional._checks import check_alpha, check_beta, check_float
 from lt_teacher.functional.agreement import (
     AgreementStatisticsState,
     NeuralAgreement,
@@ -132,6 +134,17 @@ def _check_batch(batch: object) -> EvaluationBatch:
     return batch
 
 
+def _check_radius(radius: object) -> Tensor:
+    """The cluster radius r: a one-element tensor or a real number, finite and >= 0, as a float64 tensor."""
+    if isinstance(radius, Tensor):
+        if radius.numel() != 1:
+            raise ValueError(f"`radius` must hold one value (the cluster radius r), got shape {tuple(radius.shape)}.")
+        value = radius.detach().to(_F64).reshape(())
+        check_float(float(value), "radius", minimum=0.0)
+        return value
+    return torch.tensor(check_float(radius, "radius", minimum=0.0), dtype=_F64)
+
+
 def _check_norms(norms: object, name: str, size: int) -> Tensor:
     if not isinstance(norms, Tensor) or norms.shape != (size,):
         shape = tuple(norms.shape) if isinstance(norms, Tensor) else type(norms).__name__
@@ -139,7 +152,25 @@ def _check_norms(norms: object, name: str, size: int) -> Tensor:
     return norms
 
 
-class LinearRegionStatistics(Metric):
+class _Float64Metric(Metric):
+    """A torchmetrics ``Metric`` whose float64 states stay float64 when the module holding it changes dtype.
+
+    torchmetrics guards ``.half()``/``.float()``/``.double()``, but ``module.to(dtype)``, which Lightning's
+    ``precision="16-true"``/``"bf16-true"`` applies to a LightningModule and every metric in it, would turn
+    the counts into float16/bfloat16 (exact only up to 2048/256 points) and round the margins. Device moves
+    apply as usual.
+    """
+
+    def _apply(self, fn: Callable[[Tensor], Tensor], exclude_state: Sequence[str] = "") -> Any:
+        @functools.wraps(fn)  # keeps str(fn), which torchmetrics reads to tell dtype casts from device moves
+        def keep_float64(t: Tensor) -> Tensor:
+            moved = fn(t)
+            return t.to(device=moved.device) if t.dtype == _F64 and moved.dtype != _F64 else moved
+
+        return super()._apply(keep_float64, exclude_state)
+
+
+class LinearRegionStatistics(_Float64Metric):
     """Figure 2: points outside Theorem 5.1's region, and points where sign N(x) != sign((w_bar - u_bar) . x).
 
     ``update(batch, radius, alpha)`` with the cluster radius r of the network
@@ -174,20 +205,26 @@ class LinearRegionStatistics(Metric):
         for name in LinearRegionStatisticsState._fields:
             self.add_state(name, torch.zeros((), dtype=_F64), dist_reduce_fx="sum")
 
-    def update(self, batch: EvaluationBatch | LinearRegionStatisticsState, radius: Tensor | None = None, alpha: float | None = None) -> None:
-        """Add one batch, with the network's cluster radius r and the Leaky-ReLU slope alpha the batch was evaluated with.
+    def update(
+        self, batch: EvaluationBatch | LinearRegionStatisticsState, radius: Tensor | float | None = None, alpha: float | None = None
+    ) -> None:
+        """Add one batch, with the network's cluster radius r (a tensor or a number >= 0).
 
-        The disagreement compares sign N(x) of the batch (``batch.output``, Eq. 1 with that alpha) with sign
-        (w_bar - u_bar) . x. ``batch`` may instead be the batch's statistics already computed
-        (:class:`~lt_teacher.functional.LinearRegionStatisticsState`, e.g. from
+        The disagreement compares sign N(x) of the batch (``batch.output``, Eq. 1 with the slope the batch
+        was evaluated with) with sign (w_bar - u_bar) . x; ``alpha``, that slope, is only checked (0 < alpha
+        < 1): the batch's output already holds it. ``batch`` may instead be the batch's statistics already
+        computed (:class:`~lt_teacher.functional.LinearRegionStatisticsState`, e.g. from
         :func:`~lt_teacher.functional.fast_evaluation.evaluate_fast`); ``radius`` is then not needed.
         """
+        if alpha is not None:
+            check_alpha(alpha)
         if isinstance(batch, LinearRegionStatisticsState):
             stats = batch
         elif radius is None:
             raise TypeError("LinearRegionStatistics.update: `radius` (the cluster radius r) is required with an EvaluationBatch.")
         else:
-            stats = cast(LinearRegionStatisticsState, _statistics(batch, radius=radius).linear_region)
+            r = _check_radius(radius)
+            stats = cast(LinearRegionStatisticsState, _statistics(batch, radius=r).linear_region)
         self.n_outside += stats.n_outside
         self.n_disagree += stats.n_disagree
         self.count += stats.count
@@ -197,7 +234,7 @@ class LinearRegionStatistics(Metric):
         return _linear_region_compute(LinearRegionStatisticsState(self.n_outside, self.n_disagree, self.count))
 
 
-class _GroupStatistics(Metric):
+class _GroupStatistics(_Float64Metric):
     """A metric whose states are sized by the two groups, k_w and k_u, and that needs beta and neuron norms."""
 
     full_state_update = False
@@ -323,7 +360,7 @@ class PARStatistics(_GroupStatistics):
         return _par_fraction_compute(self.min_w, self.min_u, self.beta)
 
 
-class MarginStatistics(Metric):
+class MarginStatistics(_Float64Metric):
     """Eq. (2), (4), (5) ingredients: log of the summed loss (``logsumexp``), min margin, max ||x||, counts.
 
     ``update(batch)``; ``compute()`` returns the reduced
@@ -380,5 +417,12 @@ class MarginStatistics(Metric):
         return MarginStatisticsState(self.log_n_loss, self.min_margin, self.count, self.n_correct, self.max_input_norm)
 
     def summary(self, *, param_norm: float, degree: int, k: int, alpha: float, v: float) -> MarginSummary:
-        """The margin quantities of section 6 from :meth:`compute` (see :func:`~lt_teacher.functional.margin_summary`)."""
-        return _margin_compute(self.compute(), param_norm, degree, k, alpha, v)
+        """The margin quantities of section 6 from :meth:`compute` (see :func:`~lt_teacher.functional.margin_summary`).
+
+        Raises:
+            ValueError: no point has been added (the loss and accuracy of no points are undefined).
+        """
+        statistics = self.compute()
+        if not float(statistics.count) > 0:
+            raise ValueError("MarginStatistics.summary: no point has been added yet (count 0); call `update` with a non-empty batch first.")
+        return _margin_compute(statistics, param_norm, degree, k, alpha, v)

@@ -226,3 +226,52 @@ def test_par_minima_of_other_group_sizes_are_refused():
     statistics = batch_statistics(evaluate_batch(x, y, w, u, ALPHA, V), w.norm(dim=1), u.norm(dim=1))
     with pytest.raises(ValueError, match=r"PARStatistics.update: minima of groups \(3,\), \(4,\); this metric counts k_w=4, k_u=3"):
         PARStatistics(4, 3).update(statistics.par)
+
+
+@pytest.mark.parametrize(
+    "convert, dtype",
+    [("to", torch.float16), ("to", torch.bfloat16), ("to", torch.float32), ("lightning", torch.float16), ("lightning", torch.bfloat16)],
+)
+def test_states_stay_float64_when_the_holding_module_changes_dtype(convert, dtype):
+    """``module.to(dtype)`` (Lightning's "16-true"/"bf16-true" on a LightningModule holding the metrics) used to
+    turn the counts into float16/bfloat16: with 3000 points bfloat16 counted 2928 and every fraction moved."""
+    from lightning.pytorch import LightningModule
+
+    class Holder(LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.metrics = torch.nn.ModuleDict(make_metrics())  # type: ignore[arg-type]
+
+    holder = Holder()
+    if convert == "to":
+        holder = holder.to(dtype)
+    else:
+        from lightning.pytorch.plugins.precision import HalfPrecision
+
+        holder = HalfPrecision("bf16-true" if dtype == torch.bfloat16 else "16-true").convert_module(holder)
+    converted = dict(holder.metrics.items())
+    for metric in converted.values():
+        assert all(getattr(metric, name).dtype == torch.float64 for name in metric._defaults)
+    reference = make_metrics()
+    batches = list(range(num_batches())) * 60  # 60 x 37 points: counts past float16's (2048) and bfloat16's (256) exact integers
+    update_all(converted, batches)
+    update_all(reference, batches)
+    assert computed_values(converted) == computed_values(reference)
+
+
+def test_metric_arguments_at_the_edges():
+    x, y, w, u = case()
+    batch = evaluate_batch(x, y, w, u, ALPHA, V)
+    r = radius(w, u)
+    by_tensor, by_number = LinearRegionStatistics(), LinearRegionStatistics()
+    by_tensor.update(batch, r, ALPHA)
+    by_number.update(batch, float(r))  # the radius as a Python number
+    assert by_tensor.compute() == by_number.compute()
+    with pytest.raises(ValueError, match="`radius`"):
+        LinearRegionStatistics().update(batch, -1.0)
+    with pytest.raises(TypeError, match="`radius`"):
+        LinearRegionStatistics().update(batch, "0.5")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="alpha"):
+        LinearRegionStatistics().update(batch, r, 1.5)
+    with pytest.raises(ValueError, match="no point has been added"):
+        MarginStatistics().summary(param_norm=1.0, degree=1, k=2, alpha=ALPHA, v=V)
