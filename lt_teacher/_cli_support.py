@@ -257,6 +257,36 @@ def argument_error_text(message: str, parser: object, subcommand: str | None) ->
     return text + "\n" + "\n".join(f"  hint: {h}" for h in hints)
 
 
+SIGINT_EXIT, SIGTERM_EXIT = 130, 143  # 128 + the signal's number, as a shell reports a process a signal stopped
+
+
+def signal_exit_code(err: BaseException) -> int | None:
+    """The exit status of a command a signal stopped (130 Ctrl-C, 143 SIGTERM); None for any other exception.
+
+    Lightning ends a run stopped by SIGTERM with ``SIGTERMException``, a ``SystemExit`` without a code (status 0,
+    which ``timeout``, schedulers and CI read as success), and one stopped by Ctrl-C with ``sys.exit(1)`` raised
+    while it handles the ``KeyboardInterrupt``.
+    """
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    if isinstance(err, SIGTERMException):
+        return SIGTERM_EXIT
+    if isinstance(err, KeyboardInterrupt) or (isinstance(err, SystemExit) and isinstance(err.__context__, KeyboardInterrupt)):
+        return SIGINT_EXIT
+    return None
+
+
+def stopped_by_signal(err: BaseException, command: str, *, resumable: bool) -> int:
+    """Say that a signal stopped ``command`` and return its exit status (:func:`signal_exit_code`); ``err`` is
+    raised again when no signal stopped it. ``resumable``: a fit, whose finished epochs are in checkpoints."""
+    code = signal_exit_code(err)
+    if code is None:
+        raise err
+    resume = "; every finished epoch is in a checkpoint: resume with --ckpt_path last" if resumable else ""
+    print(f"{command}: stopped by {'SIGTERM' if code == SIGTERM_EXIT else 'Ctrl-C'}{resume}", file=sys.stderr)
+    return code
+
+
 def report_error(err: BaseException, command: str, *, full_traceback: bool) -> int:
     """Print ``err`` for a user; return the exit code (2)."""
     if full_traceback:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
@@ -75,10 +75,42 @@ def find_last(logger_config: Any, default_root_dir: str | Path) -> Resume | None
     if not found:
         return None
     newest = max(found, key=lambda p: p.stat().st_mtime)
-    state = torch.load(newest, map_location="cpu", weights_only=False)
+    state = read_checkpoint(newest, "last", weights_only=False)
     identity = state.get(CHECKPOINT_KEY) or {}
     version_dir = newest.parent.parent if roots else None
     return Resume(newest, version_dir, identity.get("wandb_id"), int(state.get("global_step", 0)))
+
+
+def read_checkpoint(path: str | Path, flag: str, **load_kwargs: Any) -> dict[str, Any]:
+    """``torch.load`` of a checkpoint on the CPU; a file it cannot read (truncated by a kill during a save, not a
+    checkpoint at all) is a ValueError naming ``--ckpt_path flag`` and what to do, not the unpickler's traceback."""
+    try:
+        state = torch.load(path, map_location="cpu", **load_kwargs)
+    except Exception as err:  # zip/pickle/EOF/runtime errors of a damaged file, each phrased differently
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0].split(". ")[0][:160]  # its first sentence
+        raise ValueError(
+            f"--ckpt_path {flag}: {path} cannot be read as a checkpoint ({type(err).__name__}: {reason}); a save interrupted "
+            "by a kill leaves such a file: pass an earlier checkpoint of the run (its checkpoints/ folder), or start a new run"
+        ) from err
+    if not isinstance(state, dict):
+        raise ValueError(f"--ckpt_path {flag}: {path} holds a {type(state).__name__}, not a Lightning checkpoint; pass a .ckpt file of lt-teacher fit")
+    return state
+
+
+#: The parameter dtype of each ``--trainer.precision`` that converts the module (the others keep float32).
+_PRECISION_OF_DTYPE = {torch.float64: "64-true", torch.float32: "32-true", torch.float16: "16-true", torch.bfloat16: "bf16-true"}
+
+
+def precision_mismatch(ckpt_path: str, checkpoint: dict[str, Any], dtype: torch.dtype, precision: Any) -> str | None:
+    """Why ``checkpoint`` should not load under ``--trainer.precision precision``, whose parameters are ``dtype``:
+    its floating tensors are of another dtype, so loading would round them (a 64-true run going on in float32)."""
+    saved = {v.dtype for v in (checkpoint.get("state_dict") or {}).values() if isinstance(v, torch.Tensor) and v.is_floating_point()}
+    if not saved or saved == {dtype}:
+        return None
+    names = ", ".join(sorted(str(d).removeprefix("torch.") for d in saved))
+    flags = " or ".join(f"--trainer.precision {_PRECISION_OF_DTYPE[d]}" for d in saved if d in _PRECISION_OF_DTYPE)
+    return (f"--trainer.precision {precision}: --ckpt_path {ckpt_path} holds {names} weights and this precision computes in "
+            f"{str(dtype).removeprefix('torch.')}, which would round them; pass {flags or 'the precision it was trained with'}")
 
 
 def point_loggers_at(logger_config: Any, resume: Resume) -> None:
@@ -123,10 +155,18 @@ def _step(row: dict[str, str]) -> float:
 
 
 def keep_last(trainer: Trainer) -> None:
-    """``save_last=True`` for every ModelCheckpoint that leaves it unset, so ``--ckpt_path last`` can resume."""
+    """``save_last=True`` and saving at the end of the training epoch for every ModelCheckpoint that leaves them
+    unset, so ``--ckpt_path last`` resumes from the last finished epoch, monitors included.
+
+    Left to Lightning, a checkpoint saves at the end of validation when there is validation: before the epoch's
+    ``on_train_epoch_end`` (where the monitors evaluate), and with ``check_val_every_n_epoch`` > 1 only every
+    that many epochs, so a finished fit could leave ``last.ckpt`` epochs behind.
+    """
     for callback in trainer.checkpoint_callbacks:
         if isinstance(callback, ModelCheckpoint) and callback.save_last is None:
             callback.save_last = True
+        if isinstance(callback, ModelCheckpoint) and getattr(callback, "_save_on_train_epoch_end", False) is None:
+            callback._save_on_train_epoch_end = True
     callbacks: list[Callback] = getattr(trainer, "callbacks")  # set by Lightning's callback connector, not declared
     if not any(isinstance(c, RunIdentity) for c in callbacks):
         callbacks.append(RunIdentity())
@@ -156,12 +196,14 @@ def completed_epochs(checkpoint: dict[str, Any]) -> int:
 def resolve_ckpt_path(subcommand: str, ckpt_path: str | None, logger_config: Any, root: str | Path) -> tuple[str | None, Resume | None]:
     """The checkpoint a command loads: ``last`` is the newest last.ckpt of an earlier run (:func:`find_last`) for fit,
     validate and test alike; a local path must name a file. Returns it and, for ``fit --ckpt_path last``, the run
-    to continue. Raises FileNotFoundError (naming the flag) before any run folder exists."""
+    to continue. Raises FileNotFoundError (no such file) or ValueError (a file that is no readable checkpoint), naming
+    the flag, before any run folder exists."""
     if ckpt_path is None or ckpt_path in ("best", "hpc") or str(ckpt_path).startswith("registry") or "://" in str(ckpt_path):
         return ckpt_path, None  # Lightning's own names, and remote files
     if ckpt_path != "last":
         if not Path(ckpt_path).is_file():
             raise FileNotFoundError(f"--ckpt_path {ckpt_path}: no such file; pass a .ckpt file, or --ckpt_path last for the newest last.ckpt under {root}")
+        read_checkpoint(ckpt_path, ckpt_path, weights_only=False)  # a damaged file: one message, here
         return ckpt_path, None
     resume = find_last(logger_config, root)
     if resume is None:
@@ -198,3 +240,19 @@ def _differing(saved: Any, built: Any, prefix: str) -> list[str]:
 def _plain(value: Any) -> Any:
     """Tuples as lists: a checkpoint's YAML-like hyper-parameters hold lists where the module may hold tuples."""
     return [_plain(v) for v in value] if isinstance(value, (list, tuple)) else value
+
+
+def checked_checkpoint_epochs(ckpt_path: str, subcommand: str | None, model: LightningModule, datamodule: Any, trainer: Trainer) -> int:
+    """The epochs ``ckpt_path`` has trained, once it is known to fit the model and data the flags built, the trainer's
+    precision and, for fit, ``max_epochs``; otherwise a ValueError saying which flag to change."""
+    checkpoint = read_checkpoint(ckpt_path, ckpt_path, weights_only=True, mmap=True)
+    epochs = completed_epochs(checkpoint)
+    problem = checkpoint_mismatch(ckpt_path, checkpoint, model, getattr(datamodule, "hparams", {}))
+    probe = trainer.precision_plugin.convert_module(torch.nn.Linear(1, 1))  # the parameter dtype of the run's precision
+    problem = problem or precision_mismatch(ckpt_path, checkpoint, cast(torch.dtype, probe.weight.dtype), trainer.precision)
+    max_epochs = trainer.max_epochs
+    if not problem and subcommand == "fit" and max_epochs not in (None, -1) and epochs > max_epochs:
+        problem = f"--trainer.max_epochs {max_epochs}: --ckpt_path {ckpt_path} has trained {epochs} epochs; pass a larger --trainer.max_epochs to go on"
+    if problem:
+        raise ValueError(problem)
+    return epochs

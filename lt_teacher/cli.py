@@ -42,6 +42,7 @@ from lt_teacher._cli_support import (
     package_version,
     report_error,
     run_name,
+    stopped_by_signal,
     silence_package_noise,
     traceback_requested,
     wandb_credentials_present,
@@ -49,8 +50,7 @@ from lt_teacher._cli_support import (
 from lt_teacher._chunk_plan import OLD_ENGINE_NAMES, per_example_precision_problem
 from lt_teacher._resume import (
     Resume,
-    checkpoint_mismatch,
-    completed_epochs,
+    checked_checkpoint_epochs,
     keep_earlier_rows,
     keep_last,
     point_loggers_at,
@@ -76,8 +76,8 @@ def default_loggers(save_dir: str = RUNS_DIR) -> list[dict[str, Any]]:
 DEFAULT_CALLBACKS: list[dict[str, Any]] = [
     {"class_path": "lt_teacher.callbacks.LinearTeacherMonitor"},
     {"class_path": "lt_teacher.callbacks.NeuronPlotMonitor", "init_args": {"every_n_epochs": 10}},
-    # last.ckpt after every epoch: `lt-teacher fit --ckpt_path last` resumes an interrupted run
-    {"class_path": "lightning.pytorch.callbacks.ModelCheckpoint", "init_args": {"save_last": True}},
+    # last.ckpt after every epoch, monitors included: `lt-teacher fit --ckpt_path last` resumes an interrupted run
+    {"class_path": "lightning.pytorch.callbacks.ModelCheckpoint", "init_args": {"save_last": True, "save_on_train_epoch_end": True}},
 ]
 
 DEFAULT_DATA: dict[str, Any] = {
@@ -154,7 +154,7 @@ class LinearTeacherCLI(LightningCLI):
             try:
                 config.ckpt_path, self._resume = resolve_ckpt_path(sub, config.get("ckpt_path"), config.trainer.logger,
                                                                    config.trainer.default_root_dir or RUNS_DIR)
-            except FileNotFoundError as err:
+            except (FileNotFoundError, ValueError) as err:
                 raise CommandLineError(str(err)) from err
 
     @override
@@ -207,19 +207,14 @@ class LinearTeacherCLI(LightningCLI):
                 module._log_hyperparams = False
 
     def _check_checkpoint(self) -> None:
-        """The checkpoint must fit the model the flags built (an error before any run folder or resumed log is touched);
-        its completed epochs head the final table of validate/test."""
+        """The checkpoint must fit the model, the data and the trainer the flags built (an error before any run folder
+        or resumed log is touched); its completed epochs head the final table of validate/test."""
         ckpt_path = self.config[self.subcommand].get("ckpt_path")
-        if ckpt_path is None or not Path(ckpt_path).is_file():
-            return
-        checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True, mmap=True)
-        self._checkpoint_epochs = epochs = completed_epochs(checkpoint)
-        problem = checkpoint_mismatch(ckpt_path, checkpoint, self.model, getattr(self.datamodule, "hparams", {}))
-        max_epochs = self.trainer.max_epochs
-        if not problem and self.subcommand == "fit" and max_epochs not in (None, -1) and epochs > max_epochs:
-            problem = f"--trainer.max_epochs {max_epochs}: --ckpt_path {ckpt_path} has trained {epochs} epochs; pass a larger --trainer.max_epochs to go on"
-        if problem:
-            raise CommandLineError(problem)
+        if ckpt_path is not None and Path(ckpt_path).is_file():
+            try:
+                self._checkpoint_epochs = checked_checkpoint_epochs(ckpt_path, self.subcommand, self.model, self.datamodule, self.trainer)
+            except ValueError as err:
+                raise CommandLineError(str(err)) from err
 
     @override
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
@@ -385,6 +380,8 @@ def main(args: list[str] | None = None) -> None:
         if full_traceback:
             raise
         raise SystemExit(report_error(err, f"lt-teacher {argv[0]}", full_traceback=False)) from None
+    except (KeyboardInterrupt, SystemExit) as err:  # a signal stops the run: exit with its status, never 0
+        raise SystemExit(stopped_by_signal(err, f"lt-teacher {argv[0]}", resumable=argv[0] == "fit")) from None
     finally:
         sys.argv = saved_argv
 

@@ -22,16 +22,23 @@ without the metric objects (one batch on one process).
 
 from __future__ import annotations
 
-import functools
 import warnings
-from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 import torch
 from torch import Tensor
-from torchmetrics import Metric
 
-from lt_teacher.functional._checks import check_alpha, check_beta, check_float
+from lt_teacher._metric_support import (
+    check_batch,
+    check_norms,
+    check_radius,
+    check_size,
+    Float64Metric,
+    logsumexp_reduce,
+    max_reduce,
+    min_reduce,
+)
+from lt_teacher.functional._checks import check_alpha, check_beta
 from lt_teacher.functional.agreement import (
     AgreementStatisticsState,
     NeuralAgreement,
@@ -72,27 +79,6 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'lt_teacher.metrics' has no attribute {name!r}")
 
 
-def _logsumexp_reduce(stacked: Tensor) -> Tensor:
-    """Reduce per-process log-sums: log(sum_p exp(s_p))."""
-    return torch.logsumexp(stacked, dim=0)
-
-
-def _min_reduce(stacked: Tensor) -> Tensor:
-    return stacked.min(dim=0).values
-
-
-def _max_reduce(stacked: Tensor) -> Tensor:
-    return stacked.max(dim=0).values
-
-
-def _check_size(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"`{name}` must be an int >= 1 (neurons in the group), got {type(value).__name__} {value!r}.")
-    if value < 1:
-        raise ValueError(f"`{name}` must be an int >= 1 (neurons in the group), got {value}.")
-    return value
-
-
 def compute_statistics(statistics: BatchStatistics, beta: float = 0.0) -> dict[str, Any]:
     """What each metric's ``compute()`` returns after one ``update`` with these statistics, on one process.
 
@@ -117,7 +103,7 @@ def _statistics(
     radius: Tensor | None = None, beta: float = 0.0, part: str = "linear_region",
 ) -> BatchStatistics:
     """One metric's part of :func:`~lt_teacher.functional.evaluation.batch_statistics` (the others not computed)."""
-    _check_batch(batch)
+    check_batch(batch)
     empty = torch.ones(0, dtype=_F64)
     return batch_statistics(
         batch, empty if w_norms is None else w_norms, empty if u_norms is None else u_norms, radius=radius, beta=beta,
@@ -125,52 +111,7 @@ def _statistics(
     )
 
 
-def _check_batch(batch: object) -> EvaluationBatch:
-    if not isinstance(batch, EvaluationBatch):
-        raise TypeError(
-            f"`batch` must be an EvaluationBatch (from lt_teacher.functional.evaluation.evaluate_batch) or the metric's "
-            f"statistics state (a field of lt_teacher.functional.evaluation.batch_statistics), got {type(batch).__name__}."
-        )
-    return batch
-
-
-def _check_radius(radius: object) -> Tensor:
-    """The cluster radius r: a one-element tensor or a real number, finite and >= 0, as a float64 tensor."""
-    if isinstance(radius, Tensor):
-        if radius.numel() != 1:
-            raise ValueError(f"`radius` must hold one value (the cluster radius r), got shape {tuple(radius.shape)}.")
-        value = radius.detach().to(_F64).reshape(())
-        check_float(float(value), "radius", minimum=0.0)
-        return value
-    return torch.tensor(check_float(radius, "radius", minimum=0.0), dtype=_F64)
-
-
-def _check_norms(norms: object, name: str, size: int) -> Tensor:
-    if not isinstance(norms, Tensor) or norms.shape != (size,):
-        shape = tuple(norms.shape) if isinstance(norms, Tensor) else type(norms).__name__
-        raise ValueError(f"`{name}` must have shape ({size},), one norm per neuron of the group, got {shape}.")
-    return norms
-
-
-class _Float64Metric(Metric):
-    """A torchmetrics ``Metric`` whose float64 states stay float64 when the module holding it changes dtype.
-
-    torchmetrics guards ``.half()``/``.float()``/``.double()``, but ``module.to(dtype)``, which Lightning's
-    ``precision="16-true"``/``"bf16-true"`` applies to a LightningModule and every metric in it, would turn
-    the counts into float16/bfloat16 (exact only up to 2048/256 points) and round the margins. Device moves
-    apply as usual.
-    """
-
-    def _apply(self, fn: Callable[[Tensor], Tensor], exclude_state: Sequence[str] = "") -> Any:
-        @functools.wraps(fn)  # keeps str(fn), which torchmetrics reads to tell dtype casts from device moves
-        def keep_float64(t: Tensor) -> Tensor:
-            moved = fn(t)
-            return t.to(device=moved.device) if t.dtype == _F64 and moved.dtype != _F64 else moved
-
-        return super()._apply(keep_float64, exclude_state)
-
-
-class LinearRegionStatistics(_Float64Metric):
+class LinearRegionStatistics(Float64Metric):
     """Figure 2: points outside Theorem 5.1's region, and points where sign N(x) != sign((w_bar - u_bar) . x).
 
     ``update(batch, radius, alpha)`` with the cluster radius r of the network
@@ -223,7 +164,7 @@ class LinearRegionStatistics(_Float64Metric):
         elif radius is None:
             raise TypeError("LinearRegionStatistics.update: `radius` (the cluster radius r) is required with an EvaluationBatch.")
         else:
-            r = _check_radius(radius)
+            r = check_radius(radius)
             stats = cast(LinearRegionStatisticsState, _statistics(batch, radius=r).linear_region)
         self.n_outside += stats.n_outside
         self.n_disagree += stats.n_disagree
@@ -234,7 +175,7 @@ class LinearRegionStatistics(_Float64Metric):
         return _linear_region_compute(LinearRegionStatisticsState(self.n_outside, self.n_disagree, self.count))
 
 
-class _GroupStatistics(_Float64Metric):
+class _GroupStatistics(Float64Metric):
     """A metric whose states are sized by the two groups, k_w and k_u, and that needs beta and neuron norms."""
 
     full_state_update = False
@@ -242,15 +183,15 @@ class _GroupStatistics(_Float64Metric):
 
     def __init__(self, k_w: int, k_u: int, beta: float = 0.0) -> None:
         super().__init__()
-        self.k_w = _check_size(k_w, "k_w")
-        self.k_u = _check_size(k_u, "k_u")
+        self.k_w = check_size(k_w, "k_w")
+        self.k_u = check_size(k_u, "k_u")
         self.beta = check_beta(beta)
 
     @staticmethod
     def _checked(batch: object, w_norms: object, u_norms: object) -> tuple[EvaluationBatch, Tensor, Tensor]:
-        checked = _check_batch(batch)
-        w = _check_norms(w_norms, "w_norms", checked.h_w.shape[1])
-        u = _check_norms(u_norms, "u_norms", checked.h_u.shape[1])
+        checked = check_batch(batch)
+        w = check_norms(w_norms, "w_norms", checked.h_w.shape[1])
+        u = check_norms(u_norms, "u_norms", checked.h_u.shape[1])
         return checked, w, u
 
 
@@ -336,8 +277,8 @@ class PARStatistics(_GroupStatistics):
 
     def __init__(self, k_w: int, k_u: int, beta: float = 0.0) -> None:
         super().__init__(k_w, k_u, beta)
-        self.add_state("min_w", torch.full((k_w,), torch.inf, dtype=_F64), dist_reduce_fx=_min_reduce)
-        self.add_state("min_u", torch.full((k_u,), torch.inf, dtype=_F64), dist_reduce_fx=_min_reduce)
+        self.add_state("min_w", torch.full((k_w,), torch.inf, dtype=_F64), dist_reduce_fx=min_reduce)
+        self.add_state("min_u", torch.full((k_u,), torch.inf, dtype=_F64), dist_reduce_fx=min_reduce)
 
     def update(self, batch: EvaluationBatch | PARStatisticsState, w_norms: Tensor | None = None, u_norms: Tensor | None = None) -> None:
         """Add one batch, with the norms of the w-neurons (k_w,) and of the u-neurons (k_u,), or its statistics."""
@@ -360,7 +301,7 @@ class PARStatistics(_GroupStatistics):
         return _par_fraction_compute(self.min_w, self.min_u, self.beta)
 
 
-class MarginStatistics(_Float64Metric):
+class MarginStatistics(Float64Metric):
     """Eq. (2), (4), (5) ingredients: log of the summed loss (``logsumexp``), min margin, max ||x||, counts.
 
     ``update(batch)``; ``compute()`` returns the reduced
@@ -392,9 +333,9 @@ class MarginStatistics(_Float64Metric):
 
     def __init__(self) -> None:
         super().__init__()
-        self.add_state("log_n_loss", torch.tensor(-torch.inf, dtype=_F64), dist_reduce_fx=_logsumexp_reduce)
-        self.add_state("min_margin", torch.tensor(torch.inf, dtype=_F64), dist_reduce_fx=_min_reduce)
-        self.add_state("max_input_norm", torch.zeros((), dtype=_F64), dist_reduce_fx=_max_reduce)
+        self.add_state("log_n_loss", torch.tensor(-torch.inf, dtype=_F64), dist_reduce_fx=logsumexp_reduce)
+        self.add_state("min_margin", torch.tensor(torch.inf, dtype=_F64), dist_reduce_fx=min_reduce)
+        self.add_state("max_input_norm", torch.zeros((), dtype=_F64), dist_reduce_fx=max_reduce)
         for name in ("count", "n_correct"):
             self.add_state(name, torch.zeros((), dtype=_F64), dist_reduce_fx="sum")
 
@@ -403,7 +344,7 @@ class MarginStatistics(_Float64Metric):
         if isinstance(batch, MarginStatisticsState):
             stats: MarginStatisticsState | None = batch
         else:
-            stats = _statistics(_check_batch(batch), part="margin").margin
+            stats = _statistics(check_batch(batch), part="margin").margin
         if stats is None:
             return
         self.log_n_loss = torch.logsumexp(torch.stack([self.log_n_loss, stats.log_n_loss]), 0)

@@ -92,8 +92,7 @@ class LeakyReLUTeacherNet(LightningModule):
 
     output_weights: Tensor  # buffer, (2k,) or (S, 2k)
 
-    #: Attributes set on every training step (Lightning sets ``_current_fx_name`` about 40 times per epoch, around each
-    #: hook); never a parameter, buffer or submodule, so they skip ``nn.Module.__setattr__``'s checks.
+    #: Set on every step (Lightning sets ``_current_fx_name`` ~40 times per epoch), never a parameter, buffer or module.
     _PLAIN_ATTRIBUTES = frozenset({"_current_fx_name", "_epoch_loss_sum", "_epoch_steps", "_order_epoch"})
 
     def __init__(
@@ -139,8 +138,7 @@ class LeakyReLUTeacherNet(LightningModule):
 
     @override
     def __setattr__(self, name: str, value: Any) -> None:
-        """``nn.Module.__setattr__``, which ends in ``object.__setattr__`` for such a value: called directly for the
-        numbers and names of ``_PLAIN_ATTRIBUTES`` (about 1.5 us less per call)."""
+        """``nn.Module.__setattr__`` ends in ``object.__setattr__`` for these: called directly (1.5 us less per call)."""
         if name in self._PLAIN_ATTRIBUTES and not isinstance(value, (Tensor, nn.Module)):
             object.__setattr__(self, name, value)
         else:
@@ -196,12 +194,10 @@ class LeakyReLUTeacherNet(LightningModule):
 
     @property
     def reads_training_batches(self) -> bool:
-        """Whether training reads the training loader's batches: only with ``engine="lightning"``.
-
-        The fused and reference engines train on the whole training set, read once at the start of fit, in their
-        own per-example order (:class:`~lt_teacher.engines.EpochOrder`); the loader only paces Lightning's steps.
-        lt-teacher's datamodules then serve the batches as views in the stored order (no shuffled copy per epoch).
-        """
+        """Whether training reads the training loader's batches: only with ``engine="lightning"``. The fused and reference
+        engines train on the whole training set, read once at the start of fit, in their own per-example order
+        (:class:`~lt_teacher.engines.EpochOrder`); the loader only paces the steps, and lt-teacher's datamodules
+        then serve its batches as views in the stored order (no shuffled copy per epoch)."""
         return self.hparams["engine"] == "lightning"
 
     @property
@@ -269,6 +265,9 @@ class LeakyReLUTeacherNet(LightningModule):
             self._order.load_state_dict(self._pending_order_state["order"])
             self._epoch_order = self._pending_order_state.get("epoch_order")
             self._order_epoch = int(self._pending_order_state.get("order_epoch", -1))
+            loss_sum, steps, processes = self._pending_order_state.get("epoch_loss", (0.0, 0, 1))
+            if processes == self.trainer.world_size == 1:  # under DDP the sums are each process's: rank 0's alone are saved
+                self._epoch_loss_sum, self._epoch_steps = float(loss_sum), int(steps)
             self._pending_order_state = None
 
     def _training_tensors(self) -> tuple[Tensor, Tensor]:
@@ -375,7 +374,8 @@ class LeakyReLUTeacherNet(LightningModule):
             checkpoint["lt_teacher_order"] = {
                 "order": self._order.state_dict(),
                 "epoch_order": self._epoch_order,
-                "order_epoch": self._order_epoch,
+                "order_epoch": self._order_epoch,  # and the losses of the epoch's steps so far (a mid-epoch checkpoint):
+                "epoch_loss": (self._epoch_loss_sum, self._epoch_steps, self.trainer.world_size if self._trainer else 1),
             }
 
     @override

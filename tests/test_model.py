@@ -171,6 +171,48 @@ def test_checkpoint_resume_is_exact(tmp_path, engine, num_seeds):
     assert torch.equal(resumed.weight, full.weight)
 
 
+@pytest.mark.parametrize(("engine", "num_seeds"), [("fused", 1), ("reference", 2)])
+def test_a_mid_epoch_resume_logs_the_epoch_loss_of_every_step(tmp_path, engine, num_seeds):
+    """The epoch's running loss sum travels in the checkpoint: the resumed epoch's train/loss is the uninterrupted one's
+    (it used to average only the steps after the resume, or be missing when they were in one chunk)."""
+    from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+
+    x, y = separable_gaussians(n=40, d=3, seed=2)
+    epoch_losses: dict[str, list[float]] = {}
+
+    class Stop(Exception):
+        pass
+
+    class Record(Callback):
+        def __init__(self, name: str, stop_at: int | None) -> None:
+            self.name, self.stop_at = name, stop_at
+
+        def on_train_batch_end(self, trainer, *args) -> None:  # type: ignore[no-untyped-def]
+            if trainer.global_step == self.stop_at:
+                raise Stop  # a crash inside epoch 2, before its checkpoint of this step
+
+        def on_train_epoch_end(self, trainer, pl_module) -> None:  # type: ignore[no-untyped-def]
+            epoch_losses.setdefault(self.name, []).append(float(trainer.callback_metrics["train/loss"]))
+
+    def run(name, stop_at=None, ckpt=None):
+        seed_everything(3)
+        net = LeakyReLUTeacherNet(input_dim=3, k=3, init_std=0.1, lr=0.05, engine=engine, num_seeds=num_seeds)
+        steps = ModelCheckpoint(dirpath=tmp_path / name, every_n_train_steps=1, save_top_k=-1, filename="{step}")
+        trainer = Trainer(max_epochs=3, logger=False, enable_progress_bar=False, enable_model_summary=False,
+                          callbacks=[Record(name, stop_at), steps], default_root_dir=tmp_path)
+        try:
+            trainer.fit(net, DataLoader(TensorDataset(x, y), batch_size=10), ckpt_path=ckpt)  # 4 Lightning steps per epoch
+        except Stop:
+            pass
+        return net
+
+    full = run("full")
+    run("stopped", stop_at=6)
+    resumed = run("resumed", ckpt=str(tmp_path / "stopped" / "step=5.ckpt"))  # the last one before the crash: mid-epoch 2
+    assert torch.equal(resumed.weight, full.weight)
+    assert epoch_losses["resumed"] == epoch_losses["full"][1:]  # epochs 2 and 3, the same values
+
+
 def test_per_example_engine_needs_a_trainer():
     with pytest.raises(RuntimeError, match="Trainer.fit"):
         LeakyReLUTeacherNet(input_dim=2, k=2).training_step((torch.ones(1, 2), torch.ones(1)), 0)

@@ -107,8 +107,11 @@ def _run_folders(cwd: Path) -> tuple[list[str], set[str], str]:
          ["--ckpt_path", "other model/data arguments", "weight (1, 6, 2) in the checkpoint, (1, 6, 3) here", "data.dim=2 (here 3)"]),
         (["validate", "--data.dim", "3"], ["--ckpt_path", "other model/data arguments", "(1, 6, 2)", "(1, 6, 3)"]),
         (["fit", "--trainer.max_epochs", "2"], ["--trainer.max_epochs 2", "has trained 3 epochs"]),
+        (["fit", "--trainer.precision", "64-true", "--trainer.max_epochs", "4"],
+         ["--trainer.precision 64-true", "holds float32 weights", "would round them", "pass --trainer.precision 32-true"]),
+        (["test", "--trainer.precision", "bf16-true"], ["holds float32 weights", "computes in bfloat16", "pass --trainer.precision 32-true"]),
     ],
-    ids=["fit-other-dim", "validate-other-dim", "fit-fewer-epochs"],
+    ids=["fit-other-dim", "validate-other-dim", "fit-fewer-epochs", "fit-other-precision", "test-other-precision"],
 )
 def test_a_checkpoint_that_cannot_be_used_is_one_message_and_touches_no_run(args, must_say, trained):
     """No size-mismatch traceback, no new CSV version or W&B run, the resumed run's metrics.csv untouched."""
@@ -171,3 +174,53 @@ def test_completed_epochs_of_a_real_checkpoint(trained):
     cwd, _ = trained
     checkpoint = torch.load(cwd / "runs" / "csv" / "version_0" / "checkpoints" / "last.ckpt", weights_only=False)
     assert (checkpoint["epoch"], completed_epochs(checkpoint)) == (2, 3)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "text"])
+@pytest.mark.parametrize("subcommand", ["fit", "test"])
+def test_a_damaged_checkpoint_is_one_message(damage, subcommand, trained, tmp_path):
+    """A save interrupted by a kill leaves a truncated file: one line naming it and what to do, no unpickler traceback."""
+    cwd, _ = trained
+    good = (cwd / "runs" / "csv" / "version_0" / "checkpoints" / "last.ckpt").read_bytes()
+    bad = tmp_path / "bad.ckpt"
+    bad.write_bytes(good[: len(good) // 3] if damage == "truncated" else b"not a checkpoint\n")
+    result = run_cli([subcommand, *TINY, "--trainer.max_epochs", "4", "--ckpt_path", str(bad)], tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    (error,) = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert error.startswith(f"lt-teacher {subcommand}: error: --ckpt_path {bad}: {bad} cannot be read as a checkpoint")
+    assert "pass an earlier checkpoint" in error
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.slow
+def test_last_ckpt_holds_the_last_epoch_when_validation_skips_epochs(tmp_path):
+    """Lightning saves after validation when there is one, so with check_val_every_n_epoch 2 a finished 3-epoch fit
+    left last.ckpt at 2 epochs (and before the epoch's monitors); the CLI's checkpoints save at the epoch's end."""
+    result = run_cli(["fit", *TINY, "--trainer.max_epochs", "3", "--trainer.check_val_every_n_epoch", "2"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (last,) = tmp_path.glob("runs/csv/version_0/checkpoints/last.ckpt")
+    state = torch.load(last, weights_only=False)
+    assert state["epoch"] == 2 and state["global_step"] == 3 * 1  # 20 points, batch 20: one step per epoch
+    history = next(v for k, v in state["callbacks"].items() if k.startswith("LinearTeacherMonitor"))
+    assert [row["epoch"] for row in history["history"]] == [1, 2, 3]  # the last epoch's evaluation is in it
+
+
+@pytest.mark.slow
+def test_sigterm_stops_a_fit_with_status_143_and_a_resumable_checkpoint(tmp_path):
+    """Lightning ends a SIGTERM'd fit with a SystemExit without a code: status 0, read as success by timeout/Slurm/CI."""
+    import signal
+    import time
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
+    env.update(HOME=str(tmp_path), WANDB_SILENT="true", WANDB_MODE="offline")
+    process = subprocess.Popen([sys.executable, "-m", "lt_teacher.cli", "fit", *TINY, "--trainer.max_epochs", "100000"],
+                               cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not list(tmp_path.glob("runs/csv/version_0/checkpoints/last.ckpt")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 143, stderr[-3000:]
+    assert "lt-teacher fit: stopped by SIGTERM; every finished epoch is in a checkpoint: resume with --ckpt_path last" in stderr
+    resumed = run_cli(["fit", *TINY, "--trainer.max_epochs", "100", "--ckpt_path", "last"], tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]

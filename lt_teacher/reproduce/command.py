@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import glob
 import hashlib
 import os
 import re
 import shlex
 import shutil
+import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from lt_teacher._cli_support import signal_exit_code
 
 from .config import DEFAULT_SCALE, SCALES, ConfigError, LoadedConfig, load, packaged_names, packaged_path, packaged_text
 from .report import Report, summary_markdown
@@ -237,12 +241,35 @@ def precheck(cfg: LoadedConfig) -> None:
 
 
 def _staging(folder: Path) -> Path:
-    """A fresh hidden folder next to ``folder`` where a report is built before it is moved into place."""
+    """A fresh hidden folder next to ``folder`` where a report is built before it is moved into place.
+
+    What a killed run left next to ``folder`` is tidied first: its half-built staging folder is removed, and a
+    report it had moved aside to publish a new one (``.<name>.<pid>.old``) is put back when ``folder`` is missing.
+    """
     folder.parent.mkdir(parents=True, exist_ok=True)
+    for left in sorted(folder.parent.glob(f".{glob.escape(folder.name)}.*")):
+        pid, _, kind = left.name[len(folder.name) + 2 :].partition(".")
+        if not (pid.isdigit() and kind in ("tmp", "old")) or _process_alive(int(pid)):
+            continue
+        if kind == "old" and not folder.exists():
+            os.replace(left, folder)
+        else:
+            shutil.rmtree(left, ignore_errors=True)
     staging = folder.parent / f".{folder.name}.{os.getpid()}.tmp"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     return staging
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether a process ``pid`` runs on this machine (another reproduce may be building its report)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
 
 
 def _publish(staging: Path, folder: Path) -> None:
@@ -267,6 +294,30 @@ def _publish(staging: Path, folder: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(staging, folder)
+
+
+def _stop_on_sigterm() -> Callable[[], None]:
+    """Make SIGTERM stop a reproduce between fits as Lightning stops one during a fit: by raising its
+    ``SIGTERMException`` (a ``SystemExit``), so the report being built is cleaned up and the exit status is 143.
+
+    During a fit Lightning's handler runs first and then this one, which leaves the stop to Lightning (at the
+    end of the current step). Returns the function that puts the previous handler back.
+    """
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    def handler(signum: int, frame: object) -> None:
+        if signal.getsignal(signal.SIGTERM) is handler:  # no fit is running: Lightning's handler would wrap this one
+            raise SIGTERMException()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: signals are the main thread's
+        return lambda: None
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, previous)
+
+    return restore
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -296,14 +347,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         set_threads(args.threads)
         os.environ.setdefault("WANDB_SILENT", "true")
-        reproduce(
-            args.names, configs=args.config, scale=args.scale, overrides=overrides, reports_dir=args.reports_dir,
-            runs_dir=args.runs_dir, wandb=args.wandb,
-            command="lt-teacher reproduce " + " ".join(shlex.quote(a) for a in args_list),
-        )
-    except KeyboardInterrupt:
+        restore = _stop_on_sigterm()
+        try:
+            reproduce(
+                args.names, configs=args.config, scale=args.scale, overrides=overrides, reports_dir=args.reports_dir,
+                runs_dir=args.runs_dir, wandb=args.wandb,
+                command="lt-teacher reproduce " + " ".join(shlex.quote(a) for a in args_list),
+            )
+        finally:
+            restore()
+    except (KeyboardInterrupt, SystemExit) as err:  # Ctrl-C, or SIGTERM (Lightning's SIGTERMException)
+        code = signal_exit_code(err)
+        if code is None:
+            raise
         print("lt-teacher reproduce: interrupted; completed reports were kept, the others left unchanged.", file=sys.stderr)
-        return 130
+        return code
     except DataNotFound as err:
         print(f"lt-teacher reproduce: error: {err}", file=sys.stderr)
         return 1

@@ -80,7 +80,10 @@ def test_a_copied_config_writes_a_variant_too(committed, tmp_path):
 
 
 @pytest.mark.timeout(300)
-def test_ctrl_c_during_all_keeps_completed_reports_and_leaves_the_rest_byte_identical(committed):
+@pytest.mark.parametrize(("stop", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_during_all_keeps_completed_reports_and_leaves_the_rest_byte_identical(committed, stop, status):
+    """Ctrl-C or SIGTERM (a scheduler's stop) during a fit: 130 or 143, never 0 (Lightning's SIGTERMException is a
+    SystemExit without a code) nor 1 (Lightning's exit after Ctrl-C)."""
     before = {name: snapshot(committed / name) for name in ("fig8", "fig2-gaussian")}
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     command = [sys.executable, "-m", "lt_teacher.cli", "reproduce", "all", "--scale", "tiny", "--wandb", "disabled",
@@ -98,14 +101,15 @@ def test_ctrl_c_during_all_keeps_completed_reports_and_leaves_the_rest_byte_iden
             lines.append(line)
             if line.startswith("  [fig2-gaussian]") or time.monotonic() > deadline:
                 break  # fig2-gaussian's first run is done, the next one is training
-        process.send_signal(signal.SIGINT)  # at once: a tiny fig2-gaussian finishes within a second
+        process.send_signal(stop)  # at once: a tiny fig2-gaussian finishes within a second
         rest, _ = process.communicate(timeout=120)
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
     output = "".join(lines) + rest
-    assert process.returncode != 0, output
+    assert process.returncode == status, output
+    assert "lt-teacher reproduce: interrupted; completed reports were kept" in output
     assert "interrupted" in output and "fig2-gaussian" in output.split("interrupted", 1)[1], output
     assert "not finished" in output and "fig8" in output.split("not finished", 1)[1], output
     for name, files in before.items():
@@ -113,3 +117,21 @@ def test_ctrl_c_during_all_keeps_completed_reports_and_leaves_the_rest_byte_iden
     assert (committed / "fig1" / "REPORT.md").is_file()  # completed before Ctrl-C: kept
     assert (committed / "README.md").read_text() == "committed summary\n"
     assert not [p for p in committed.iterdir() if p.name.startswith(".")], "temporary folders left behind"
+
+
+def test_what_a_killed_reproduce_left_is_tidied_by_the_next_one(tmp_path):
+    """SIGKILL (or SIGTERM before Lightning's handler) leaves a staging folder, or, between publish's two renames, the
+    old report moved aside: the next run removes the first and puts the second back."""
+    from lt_teacher.reproduce.command import _staging
+
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = int(finished.stdout)  # a process that has exited
+    reports = tmp_path / "reports"
+    (reports / f".fig8.{dead}.tmp").mkdir(parents=True)
+    (reports / f".fig8.{dead}.old").mkdir()
+    (reports / f".fig8.{dead}.old" / "REPORT.md").write_text("the earlier report\n")
+    (reports / f".fig9.{os.getpid()}.tmp").mkdir()  # a live process's (here: this one's) staging of another report
+    staging = _staging(reports / "fig8")
+    assert staging == reports / f".fig8.{os.getpid()}.tmp" and staging.is_dir()
+    assert (reports / "fig8" / "REPORT.md").read_text() == "the earlier report\n"
+    assert sorted(p.name for p in reports.iterdir()) == sorted(["fig8", staging.name, f".fig9.{os.getpid()}.tmp"])
