@@ -249,9 +249,22 @@ class MNISTFormatPairsDataModule(TensorSplitsDataModule):
 
     @override
     def prepare_data(self) -> None:
-        """Download the dataset with torchvision if ``download=True`` (all four files); else do nothing."""
+        """Download the dataset with torchvision if ``download=True`` (all four files); else do nothing.
+
+        Raises:
+            FileNotFoundError: the download failed (no internet, a mirror down): the files are still missing, and
+                the message says where they belong instead.
+        """
         if self.download:
-            self._dataset_type(root=str(self.data_dir), train=True, download=True)
+            try:
+                self._dataset_type(root=str(self.data_dir), train=True, download=True)
+            except (RuntimeError, OSError) as err:  # torchvision's "Error downloading ...", after every mirror
+                reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+                raise FileNotFoundError(
+                    f"download=True: torchvision could not download {self._dataset_type.__name__} into {self.raw_folder} "
+                    f"({reason}). Without internet, put the idx files there (as is or .gz), or with only the official "
+                    "test split (t10k-* files) pass split_source='test-split'; then download=False."
+                ) from err
 
     def _pair_tensors(self, split: str) -> tuple[Tensor, Tensor]:
         """The chosen pair of one official split: X float32 (n, 784), Y float32 (n,) in {+1, -1}."""

@@ -210,6 +210,9 @@ class LinearTeacherCLI(LightningCLI):
         """The checkpoint must fit the model, the data and the trainer the flags built (an error before any run folder
         or resumed log is touched); its completed epochs head the final table of validate/test."""
         ckpt_path = self.config[self.subcommand].get("ckpt_path")
+        if ckpt_path is None and self.subcommand in ("validate", "test"):
+            print(f"lt-teacher {self.subcommand}: no --ckpt_path, so the network is evaluated as initialized (untrained); "
+                  "pass --ckpt_path last for the last fit's network", file=sys.stderr)
         if ckpt_path is not None and Path(ckpt_path).is_file():
             try:
                 self._checkpoint_epochs = checked_checkpoint_epochs(ckpt_path, self.subcommand, self.model, self.datamodule, self.trainer)

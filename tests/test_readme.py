@@ -73,3 +73,21 @@ def test_the_evaluator_example_runs_without_a_trainer_and_equals_the_functional_
     view = two_layer_view(namespace["net"])
     expected = float((~linear_region_mask(view.prepare_inputs(x.double()), view.w, view.u)).double().mean())
     assert printed == expected
+
+
+def test_every_python_block_of_the_readme_runs_as_written(tmp_path, monkeypatch, capsys):
+    """Each block in a fresh namespace, as a reader pastes it (the three above also check their values)."""
+    import torch
+
+    readme = (REPO_ROOT / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, re.S)
+    assert len(blocks) >= 6
+    monkeypatch.chdir(tmp_path)
+    for number, code in enumerate(blocks, 1):
+        exec(compile(code, f"README.md python block {number}", "exec"), {})
+    printed = capsys.readouterr().out
+    # the grid block prints network 7's hyper-parameters, as its comment says
+    grid = next(code for code in blocks if "hyperparameter_grid(" in code)
+    shown = re.search(r"print\(net\.network_hparams\(7\)\)  # (\{.*\})", grid).group(1)
+    assert shown in printed
+    assert torch.get_default_dtype() == torch.float32

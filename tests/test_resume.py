@@ -224,3 +224,10 @@ def test_sigterm_stops_a_fit_with_status_143_and_a_resumable_checkpoint(tmp_path
     assert "lt-teacher fit: stopped by SIGTERM; every finished epoch is in a checkpoint: resume with --ckpt_path last" in stderr
     resumed = run_cli(["fit", *TINY, "--trainer.max_epochs", "100", "--ckpt_path", "last"], tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
+
+
+def test_validate_without_a_checkpoint_says_it_evaluates_an_untrained_network(tmp_path):
+    result = run_cli(["validate", *TINY], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "lt-teacher validate: no --ckpt_path, so the network is evaluated as initialized (untrained)" in result.stderr
+    assert "final diagnostics of validate, after 0 training epochs" in result.stdout

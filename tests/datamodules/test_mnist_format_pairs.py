@@ -66,6 +66,27 @@ def test_download_flag_runs_torchvision_download_in_prepare_data(tmp_path: Path)
     assert dm.test_tensors()[0].shape == (2 * TEST_PER_CLASS, 784)
 
 
+class OfflineMNIST(MNIST):
+    """MNIST on a machine without internet: torchvision's download fails after trying every mirror."""
+
+    mirrors = ["https://mirror.invalid/mnist/"]
+
+    def download(self) -> None:
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz:\nTried https://mirror.invalid/mnist/, got:\n<urlopen error>")
+
+
+class OfflinePairs(MNISTFormatPairsDataModule):
+    dataset_cls = OfflineMNIST
+
+
+def test_a_failed_download_says_where_the_files_belong(tmp_path: Path) -> None:
+    dm = OfflinePairs(data_dir=tmp_path, download=True)
+    with pytest.raises(FileNotFoundError, match=r"download=True: torchvision could not download OfflineMNIST into .*OfflineMNIST/raw "
+                       r"\(Error downloading train-images-idx3-ubyte.gz:\)\. Without internet, put the idx files there") as info:
+        dm.prepare_data()
+    assert "split_source='test-split'" in str(info.value) and "\n" not in str(info.value)
+
+
 def test_input_dim_is_known_before_a_download(tmp_path: Path) -> None:
     assert SyntheticPairs(data_dir=tmp_path / "later", download=True).input_dim == 784
     assert SyntheticPairs(data_dir=tmp_path / "later", download=True, bias=True).input_dim == 785
