@@ -213,3 +213,14 @@ def test_wandb_tags_name_the_reproduction_the_data_and_the_role():
     assert wandb_tags(spec) == ["fig2-mnist", "reproduce", "MNIST 3 vs 5", "config-setting"]
     fallback = spec.with_overrides({"model": {"init_std": 1e-5}}, label="MNIST 3 vs 5, init std 0.001 [model.init_std=1e-05]")
     assert wandb_tags(fallback) == ["fig2-mnist", "reproduce", "MNIST 3 vs 5", "fallback"]
+
+
+@pytest.mark.parametrize("name", ["fig2-mnist", "fig7"])
+@pytest.mark.parametrize("pair", ["[3, 3]", "[3, 12]", "[3, true]"])
+def test_a_bad_pair_is_refused_before_any_pair_is_trained(name, pair, tmp_path, capsys):
+    """The README promises bad values are refused before anything is trained: [[0, 1], [3, 3]] used to train 0 vs 1 first."""
+    code = main([name, "--scale", "tiny", "--pairs", f"[[0, 1], {pair}]", "--wandb", "disabled",
+                 "--reports-dir", str(tmp_path / "reports"), "--runs-dir", str(tmp_path / "runs")])
+    assert code == 2
+    assert "`pairs` holds [3, " in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists() and not list((tmp_path / "reports").glob("*/REPORT.md"))

@@ -11,6 +11,7 @@ import numpy as np
 from lt_teacher.plotting import Series, distances_figure, save_compact_png
 
 from ..claims import ClaimAttempts
+from ..config import ConfigError
 from ..diagnosis import LinearRegionDiagnosis, diagnose_linear_region, linear_region_paragraph
 from ..premise import add_premises
 from ..report import Report
@@ -111,3 +112,13 @@ def add_distances_figure(report: Report, out: Path, settings: ExperimentSettings
                            "Each neuron's distance from its group mean over ‖w̄−ū‖, largest first (rank 1 is r), per seed, "
                            "for the runs where the claim does not hold; dashed: the r/‖w̄−ū‖ below which half the points "
                            "would be inside Theorem 5.1's region."))
+
+
+def checked_pairs(settings: ExperimentSettings, pairs: object) -> list[tuple[int, int]]:
+    """The config's ``pairs`` as (a, b) digits, every pair checked before the first is trained."""
+    if not isinstance(pairs, (list, tuple)) or not pairs or not all(isinstance(p, (list, tuple)) and len(p) == 2 for p in pairs):
+        raise ConfigError(f"{settings.where}: MNIST data needs `pairs`, a list like [[0, 1], [3, 5]], got {pairs!r}.")
+    for pair in pairs:
+        if not all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d <= 9 for d in pair) or pair[0] == pair[1]:
+            raise ConfigError(f"{settings.where}: `pairs` holds {list(pair)!r}; each pair must be two different digits in 0..9, e.g. [[0, 1], [3, 5]].")
+    return [(int(a), int(b)) for a, b in pairs]

@@ -18,7 +18,7 @@ from ..report import Claim, Report, fmt
 from ..runner import Context, RunResult, train
 from ..schema import InitScales, read_section
 from ..settings import ExperimentSettings
-from ._common import add_distances_figure, add_runs, base_report, diagnose_failure, save_figure
+from ._common import add_distances_figure, add_runs, base_report, checked_pairs, diagnose_failure, save_figure
 
 
 @dataclass(frozen=True)
@@ -34,9 +34,7 @@ def datasets_of(settings: ExperimentSettings) -> list[tuple[str, dict[str, Any]]
     data = dict(settings.data)
     pairs = settings.resolved.get("pairs")
     if data.get("kind") == "mnist":
-        if not pairs or not all(isinstance(p, (list, tuple)) and len(p) == 2 for p in pairs):
-            raise ConfigError(f"{settings.where}: MNIST data needs `pairs`, a list like [[0, 1], [3, 5]], got {pairs!r}.")
-        return [(f"MNIST {a} vs {b}", {**data, "digits": [int(a), int(b)]}) for a, b in pairs]
+        return [(f"MNIST {a} vs {b}", {**data, "digits": [a, b]}) for a, b in checked_pairs(settings, pairs)]
     if pairs:
         raise ConfigError(f"{settings.where}: `pairs` applies to data.kind: mnist only, got data.kind {data.get('kind')!r}.")
     label = f"Gaussian d={data.get('dim', 2)}"

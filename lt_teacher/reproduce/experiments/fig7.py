@@ -19,7 +19,7 @@ from ..report import Report, fmt, fmt_list
 from ..runner import Context, RunResult
 from ..schema import InitScales, read_section
 from ..settings import ExperimentSettings
-from ._common import add_distances_figure, add_runs, base_report, diagnose_failure, largest_angle, save_figure
+from ._common import add_distances_figure, add_runs, base_report, checked_pairs, diagnose_failure, largest_angle, save_figure
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ def run_clustering(cfg: LoadedConfig, ctx: Context, out: Path, command: str) -> 
         mnist = settings.resolved.get("mnist")
         if not isinstance(mnist, Mapping):
             raise ConfigError(f"{settings.where}: `pairs` needs the MNIST settings in `mnist` (data_dir, normalize, ...).")
-        datasets += [(f"MNIST {a} vs {b}", {**dict(mnist), "kind": "mnist", "digits": [int(a), int(b)]}) for a, b in pairs]
+        datasets += [(f"MNIST {a} vs {b}", {**dict(mnist), "kind": "mnist", "digits": [a, b]}) for a, b in checked_pairs(settings, pairs)]
     if not datasets:
         raise ConfigError(f"{settings.where}: nothing to train: give `data` (Gaussian) and/or `mnist` with `pairs`.")
     shown: list[tuple[int, str, RunResult]] = []  # (colour, style, run): the config's run, dashed the fallback where it holds
