@@ -218,10 +218,30 @@ def suggest(unknown: str, candidates: Iterable[str]) -> str | None:
 
 
 def condense(message: str) -> str:
-    """jsonargparse's message without the Union/subtype noise: the reasons under "Errors:", one per line."""
+    """jsonargparse's message without the Union/subtype noise: the reasons under "Errors:", one per line; a value of
+    the wrong type is one line, ``--model.alpha: expected float or list, got '0.2x'``."""
     lines = [line.rstrip() for line in message.strip().splitlines() if line.strip()]
     if not any("Does not validate against any of the Union subtypes" in line for line in lines):
-        return "\n".join(lines)
+        return _wrong_type(lines) or "\n".join(lines)
+    return _wrong_type(_union_reasons(lines)) or "\n".join(_union_reasons(lines))
+
+
+def _wrong_type(lines: list[str]) -> str | None:
+    """``--KEY: expected T or U, got 'V'`` for jsonargparse's "Parser key ...: Expected a <class 'T'> ... Got value: V"
+    (keys of a class_path argument joined: data.n_train); None for any other message."""
+    text = " ".join(line.strip() for line in lines)
+    keys = re.findall(r'Parser key "([\w.]+)"', text)
+    types = [t for t in dict.fromkeys(re.findall(r"Expected a <class '(\w+)'>", text)) if t != "NoneType"]
+    got = re.search(r"Got value: (.*?)(?: Parser key|$)", text)
+    leftover = re.sub(r'Parser key "[\w.]+":|Problem with given class_path \'[\w.]+\':|Expected a <class \'\w+\'>\.?|Got value: .*', "", text)
+    if not keys or not types or got is None or leftover.strip():
+        return None
+    key = ".".join(dict.fromkeys(keys))
+    return f"--{key}: expected {' or '.join(types)}, got {got.group(1).strip()!r}"
+
+
+def _union_reasons(lines: list[str]) -> list[str]:
+    """The reasons of a "Does not validate against any of the Union subtypes" message, one per line."""
     kept = [lines[0].strip()] if lines[0].strip().startswith("Parser key") else []
     inside = False
     for line in lines:
@@ -235,7 +255,7 @@ def condense(message: str) -> str:
                 kept.append(f"  Got value: {value}")
         elif inside and not text.startswith("- Expected a <class 'NoneType'>"):
             kept.append("  " + (text[2:] if text.startswith("- ") else text))
-    return "\n".join(kept)
+    return kept
 
 
 def argument_error_text(message: str, parser: object, subcommand: str | None) -> str:

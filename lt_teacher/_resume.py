@@ -3,7 +3,10 @@ reads of a checkpoint before it uses one.
 
 ``lt-teacher fit --ckpt_path last`` finds the newest ``last.ckpt`` of earlier runs, continues the CSV
 log version it belongs to (keeping the rows logged before the checkpoint) and the W&B run whose id
-the checkpoint holds (:class:`RunIdentity` writes it there). ``validate`` and ``test`` find the same
+the checkpoint holds (:class:`RunIdentity` writes it there). W&B cannot resume an offline run: a second
+offline run of the same id starts its history at step 0 again, and ``wandb sync`` of both keeps one
+history only. An offline run is therefore continued in a new run of the same W&B group (the first
+segment's id), and the final message lists every segment's folder to sync. ``validate`` and ``test`` find the same
 ``last.ckpt`` (:func:`resolve_ckpt_path`) and evaluate it in a run of their own; :func:`checkpoint_mismatch`
 and :func:`completed_epochs` read a checkpoint for the command line's messages and its final table.
 """
@@ -11,6 +14,9 @@ and :func:`completed_epochs` read a checkpoint for the command line's messages a
 from __future__ import annotations
 
 import csv
+import os
+import secrets
+import string
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -27,9 +33,13 @@ CHECKPOINT_KEY = "lt_teacher_run"
 class RunIdentity(Callback):
     """Stores the loggers' identities in every checkpoint: ``checkpoint["lt_teacher_run"]``.
 
-    ``{"wandb_id": ..., "csv_version": ...}``; a resumed run reads them back to continue the same
-    W&B run and CSV version.
+    ``{"wandb_id": ..., "wandb_group": ..., "wandb_offline_dirs": [...], "csv_version": ...}``; a resumed run reads
+    them back to continue the same W&B run (online) or group (offline: the folders of its earlier segments) and
+    CSV version.
     """
+
+    def __init__(self, earlier_offline_dirs: list[str] | None = None) -> None:
+        self.earlier_offline_dirs = list(earlier_offline_dirs or [])
 
     @override
     def on_save_checkpoint(self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]) -> None:
@@ -37,6 +47,10 @@ class RunIdentity(Callback):
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
                 identity["wandb_id"] = logger.version
+                run = logger.experiment
+                if getattr(run, "offline", False):
+                    identity["wandb_group"] = getattr(run, "group", None) or logger.version
+                    identity["wandb_offline_dirs"] = [*self.earlier_offline_dirs, str(Path(run.dir).parent)]
             elif isinstance(logger, CSVLogger):
                 identity["csv_version"] = logger.version
         checkpoint[CHECKPOINT_KEY] = identity
@@ -44,12 +58,15 @@ class RunIdentity(Callback):
 
 @dataclass(frozen=True)
 class Resume:
-    """Where a run resumes from: the checkpoint, its CSV version folder, W&B run id and global step."""
+    """Where a run resumes from: the checkpoint, its CSV version folder, W&B run id and global step, and for an
+    offline W&B run its group and the folders of its segments so far."""
 
     checkpoint: Path
     version_dir: Path | None
     wandb_id: str | None
     global_step: int
+    wandb_group: str | None = None
+    wandb_offline_dirs: tuple[str, ...] = ()
 
 
 def _init_args(entry: Any) -> Any:
@@ -78,7 +95,8 @@ def find_last(logger_config: Any, default_root_dir: str | Path) -> Resume | None
     state = read_checkpoint(newest, "last", weights_only=False)
     identity = state.get(CHECKPOINT_KEY) or {}
     version_dir = newest.parent.parent if roots else None
-    return Resume(newest, version_dir, identity.get("wandb_id"), int(state.get("global_step", 0)))
+    return Resume(newest, version_dir, identity.get("wandb_id"), int(state.get("global_step", 0)),
+                  identity.get("wandb_group"), tuple(identity.get("wandb_offline_dirs") or ()))
 
 
 def read_checkpoint(path: str | Path, flag: str, **load_kwargs: Any) -> dict[str, Any]:
@@ -114,7 +132,8 @@ def precision_mismatch(ckpt_path: str, checkpoint: dict[str, Any], dtype: torch.
 
 
 def point_loggers_at(logger_config: Any, resume: Resume) -> None:
-    """Set the CSV logger's version to the resumed folder and the W&B logger's id to the resumed run."""
+    """Set the CSV logger's version to the resumed folder, and the W&B logger's id to the resumed run (online) or
+    its group to the resumed run's group (offline, where W&B cannot resume a run: see the module docstring)."""
     entries = logger_config if isinstance(logger_config, list) else [logger_config]
     for entry in entries:
         class_path = str(entry.get("class_path", "")) if hasattr(entry, "get") else ""
@@ -123,8 +142,26 @@ def point_loggers_at(logger_config: Any, resume: Resume) -> None:
             continue
         if class_path.endswith(("CSVLogger", "TensorBoardLogger")) and resume.version_dir is not None:
             args["version"] = resume.version_dir.name
+        elif class_path.endswith("WandbLogger") and resume.wandb_group and wandb_offline(args):
+            args["group"] = resume.wandb_group
         elif class_path.endswith("WandbLogger") and resume.wandb_id:
             args["id"] = resume.wandb_id
+
+
+def group_offline_runs(logger_config: Any) -> None:
+    """A new offline W&B run is the first segment of its own group (named by its id), which the runs that resume it
+    join (:func:`point_loggers_at`): after ``wandb sync`` the segments show as one group."""
+    for entry in logger_config if isinstance(logger_config, list) else [logger_config]:
+        args = _init_args(entry)
+        class_path = str(entry.get("class_path", "")) if hasattr(entry, "get") else ""
+        if args is not None and class_path.endswith("WandbLogger") and wandb_offline(args) and not args.get("group"):
+            args["id"] = args.get("id") or "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
+            args["group"] = args["id"]
+
+
+def wandb_offline(logger_args: Any) -> bool:
+    """Whether a WandbLogger of these arguments logs offline (its ``offline`` or ``WANDB_MODE``)."""
+    return bool(logger_args.get("offline")) or os.environ.get("WANDB_MODE", "").lower() in ("offline", "dryrun")
 
 
 def keep_earlier_rows(trainer: Trainer, resume: Resume) -> None:
@@ -154,7 +191,7 @@ def _step(row: dict[str, str]) -> float:
         return 0.0
 
 
-def keep_last(trainer: Trainer) -> None:
+def keep_last(trainer: Trainer, resume: Resume | None = None) -> None:
     """``save_last=True`` and saving at the end of the training epoch for every ModelCheckpoint that leaves them
     unset, so ``--ckpt_path last`` resumes from the last finished epoch, monitors included.
 
@@ -169,7 +206,13 @@ def keep_last(trainer: Trainer) -> None:
             callback._save_on_train_epoch_end = True
     callbacks: list[Callback] = getattr(trainer, "callbacks")  # set by Lightning's callback connector, not declared
     if not any(isinstance(c, RunIdentity) for c in callbacks):
-        callbacks.append(RunIdentity())
+        callbacks.append(RunIdentity(list(resume.wandb_offline_dirs) if resume is not None else None))
+
+
+def offline_segments(trainer: Trainer) -> list[str]:
+    """The folders of the earlier offline W&B segments of the run ``trainer`` continues (oldest first), if any."""
+    identity = next((c for c in getattr(trainer, "callbacks", []) if isinstance(c, RunIdentity)), None)
+    return identity.earlier_offline_dirs if identity is not None else []
 
 
 def completed_epochs(checkpoint: dict[str, Any]) -> int:

@@ -52,7 +52,9 @@ from lt_teacher._resume import (
     Resume,
     checked_checkpoint_epochs,
     keep_earlier_rows,
+    group_offline_runs,
     keep_last,
+    offline_segments,
     point_loggers_at,
     resolve_ckpt_path,
 )
@@ -269,10 +271,12 @@ class LinearTeacherCLI(LightningCLI):
             raise CommandLineError(problem)
         if self._resume is not None:
             point_loggers_at(config.trainer.logger, self._resume)
+        elif self.subcommand == "fit":
+            group_offline_runs(config.trainer.logger)
 
     def before_fit(self) -> None:
         self._sensible_log_interval()
-        keep_last(self.trainer)
+        keep_last(self.trainer, self._resume)
         if self._resume is not None:
             keep_earlier_rows(self.trainer, self._resume)
 
@@ -307,8 +311,9 @@ class LinearTeacherCLI(LightningCLI):
                 run_dir = Path(logger.experiment.dir).parent
                 offline = bool(logger.experiment.offline)
                 lines.append(f"  W&B run ({'offline' if offline else 'online'}): {run_dir}  [{logger.experiment.name}]")
-                if offline:
-                    lines.append(f"    upload later with: wandb sync {run_dir}")
+                if offline:  # a resumed offline run: every segment, oldest first (one W&B group)
+                    segments = [d for d in offline_segments(self.trainer) if Path(d).exists() and Path(d) != run_dir]
+                    lines.append(f"    upload later with: wandb sync {' '.join([*segments, str(run_dir)])}")
             elif logger.log_dir is not None:
                 lines.append(f"  {name}: {logger.log_dir}")
         for callback in _trainer_callbacks(self.trainer):

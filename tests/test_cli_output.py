@@ -80,9 +80,9 @@ def test_an_unknown_command_suggests_the_closest(tmp_path):
     ("args", "must_say"),
     [
         (["--model.alpha", "1.5"], ["alpha", "1.5", "(0, 1)", "--model.alpha"]),
-        (["--model.alpha", "abc"], ["model.alpha", "abc", "float"]),
+        (["--model.alpha", "abc"], ["lt-teacher fit: error: --model.alpha: expected float or list, got 'abc'\n"]),
         (["--data.n_train", "1"], ["n_train", "got 1", "--data.n_train"]),
-        (["--data.init_args.dim", "x"], ["dim", "int", "x"]),
+        (["--data.init_args.dim", "x"], ["lt-teacher fit: error: --data.dim: expected int, got 'x'\n"]),
         (["--model.alhpa", "0.2"], ["--model.alhpa", "did you mean --model.alpha?"]),
         (["--data.digits", "[3,5]"], ["digits", "MNISTPairsDataModule"]),
         (["--trainer.max_epochs", "many"], ["max_epochs", "many"]),

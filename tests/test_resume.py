@@ -41,6 +41,7 @@ def test_ckpt_path_last_resumes_the_same_csv_version_and_wandb_run(tmp_path):
     assert torch.load(last, weights_only=False)["epoch"] == 1
     ids = wandb_ids(runs)
     assert len(ids) == 1
+    (first_dir,) = (runs / "wandb").glob("offline-run-*")
 
     resumed = run_cli(["fit", *TINY, "--trainer.max_epochs", "4", "--ckpt_path", "last"], tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
@@ -50,7 +51,16 @@ def test_ckpt_path_last_resumes_the_same_csv_version_and_wandb_run(tmp_path):
         rows = list(csv.DictReader(f))
     epochs = sorted(int(float(r["epoch"])) for r in rows if r.get("cluster/radius"))
     assert epochs == [0, 1, 2, 3]  # one history: the first run's epochs and the resumed ones, each once
-    assert wandb_ids(runs) == ids
+    # offline, W&B cannot resume a run (a second offline run of one id restarts at step 0 and `wandb sync` keeps one
+    # history): the resumed segment is a new run in the first one's group, and the final message syncs both
+    (first_id,) = ids
+    new_ids = wandb_ids(runs) - ids
+    assert len(new_ids) == 1
+    identity = torch.load(last, weights_only=False)["lt_teacher_run"]
+    assert identity["wandb_group"] == first_id and identity["wandb_id"] == next(iter(new_ids))
+    (second_dir,) = (runs / "wandb").glob(f"offline-run-*-{identity['wandb_id']}")
+    hint = next(line for line in resumed.stdout.splitlines() if "upload later with" in line)
+    assert hint.split("wandb sync ")[1].split() == [str(first_dir.relative_to(tmp_path)), str(second_dir.relative_to(tmp_path))]
     assert torch.load(last, weights_only=False)["epoch"] == 3
 
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lt_teacher._cli_support import signal_exit_code
+from lt_teacher._cli_support import condense, signal_exit_code
 
 from .config import DEFAULT_SCALE, SCALES, ConfigError, LoadedConfig, load, packaged_names, packaged_path, packaged_text
 from .report import Report, summary_markdown
@@ -320,6 +320,16 @@ def _stop_on_sigterm() -> Callable[[], None]:
     return restore
 
 
+def _print_config_error(err: ConfigError) -> None:
+    """A wrong config value or override: the message (a value of the wrong type in one line) and where help is."""
+    message = str(err)
+    if "Parser key" in message:  # jsonargparse's type error, after the config's name
+        before, _, rest = message.partition("Parser key")
+        message = before + condense("Parser key" + rest)
+    print(f"lt-teacher reproduce: error: {message}", file=sys.stderr)
+    print("  (lt-teacher reproduce --help lists the options, --list the reproductions)", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``lt-teacher reproduce ...``; returns the exit code (0 ok, 1 failed, 2 bad arguments)."""
     args_list = list(sys.argv[1:] if argv is None else argv)
@@ -327,8 +337,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         overrides, own = dotted_overrides(args_list, [o for a in p._actions for o in a.option_strings])
     except ConfigError as err:
-        p.print_usage(sys.stderr)
-        print(f"lt-teacher reproduce: error: {err}", file=sys.stderr)
+        _print_config_error(err)
         return 2
     args = p.parse_args(own)
     if args.overrides:
@@ -366,8 +375,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"lt-teacher reproduce: error: {err}", file=sys.stderr)
         return 1
     except ConfigError as err:
-        p.print_usage(sys.stderr)
-        print(f"lt-teacher reproduce: error: {err}", file=sys.stderr)
+        _print_config_error(err)
         return 2
     except (TypeError, ValueError) as err:  # a value the config check could not see; no report was replaced
         print(f"lt-teacher reproduce: error: {type(err).__name__}: {err}", file=sys.stderr)
