@@ -165,22 +165,31 @@ def wandb_offline(logger_args: Any) -> bool:
 
 
 def keep_earlier_rows(trainer: Trainer, resume: Resume) -> None:
-    """Lightning's CSV writer deletes an existing metrics.csv; put back the rows logged before the checkpoint."""
+    """Lightning's CSV writer deletes an existing metrics.csv; put back the rows logged before the checkpoint.
+
+    The rows go to ``.metrics.csv.resume`` first, and that file replaces metrics.csv once the writer has removed it,
+    so a kill in between leaves them on disk, where the next resume takes them from.
+    """
     for logger in trainer.loggers:
         if not isinstance(logger, CSVLogger) or not trainer.is_global_zero:
             continue
         path = Path(logger.log_dir) / "metrics.csv"
-        if not path.is_file():
+        kept = path.with_name(".metrics.csv.resume")
+        source = path if path.is_file() else kept if kept.is_file() else None
+        if source is None:
             continue
-        with path.open(newline="") as f:
+        with source.open(newline="") as f:
             reader = csv.DictReader(f)
             keys = list(reader.fieldnames or [])
             rows = [row for row in reader if _step(row) < resume.global_step]
-        writer = logger.experiment  # creating the writer removes the old file
-        with path.open("w", newline="") as f:
+        partial = path.with_name(f".metrics.csv.{os.getpid()}.tmp")
+        with partial.open("w", newline="") as f:
             out = csv.DictWriter(f, fieldnames=keys)
             out.writeheader()
             out.writerows(rows)
+        os.replace(partial, kept)
+        writer = logger.experiment  # creating the writer removes the old file
+        os.replace(kept, path)
         writer.metrics_keys = sorted(keys)
 
 

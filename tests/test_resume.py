@@ -241,3 +241,23 @@ def test_validate_without_a_checkpoint_says_it_evaluates_an_untrained_network(tm
     assert result.returncode == 0, result.stderr[-3000:]
     assert "lt-teacher validate: no --ckpt_path, so the network is evaluated as initialized (untrained)" in result.stderr
     assert "final diagnostics of validate, after 0 training epochs" in result.stdout
+
+
+@pytest.mark.parametrize("killed_before", [False, True], ids=["plain", "killed-between-removal-and-rewrite"])
+def test_the_rows_before_a_resume_are_kept_even_after_a_kill_mid_way(tmp_path, killed_before):
+    """metrics.csv is rebuilt through .metrics.csv.resume: a kill after Lightning's writer removed the file leaves the rows
+    there, and the next resume takes them from it."""
+    from types import SimpleNamespace
+
+    from lightning.pytorch.loggers import CSVLogger
+
+    from lt_teacher._resume import Resume, keep_earlier_rows
+
+    logger = CSVLogger(tmp_path, name="csv", version=0)
+    folder = Path(logger.log_dir)
+    folder.mkdir(parents=True)
+    rows = "epoch,step,train/loss\n0,9,0.5\n1,19,0.4\n2,29,0.3\n"
+    (folder / ("metrics.csv" if not killed_before else ".metrics.csv.resume")).write_text(rows)
+    keep_earlier_rows(SimpleNamespace(loggers=[logger], is_global_zero=True), Resume(tmp_path / "x.ckpt", folder, None, 20))  # type: ignore[arg-type]
+    assert (folder / "metrics.csv").read_text().splitlines() == ["epoch,step,train/loss", "0,9,0.5", "1,19,0.4"]
+    assert sorted(p.name for p in folder.iterdir()) == ["metrics.csv"]
