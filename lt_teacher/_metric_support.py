@@ -23,10 +23,13 @@ class Float64Metric(Metric):
     torchmetrics guards ``.half()``/``.float()``/``.double()``, but ``module.to(dtype)``, which Lightning's
     ``precision="16-true"``/``"bf16-true"`` applies to a LightningModule and every metric in it, would turn
     the counts into float16/bfloat16 (exact only up to 2048/256 points) and round the margins. Device moves
-    apply as usual.
+    apply as usual, and so does torchmetrics' explicit ``set_dtype`` (e.g. float32 on a device without float64).
     """
 
     def _apply(self, fn: Callable[[Tensor], Tensor], exclude_state: Sequence[str] = "") -> Any:
+        if self._dtype_convert:  # torchmetrics' explicit ``set_dtype``: the user's choice
+            return super()._apply(fn, exclude_state)
+
         @functools.wraps(fn)  # keeps str(fn), which torchmetrics reads to tell dtype casts from device moves
         def keep_float64(t: Tensor) -> Tensor:
             moved = fn(t)

@@ -47,8 +47,8 @@ class RunIdentity(Callback):
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
                 identity["wandb_id"] = logger.version
-                run = logger.experiment
-                if getattr(run, "offline", False):
+                run = logger.experiment  # on other processes than rank zero Lightning's dummy, whose every attribute is a no-op
+                if trainer.is_global_zero and getattr(run, "offline", False) is True:
                     identity["wandb_group"] = getattr(run, "group", None) or logger.version
                     identity["wandb_offline_dirs"] = [*self.earlier_offline_dirs, str(Path(run.dir).parent)]
             elif isinstance(logger, CSVLogger):
@@ -123,12 +123,21 @@ def precision_mismatch(ckpt_path: str, checkpoint: dict[str, Any], dtype: torch.
     """Why ``checkpoint`` should not load under ``--trainer.precision precision``, whose parameters are ``dtype``:
     its floating tensors are of another dtype, so loading would round them (a 64-true run going on in float32)."""
     saved = {v.dtype for v in (checkpoint.get("state_dict") or {}).values() if isinstance(v, torch.Tensor) and v.is_floating_point()}
-    if not saved or saved == {dtype}:
+    if all(_widens(d, dtype) for d in saved):  # the same dtype, or one every value of which the run's dtype holds exactly
         return None
     names = ", ".join(sorted(str(d).removeprefix("torch.") for d in saved))
     flags = " or ".join(f"--trainer.precision {_PRECISION_OF_DTYPE[d]}" for d in saved if d in _PRECISION_OF_DTYPE)
     return (f"--trainer.precision {precision}: --ckpt_path {ckpt_path} holds {names} weights and this precision computes in "
             f"{str(dtype).removeprefix('torch.')}, which would round them; pass {flags or 'the precision it was trained with'}")
+
+
+def _widens(saved: torch.dtype, run: torch.dtype) -> bool:
+    """Whether every value of ``saved`` is exactly a value of ``run`` (float16 and bfloat16 fit float32 and float64)."""
+    if saved == run:
+        return True
+    info_saved, info_run = torch.finfo(saved), torch.finfo(run)
+    return info_run.bits > info_saved.bits and info_run.eps <= info_saved.eps and info_run.max >= info_saved.max \
+        and info_run.tiny <= info_saved.tiny
 
 
 def point_loggers_at(logger_config: Any, resume: Resume) -> None:
@@ -142,8 +151,9 @@ def point_loggers_at(logger_config: Any, resume: Resume) -> None:
             continue
         if class_path.endswith(("CSVLogger", "TensorBoardLogger")) and resume.version_dir is not None:
             args["version"] = resume.version_dir.name
-        elif class_path.endswith("WandbLogger") and resume.wandb_group and wandb_offline(args):
-            args["group"] = resume.wandb_group
+        elif class_path.endswith("WandbLogger") and (resume.wandb_group or resume.wandb_id) and wandb_offline(args):
+            args["group"] = resume.wandb_group or resume.wandb_id  # also a run begun online and resumed offline
+            args["id"] = new_run_id()  # never the resumed run's (or a fixed) id: offline, that restarts its history
         elif class_path.endswith("WandbLogger") and resume.wandb_id:
             args["id"] = resume.wandb_id
 
@@ -155,8 +165,13 @@ def group_offline_runs(logger_config: Any) -> None:
         args = _init_args(entry)
         class_path = str(entry.get("class_path", "")) if hasattr(entry, "get") else ""
         if args is not None and class_path.endswith("WandbLogger") and wandb_offline(args) and not args.get("group"):
-            args["id"] = args.get("id") or "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
+            args["id"] = args.get("id") or new_run_id()
             args["group"] = args["id"]
+
+
+def new_run_id() -> str:
+    """A fresh W&B run id (8 lowercase letters and digits, as W&B makes them)."""
+    return "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
 
 
 def wandb_offline(logger_args: Any) -> bool:
@@ -211,7 +226,11 @@ def keep_last(trainer: Trainer, resume: Resume | None = None) -> None:
     for callback in trainer.checkpoint_callbacks:
         if isinstance(callback, ModelCheckpoint) and callback.save_last is None:
             callback.save_last = True
-        if isinstance(callback, ModelCheckpoint) and getattr(callback, "_save_on_train_epoch_end", False) is None:
+        # not for a checkpoint that monitors a metric (it must save when validation logged it), nor when validation
+        # runs within epochs (a checkpoint after each is Lightning's choice there)
+        epoch_end_validation = getattr(trainer, "val_check_interval", 1.0) == 1.0
+        if isinstance(callback, ModelCheckpoint) and callback.monitor is None and epoch_end_validation \
+                and getattr(callback, "_save_on_train_epoch_end", False) is None:
             callback._save_on_train_epoch_end = True
     callbacks: list[Callback] = getattr(trainer, "callbacks")  # set by Lightning's callback connector, not declared
     if not any(isinstance(c, RunIdentity) for c in callbacks):

@@ -275,3 +275,12 @@ def test_metric_arguments_at_the_edges():
         LinearRegionStatistics().update(batch, r, 1.5)
     with pytest.raises(ValueError, match="no point has been added"):
         MarginStatistics().summary(param_norm=1.0, degree=1, k=2, alpha=ALPHA, v=V)
+
+
+def test_set_dtype_is_still_the_users_explicit_choice():
+    """torchmetrics' ``set_dtype`` converts the states (e.g. float32 on a device without float64); ``.half()`` does not."""
+    metric = MarginStatistics()
+    metric.half()
+    assert metric.count.dtype == torch.float64
+    metric.set_dtype(torch.float32)
+    assert metric.count.dtype == torch.float32 and metric.log_n_loss.dtype == torch.float32

@@ -117,11 +117,9 @@ def _run_folders(cwd: Path) -> tuple[list[str], set[str], str]:
          ["--ckpt_path", "other model/data arguments", "weight (1, 6, 2) in the checkpoint, (1, 6, 3) here", "data.dim=2 (here 3)"]),
         (["validate", "--data.dim", "3"], ["--ckpt_path", "other model/data arguments", "(1, 6, 2)", "(1, 6, 3)"]),
         (["fit", "--trainer.max_epochs", "2"], ["--trainer.max_epochs 2", "has trained 3 epochs"]),
-        (["fit", "--trainer.precision", "64-true", "--trainer.max_epochs", "4"],
-         ["--trainer.precision 64-true", "holds float32 weights", "would round them", "pass --trainer.precision 32-true"]),
         (["test", "--trainer.precision", "bf16-true"], ["holds float32 weights", "computes in bfloat16", "pass --trainer.precision 32-true"]),
     ],
-    ids=["fit-other-dim", "validate-other-dim", "fit-fewer-epochs", "fit-other-precision", "test-other-precision"],
+    ids=["fit-other-dim", "validate-other-dim", "fit-fewer-epochs", "test-narrower-precision"],
 )
 def test_a_checkpoint_that_cannot_be_used_is_one_message_and_touches_no_run(args, must_say, trained):
     """No size-mismatch traceback, no new CSV version or W&B run, the resumed run's metrics.csv untouched."""
@@ -261,3 +259,73 @@ def test_the_rows_before_a_resume_are_kept_even_after_a_kill_mid_way(tmp_path, k
     keep_earlier_rows(SimpleNamespace(loggers=[logger], is_global_zero=True), Resume(tmp_path / "x.ckpt", folder, None, 20))  # type: ignore[arg-type]
     assert (folder / "metrics.csv").read_text().splitlines() == ["epoch,step,train/loss", "0,9,0.5", "1,19,0.4"]
     assert sorted(p.name for p in folder.iterdir()) == ["metrics.csv"]
+
+
+@pytest.mark.slow
+def test_a_float64_checkpoint_is_not_resumed_in_float32_but_a_float32_one_may_go_on_in_float64(tmp_path):
+    """Narrowing would round the trained weights (a 64-true run resumed without the flag went on in float32); widening
+    holds every value exactly, so it is the user's choice."""
+    first = run_cli(["fit", *TINY, "--trainer.max_epochs", "1", "--trainer.precision", "64-true"], tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    refused = run_cli(["fit", *TINY, "--trainer.max_epochs", "2", "--ckpt_path", "last"], tmp_path)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr[-3000:]
+    assert "holds float64 weights and this precision computes in float32, which would round them; pass --trainer.precision 64-true" in refused.stderr
+    resumed = run_cli(["fit", *TINY, "--trainer.max_epochs", "2", "--trainer.precision", "64-true", "--ckpt_path", "last"], tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+
+    float32_run = tmp_path / "float32"
+    float32_run.mkdir()
+    first32 = run_cli(["fit", *TINY, "--trainer.max_epochs", "1"], float32_run)
+    assert first32.returncode == 0, first32.stderr[-3000:]
+    widened = run_cli(["fit", *TINY, "--trainer.max_epochs", "2", "--trainer.precision", "64-true", "--ckpt_path", "last"], float32_run)
+    assert widened.returncode == 0, widened.stderr[-3000:]
+    (last,) = float32_run.glob("runs/csv/version_0/checkpoints/last.ckpt")
+    assert torch.load(last, weights_only=False)["state_dict"]["weight"].dtype == torch.float64
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_a_two_process_fit_with_the_default_loggers_saves_and_ends(tmp_path):
+    """The checkpoint hook of the resume bookkeeping runs on every process, where a W&B logger's run is Lightning's
+    dummy object on all but rank zero (it crashed every DDP fit of the default config once)."""
+    result = run_cli(["fit", *TINY, "--trainer.max_epochs", "2", "--trainer.accelerator", "cpu", "--trainer.devices", "2",
+                      "--trainer.strategy", "ddp"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (last,) = tmp_path.glob("runs/csv/version_0/checkpoints/last.ckpt")
+    state = torch.load(last, weights_only=False)
+    assert state["epoch"] == 1 and state["lt_teacher_run"]["wandb_group"] == state["lt_teacher_run"]["wandb_id"]
+
+
+def test_keep_last_leaves_a_monitoring_or_within_epoch_checkpoint_to_lightning(tmp_path):
+    """Saving at the training epoch's end suits a checkpoint that monitors nothing; one that monitors a validation
+    metric must save when validation logged it (else it files epoch 1's val/loss under epoch 2's weights)."""
+    from lightning.pytorch import Trainer
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    from lt_teacher._resume import keep_last
+
+    def flags(val_check_interval: float) -> list[object]:
+        plain, monitoring = ModelCheckpoint(), ModelCheckpoint(monitor="val/loss")
+        trainer = Trainer(callbacks=[plain, monitoring], logger=False, default_root_dir=tmp_path, val_check_interval=val_check_interval)
+        keep_last(trainer)
+        assert plain.save_last and monitoring.save_last
+        return [plain._save_on_train_epoch_end, monitoring._save_on_train_epoch_end]
+
+    assert flags(1.0) == [True, None]
+    assert flags(0.5) == [None, None]
+
+
+@pytest.mark.parametrize("offline", [True, False])
+def test_a_resumed_wandb_run_gets_its_id_online_and_a_new_one_in_its_group_offline(tmp_path, offline, monkeypatch):
+    """Offline, a second run of one id restarts its history (and a user's fixed id would too); a run begun online and
+    resumed offline joins a group named by the online run's id."""
+    from lt_teacher._resume import Resume, point_loggers_at
+
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    config = [{"class_path": "lightning.pytorch.loggers.WandbLogger", "init_args": {"offline": offline, "id": "myfixed1"}}]
+    point_loggers_at(config, Resume(tmp_path / "last.ckpt", None, "onlinerun", 10))  # an identity without a group
+    args = config[0]["init_args"]
+    if offline:
+        assert args["group"] == "onlinerun" and args["id"] not in ("onlinerun", "myfixed1") and len(args["id"]) == 8
+    else:
+        assert args["id"] == "onlinerun" and "group" not in args

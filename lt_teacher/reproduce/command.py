@@ -245,11 +245,12 @@ def _staging(folder: Path) -> Path:
 
     What a killed run left next to ``folder`` is tidied first: its half-built staging folder is removed, and a
     report it had moved aside to publish a new one (``.<name>.<pid>.old``) is put back when ``folder`` is missing.
+    A folder of this process's own id is a killed run's too (ids repeat between containers).
     """
     folder.parent.mkdir(parents=True, exist_ok=True)
     for left in sorted(folder.parent.glob(f".{glob.escape(folder.name)}.*")):
         pid, _, kind = left.name[len(folder.name) + 2 :].partition(".")
-        if not (pid.isdigit() and kind in ("tmp", "old")) or _process_alive(int(pid)):
+        if not (pid.isdigit() and kind in ("tmp", "old")) or (int(pid) != os.getpid() and _process_alive(int(pid))):
             continue
         if kind == "old" and not folder.exists():
             os.replace(left, folder)

@@ -135,3 +135,15 @@ def test_what_a_killed_reproduce_left_is_tidied_by_the_next_one(tmp_path):
     assert staging == reports / f".fig8.{os.getpid()}.tmp" and staging.is_dir()
     assert (reports / "fig8" / "REPORT.md").read_text() == "the earlier report\n"
     assert sorted(p.name for p in reports.iterdir()) == sorted(["fig8", staging.name, f".fig9.{os.getpid()}.tmp"])
+
+
+def test_a_report_moved_aside_under_this_process_id_is_put_back(tmp_path):
+    """Process ids repeat between containers: a killed run's ``.<name>.<pid>.old`` may carry this process's id."""
+    from lt_teacher.reproduce.command import _staging
+
+    reports = tmp_path / "reports"
+    aside = reports / f".fig8.{os.getpid()}.old"
+    aside.mkdir(parents=True)
+    (aside / "REPORT.md").write_text("the earlier report\n")
+    _staging(reports / "fig8")
+    assert (reports / "fig8" / "REPORT.md").read_text() == "the earlier report\n" and not aside.exists()
