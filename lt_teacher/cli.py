@@ -15,6 +15,7 @@ everything was written. See :mod:`lt_teacher._cli_support` and :mod:`lt_teacher.
 from __future__ import annotations
 
 import difflib
+import os
 import re
 import sys
 import traceback
@@ -65,14 +66,12 @@ WANDB_PROJECT = "lt-teacher"
 
 
 def default_loggers(save_dir: str = RUNS_DIR) -> list[dict[str, Any]]:
-    """A CSV log and a W&B run, offline unless credentials are present."""
-    return [
-        {"class_path": "lightning.pytorch.loggers.CSVLogger", "init_args": {"save_dir": save_dir, "name": "csv"}},
-        {
-            "class_path": "lightning.pytorch.loggers.WandbLogger",
-            "init_args": {"save_dir": save_dir, "project": WANDB_PROJECT, "offline": not wandb_credentials_present()},
-        },
-    ]
+    """A CSV log and a W&B run, offline unless credentials are present; no W&B run under ``WANDB_MODE=disabled``."""
+    csv_log = {"class_path": "lightning.pytorch.loggers.CSVLogger", "init_args": {"save_dir": save_dir, "name": "csv"}}
+    if os.environ.get("WANDB_MODE", "").strip().lower() == "disabled":
+        return [csv_log]
+    init = {"save_dir": save_dir, "project": WANDB_PROJECT, "offline": not wandb_credentials_present()}
+    return [csv_log, {"class_path": "lightning.pytorch.loggers.WandbLogger", "init_args": init}]
 
 
 DEFAULT_CALLBACKS: list[dict[str, Any]] = [

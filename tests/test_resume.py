@@ -329,3 +329,14 @@ def test_a_resumed_wandb_run_gets_its_id_online_and_a_new_one_in_its_group_offli
         assert args["group"] == "onlinerun" and args["id"] not in ("onlinerun", "myfixed1") and len(args["id"]) == 8
     else:
         assert args["id"] == "onlinerun" and "group" not in args
+
+
+def test_wandb_mode_disabled_means_no_wandb_run(tmp_path):
+    """The default config's WandbLogger passed offline=True, which overrode WANDB_MODE=disabled: an offline run was written."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
+    env.update(HOME=str(tmp_path), WANDB_MODE="disabled")
+    result = subprocess.run([sys.executable, "-m", "lt_teacher.cli", "fit", *TINY, "--trainer.max_epochs", "1"],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not (tmp_path / "runs" / "wandb").exists() and "W&B run" not in result.stdout
+    assert (tmp_path / "runs" / "csv" / "version_0" / "metrics.csv").is_file()
