@@ -86,7 +86,9 @@ def sampler_indices(sampler: Any, n: int, split: str, owner: str) -> list[int] |
     """The indices of a map-style dataset of length ``n`` that ``sampler`` visits in an epoch (with repeats).
 
     None means every index once (the whole dataset). A ``DistributedSampler`` counts as the whole
-    dataset: the monitors divide the points among processes themselves, without its padding.
+    dataset: the monitors divide the points among processes themselves, without its padding. A sequential
+    loader with ``drop_last=True`` yields its full batches only; with shuffling the dropped points change from
+    epoch to epoch and every point counts (as for the training set, whose every point is trained on).
 
     Raises:
         ValueError: the set changes from epoch to epoch (weighted sampling, replacement, a random subset).
@@ -95,6 +97,8 @@ def sampler_indices(sampler: Any, n: int, split: str, owner: str) -> list[int] |
     if isinstance(sampler, DistributedSampler) and wrapped is not None:  # Lightning's wrapper of a custom sampler
         return sampler_indices(wrapped, n, split, owner)
     if isinstance(sampler, BatchSampler):
+        if sampler.drop_last and isinstance(sampler.sampler, SequentialSampler) and len(sampler) * sampler.batch_size < n:
+            return list(range(len(sampler) * sampler.batch_size))  # the full batches: the loader drops the rest
         return sampler_indices(sampler.sampler, n, split, owner)
     if isinstance(sampler, (DistributedSampler, SequentialSampler)):
         return None

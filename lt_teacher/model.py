@@ -240,7 +240,7 @@ class LeakyReLUTeacherNet(LightningModule):
         # independent seeds: the sum over seeds of each seed's mean loss separates their gradients
         loss = logistic_loss(q).mean(dim=1).sum()
         n, seeds = out.shape[1], out.shape[0]
-        sync = stage != "train"  # epoch-level validation/test values: the mean over every process's points
+        sync = stage != "train"  # the mean over the processes' points, with the few Lightning's DistributedSampler repeats
         self.log(f"{stage}/loss", loss / seeds, on_step=False, on_epoch=True, prog_bar=True, batch_size=n, sync_dist=sync)
         accuracy = (q > 0).to(out.dtype).mean()
         self.log(f"{stage}/acc", accuracy, on_step=False, on_epoch=True, prog_bar=sync, batch_size=n, sync_dist=sync)

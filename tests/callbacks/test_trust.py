@@ -237,6 +237,8 @@ SAMPLERS = {
     "batch-sampler-of-subset": lambda n, idx: {"batch_sampler": BatchSampler(SubsetRandomSampler(idx), 5, False)},
     "sequential": lambda n, idx: {"sampler": SequentialSampler(range(n))},
     "random": lambda n, idx: {"shuffle": True},
+    "sequential-drop-last": lambda n, idx: {"drop_last": True},  # 40 points in batches of 7: the loader yields 35
+    "random-drop-last": lambda n, idx: {"shuffle": True, "drop_last": True},  # other points each epoch: all count
 }
 
 
@@ -247,11 +249,12 @@ def test_the_points_the_sampler_selects_are_evaluated(kind, dataset_kind, tmp_pa
     train_idx = list(range(0, 40, 3))
     dataset = TensorDataset(x, y) if dataset_kind == "tensor" else Recording(x, y)
     kwargs = SAMPLERS[kind](40, train_idx)
-    loader = DataLoader(dataset, **({"batch_size": 5} if "batch_sampler" not in kwargs else {}), **kwargs)
+    batch = {"batch_size": 7 if "drop_last" in kwargs else 5} if "batch_sampler" not in kwargs else {}
+    loader = DataLoader(dataset, **batch, **kwargs)
     monitor = MarginMonitor()
     module = Plain()
     fit(module, [monitor], loader, tmp_path)
-    chosen = train_idx if "subset" in kind else list(range(40))
+    chosen = train_idx if "subset" in kind else list(range(35)) if kind == "sequential-drop-last" else list(range(40))
     assert monitor.history[-1]["margin/loss"] == pytest.approx(margin_loss_on(module, x[chosen], y[chosen]), **TOL)
 
 
