@@ -13,7 +13,7 @@ from lightning.pytorch import LightningDataModule
 from lightning.pytorch.strategies import ParallelStrategy
 from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
-from torch.utils.data import DataLoader, Sampler, TensorDataset
+from torch.utils.data import DataLoader, DistributedSampler, Sampler, TensorDataset
 from typing_extensions import override
 
 from lt_teacher._validation import all_finite, check_bool, check_choice, check_int
@@ -67,6 +67,24 @@ class BatchIndexedTensors(TensorDataset):
             return tuple(t[indices] for t in self.tensors)
         index = torch.as_tensor(indices, dtype=torch.long)
         return tuple(t[index] for t in self.tensors)
+
+
+class UnpaddedShards(DistributedSampler):
+    """Process r of R evaluates points r, r + R, r + 2R, ...: every point once over the processes.
+
+    Lightning's ``DistributedSampler`` repeats a few points so that every process gets as many, which an
+    evaluation then counts twice (13 validation points on 2 processes count 14). Being a ``DistributedSampler``
+    itself, this one is kept by Lightning, and the monitors divide the points among the processes as it does.
+    """
+
+    def __init__(self, dataset: Any) -> None:
+        super().__init__(dataset, shuffle=False)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(self.rank, len(self.dataset), self.num_replicas))  # type: ignore[arg-type]
+
+    def __len__(self) -> int:
+        return len(range(self.rank, len(self.dataset), self.num_replicas))  # type: ignore[arg-type]
 
 
 class ConsecutiveBatches(Sampler[slice]):
@@ -274,10 +292,18 @@ class TensorSplitsDataModule(LightningDataModule, ABC):
 
     @override
     def val_dataloader(self) -> DataLoader:
-        """Validation loader, in the stored order."""
-        return self._loader("val", self.eval_batch_size, shuffle=False)
+        """Validation loader, in the stored order (under DDP each process's share, no point repeated)."""
+        return self._eval_loader("val")
 
     @override
     def test_dataloader(self) -> DataLoader:
-        """Test loader, in the stored order."""
-        return self._loader("test", self.eval_batch_size, shuffle=False)
+        """Test loader, in the stored order (under DDP each process's share, no point repeated)."""
+        return self._eval_loader("test")
+
+    def _eval_loader(self, split: str) -> DataLoader:
+        dataset = BatchIndexedTensors(*self.tensors(split))
+        processes = torch.distributed.get_world_size() if torch.distributed.is_available() and torch.distributed.is_initialized() else 1
+        if processes == 1 or len(dataset) < processes:  # every process must run its evaluation loop: keep Lightning's padding
+            return self._loader(split, self.eval_batch_size, shuffle=False)
+        return DataLoader(dataset, batch_size=self.eval_batch_size, sampler=UnpaddedShards(dataset), collate_fn=keep_batch,
+                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0)

@@ -8,6 +8,7 @@ from typing import Any, cast
 import torch
 from lightning.pytorch import LightningModule
 from torch import Tensor, nn
+from torchmetrics import MeanMetric
 from typing_extensions import override
 
 from lt_teacher._batch import default_batch_to_xy
@@ -68,19 +69,17 @@ class LeakyReLUTeacherNet(LightningModule):
 
     Logged once per epoch: ``train/loss``, the mean loss of the epoch's per-example steps over every seed and
     process with the fused and reference engines, the mean over the epoch's points with ``engine="lightning"``
-    (which also logs ``train/acc``); ``val/loss``, ``val/acc``, ``test/loss``, ``test/acc``. The per-example
+    (which also logs ``train/acc``); ``val/loss``, ``val/acc``, ``test/*`` (means over every process's points). The per-example
     engines log ``train/loss`` exactly as ``self.log(on_epoch=True, prog_bar=True)`` every epoch would, but
     call ``self.log`` only in a fit's first epoch: later epochs update the result metric that call registered
     (:class:`lt_teacher._epoch_logging.EpochValueLogger`), at a fraction of its cost.
 
-    Checkpoints hold the permutation state (and the global torch RNG state, which orders a shuffling
-    DataLoader). With the fused and reference engines a run resumed from any checkpoint ends with the same
-    W as an uninterrupted one; with ``engine="lightning"`` that holds for checkpoints at epoch ends (Lightning
-    does not restore a DataLoader's position inside an epoch).
+    Checkpoints hold the permutation state and the global torch RNG state (a shuffling DataLoader's order): a run
+    resumed from any checkpoint ends with the W of an uninterrupted one (with ``engine="lightning"``, from one at an
+    epoch's end: Lightning does not restore a DataLoader's position inside an epoch).
 
     Raises:
         TypeError, ValueError: an argument has the wrong type or lies outside its range.
-
     Example:
         >>> import torch
         >>> net = LeakyReLUTeacherNet(input_dim=2, k=3)
@@ -135,6 +134,7 @@ class LeakyReLUTeacherNet(LightningModule):
         self._plan: ChunkPlan | None = None
         self._engine: CheckedEngine | None = None  # the plan's engine on the training set, checked once per plan
         self._train_loss = EpochValueLogger("train/loss", prog_bar=True)  # the per-example engines' epoch loss
+        self._eval_means = nn.ModuleDict({f"{s}_{q}": MeanMetric() for s in ("val", "test") for q in ("loss", "acc")})
 
     @override
     def __setattr__(self, name: str, value: Any) -> None:
@@ -237,14 +237,14 @@ class LeakyReLUTeacherNet(LightningModule):
         out = self.forward_all_seeds(x)  # (S, n)
         y_signed = signed_labels(y, out.shape[1]).to(out.dtype)
         q = y_signed * out
-        # independent seeds: the sum over seeds of each seed's mean loss separates their gradients
-        loss = logistic_loss(q).mean(dim=1).sum()
-        n, seeds = out.shape[1], out.shape[0]
-        sync = stage != "train"  # the mean over the processes' points, with the few Lightning's DistributedSampler repeats
-        self.log(f"{stage}/loss", loss / seeds, on_step=False, on_epoch=True, prog_bar=True, batch_size=n, sync_dist=sync)
-        accuracy = (q > 0).to(out.dtype).mean()
-        self.log(f"{stage}/acc", accuracy, on_step=False, on_epoch=True, prog_bar=sync, batch_size=n, sync_dist=sync)
-        return loss
+        losses = logistic_loss(q)  # (S, n); the sum over seeds of each seed's mean loss separates their gradients
+        for name, value in (("loss", losses.mean(dim=0)), ("acc", (q > 0).to(out.dtype).mean(dim=0))):  # per point
+            if stage == "train":
+                self.log(f"train/{name}", value.mean(), on_step=False, on_epoch=True, prog_bar=name == "loss", batch_size=out.shape[1])
+            else:  # a torchmetrics mean: sums and counts over every process's points, exact under DDP
+                (metric := cast(MeanMetric, self._eval_means[f"{stage}_{name}"])).update(value.detach())
+                self.log(f"{stage}/{name}", metric, on_step=False, on_epoch=True, prog_bar=True)
+        return losses.mean(dim=1).sum()
 
     # ---------------------------------------------------- per-example engines
     @override

@@ -26,12 +26,13 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     seed_everything(11)
-    datamodule = LinearTeacherDataModule(dim=3, n_train=41, n_val=0, n_test=0, batch_size=8, seed=2)
+    # 13 validation points: Lightning's DistributedSampler would repeat one on 2 processes (the datamodule shards without)
+    datamodule = LinearTeacherDataModule(dim=3, n_train=41, n_val=13, n_test=0, batch_size=8, eval_batch_size=4, seed=2)
     if args.grid:
         net = LeakyReLUTeacherNet(input_dim=3, k=4, alpha=[0.1, 0.3, 0.2], init_std=[0.3, 0.1, 0.3], lr=[0.05, 0.1, 0.02])
     else:
         net = LeakyReLUTeacherNet(input_dim=3, k=4, init_std=0.3, lr=0.05, num_seeds=args.seeds)
-    monitor = LinearTeacherMonitor(groups=("cluster", "margin"))
+    monitor = LinearTeacherMonitor(groups=("cluster", "margin", "linear_region"))
     trainer = Trainer(
         accelerator="cpu", devices=args.devices, strategy="ddp" if args.devices > 1 else "auto", max_epochs=3,
         logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,

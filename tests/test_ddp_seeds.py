@@ -33,6 +33,10 @@ def test_seeds_divided_among_processes_match_one_process(tmp_path, seeds):
     # rank r trains seeds r, r + 2, ...; each seed does the same per-example SGD either way
     assert torch.equal(one["weight"], two["weight"])
     assert one["logged"]["train/loss"] == pytest.approx(two["logged"]["train/loss"], rel=1e-6)
+    # the model's own validation means: every point once on either count of processes (no padded repeat)
+    for key in ("val/loss", "val/acc"):
+        assert one["logged"][key] == pytest.approx(two["logged"][key], rel=1e-6), key
+    assert one["logged"]["val/acc"] * 13 == pytest.approx(round(one["logged"]["val/acc"] * 13), abs=1e-5)
     assert len(one["history"]) == len(two["history"]) == 3
     for row_one, row_two in zip(one["history"], two["history"]):
         assert row_one.keys() == row_two.keys()
