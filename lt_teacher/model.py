@@ -134,7 +134,7 @@ class LeakyReLUTeacherNet(LightningModule):
         self._plan: ChunkPlan | None = None
         self._engine: CheckedEngine | None = None  # the plan's engine on the training set, checked once per plan
         self._train_loss = EpochValueLogger("train/loss", prog_bar=True)  # the per-example engines' epoch loss
-        self._eval_means = nn.ModuleDict({f"{s}_{q}": MeanMetric() for s in ("val", "test") for q in ("loss", "acc")})
+        self._eval_means = nn.ModuleDict({f"{s}_{q}": MeanMetric(nan_strategy="disable") for s in ("val", "test") for q in ("loss", "acc")})
 
     @override
     def __setattr__(self, name: str, value: Any) -> None:

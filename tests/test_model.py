@@ -289,3 +289,26 @@ def test_a_state_of_another_v_is_refused_not_silently_replaced():
     with pytest.raises(ValueError, match=r"output layer is \+-3.*v = 1.0"):
         LeakyReLUTeacherNet(input_dim=2, k=2).load_state_dict(state)
     LeakyReLUTeacherNet(input_dim=2, k=2, v=3.0).double().load_state_dict(state)  # the same v in another dtype loads
+
+
+def test_validation_values_are_exact_means_and_nan_for_a_diverged_network(tmp_path):
+    """val/loss and val/acc are means over the points (torchmetrics), and a NaN loss reads NaN, never a mean of the rest
+    (torchmetrics' MeanMetric drops NaN values by default)."""
+    import math
+
+    from lt_teacher.functional.network import logistic_loss
+
+    x, y = separable_gaussians(n=13, d=3, seed=4)
+    net = LeakyReLUTeacherNet(input_dim=3, k=3, init_std=0.5)
+    trainer = Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path)
+    loader = DataLoader(TensorDataset(x, y), batch_size=5)
+    logged = trainer.validate(net, loader, verbose=False)[0]
+    with torch.no_grad():
+        q = torch.where(y > 0, 1.0, -1.0).double() * net(x).double()
+    assert logged["val/loss"] == pytest.approx(float(logistic_loss(q).mean()), rel=1e-6)
+    assert logged["val/acc"] == pytest.approx(float((q > 0).double().mean()), rel=1e-6)
+    x[:3, 0] = 0.0  # with an infinite weight on coordinate 0, these three points' outputs are inf * 0 = NaN
+    with torch.no_grad():
+        net.weight[0, 0, 0] = float("inf")
+    broken = trainer.validate(net, DataLoader(TensorDataset(x, y), batch_size=5), verbose=False)[0]
+    assert math.isnan(broken["val/loss"])
