@@ -10,10 +10,11 @@ from typing import Any
 import numpy as np
 import torch
 from lightning.pytorch import LightningDataModule
+from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from lightning.pytorch.strategies import ParallelStrategy
 from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
-from torch.utils.data import DataLoader, DistributedSampler, Sampler, TensorDataset
+from torch.utils.data import DataLoader, Sampler, TensorDataset
 from typing_extensions import override
 
 from lt_teacher._validation import all_finite, check_bool, check_choice, check_int
@@ -67,24 +68,6 @@ class BatchIndexedTensors(TensorDataset):
             return tuple(t[indices] for t in self.tensors)
         index = torch.as_tensor(indices, dtype=torch.long)
         return tuple(t[index] for t in self.tensors)
-
-
-class UnpaddedShards(DistributedSampler):
-    """Process r of R evaluates points r, r + R, r + 2R, ...: every point once over the processes.
-
-    Lightning's ``DistributedSampler`` repeats a few points so that every process gets as many, which an
-    evaluation then counts twice (13 validation points on 2 processes count 14). Being a ``DistributedSampler``
-    itself, this one is kept by Lightning, and the monitors divide the points among the processes as it does.
-    """
-
-    def __init__(self, dataset: Any) -> None:
-        super().__init__(dataset, shuffle=False)
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(range(self.rank, len(self.dataset), self.num_replicas))  # type: ignore[arg-type]
-
-    def __len__(self) -> int:
-        return len(range(self.rank, len(self.dataset), self.num_replicas))  # type: ignore[arg-type]
 
 
 class ConsecutiveBatches(Sampler[slice]):
@@ -249,11 +232,16 @@ class TensorSplitsDataModule(LightningDataModule, ABC):
         if state is not None:
             self._shuffle_generator.set_state(state)
 
-    def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
+    def _loader(self, split: str, batch_size: int, shuffle: bool, *, unrepeated_shards: bool = False) -> DataLoader:
+        dataset = BatchIndexedTensors(*self.tensors(split))
         return DataLoader(
-            BatchIndexedTensors(*self.tensors(split)),
+            dataset,
             batch_size=batch_size,
             shuffle=shuffle,
+            # Under DDP, Lightning's DistributedSampler repeats a few points to give every process as many, which an
+            # evaluation counts twice (13 points on 2 processes count 14); its unrepeated sampler, being a
+            # DistributedSampler, is kept by Lightning, and the monitors divide the points among processes as it does.
+            sampler=UnrepeatedDistributedSampler(dataset, shuffle=False) if unrepeated_shards else None,
             collate_fn=keep_batch,
             # A fresh random order every epoch, drawn from the datamodule's own seeded generator
             # (not the global RNG). Under DDP Lightning's DistributedSampler orders the data instead.
@@ -301,9 +289,7 @@ class TensorSplitsDataModule(LightningDataModule, ABC):
         return self._eval_loader("test")
 
     def _eval_loader(self, split: str) -> DataLoader:
-        dataset = BatchIndexedTensors(*self.tensors(split))
         processes = torch.distributed.get_world_size() if torch.distributed.is_available() and torch.distributed.is_initialized() else 1
-        if processes == 1 or len(dataset) < processes:  # every process must run its evaluation loop: keep Lightning's padding
-            return self._loader(split, self.eval_batch_size, shuffle=False)
-        return DataLoader(dataset, batch_size=self.eval_batch_size, sampler=UnpaddedShards(dataset), collate_fn=keep_batch,
-                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
+        # every process must run its evaluation loop: a split of fewer points than processes keeps Lightning's padding
+        unrepeated = 1 < processes <= len(self.tensors(split)[0])
+        return self._loader(split, self.eval_batch_size, shuffle=False, unrepeated_shards=unrepeated)

@@ -142,7 +142,7 @@ class MNISTFormatPairsDataModule(TensorSplitsDataModule):
                 "FashionMNISTPairsDataModule."
             )
         self._dataset_type = check_dataset_cls(type(self).dataset_cls)
-        self.classes = self._check_pair(classes)
+        self.classes = self.check_pair(classes)
         if not isinstance(data_dir, (str, Path)):
             raise TypeError(f"`data_dir` must be a str or pathlib.Path, got {type(data_dir).__name__}.")
         self.data_dir = Path(data_dir)
@@ -170,9 +170,15 @@ class MNISTFormatPairsDataModule(TensorSplitsDataModule):
             self._check_files()
         self.save_hyperparameters()
 
-    def _check_pair(self, value: object) -> tuple[int, int]:
-        name = self.pair_argument
-        num_classes = len(self._dataset_type.classes)
+    @classmethod
+    def check_pair(cls, value: object) -> tuple[int, int]:
+        """The pair argument (``classes``, or ``digits`` for MNIST) checked: two different class indices of ``dataset_cls``.
+
+        Raises:
+            TypeError, ValueError: not a pair of ints, an index outside the dataset's classes, or equal classes.
+        """
+        name, dataset_type = cls.pair_argument, check_dataset_cls(cls.dataset_cls)
+        num_classes = len(dataset_type.classes)
         if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
             raise TypeError(f"`{name}` must be a pair (a, b) of class indices, got {type(value).__name__} ({value!r}).")
         if len(value) != 2:
@@ -180,9 +186,9 @@ class MNISTFormatPairsDataModule(TensorSplitsDataModule):
         pair = tuple(check_int(v, f"{name}[{i}]", minimum=0) for i, v in enumerate(value))
         for i, index in enumerate(pair):
             if index >= num_classes:
-                names = ", ".join(f"{j}={c!r}" for j, c in enumerate(self._dataset_type.classes))
+                names = ", ".join(f"{j}={c!r}" for j, c in enumerate(dataset_type.classes))
                 raise ValueError(
-                    f"`{name}[{i}]` must be a class index in 0..{num_classes - 1} of {self._dataset_type.__name__} "
+                    f"`{name}[{i}]` must be a class index in 0..{num_classes - 1} of {dataset_type.__name__} "
                     f"({names}), got {index}."
                 )
         if pair[0] == pair[1]:

@@ -223,7 +223,8 @@ def condense(message: str) -> str:
     lines = [line.rstrip() for line in message.strip().splitlines() if line.strip()]
     if not any("Does not validate against any of the Union subtypes" in line for line in lines):
         return _wrong_type(lines) or "\n".join(lines)
-    return _wrong_type(_union_reasons(lines)) or "\n".join(_union_reasons(lines))
+    reasons = _union_reasons(lines)
+    return _wrong_type(reasons) or "\n".join(reasons)
 
 
 def _wrong_type(lines: list[str]) -> str | None:

@@ -73,18 +73,22 @@ def _init_args(entry: Any) -> Any:
     return entry.get("init_args") if hasattr(entry, "get") else None
 
 
+def _logger_entries(logger_config: Any) -> list[tuple[str, Any]]:
+    """(class path, init_args) of each logger of a ``--trainer.logger`` config that has its arguments."""
+    entries = logger_config if isinstance(logger_config, list) else [logger_config] if logger_config not in (None, False, True) else []
+    pairs = [(str(entry.get("class_path", "")) if hasattr(entry, "get") else "", _init_args(entry)) for entry in entries]
+    return [(class_path, args) for class_path, args in pairs if args is not None]
+
+
 def find_last(logger_config: Any, default_root_dir: str | Path) -> Resume | None:
     """The newest ``last.ckpt`` of an earlier run with these loggers, or None.
 
     With a CSV (or TensorBoard) logger first, checkpoints live in ``<save_dir>/<name>/version_*/checkpoints``;
     otherwise anywhere under ``default_root_dir``.
     """
-    entries = logger_config if isinstance(logger_config, list) else [logger_config] if logger_config not in (None, False, True) else []
     roots: list[Path] = []
-    for entry in entries:
-        class_path = str(entry.get("class_path", "")) if hasattr(entry, "get") else ""
-        args = _init_args(entry)
-        if args is not None and class_path.endswith(("CSVLogger", "TensorBoardLogger")):
+    for class_path, args in _logger_entries(logger_config):
+        if class_path.endswith(("CSVLogger", "TensorBoardLogger")):
             roots.append(Path(str(args.get("save_dir") or default_root_dir)) / str(args.get("name") or "lightning_logs"))
     found = [p for root in roots for p in root.glob("*/checkpoints/last*.ckpt")]
     if not roots:
@@ -123,7 +127,7 @@ def precision_mismatch(ckpt_path: str, checkpoint: dict[str, Any], dtype: torch.
     """Why ``checkpoint`` should not load under ``--trainer.precision precision``, whose parameters are ``dtype``:
     its floating tensors are of another dtype, so loading would round them (a 64-true run going on in float32)."""
     saved = {v.dtype for v in (checkpoint.get("state_dict") or {}).values() if isinstance(v, torch.Tensor) and v.is_floating_point()}
-    if all(_widens(d, dtype) for d in saved):  # the same dtype, or one every value of which the run's dtype holds exactly
+    if all(torch.promote_types(d, dtype) == dtype for d in saved):  # the run's dtype holds every saved value exactly
         return None
     names = ", ".join(sorted(str(d).removeprefix("torch.") for d in saved))
     flags = " or ".join(f"--trainer.precision {_PRECISION_OF_DTYPE[d]}" for d in saved if d in _PRECISION_OF_DTYPE)
@@ -131,42 +135,24 @@ def precision_mismatch(ckpt_path: str, checkpoint: dict[str, Any], dtype: torch.
             f"{str(dtype).removeprefix('torch.')}, which would round them; pass {flags or 'the precision it was trained with'}")
 
 
-def _widens(saved: torch.dtype, run: torch.dtype) -> bool:
-    """Whether every value of ``saved`` is exactly a value of ``run`` (float16 and bfloat16 fit float32 and float64)."""
-    if saved == run:
-        return True
-    info_saved, info_run = torch.finfo(saved), torch.finfo(run)
-    return info_run.bits > info_saved.bits and info_run.eps <= info_saved.eps and info_run.max >= info_saved.max \
-        and info_run.tiny <= info_saved.tiny
-
-
-def point_loggers_at(logger_config: Any, resume: Resume) -> None:
-    """Set the CSV logger's version to the resumed folder, and the W&B logger's id to the resumed run (online) or
-    its group to the resumed run's group (offline, where W&B cannot resume a run: see the module docstring)."""
-    entries = logger_config if isinstance(logger_config, list) else [logger_config]
-    for entry in entries:
-        class_path = str(entry.get("class_path", "")) if hasattr(entry, "get") else ""
-        args = _init_args(entry)
-        if args is None:
-            continue
-        if class_path.endswith(("CSVLogger", "TensorBoardLogger")) and resume.version_dir is not None:
+def point_loggers_at(logger_config: Any, resume: Resume | None) -> None:
+    """The loggers of a fit: a resumed one continues its CSV version folder and its W&B run (online) or group
+    (offline, where W&B cannot resume a run: see the module docstring); a new offline W&B run is the first segment
+    of its own group, named by its id, so that after ``wandb sync`` the segments show as one group."""
+    for class_path, args in _logger_entries(logger_config):
+        if class_path.endswith(("CSVLogger", "TensorBoardLogger")) and resume is not None and resume.version_dir is not None:
             args["version"] = resume.version_dir.name
-        elif class_path.endswith("WandbLogger") and (resume.wandb_group or resume.wandb_id) and wandb_offline(args):
+        elif not class_path.endswith("WandbLogger"):
+            continue
+        elif resume is None:
+            if wandb_offline(args) and not args.get("group"):
+                args["id"] = args.get("id") or new_run_id()
+                args["group"] = args["id"]
+        elif (resume.wandb_group or resume.wandb_id) and wandb_offline(args):
             args["group"] = resume.wandb_group or resume.wandb_id  # also a run begun online and resumed offline
             args["id"] = new_run_id()  # never the resumed run's (or a fixed) id: offline, that restarts its history
-        elif class_path.endswith("WandbLogger") and resume.wandb_id:
+        elif resume.wandb_id:
             args["id"] = resume.wandb_id
-
-
-def group_offline_runs(logger_config: Any) -> None:
-    """A new offline W&B run is the first segment of its own group (named by its id), which the runs that resume it
-    join (:func:`point_loggers_at`): after ``wandb sync`` the segments show as one group."""
-    for entry in logger_config if isinstance(logger_config, list) else [logger_config]:
-        args = _init_args(entry)
-        class_path = str(entry.get("class_path", "")) if hasattr(entry, "get") else ""
-        if args is not None and class_path.endswith("WandbLogger") and wandb_offline(args) and not args.get("group"):
-            args["id"] = args.get("id") or new_run_id()
-            args["group"] = args["id"]
 
 
 def new_run_id() -> str:

@@ -53,7 +53,6 @@ from lt_teacher._resume import (
     Resume,
     checked_checkpoint_epochs,
     keep_earlier_rows,
-    group_offline_runs,
     keep_last,
     offline_segments,
     point_loggers_at,
@@ -268,10 +267,8 @@ class LinearTeacherCLI(LightningCLI):
                            f"32-true (the default) or 64-true, since {precision}; use one of those, or --model.engine lightning")
         if problem:
             raise CommandLineError(problem)
-        if self._resume is not None:
+        if self.subcommand == "fit":
             point_loggers_at(config.trainer.logger, self._resume)
-        elif self.subcommand == "fit":
-            group_offline_runs(config.trainer.logger)
 
     def before_fit(self) -> None:
         self._sensible_log_interval()

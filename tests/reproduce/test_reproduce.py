@@ -222,5 +222,5 @@ def test_a_bad_pair_is_refused_before_any_pair_is_trained(name, pair, tmp_path, 
     code = main([name, "--scale", "tiny", "--pairs", f"[[0, 1], {pair}]", "--wandb", "disabled",
                  "--reports-dir", str(tmp_path / "reports"), "--runs-dir", str(tmp_path / "runs")])
     assert code == 2
-    assert "`pairs` holds [3, " in capsys.readouterr().err
+    assert "`pairs` holds [3, " in capsys.readouterr().err  # then the datamodule's own reason for `digits`
     assert not (tmp_path / "runs").exists() and not list((tmp_path / "reports").glob("*/REPORT.md"))

@@ -118,7 +118,12 @@ def checked_pairs(settings: ExperimentSettings, pairs: object) -> list[tuple[int
     """The config's ``pairs`` as (a, b) digits, every pair checked before the first is trained."""
     if not isinstance(pairs, (list, tuple)) or not pairs or not all(isinstance(p, (list, tuple)) and len(p) == 2 for p in pairs):
         raise ConfigError(f"{settings.where}: MNIST data needs `pairs`, a list like [[0, 1], [3, 5]], got {pairs!r}.")
+    from lt_teacher.datamodules import MNISTPairsDataModule
+
+    checked = []
     for pair in pairs:
-        if not all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d <= 9 for d in pair) or pair[0] == pair[1]:
-            raise ConfigError(f"{settings.where}: `pairs` holds {list(pair)!r}; each pair must be two different digits in 0..9, e.g. [[0, 1], [3, 5]].")
-    return [(int(a), int(b)) for a, b in pairs]
+        try:
+            checked.append(MNISTPairsDataModule.check_pair(pair))  # the datamodule's own check of `digits`
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"{settings.where}: `pairs` holds {list(pair)!r}: {err}") from err
+    return checked
