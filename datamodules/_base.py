@@ -232,16 +232,11 @@ class TensorSplitsDataModule(LightningDataModule, ABC):
         if state is not None:
             self._shuffle_generator.set_state(state)
 
-    def _loader(self, split: str, batch_size: int, shuffle: bool, *, unrepeated_shards: bool = False) -> DataLoader:
-        dataset = BatchIndexedTensors(*self.tensors(split))
+    def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
         return DataLoader(
-            dataset,
+            BatchIndexedTensors(*self.tensors(split)),
             batch_size=batch_size,
             shuffle=shuffle,
-            # Under DDP, Lightning's DistributedSampler repeats a few points to give every process as many, which an
-            # evaluation counts twice (13 points on 2 processes count 14); its unrepeated sampler, being a
-            # DistributedSampler, is kept by Lightning, and the monitors divide the points among processes as it does.
-            sampler=UnrepeatedDistributedSampler(dataset, shuffle=False) if unrepeated_shards else None,
             collate_fn=keep_batch,
             # A fresh random order every epoch, drawn from the datamodule's own seeded generator
             # (not the global RNG). Under DDP Lightning's DistributedSampler orders the data instead.
@@ -289,7 +284,16 @@ class TensorSplitsDataModule(LightningDataModule, ABC):
         return self._eval_loader("test")
 
     def _eval_loader(self, split: str) -> DataLoader:
+        """``_loader`` in the stored order; under DDP with Lightning's unrepeated sampler.
+
+        Lightning's DistributedSampler repeats a few points to give every process as many, which an evaluation counts
+        twice (13 points on 2 processes count 14); its UnrepeatedDistributedSampler, being a DistributedSampler, is kept
+        by Lightning, and the monitors divide the points among the processes as it does. Every process must run its
+        evaluation loop, so a split of fewer points than processes keeps the padding.
+        """
+        loader = self._loader(split, self.eval_batch_size, shuffle=False)
         processes = torch.distributed.get_world_size() if torch.distributed.is_available() and torch.distributed.is_initialized() else 1
-        # every process must run its evaluation loop: a split of fewer points than processes keeps Lightning's padding
-        unrepeated = 1 < processes <= len(self.tensors(split)[0])
-        return self._loader(split, self.eval_batch_size, shuffle=False, unrepeated_shards=unrepeated)
+        if not 1 < processes <= len(loader.dataset):  # type: ignore[arg-type]
+            return loader
+        return DataLoader(loader.dataset, batch_size=loader.batch_size, sampler=UnrepeatedDistributedSampler(loader.dataset, shuffle=False),
+                          collate_fn=loader.collate_fn, num_workers=loader.num_workers, persistent_workers=loader.persistent_workers)
