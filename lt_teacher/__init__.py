@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from lt_teacher._version import __version__
+
 if TYPE_CHECKING:
     from lt_teacher.evaluator import DiagnosticsEvaluator
     from lt_teacher.grid import hyperparameter_grid

@@ -19,7 +19,6 @@ import sys
 import traceback
 import warnings
 from collections.abc import Iterable, Sequence
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from typing_extensions import override
@@ -110,10 +109,9 @@ The README (README.md of the project) describes every option, the logged keys an
 
 
 def package_version() -> str:
-    try:
-        return version("lt-teacher")
-    except PackageNotFoundError:  # running from a source tree that was not installed
-        return "unknown (not installed)"
+    from lt_teacher._version import __version__
+
+    return __version__
 
 
 def _short(value: Any) -> str:

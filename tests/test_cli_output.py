@@ -67,6 +67,9 @@ def test_version(tmp_path):
     result = run_cli(["--version"], tmp_path)
     assert result.returncode == 0
     assert result.stdout.strip() == f"lt-teacher {version('lt-teacher')}"
+    import lt_teacher
+
+    assert lt_teacher.__version__ == version("lt-teacher")  # the package's own attribute, as users read it
 
 
 def test_an_unknown_command_suggests_the_closest(tmp_path):

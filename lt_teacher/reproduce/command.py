@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import glob
 import hashlib
 import os
 import re
@@ -18,11 +17,12 @@ from pathlib import Path
 
 from lt_teacher._cli_support import condense, signal_exit_code
 
-from .config import DEFAULT_SCALE, SCALES, ConfigError, LoadedConfig, load, packaged_names, packaged_path, packaged_text
-from .report import Report, summary_markdown
+from .config import DEFAULT_SCALE, SCALES, ConfigError, LoadedConfig, load, packaged_names, packaged_path, packaged_text, run_key
+from .report import Report, finished_report, summary_markdown
 from .data import DataNotFound
 from .dialect import deprecated, dotted_overrides, legacy_set_override
 from .fit_configs import check_run_sections
+from .report_folders import publish, staging_folder
 from .runner import Context, RunResult
 from .wandb_runs import WANDB_MODES
 
@@ -53,6 +53,7 @@ class Outcome:
     unfinished: list[str] = field(default_factory=list)  # reproductions that failed or were interrupted
     runs: list[RunResult] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)  # reproductions whose finished report --resume kept
     wall_seconds: float = 0.0
 
 
@@ -76,6 +77,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--runs-dir", default=os.path.join("runs", "reproduce"), help="where W&B run folders and plots go (default: runs/reproduce)")
     p.add_argument("--wandb", default="auto", choices=WANDB_MODES, help="auto: online with credentials, else offline (default)")
     p.add_argument("--threads", type=int, default=None, help="torch and numba threads (default: all CPU cores)")
+    p.add_argument("--resume", action="store_true", help="keep every report an earlier run of the same config, scale and lt-teacher version finished (after an interruption); run the others")
     p.add_argument("--list", action="store_true", help="list the reproductions and their config files")
     p.add_argument("--dump", metavar="NAME", help="print a packaged config (copy it to edit)")
     return p
@@ -125,8 +127,13 @@ def reproduce(
     wandb: str = "auto",
     echo: Callable[[str], None] = print,
     command: str | None = None,
+    resume: bool = False,
 ) -> Outcome:
-    """Run reproductions and write their reports; the Python face of ``lt-teacher reproduce``."""
+    """Run reproductions and write their reports; the Python face of ``lt-teacher reproduce``.
+
+    With ``resume``, a reproduction whose report folder holds a finished report of the same config, scale and
+    lt-teacher version (:func:`~lt_teacher.reproduce.config.run_key`) is kept as it is instead of run again.
+    """
     from .experiments import EXPERIMENTS
 
     start = time.perf_counter()
@@ -143,9 +150,17 @@ def reproduce(
         precheck(cfg)  # a bad value fails here, before anything is trained or written
     for position, cfg in enumerate(loaded):
         folder = reports_root / report_folder_name(cfg)
+        key = run_key(cfg)
+        kept = finished_report(folder, key) if resume else None
+        if kept is not None:
+            outcome.reports.append(kept)
+            outcome.report_paths.append(folder / "REPORT.md")
+            outcome.kept.append(cfg.name)
+            echo(f"[{cfg.name}] kept {folder / 'REPORT.md'}: finished earlier with the same config, scale and lt-teacher version (--resume)")
+            continue
         echo(f"[{cfg.name}] {cfg.settings.get('title', '')} (scale {scale})" + (f" -> variant {folder}" if folder.name != cfg.name else ""))
         t0 = time.perf_counter()
-        staging = _staging(folder)
+        staging = staging_folder(folder)
         try:
             try:
                 report = EXPERIMENTS[cfg.settings["experiment"]](cfg, ctx, staging, command)
@@ -158,20 +173,22 @@ def reproduce(
                 else:
                     outcome.skipped.append((cfg.name, str(err)))
                     (staging / "REPORT.md").write_text(f"# {cfg.name}: skipped\n\nThe data this reproduction needs is missing: {err}\n", encoding="utf-8")
-                    _publish(staging, folder)
+                    publish(staging, folder)
                 echo(f"[{cfg.name}] skipped: {outcome.skipped[-1][1]}")
                 continue
             if folder.name != cfg.name:
                 report.notes.insert(0, f"Variant of `{cfg.name}` ({_variant_text(cfg)}); the report of the config as packaged stays in `{cfg.name}/`.")
+            report.run_key = key
             report.write(staging)
-            _publish(staging, folder)
+            publish(staging, folder)
         except BaseException as err:  # failure or Ctrl-C: the existing report stays as it was
             shutil.rmtree(staging, ignore_errors=True)
             outcome.unfinished = [c.name for c in loaded[position:]]
             what = "interrupted" if isinstance(err, (KeyboardInterrupt, SystemExit)) else f"failed ({type(err).__name__})"
-            kept = f"{folder} left unchanged" if folder.exists() else f"nothing written to {folder}"
+            left = f"{folder} left unchanged" if folder.exists() else f"nothing written to {folder}"
             done = ", ".join(p.parent.name for p in outcome.report_paths) or "none"
-            echo(f"[{cfg.name}] {what}: {kept}. Completed: {done}; not finished: {', '.join(outcome.unfinished)}.")
+            echo(f"[{cfg.name}] {what}: {left}. Completed: {done}; not finished: {', '.join(outcome.unfinished)}. "
+                 "Run the same command with --resume to keep the completed reports and run the others.")
             raise
         path = folder / "REPORT.md"
         outcome.reports.append(report)
@@ -182,6 +199,8 @@ def reproduce(
     outcome.wall_seconds = time.perf_counter() - start
     if "all" in names:
         notes = [f"Skipped {name}: {why}" for name, why in outcome.skipped]
+        if outcome.kept:
+            notes.append(f"Kept from an earlier run of the same configs (--resume), not run again: {', '.join(outcome.kept)}; the wall time is this run's.")
         summary = summary_markdown(outcome.reports, command=command, wall_seconds=outcome.wall_seconds, scale=scale, notes=notes)
         reports_root.mkdir(parents=True, exist_ok=True)
         partial = reports_root / f".README.md.{os.getpid()}.part"
@@ -238,63 +257,6 @@ def precheck(cfg: LoadedConfig) -> None:
         LeakyReLUTeacherNet(input_dim=1, **{"engine": "fused", **model})
     except (TypeError, ValueError) as err:
         raise ConfigError(f"{where}: `model`: {err}") from err
-
-
-def _staging(folder: Path) -> Path:
-    """A fresh hidden folder next to ``folder`` where a report is built before it is moved into place.
-
-    What a killed run left next to ``folder`` is tidied first: its half-built staging folder is removed, and a
-    report it had moved aside to publish a new one (``.<name>.<pid>.old``) is put back when ``folder`` is missing.
-    A folder of this process's own id is a killed run's too (ids repeat between containers).
-    """
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    for left in sorted(folder.parent.glob(f".{glob.escape(folder.name)}.*")):
-        pid, _, kind = left.name[len(folder.name) + 2 :].partition(".")
-        if not (pid.isdigit() and kind in ("tmp", "old")) or (int(pid) != os.getpid() and _process_alive(int(pid))):
-            continue
-        if kind == "old" and not folder.exists():
-            os.replace(left, folder)
-        else:
-            shutil.rmtree(left, ignore_errors=True)
-    staging = folder.parent / f".{folder.name}.{os.getpid()}.tmp"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    return staging
-
-
-def _process_alive(pid: int) -> bool:
-    """Whether a process ``pid`` runs on this machine (another reproduce may be building its report)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # exists, owned by someone else
-        return True
-    return True
-
-
-def _publish(staging: Path, folder: Path) -> None:
-    """Move a complete report into place: ``folder`` is replaced by renames, never left half-written.
-
-    Files of the old folder that are not report outputs (PNG, REPORT.md, results.json) are kept.
-    """
-    if folder.is_dir():
-        for path in folder.iterdir():
-            if not (staging / path.name).exists() and not (path.suffix == ".png" or path.name in ("REPORT.md", "results.json")):
-                if path.is_dir():
-                    shutil.copytree(path, staging / path.name)
-                else:
-                    shutil.copy2(path, staging / path.name)
-        old = folder.parent / f".{folder.name}.{os.getpid()}.old"
-        os.replace(folder, old)
-        try:
-            os.replace(staging, folder)
-        except BaseException:
-            os.replace(old, folder)
-            raise
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(staging, folder)
 
 
 def _stop_on_sigterm() -> Callable[[], None]:
@@ -361,7 +323,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             reproduce(
                 args.names, configs=args.config, scale=args.scale, overrides=overrides, reports_dir=args.reports_dir,
-                runs_dir=args.runs_dir, wandb=args.wandb,
+                runs_dir=args.runs_dir, wandb=args.wandb, resume=args.resume,
                 command="lt-teacher reproduce " + " ".join(shlex.quote(a) for a in args_list),
             )
         finally:
@@ -370,7 +332,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = signal_exit_code(err)
         if code is None:
             raise
-        print("lt-teacher reproduce: interrupted; completed reports were kept, the others left unchanged.", file=sys.stderr)
+        print("lt-teacher reproduce: interrupted; completed reports were kept, the others left unchanged "
+              "(the same command with --resume runs only those).", file=sys.stderr)
         return code
     except DataNotFound as err:
         print(f"lt-teacher reproduce: error: {err}", file=sys.stderr)

@@ -13,6 +13,8 @@ in jsonargparse's dotted syntax (``--model.alpha 0.2``, ``--pairs "[[0, 1]]"``; 
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -83,6 +85,18 @@ class LoadedConfig:
     packaged: bool
     scale: str
     overrides: tuple[str, ...]
+
+
+def run_key(cfg: LoadedConfig) -> str:
+    """A digest of what decides a reproduction's result: its resolved settings, scale and the lt-teacher version.
+
+    ``reproduce --resume`` keeps a report whose ``results.json`` holds the same key (its runs would be trained again
+    with the same settings and code); a changed value anywhere in the config, another scale or version runs again.
+    """
+    from lt_teacher._version import __version__
+
+    text = json.dumps({"settings": cfg.settings, "scale": cfg.scale, "lt_teacher": __version__}, sort_keys=True, default=repr)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def read_yaml(text: str, origin: str) -> dict[str, Any]:

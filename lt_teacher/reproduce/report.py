@@ -89,6 +89,7 @@ class Report:
     premise: list[str] = field(default_factory=list)  # markdown lines: is the training data separable (section 3)
     causes: list[str] = field(default_factory=list)  # one measured paragraph per claim that does not hold
     fit_configs: dict[str, str] = field(default_factory=dict)  # runs/<file>.yaml -> the run's `lt-teacher fit` config
+    run_key: str = ""  # :func:`~lt_teacher.reproduce.config.run_key` of the config that made it (``--resume`` compares it)
 
     def conclusion(self) -> str:
         """Which claims hold, where, and where the measured causes of the others are: built from the claims."""
@@ -170,8 +171,9 @@ class Report:
             "name": self.name,
             "scale": self.scale,
             "config": self.config_source,
+            **({"run_key": self.run_key} if self.run_key else {}),
             "claims": [
-                {"claim": c.claim, "setting": c.setting, "criterion": c.criterion, "holds": c.holds, "verdict": c.verdict,
+                {"claim": c.claim, "setting": c.setting, "measured": c.measured, "criterion": c.criterion, "holds": c.holds, "verdict": c.verdict,
                  "found_at": c.found_at, "values": c.values, "tried": [list(t) for t in c.tried]}
                 for c in self.claims
             ],
@@ -189,6 +191,28 @@ class Report:
         path = folder / "REPORT.md"
         path.write_text(self.markdown(), encoding="utf-8")
         return path
+
+
+def finished_report(folder: Path, run_key: str) -> Report | None:
+    """The report in ``folder`` if a config of the same :func:`~lt_teacher.reproduce.config.run_key` wrote it, else None.
+
+    Rebuilt from its ``results.json`` with what the summary table shows (name, scale, claims); a folder without
+    both ``REPORT.md`` and a readable ``results.json`` of that key (a report of another config, scale or version,
+    a skipped reproduction's note, a damaged file) is not finished.
+    """
+    try:
+        results = json.loads((folder / "results.json").read_text(encoding="utf-8"))
+        if not (folder / "REPORT.md").is_file() or results.get("run_key") != run_key:
+            return None
+        claims = [
+            Claim(c["claim"], c["setting"], c["measured"], c["criterion"], bool(c["holds"]), c.get("values") or {}, c.get("found_at"),
+                  [(str(t[0]), str(t[1]), bool(t[2])) for t in c.get("tried") or []])
+            for c in results["claims"]
+        ]
+        return Report(str(results["name"]), "", "", "", str(results.get("config", "")), str(results.get("scale", "")), [], [],
+                      claims=claims, runs=list(results.get("runs") or []), run_key=run_key)
+    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
+        return None
 
 
 def _json_default(value: Any) -> Any:

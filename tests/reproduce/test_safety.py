@@ -117,12 +117,43 @@ def test_ctrl_c_during_all_keeps_completed_reports_and_leaves_the_rest_byte_iden
     assert (committed / "fig1" / "REPORT.md").is_file()  # completed before Ctrl-C: kept
     assert (committed / "README.md").read_text() == "committed summary\n"
     assert not [p for p in committed.iterdir() if p.name.startswith(".")], "temporary folders left behind"
+    assert "--resume" in output
+    if stop == signal.SIGINT:  # the same command with --resume keeps what completed and runs the rest
+        fig1 = snapshot(committed / "fig1")
+        resumed = subprocess.run([*command, "--resume"], cwd=committed.parent, env=env, capture_output=True, text=True, timeout=240)
+        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+        assert "[fig1] kept" in resumed.stdout and "[fig2-gaussian] kept" not in resumed.stdout, resumed.stdout
+        assert snapshot(committed / "fig1") == fig1
+        summary = (committed / "README.md").read_text()
+        assert "not run again: fig1" in summary and "[fig1](fig1/REPORT.md)" in summary and "[fig8](fig8/REPORT.md)" in summary
+
+
+def test_resume_keeps_a_report_of_the_same_config_scale_and_version_and_runs_any_other(committed, capsys):
+    from lt_teacher.reproduce.command import reproduce
+
+    def run(*names: str, **kwargs):
+        return reproduce(names, scale="tiny", wandb="disabled", reports_dir=committed, runs_dir=committed.parent / "runs", resume=True, **kwargs)
+
+    committed_fig8 = snapshot(committed / "fig8")
+    first = run("fig8")  # the committed report is of another scale: it is run again
+    assert first.kept == [] and first.runs and snapshot(committed / "fig8") != committed_fig8
+    made = snapshot(committed / "fig8")
+    again = run("fig8")
+    assert again.kept == ["fig8"] and again.runs == [] and snapshot(committed / "fig8") == made
+    assert [c.verdict for c in again.reports[0].claims] == [c.verdict for c in first.reports[0].claims]
+    assert [c.measured for c in again.reports[0].claims] == [c.measured for c in first.reports[0].claims]
+    assert "[fig8] kept" in capsys.readouterr().out
+    variant = run("fig8", overrides=["model.alpha=0.2"])  # another config: its own folder, trained
+    assert variant.kept == [] and variant.runs
+    results = committed / "fig8" / "results.json"
+    results.write_text(results.read_text()[:-20])  # a damaged results.json is not a finished report
+    assert run("fig8").kept == []
 
 
 def test_what_a_killed_reproduce_left_is_tidied_by_the_next_one(tmp_path):
     """SIGKILL (or SIGTERM before Lightning's handler) leaves a staging folder, or, between publish's two renames, the
     old report moved aside: the next run removes the first and puts the second back."""
-    from lt_teacher.reproduce.command import _staging
+    from lt_teacher.reproduce.report_folders import staging_folder
 
     finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     dead = int(finished.stdout)  # a process that has exited
@@ -131,7 +162,7 @@ def test_what_a_killed_reproduce_left_is_tidied_by_the_next_one(tmp_path):
     (reports / f".fig8.{dead}.old").mkdir()
     (reports / f".fig8.{dead}.old" / "REPORT.md").write_text("the earlier report\n")
     (reports / f".fig9.{os.getpid()}.tmp").mkdir()  # a live process's (here: this one's) staging of another report
-    staging = _staging(reports / "fig8")
+    staging = staging_folder(reports / "fig8")
     assert staging == reports / f".fig8.{os.getpid()}.tmp" and staging.is_dir()
     assert (reports / "fig8" / "REPORT.md").read_text() == "the earlier report\n"
     assert sorted(p.name for p in reports.iterdir()) == sorted(["fig8", staging.name, f".fig9.{os.getpid()}.tmp"])
@@ -139,11 +170,11 @@ def test_what_a_killed_reproduce_left_is_tidied_by_the_next_one(tmp_path):
 
 def test_a_report_moved_aside_under_this_process_id_is_put_back(tmp_path):
     """Process ids repeat between containers: a killed run's ``.<name>.<pid>.old`` may carry this process's id."""
-    from lt_teacher.reproduce.command import _staging
+    from lt_teacher.reproduce.report_folders import staging_folder
 
     reports = tmp_path / "reports"
     aside = reports / f".fig8.{os.getpid()}.old"
     aside.mkdir(parents=True)
     (aside / "REPORT.md").write_text("the earlier report\n")
-    _staging(reports / "fig8")
+    staging_folder(reports / "fig8")
     assert (reports / "fig8" / "REPORT.md").read_text() == "the earlier report\n" and not aside.exists()
