@@ -33,7 +33,8 @@ float64 value computed, a dot product in order or a row of a float64 product; in
 arithmetic, as exact ties are, give the same value in any order.)
 
 N(x) of the other points is Eq. (1) of the float32 pre-activations: float32-accurate, within
-:func:`output_error_bound` plus (K + 3) 2^-24 v sum_j |h_j| of the float64 value, so log(n L) (hence the
+:func:`output_error_bound` plus (K + 3) 2^-24 v sum_j |h_j| plus K (1 + v) 2^-149 (products alpha h and
+v sigma(h) that fall below float32's normal range, whatever v) of the float64 value, so log(n L) (hence the
 loss, log loss and smoothed margin of Eq. 5) is within the largest of those bounds (|d log l(q) / dq| <= 1).
 When more than n/4 points stay undecided the batch goes through the float64 pass instead.
 :class:`~lt_teacher.evaluator.DiagnosticsEvaluator` uses this pass with ``precision="float32"`` (or
@@ -68,6 +69,7 @@ _U32 = 2.0**-24
 _U64 = 2.0**-53
 _RANGE = (2.0**-50, 2.0**50)
 _ABS32 = 2.0**-120  # covers the absolute error of sums that fall below float32's normal range (d <= 2^29)
+_TINY32 = 2.0**-149  # float32's smallest subnormal: twice the absolute error of a product that underflows
 _SLACK = 2.0**-20  # relative rounding of the float32 decision arithmetic itself, per term
 _WIDEN = 1.0 + 2.0**-10  # the bounds' own float32 rounding
 _EMPTY = torch.empty(0, dtype=torch.float64)
@@ -108,7 +110,8 @@ def output_error_bound(x_norm: Tensor, neuron_norms: Tensor, d: int, v: float, i
     """Per point, a bound on |N(x) - N64(x)| from the pre-activations' error alone (sigma is 1-Lipschitz).
 
     ``v (c ||x|| sum_j ||w_j|| + K 2^-120)`` with c of :func:`float32_error_factor`; float64, (n,).
-    :func:`evaluate_fast` adds the float32 rounding of Eq. (1)'s sums, (K + 3) 2^-24 v sum_j |h_j|.
+    :func:`evaluate_fast` adds the float32 rounding of Eq. (1)'s sums, (K + 3) 2^-24 v sum_j |h_j|, and of its products
+    that underflow, K (1 + v) 2^-149.
     """
     factor = float32_error_factor(d, inputs_exact) * _WIDEN
     return v * (factor * x_norm * float(neuron_norms.sum()) + neuron_norms.numel() * _ABS32) * (1.0 + 2.0**-20)
@@ -121,7 +124,7 @@ class FastEvaluation(NamedTuple):
         statistics: the sufficient statistics of every requested metric over all the points, with every
             count and decision equal to those of the float64 pass (:func:`~lt_teacher.functional.evaluation.batch_statistics`).
         output: N(x) of every point (n,) float64: float64 for the recomputed points, float32-accurate
-            (within :func:`output_error_bound` plus (K + 3) 2^-24 v sum_j |h_j|) for the others.
+            (within :func:`output_error_bound` plus (K + 3) 2^-24 v sum_j |h_j| plus K (1 + v) 2^-149) for the others.
         recomputed: the number of points evaluated in float64 (n when the whole batch went through float64).
         entries: the number of single pre-activations computed in float64 by the entry pass.
     """
@@ -213,14 +216,16 @@ def evaluate_fast(
     output = output_from_activations(leaky_relu(h32, alpha), signed_v).to(torch.float64)  # one pass and a product
     if not all_finite(output):  # N(x) overflowed float32 (a huge v): the float64 pass decides
         return _float64_pass(x64, labels, x_norm, neurons, k_w, alpha, v, r, beta, parts)
-    output_bound = output_error_bound(x_norm, norms, d, v, exact) + v * sum_slack  # (n,) >= |output - N64|
+    # (n,) >= |output - N64|: the pre-activations' error, the sums' rounding, and the products alpha h and v sigma(h)
+    # that underflow float32 (2^-150 each, whatever v: a tiny v makes v sigma(h) subnormal)
+    output_bound = output_error_bound(x_norm, norms, d, v, exact) + v * sum_slack + k * (1.0 + v) * _TINY32
     projection = None
     spread = threshold = _EMPTY
     if r is not None:  # Theorem 5.1: the sign of (w_bar - u_bar) . x and |(w_bar - u_bar) . x| >= 2 r ||x||
         projection = (h32 @ linear_projection_weights(k_w, k - k_w, torch.float32)).to(torch.float64)
         rho_w, rho_u = group_weights(k_w, k - k_w)
         reach = float(rho_w * norms[:k_w].mean() + rho_u * norms[k_w:].mean())
-        spread = _WIDEN * (error * reach + (2.0 / k) * sum_slack)  # rho_g / k_g = 2 / K
+        spread = _WIDEN * (error * reach + (2.0 / k) * sum_slack + k * _TINY32)  # rho_g / k_g = 2 / K; underflowed products
         threshold = region_threshold(x_norm, r)
     undecided = torch.empty(n, dtype=torch.bool)
     undecided_points(

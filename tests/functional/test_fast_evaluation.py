@@ -179,3 +179,25 @@ def test_reduced_precision_float32_products_take_the_float64_pass() -> None:
     finally:
         torch.set_float32_matmul_precision(previous)
     assert fast.recomputed == 64
+
+
+def test_products_that_underflow_float32_are_within_the_bound_whatever_v() -> None:
+    """A tiny v makes v sigma(h) a float32 subnormal: its rounding (2^-150) is absolute, not relative to v, and
+    N(x) of a point near 0 must go to float64 (the review's case: float32 gave -2^-149 for N64(x) = +1.1e-46)."""
+    e, v = 2.0**-50, 2.0**-50  # v at the lower end of the range the float32 pass accepts
+    w1, w2 = [2.0**-48 + 0.98 * e, -(2.0**-48)], [2.0**-48 + 1.80 * e, -(2.0**-48)]  # h = 0.98 and 1.8 times 2^-100
+    neurons = torch.tensor([w1, w1, w2], dtype=torch.float64)  # k_w = 2, k_u = 1: N64(x_0) = v (2 (0.98) - 1.8) 2^-100 > 0
+    x = torch.tensor([[e, e]] + [[2.0 ** (40 - i), 0.0] for i in range(7)], dtype=torch.float64)
+    y = torch.tensor([1.0] + [-1.0] * 7, dtype=torch.float64)
+    for r in (None, torch.tensor(0.0, dtype=torch.float64)):
+        check_same_decisions(x, y, neurons, 2, 0.1, 0.0, r=r, scale=v)
+    fast = evaluate_fast(x, fast_inputs(x), y, x.norm(dim=1), neurons, 2, 0.1, v, radius=0.0)
+    assert float(fast.output[0]) > 0 and fast.recomputed < 8  # decided in float64 where float32 cannot, not everywhere
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), exponent=st.sampled_from([-50, -45, -40]), data_exponent=st.sampled_from([-60, -50, -40]))
+def test_tiny_output_weight_and_tiny_data(seed: int, exponent: int, data_exponent: int) -> None:
+    """v and the pre-activations small enough that v sigma(h) is subnormal in float32: the same decisions."""
+    x, y, neurons = near_nar(64, 10, 3, 0.3, seed)
+    check_same_decisions(x * 2.0**data_exponent, y, neurons * 2.0**data_exponent, 3, 0.1, 0.0, scale=2.0**exponent)
