@@ -8,8 +8,9 @@ group is read in three passes (sums for the mean; per row its distance from the 
 direction) and the largest angle is found from the Gram matrix in one loop over the pairs.
 
 The formulas are those of :mod:`lt_teacher.functional.clustering` (section 5, supplementary 11.4), which
-documents them; every sum is float64 in index order, IEEE (no fast-math), of the rows scaled by a power of
-two so that neurons of any magnitude (1e-300 or 1e300) give their distances, norms and directions.
+documents them; every sum is float64 in index order, IEEE (no fast-math), of the rows scaled by powers of
+two (the group's for the mean, each row's own for its sums of squares) so that neurons of any magnitude
+(1e-300 or 1e300, also in one group) give their distances, norms and directions.
 """
 
 from __future__ import annotations
@@ -46,6 +47,23 @@ def euclidean_norm(vector: np.ndarray) -> float:
     return math.sqrt(squares) / scale
 
 
+_SMALL_SUM = 2.0**-900  # a sum of squares below this is taken again at its row's own scale (see group_geometry)
+
+
+@njit(cache=True, nogil=True)
+def _rescaled_squares(row: np.ndarray, scale: float, mean: np.ndarray) -> tuple[float, float]:
+    """(c, sum_l ((row_l scale - mean_l) c)^2), c the power of two of the largest |row_l scale - mean_l|; no mean: 0."""
+    largest = 0.0
+    for col in range(row.shape[0]):
+        largest = max(largest, abs(row[col] * scale - (mean[col] if mean.shape[0] else 0.0)))
+    c = power_of_two_scale(largest)
+    total = 0.0
+    for col in range(row.shape[0]):
+        term = (row[col] * scale - (mean[col] if mean.shape[0] else 0.0)) * c
+        total += term * term
+    return c, total
+
+
 @njit(cache=True, nogil=True)
 def group_geometry(rows: np.ndarray, mean: np.ndarray, distances: np.ndarray, directions: np.ndarray) -> int:
     """The mean of the rows, each row's distance from it, and the unit directions of the rows of norm > 0.
@@ -75,18 +93,25 @@ def group_geometry(rows: np.ndarray, mean: np.ndarray, distances: np.ndarray, di
         mean[col] /= k
     kept = 0
     for i in range(k):
-        centred = 0.0
-        squares = 0.0
+        centred, squares = 0.0, 0.0
         for col in range(d):
             entry = rows[i, col] * scale
             difference = entry - mean[col]
             centred += difference * difference
             squares += entry * entry
-        distances[i] = math.sqrt(centred) / scale
+        # A sum below 2^-900 may have lost bits to terms that underflowed (a row far smaller than the group's
+        # largest entry, or very close to the mean); above it their loss is below 2^-100 of the sum. Such a sum is
+        # taken again at the row's own power of two.
+        far_scale, row_scale = 1.0, 1.0
+        if centred < _SMALL_SUM:
+            far_scale, centred = _rescaled_squares(rows[i], scale, mean)
+        if squares < _SMALL_SUM:
+            row_scale, squares = _rescaled_squares(rows[i], scale, mean[:0])
+        distances[i] = math.sqrt(centred) / far_scale / scale
         norm = math.sqrt(squares)
         if norm > 0.0:
             for col in range(d):
-                directions[kept, col] = rows[i, col] * scale / norm
+                directions[kept, col] = rows[i, col] * scale * row_scale / norm
             kept += 1
     for col in range(d):
         mean[col] /= scale

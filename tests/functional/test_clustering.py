@@ -192,6 +192,20 @@ def test_cluster_radius_at_any_scale_is_the_scaled_value(seed: int, exponent: in
     assert [d.tolist() for d in distances] == [(d * scale).tolist() for d in neuron_distances(w, u)]
 
 
+@pytest.mark.parametrize("tiny", [1e-170, 1e-300, 2.0**-1070])
+def test_a_neuron_far_smaller_than_the_rest_of_its_group_keeps_its_distance_and_direction(tiny: float) -> None:
+    """Each row's sums of squares are scaled by its own power of two (review: at the group's scale a neuron 1e-170
+    times smaller had squares that underflowed: its direction was dropped (angle 0 instead of pi) and r read 0)."""
+    import math
+
+    w = torch.tensor([[1.0, 0.0], [-tiny, 0.0]], dtype=torch.float64)
+    u = torch.tensor([[0.0, 1.0], [0.0, 1.0]], dtype=torch.float64)
+    assert float(cluster_radius(w, u).max_angle_w) == math.pi
+    w = torch.tensor([[1.0, 0.0], [1.0, tiny]], dtype=torch.float64)  # w_bar = (1, tiny / 2): both rows tiny / 2 away
+    c = cluster_radius(w, u)
+    assert float(c.radius_w) == tiny / 2 and float(c.max_angle_w) == pytest.approx(tiny, rel=1e-12)
+
+
 def test_a_sign_of_zero_counts_as_disagreement_even_when_both_are_zero() -> None:
     from lt_teacher.functional import linear_disagreement
 
