@@ -84,9 +84,11 @@ def _step(h: np.ndarray, label: float, lr: float, alpha: float, v: float, k_w: i
     for j in range(k_w, rows):
         hj = h[j]
         s_u += hj if hj > 0 else alpha_t * hj
-    q = float(label * (h.dtype.type(v) * (s_w - s_u)))  # q = y N(x), Eq. (1)
+    # q = y N(x), Eq. (1), in the network's dtype; the scalars from here on are float64 (numba's float() of a
+    # float32 is a float32: np.float64 widens it, so that l(q) and sigmoid(-q) do not underflow at q ~ 104)
+    q = np.float64(label * (h.dtype.type(v) * (s_w - s_u)))
     sigmoid, loss = _logistic(q)
-    g = lr * v * float(label) * sigmoid  # -lr dl/dN * v
+    g = lr * v * np.float64(label) * sigmoid  # -lr dl/dN * v
     g_pos = h.dtype.type(g)
     g_neg = h.dtype.type(g * alpha)
     # A coefficient this small (sigmoid(-q) underflowing at large margins, e.g. a large initialization)
@@ -129,8 +131,8 @@ def _sweep(
         b1 = xa[i + 1]
         f0 = xb[i]
         f1 = xb[i + 1]
-        gram += float(b0) * float(f0)
-        gram += float(b1) * float(f1)
+        gram += np.float64(b0) * np.float64(f0)
+        gram += np.float64(b1) * np.float64(f1)
         for j in range(kp):
             c1j = c1[j]
             c2j = c2[j]
@@ -145,7 +147,7 @@ def _sweep(
         e0 = x2[i]
         b0 = xa[i]
         f0 = xb[i]
-        gram += float(b0) * float(f0)
+        gram += np.float64(b0) * np.float64(f0)
         for j in range(kp):
             w0 = (wt[i, j] + c1[j] * a0) + c2[j] * e0
             wt[i, j] = w0

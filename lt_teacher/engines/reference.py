@@ -43,8 +43,9 @@ def reference_sgd_steps(p: SGDInputs) -> Tensor:
         for i in p.order[s].tolist():
             h = (w @ p.x[i]).unsqueeze(0)  # (1, 2k) pre-activations W x
             n_x = output_from_preactivations(h[:, : p.k_w], h[:, p.k_w :], alpha, v)[0]  # Eq. (1)
-            loss = sgd_logistic_loss(p.y[i] * n_x)  # l(q), Eq. (2)
-            losses[s] += loss.detach().double()
+            q = p.y[i] * n_x
+            loss = sgd_logistic_loss(q)  # l(q), Eq. (2), in the network's dtype for the gradient
+            losses[s] += sgd_logistic_loss(q.detach().double())  # reported in float64, as the other engines do
             (grad,) = torch.autograd.grad(loss, w)
             with torch.no_grad():
                 w -= lr * grad

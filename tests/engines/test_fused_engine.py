@@ -110,6 +110,17 @@ def test_extreme_init_scales(dtype: torch.dtype, std: float) -> None:
     assert rel_err(loss_fused, loss_ref) <= TOL[dtype]
 
 
+@pytest.mark.parametrize("engine", [reference_sgd_steps, batched_sgd_steps, fused_sgd_steps], ids=["reference", "batched", "fused"])
+@pytest.mark.parametrize("q", [50.0, 90.0, 104.0, 200.0, 700.0])
+def test_a_float32_network_reports_the_float64_loss_of_its_margin(engine, q: float) -> None:  # type: ignore[no-untyped-def]
+    """The per-step loss l(q) is float64 of the float32 q = y N(x) in every engine (review: the fused kernel's
+    numba float() kept float32, so l(q) underflowed to 0 from q ~ 104 and float32 training logged a loss of 0)."""
+    x = torch.tensor([[1.0, 0.0]], dtype=torch.float32)
+    weight = torch.tensor([[[q, 0.0], [0.0, 0.0]]], dtype=torch.float32)  # N(x) = w . x = q (v = 1, u . x = 0)
+    _, loss = run(engine, weight, x, torch.tensor([1.0]), torch.tensor([[0]]), lr=1e-3, alpha=0.1, v=1.0)
+    assert loss.item() == pytest.approx(math.log1p(math.exp(-q)), rel=1e-12) and loss.item() > 0
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_margins_near_plus_minus_1e4(dtype: torch.dtype) -> None:
     # One w-neuron with w . x = 1e4 on every point: q = +1e4 for y = +1 and -1e4 for y = -1.
