@@ -2,7 +2,7 @@
 
 A monitor analyses a :class:`~lt_teacher.view.TwoLayerView` of one sub-network on some inputs. Before
 the first training step it checks that this is what the module computes: the view's N(x) (on
-``features(module, x)`` when given) must equal the module's output on a sample of training inputs,
+``features(module, x)`` when given) must equal the module's output on a sample of training inputs (of the evaluated splits when a run has none),
 and no trainable parameter may lie outside the analysed network (unless ``features`` says that the
 network is a head on learned features). Every check that reads one process's data ends in
 :func:`decide_jointly`, so a problem found on one rank stops every rank with the same error.
@@ -11,11 +11,12 @@ network is a head on learned features). Every check that reads one process's dat
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import torch
 from lightning.pytorch import LightningModule, Trainer
+from lightning.pytorch.plugins.precision import MixedPrecision
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
 
@@ -65,6 +66,23 @@ def eval_mode(module: nn.Module) -> Iterator[None]:
             m.training = training
 
 
+@contextmanager
+def as_trained(pl_module: LightningModule) -> Iterator[None]:
+    """Eval mode without gradients, and the trainer's precision context as in its steps (``64-true``: float64 default
+    dtype); autocast (mixed precision) is left out, so the module's output is compared at its parameters' precision."""
+    plugin = getattr(getattr(pl_module, "_trainer", None), "precision_plugin", None)
+    context = plugin.forward_context() if plugin is not None and not isinstance(plugin, MixedPrecision) else nullcontext()
+    with eval_mode(pl_module), context:
+        yield
+
+
+def _as_trained_input(pl_module: LightningModule, x: Tensor) -> Tensor:
+    """``x`` on the module's device, converted as the trainer's precision converts a batch (``64-true``: float64)."""
+    plugin = getattr(getattr(pl_module, "_trainer", None), "precision_plugin", None)
+    x = x.to(pl_module.device)
+    return plugin.convert_input(x) if plugin is not None else x
+
+
 def head_inputs(pl_module: LightningModule, features: Features | None, x: Tensor, view: TwoLayerView, owner: str) -> Tensor:
     """The analysed network's inputs for a batch ``x``, prepared by the view (float64, bias coordinate).
 
@@ -80,8 +98,8 @@ def head_inputs(pl_module: LightningModule, features: Features | None, x: Tensor
                 "features (a backbone runs before it), pass `features=lambda module, x: module.backbone(x)` returning its inputs."
             ) from err
     else:
-        with eval_mode(pl_module):
-            out = features(pl_module, x.to(pl_module.device))
+        with as_trained(pl_module):
+            out = features(pl_module, _as_trained_input(pl_module, x))
         if not isinstance(out, Tensor):
             raise TypeError(f"{owner}: `features(module, x)` must return a tensor, got {type(out).__name__}.")
         if out.ndim < 1 or out.shape[0] != x.shape[0] or out[0].numel() != view.input_dim:
@@ -108,10 +126,11 @@ def _module_output(pl_module: LightningModule, output_fn: OutputFn | None, x: Te
     """(seeds, n) float64 outputs of the module on ``x``; raises RuntimeError saying why they cannot be had."""
     call = "output_fn(module, x)" if output_fn is not None else f"{type(pl_module).__name__}.forward(x)"
     try:
-        with eval_mode(pl_module):
+        with as_trained(pl_module):
+            x = _as_trained_input(pl_module, x)
             out = output_fn(pl_module, x) if output_fn is not None else pl_module(x)
     except Exception as err:  # noqa: BLE001: any failure means the output cannot be obtained
-        raise RuntimeError(f"{call} failed on a batch of training inputs ({type(err).__name__}: {err})") from err
+        raise RuntimeError(f"{call} failed on a batch of inputs ({type(err).__name__}: {err})") from err
     if not isinstance(out, Tensor):
         raise RuntimeError(f"{call} returned {type(out).__name__}, not a tensor of logits")
     n = x.shape[0]
@@ -158,7 +177,7 @@ def verify_network(
     error: Exception | None = None
     try:
         if x is None or x.shape[0] == 0:
-            unverified = "no training inputs were found"
+            unverified = "no inputs were found"
         else:
             x = x[:SAMPLE_SIZE].to(pl_module.device)
             try:
@@ -192,7 +211,7 @@ def verify_network(
                     inputs = "features(module, x)" if features is not None else "the raw batch inputs"
                     problems.append(
                         f"the network the monitors analyse ({name} on {inputs}) differs from what {type(pl_module).__name__} "
-                        f"computes: on {x.shape[0]} training inputs the largest difference between {call} and the analysed "
+                        f"computes: on {x.shape[0]} inputs the largest difference between {call} and the analysed "
                         f"N(x) is {worst:.3g} (|N(x)| up to {worst_scale:.3g}), and it is not sigmoid(N(x)) either"
                     )
     except (TypeError, ValueError) as err:

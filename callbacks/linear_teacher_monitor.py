@@ -98,7 +98,8 @@ class LinearTeacherMonitor(AnalysedNetwork, EvaluationCallback):
             of 0 or beta, see ``DiagnosticsEvaluator``); with float32 the loss and smoothed margin are
             float32-accurate, as the float32 network's own output is.
 
-    Verification: before the first training step, on up to 256 training inputs per process, the
+    Verification: before the first training step, on up to 256 training inputs per process (validation or
+    test inputs in a run without training data; converted as the Trainer's precision converts a batch), the
     analysed network's N(x) must equal the module's output (``forward`` or ``output_fn``), and (without
     ``features``) the module may have no trainable parameter outside the analysed network; every batch
     of every split is checked (finite inputs, labels in {0, 1} or {-1, +1}); under DDP all processes
@@ -227,21 +228,25 @@ class LinearTeacherMonitor(AnalysedNetwork, EvaluationCallback):
         return datasets
 
     def _training_sample(self, trainer: Trainer) -> Tensor | None:
-        """A few training inputs of this process, to verify the network; None where none can be read."""
+        """A few inputs of this process to verify the network: training inputs, else those of a split this run
+        evaluates (``trainer.validate(model, dataloaders=...)`` on a fresh Trainer); None where none can be read."""
         owner = type(self).__name__
-        try:
-            datasets = resolve_datasets(trainer, self.data, ("train",), owner)
-            if "train" not in datasets:
-                return None
-            dataset, collate = datasets["train"]
-            source: EvaluationSource = make_source(
-                "train", dataset, collate, max_samples=None, sample_seed=self.sample_seed,
-                batch_size=min(self.batch_size, 256), rank=trainer.global_rank, world_size=trainer.world_size, owner=owner,
-            )
-            batch = next(iter(source.batches()), None)
-            return None if batch is None else batch_xy(self.batch_to_xy, batch)[0]
-        except (TypeError, ValueError):
-            return None
+        for split in ("train", "val", "test"):
+            try:
+                datasets = resolve_datasets(trainer, self.data, (split,), owner)
+                if split not in datasets:
+                    continue
+                dataset, collate = datasets[split]
+                source: EvaluationSource = make_source(
+                    split, dataset, collate, max_samples=None, sample_seed=self.sample_seed,
+                    batch_size=min(self.batch_size, 256), rank=trainer.global_rank, world_size=trainer.world_size, owner=owner,
+                )
+                batch = next(iter(source.batches()), None)
+                if batch is not None:
+                    return batch_xy(self.batch_to_xy, batch)[0]
+            except (TypeError, ValueError):
+                continue
+        return None
 
     @override
     @torch.no_grad()

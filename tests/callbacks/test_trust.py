@@ -411,3 +411,54 @@ def test_a_module_whose_forward_returns_probabilities_is_verified(tmp_path):
         Trainer(max_epochs=1, callbacks=[LinearTeacherMonitor()], logger=False, enable_checkpointing=False,
                 enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path).fit(
                     ScaledProbability(), train_dataloaders=loader)
+
+
+class DividesInForward(Base):
+    """``x / 255`` inside forward, in the dtype of the batch (so that it runs under ``64-true`` too)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.net = nn.Sequential(nn.Linear(D, M), nn.LeakyReLU(0.2), nn.Linear(M, 1, bias=False))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x / 255.0)[:, 0]
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        self.log("val/loss", nn.functional.binary_cross_entropy_with_logits(self(batch[0]), batch[1].to(batch[0].dtype)))
+
+
+def test_under_64_true_forward_is_compared_on_the_inputs_the_trainer_gives_it(tmp_path):
+    """Review: the check called forward on the loader's float32 batch, which a float64 module cannot take, so it only
+    warned, and the monitors logged the analysis of net(x) for a forward of net(x / 255) (margin/loss 0.205, not 0.076)."""
+    x, y = points()
+    loader = DataLoader(TensorDataset(x, y), batch_size=8)
+    module = DividesInForward()
+    with pytest.raises(ValueError, match=r"differs from what .*DividesInForward.* computes"):
+        fit(module, [MarginMonitor()], loader, tmp_path, precision="64-true")
+    assert module.steps == 0
+
+    class Exact(DividesInForward):
+        def forward(self, x: Tensor) -> Tensor:
+            return self.net(x)[:, 0]
+
+    monitor = MarginMonitor()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit(Exact(), [monitor], loader, tmp_path, precision="64-true")
+    assert not [w for w in caught if "could not compare" in str(w.message)]
+    assert math.isfinite(monitor.history[-1]["margin/loss"])
+
+
+def test_validate_without_training_data_verifies_the_network_on_the_validation_inputs(tmp_path):
+    """Review: a fresh Trainer's ``validate(model, dataloaders=...)`` found no training inputs and ran the parameter check
+    only, logging the linear region of net(x) for a forward of net(x / 255); it is refused now, and nothing is logged."""
+    x, y = points()
+    trainer = Trainer(callbacks=[LinearRegionMonitor()], default_root_dir=tmp_path, logger=False, enable_progress_bar=False,
+                      enable_model_summary=False, accelerator="cpu", devices=1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer.validate(DividesInForward(), dataloaders=DataLoader(TensorDataset(x, y), batch_size=8))
+    assert any("differs from what" in str(w.message) for w in caught), [str(w.message) for w in caught]
+    assert not [key for key in trainer.callback_metrics if key.startswith("linear_region/")]
+    assert not [w for w in caught if "could not compare" in str(w.message)]
