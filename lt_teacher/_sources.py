@@ -233,8 +233,56 @@ def resolve_datasets(
     for split in splits:
         loader = _split_loader(trainer, split, owner)
         if loader is not None:
-            found[split] = _dataset_of(loader, split, owner)
+            dataset, collate = _dataset_of(loader, split, owner)
+            found[split] = (_within_batch_limit(trainer, split, loader, dataset, owner), collate)
     return found
+
+
+_LIMITS = {"train": "limit_train_batches", "val": "limit_val_batches", "test": "limit_test_batches"}
+
+
+def _within_batch_limit(trainer: Trainer, split: str, loader: Any, dataset: Dataset, owner: str) -> Dataset:
+    """The points of ``dataset`` that Lightning's ``limit_<split>_batches`` lets the loader yield.
+
+    With a limit, Lightning runs only the first batches of the loader per epoch (per process under DDP). A
+    sequential loader then yields the same leading points every epoch, and those are the split (as a sequential
+    ``drop_last`` loader's full batches are); a shuffled one yields another subset every epoch, so every point
+    counts, with a warning. A module that draws its own per-example order over the whole training set
+    (``reads_training_batches`` False: LeakyReLUTeacherNet's engines) trains on every point whatever the limit.
+    """
+    limit = getattr(trainer, _LIMITS[split], 1.0)
+    if limit == 1.0 or not isinstance(loader, DataLoader) or isinstance(dataset, IterableDataset) or not hasattr(dataset, "__len__"):
+        return dataset
+    if split == "train" and getattr(trainer.lightning_module, "reads_training_batches", True) is False:
+        return dataset
+    sampler = loader.batch_sampler.sampler if isinstance(loader.batch_sampler, BatchSampler) else loader.sampler
+    batch_size, world = loader.batch_size, max(1, trainer.world_size)
+    per_process = len(loader)  # batches per epoch
+    if batch_size is not None and world > 1 and not isinstance(sampler, DistributedSampler):
+        points = -(-len(loader.dataset) // world)  # type: ignore[arg-type]  # Lightning's DistributedSampler: ceil(n / world) each
+        per_process = points // batch_size if loader.drop_last else -(-points // batch_size)
+    kept = min(per_process, int(limit)) if isinstance(limit, int) else int(per_process * limit)
+    if kept >= per_process:
+        return dataset
+    if batch_size is not None and _in_order(sampler):
+        leading = min(len(dataset), world * kept * batch_size)  # type: ignore[arg-type]
+        if isinstance(dataset, TensorDataset):
+            return TensorDataset(*(t[:leading] for t in dataset.tensors))
+        return Subset(dataset, range(leading))
+    rank_zero_warn(
+        f"{owner}: `{_LIMITS[split]}={limit}` runs {kept} of the {per_process} batches of the {split} loader per epoch"
+        f"{' and process' if world > 1 else ''}, a different subset each epoch (its sampler is not sequential): the {split} "
+        f"keys are computed on all {len(dataset)} points it can yield. Pass `data={{'{split}': (x, y)}}` to evaluate other points."  # type: ignore[arg-type]
+    )
+    return dataset
+
+
+def _in_order(sampler: Any) -> bool:
+    """Whether ``sampler`` visits 0, 1, 2, ... (per process with a DistributedSampler that does not shuffle)."""
+    if isinstance(sampler, DistributedSampler):
+        wrapped = getattr(getattr(sampler, "dataset", None), "_sampler", None)  # Lightning's wrapper of a custom sampler
+        return not sampler.shuffle and (wrapped is None or _in_order(wrapped))
+    return isinstance(sampler, SequentialSampler)
 
 
 def training_dataset(trainer: Trainer, owner: str) -> tuple[Dataset, Collate | None]:

@@ -462,3 +462,60 @@ def test_validate_without_training_data_verifies_the_network_on_the_validation_i
     assert any("differs from what" in str(w.message) for w in caught), [str(w.message) for w in caught]
     assert not [key for key in trainer.callback_metrics if key.startswith("linear_region/")]
     assert not [w for w in caught if "could not compare" in str(w.message)]
+
+
+@pytest.mark.parametrize("limit", [3, 0.5])
+@pytest.mark.parametrize("dataset_kind", ["tensor", "map"])
+def test_limit_train_batches_of_a_sequential_loader_evaluates_the_batches_lightning_runs(limit, dataset_kind, tmp_path):
+    """Review: with limit_train_batches a sequential loader trains on its first batches only, but the training keys
+    were computed on every point (margin/loss 0.402 for 0.389 on the 80 trained points)."""
+    x, y = points(40)
+    dataset = TensorDataset(x, y) if dataset_kind == "tensor" else Recording(x, y)
+    monitor, module = MarginMonitor(), Plain()
+    fit(module, [monitor], DataLoader(dataset, batch_size=5), tmp_path, limit_train_batches=limit)  # 8 batches: 3 or 4 run
+    trained = 15 if limit == 3 else 20
+    assert monitor.history[-1]["margin/loss"] == pytest.approx(margin_loss_on(module, x[:trained], y[:trained]), **TOL)
+
+
+def test_limit_train_batches_of_a_shuffled_loader_counts_every_point_and_says_so(tmp_path):
+    x, y = points(40)
+    monitor, module = MarginMonitor(), Plain()
+    with pytest.warns(UserWarning, match=r"limit_train_batches=3.*3 of the 8 batches.*all 40 points"):
+        fit(module, [monitor], DataLoader(TensorDataset(x, y), batch_size=5, shuffle=True), tmp_path, limit_train_batches=3)
+    assert monitor.history[-1]["margin/loss"] == pytest.approx(margin_loss_on(module, x, y), **TOL)
+
+
+def test_limits_do_not_restrict_a_module_that_trains_on_every_point(tmp_path):
+    """LeakyReLUTeacherNet's per-example engines spread the whole epoch over the batches Lightning runs."""
+    from lt_teacher import LeakyReLUTeacherNet
+    from lt_teacher.datamodules import LinearTeacherDataModule
+
+    monitor = MarginMonitor()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit(LeakyReLUTeacherNet(input_dim=3, k=2), [monitor], LinearTeacherDataModule(dim=3, n_train=40, n_val=0, n_test=0, batch_size=5),
+            tmp_path, limit_train_batches=2)
+    assert not [w for w in caught if "limit_train_batches" in str(w.message)]
+    assert monitor.evaluator.sources["train"].total == 40
+
+
+def test_limit_val_batches_of_a_sequential_loader_evaluates_the_batches_lightning_runs(tmp_path):
+    x, y = points(40)
+    vx, vy = points(30, seed=1)
+    monitor = LinearRegionMonitor()
+
+    class Exact(DividesInForward):
+        def forward(self, x: Tensor) -> Tensor:
+            return self.net(x)[:, 0]
+
+    module = Exact()
+    trainer = Trainer(max_epochs=1, callbacks=[monitor], default_root_dir=tmp_path, logger=False, enable_checkpointing=False,
+                      enable_progress_bar=False, enable_model_summary=False, accelerator="cpu", devices=1, limit_val_batches=2)
+    trainer.fit(module, DataLoader(TensorDataset(x, y), batch_size=8), DataLoader(TensorDataset(vx, vy), batch_size=4))
+    view = two_layer_view(module.net)
+    from lt_teacher.functional import linear_disagreement
+
+    run = linear_disagreement(view.prepare_inputs(vx[:8].double()), view.w, view.u, view.alpha)  # 2 batches of 4
+    every = linear_disagreement(view.prepare_inputs(vx.double()), view.w, view.u, view.alpha)
+    assert float(run.double().mean()) != float(every.double().mean())  # the case tells the two apart
+    assert monitor.history[-1]["linear_region/disagreement/val"] == pytest.approx(float(run.double().mean()), abs=1e-12)
