@@ -69,7 +69,11 @@ class TwoLayerView:
     ``v`` = c, the view of ``LeakyReLUTeacherNet(v=c)`` with those rows. Theorem 6.2's threshold
     sqrt(k) alpha v max ||x|| then bounds Eq. (30)'s sum alpha sum_i |a_i| ||u_i|| ||x|| / ||W|| for unequal
     |a_i| too, and moves continuously with them. With every parameter trainable, or every one frozen, the
-    output layer counts as learned (degree 2, theta all parameters, rows |a_i| w_i, ``v`` = 1).
+    output layer counts as learned (degree 2, theta all parameters, rows |a_i| w_i, ``v`` = 1). With the first
+    layer frozen and the output layer training (random features), N is linear in a: theta is a, ``degree`` 1
+    (rows |a_i| w_i, ``v`` = 1). A first layer of which only the weight or only the bias trains, the other
+    frozen at nonzero values, makes N non-homogeneous in the trained parameters: theta is then the whole
+    first layer, with a warning (a bias frozen at 0 is no bias: no warning).
         input_dim: d, the width of the inputs before the bias coordinate.
         bias: whether the network has a first-layer bias, i.e. the inputs are extended by a constant 1
             (:func:`~lt_teacher.functional.append_bias_coordinate`). ``appends_bias`` is its deprecated
@@ -207,8 +211,17 @@ def _sequential_view(seq: nn.Sequential) -> TwoLayerView:
             f"The network has no hidden neuron with a {missing} output weight, so one of the paper's two "
             "neuron groups is empty; expected output weights of both signs."
         )
-    # theta: the first layer alone when only it trains (N is 1-homogeneous in it), else every parameter
-    params = first_params if fixed else [*first_params, out.weight]
+    # theta: the layer that trains when only one does (N is 1-homogeneous in it), else every parameter
+    training = [p.requires_grad for p in first_params]
+    output_only = out.weight.requires_grad and not any(training)
+    params = first_params if fixed else [out.weight] if output_only else [*first_params, out.weight]
+    if any(training) and any(bool(p.detach().ne(0).any()) for p in first_params if not p.requires_grad):
+        warnings.warn(
+            "two_layer_view: only part of the first layer trains (its weight or its nonzero bias is frozen), so N(x) is not "
+            "homogeneous in the trained parameters; the margins divide by the norm of the whole first layer "
+            f"({'and the output layer' if not fixed else 'weight and bias'}) as if it all trained.",
+            UserWarning, stacklevel=3,
+        )
     param_norm = float(vector_norm(torch.cat([p.detach().to(torch.float64).reshape(-1) for p in params])))
     return TwoLayerView(
         w=w,
@@ -216,7 +229,7 @@ def _sequential_view(seq: nn.Sequential) -> TwoLayerView:
         alpha=float(act.negative_slope),
         v=v,
         param_norm=param_norm,
-        degree=1 if fixed else 2,
+        degree=1 if fixed or output_only else 2,
         input_dim=int(first.in_features),
         bias=first.bias is not None,
         dtype=first.weight.dtype,

@@ -123,6 +123,37 @@ def test_all_or_no_parameters_trainable_is_a_learned_output_layer(frozen):
     assert view.param_norm == pytest.approx(params.norm().item(), rel=1e-12)
 
 
+@pytest.mark.parametrize("bias", [False, True], ids=["no-bias", "first-layer-bias"])
+def test_a_frozen_first_layer_under_a_training_output_layer_is_linear_in_the_output_weights(bias):
+    """Random features: N(x) = sum_i a_i sigma(w_i . x) with fixed w_i is 1-homogeneous in a, so theta = a (review:
+    it counted as a learned output layer, margins divided by ||(W, a)||^2: -0.090 for min y N / ||a|| = -2.55)."""
+    net = _fixed_output_net([0.5, -2.0, 1.5, -0.25], bias=bias)
+    net[0].requires_grad_(False)
+    net[2].weight.requires_grad_(True)
+    view = two_layer_view(net)
+    assert (view.v, view.degree) == (1.0, 1)
+    assert view.param_norm == pytest.approx(net[2].weight.detach().double().norm().item(), rel=1e-12)
+    x = torch.randn(5, 3)
+    assert torch.allclose(view.forward(x), net(x)[:, 0].double(), atol=1e-6)
+
+
+@pytest.mark.parametrize("frozen_value", [0.0, 0.3])
+def test_a_first_layer_that_trains_only_in_part_warns_unless_the_frozen_part_is_zero(frozen_value):
+    import warnings
+
+    net = _fixed_output_net([0.5, -0.5, 0.5, -0.5], bias=True)
+    with torch.no_grad():
+        net[0].bias.fill_(frozen_value)
+    net[0].bias.requires_grad_(False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        view = two_layer_view(net)
+    warned = [w for w in caught if "not homogeneous" in str(w.message)]
+    assert len(warned) == (1 if frozen_value else 0)
+    first = torch.cat([net[0].weight.detach().double().flatten(), net[0].bias.detach().double()])
+    assert view.degree == 1 and view.param_norm == pytest.approx(first.norm().item(), rel=1e-12)
+
+
 def test_zero_output_weights_are_left_out():
     net = nn.Sequential(nn.Linear(2, 3, bias=False), nn.LeakyReLU(0.1), nn.Linear(3, 1, bias=False))
     with torch.no_grad():
