@@ -71,7 +71,8 @@ def as_trained(pl_module: LightningModule) -> Iterator[None]:
     """Eval mode without gradients, and the trainer's precision context as in its steps (``64-true``: float64 default
     dtype); autocast (mixed precision) is left out, so the module's output is compared at its parameters' precision."""
     plugin = getattr(getattr(pl_module, "_trainer", None), "precision_plugin", None)
-    context = plugin.forward_context() if plugin is not None and not isinstance(plugin, MixedPrecision) else nullcontext()
+    mixed = isinstance(plugin, MixedPrecision) or "mixed" in str(getattr(plugin, "precision", ""))  # autocast (also FSDP's)
+    context = plugin.forward_context() if plugin is not None and not mixed else nullcontext()
     with eval_mode(pl_module), context:
         yield
 

@@ -35,7 +35,7 @@ def describe_network(pl_module: LightningModule) -> str:
     frozen = sum(p.numel() for p in pl_module.parameters() if not p.requires_grad)
     width = view.w.shape[1]
     bias = " (+1 bias coordinate)" if view.bias else ""
-    fixed = view.degree == 1
+    fixed = view.output_fixed
     prefix = f"{seeds} x " if seeds > 1 else ""
     rows = [
         ("w-neurons (output +v)", f"{prefix}{view.w.shape[0]} x {width}"),

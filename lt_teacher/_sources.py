@@ -232,6 +232,8 @@ def resolve_datasets(
     found: dict[str, tuple[Dataset, Collate | None]] = {}
     for split in splits:
         loader = _split_loader(trainer, split, owner)
+        if isinstance(loader, (list, tuple)) and len(loader) == 1:
+            loader = loader[0]
         if loader is not None:
             dataset, collate = _dataset_of(loader, split, owner)
             found[split] = (_within_batch_limit(trainer, split, loader, dataset, owner), collate)
@@ -250,17 +252,23 @@ def _within_batch_limit(trainer: Trainer, split: str, loader: Any, dataset: Data
     counts, with a warning. A module that draws its own per-example order over the whole training set
     (``reads_training_batches`` False: LeakyReLUTeacherNet's engines) trains on every point whatever the limit.
     """
-    limit = getattr(trainer, _LIMITS[split], 1.0)
-    if limit == 1.0 or not isinstance(loader, DataLoader) or isinstance(dataset, IterableDataset) or not hasattr(dataset, "__len__"):
+    limit = getattr(trainer, _LIMITS[split], 1.0)  # an int is a number of batches (1: one batch), a float a fraction
+    if (isinstance(limit, float) and limit >= 1.0) or not isinstance(loader, DataLoader) or isinstance(dataset, IterableDataset) or not hasattr(dataset, "__len__"):
         return dataset
     if split == "train" and getattr(trainer.lightning_module, "reads_training_batches", True) is False:
         return dataset
-    sampler = loader.batch_sampler.sampler if isinstance(loader.batch_sampler, BatchSampler) else loader.sampler
-    batch_size, world = loader.batch_size, max(1, trainer.world_size)
+    batches = loader.batch_sampler
+    sampler = batches.sampler if isinstance(batches, BatchSampler) else loader.sampler
+    batch_size = batches.batch_size if isinstance(batches, BatchSampler) else loader.batch_size
+    drop_last = batches.drop_last if isinstance(batches, BatchSampler) else loader.drop_last
+    world = max(1, trainer.world_size)
     per_process = len(loader)  # batches per epoch
-    if batch_size is not None and world > 1 and not isinstance(sampler, DistributedSampler):
+    lightning_shards = bool(getattr(getattr(trainer, "_accelerator_connector", None), "use_distributed_sampler", True))
+    if not lightning_shards:  # every process runs the first batches of the whole loader
+        world = 1
+    elif batch_size is not None and world > 1 and not isinstance(sampler, DistributedSampler):
         points = -(-len(loader.dataset) // world)  # type: ignore[arg-type]  # Lightning's DistributedSampler: ceil(n / world) each
-        per_process = points // batch_size if loader.drop_last else -(-points // batch_size)
+        per_process = points // batch_size if drop_last else -(-points // batch_size)
     kept = min(per_process, int(limit)) if isinstance(limit, int) else int(per_process * limit)
     if kept >= per_process:
         return dataset

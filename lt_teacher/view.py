@@ -80,6 +80,8 @@ class TwoLayerView:
             former name.
         dtype: the dtype of the network's first-layer weights, the precision the network itself computes
             in (``w`` and ``u`` are float64 copies).
+        output_fixed: whether the output layer is fixed (the paper's +-v layer, or a frozen one over a training
+            first layer): ``v`` is then its largest magnitude; otherwise it is learned and absorbed (``v`` = 1).
     """
 
     w: Tensor
@@ -91,6 +93,7 @@ class TwoLayerView:
     input_dim: int
     bias: bool
     dtype: torch.dtype = torch.float64
+    output_fixed: bool = True
 
     @property
     def scale(self) -> float:
@@ -233,6 +236,7 @@ def _sequential_view(seq: nn.Sequential) -> TwoLayerView:
         input_dim=int(first.in_features),
         bias=first.bias is not None,
         dtype=first.weight.dtype,
+        output_fixed=fixed,
     )
 
 

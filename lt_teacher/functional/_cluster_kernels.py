@@ -52,14 +52,16 @@ _SMALL_SUM = 2.0**-900  # a sum of squares below this is taken again at its row'
 
 @njit(cache=True, nogil=True)
 def _rescaled_squares(row: np.ndarray, scale: float, mean: np.ndarray) -> tuple[float, float]:
-    """(c, sum_l ((row_l scale - mean_l) c)^2), c the power of two of the largest |row_l scale - mean_l|; no mean: 0."""
+    """(c, sum_l ((row_l - m_l) c)^2) in the row's own units, m = ``mean`` / ``scale`` (the group's mean, stored at the
+    group's scale; no mean: 0), c the power of two of the largest |row_l - m_l|: nothing passes through the group's
+    scale, where a row far smaller than the group underflows."""
     largest = 0.0
     for col in range(row.shape[0]):
-        largest = max(largest, abs(row[col] * scale - (mean[col] if mean.shape[0] else 0.0)))
+        largest = max(largest, abs(row[col] - (mean[col] / scale if mean.shape[0] else 0.0)))
     c = power_of_two_scale(largest)
     total = 0.0
     for col in range(row.shape[0]):
-        term = (row[col] * scale - (mean[col] if mean.shape[0] else 0.0)) * c
+        term = (row[col] - (mean[col] / scale if mean.shape[0] else 0.0)) * c
         total += term * term
     return c, total
 
@@ -102,16 +104,16 @@ def group_geometry(rows: np.ndarray, mean: np.ndarray, distances: np.ndarray, di
         # A sum below 2^-900 may have lost bits to terms that underflowed (a row far smaller than the group's
         # largest entry, or very close to the mean); above it their loss is below 2^-100 of the sum. Such a sum is
         # taken again at the row's own power of two.
-        far_scale, row_scale = 1.0, 1.0
+        far_scale, row_scale = scale, scale  # the factor each sum's terms were multiplied by
         if centred < _SMALL_SUM:
             far_scale, centred = _rescaled_squares(rows[i], scale, mean)
         if squares < _SMALL_SUM:
             row_scale, squares = _rescaled_squares(rows[i], scale, mean[:0])
-        distances[i] = math.sqrt(centred) / far_scale / scale
+        distances[i] = math.sqrt(centred) / far_scale
         norm = math.sqrt(squares)
         if norm > 0.0:
             for col in range(d):
-                directions[kept, col] = rows[i, col] * scale * row_scale / norm
+                directions[kept, col] = rows[i, col] * row_scale / norm
             kept += 1
     for col in range(d):
         mean[col] /= scale

@@ -40,7 +40,8 @@ When more than n/4 points stay undecided the batch goes through the float64 pass
 :class:`~lt_teacher.evaluator.DiagnosticsEvaluator` uses this pass with ``precision="float32"`` (or
 ``"auto"`` on a float32 network); ``benchmarks/monitor_overhead.py`` measures it against the float64 pass.
 
-Inputs outside float32's comfortable range (neurons that are not float32 numbers with a nonzero |w_jl|
+Under flush-to-zero (``torch.set_flush_denormal(True)``) the whole batch takes the float64 pass. Inputs outside
+float32's comfortable range (neurons that are not float32 numbers with a nonzero |w_jl|
 outside [2^-50, 2^50], any such |x_l|, zero-norm neurons, or a float32 overflow) are evaluated entirely in
 float64.
 """
@@ -151,6 +152,13 @@ def _ieee_float32_products() -> bool:
     return getattr(matmul, "fp32_precision", "none") in ("none", "ieee")
 
 
+def _gradual_underflow() -> bool:
+    """Whether float32 arithmetic keeps subnormal results, which the bounds' absolute terms assume (not under
+    ``torch.set_flush_denormal(True)``: flush-to-zero makes a product below 2^-126 0, an error up to 2^-126)."""
+    tiny = torch.tensor(2.0**-70, dtype=torch.float32)
+    return bool(tiny * tiny != 0)  # 2^-140 is a float32 subnormal
+
+
 def evaluate_fast(
     x64: Tensor,
     prepared: FastInputs,
@@ -189,6 +197,7 @@ def evaluate_fast(
     if (
         n == 0 or n > 1 << 22 or k_w in (0, k) or x64.device.type != "cpu" or not prepared.in_range
         or not _RANGE[0] <= v <= _RANGE[1] or not bool((norms > 0).all()) or not _ieee_float32_products()
+        or not _gradual_underflow()
     ):
         return _float64_pass(x64, labels, x_norm, neurons, k_w, alpha, v, r, beta, parts)
     neurons32, neurons_exact, neurons_in_range = _float32_copy(neurons)

@@ -13,7 +13,9 @@ in jsonargparse's dotted syntax (``--model.alpha 0.2``, ``--pairs "[[0, 1]]"``; 
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
+import importlib.util
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -88,15 +90,32 @@ class LoadedConfig:
 
 
 def run_key(cfg: LoadedConfig) -> str:
-    """A digest of what decides a reproduction's result: its resolved settings, scale and the lt-teacher version.
+    """A digest of what decides a reproduction's result: its resolved settings, scale, the lt-teacher version and
+    the package's code (:func:`code_digest`).
 
     ``reproduce --resume`` keeps a report whose ``results.json`` holds the same key (its runs would be trained again
-    with the same settings and code); a changed value anywhere in the config, another scale or version runs again.
+    with the same settings and code); a changed value anywhere in the config, another scale, version or a changed
+    source file (an editable install after a pull keeps its version number) runs again.
     """
     from lt_teacher._version import __version__
 
-    text = json.dumps({"settings": cfg.settings, "scale": cfg.scale, "lt_teacher": __version__}, sort_keys=True, default=repr)
+    text = json.dumps({"settings": cfg.settings, "scale": cfg.scale, "lt_teacher": __version__, "code": code_digest()},
+                      sort_keys=True, default=repr)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=1)
+def code_digest() -> str:
+    """sha256 of every Python file and packaged config of lt-teacher (its callbacks and datamodules included,
+    wherever an editable install keeps them), in path order."""
+    digest = hashlib.sha256()
+    for package in ("lt_teacher", "lt_teacher.callbacks", "lt_teacher.datamodules"):
+        spec = importlib.util.find_spec(package)
+        for folder in (spec.submodule_search_locations or []) if spec is not None else []:
+            for path in sorted(Path(folder).rglob("*")):
+                if path.suffix in (".py", ".yaml") and "__pycache__" not in path.parts and path.is_file():
+                    digest.update(path.relative_to(folder).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
 
 
 def read_yaml(text: str, origin: str) -> dict[str, Any]:

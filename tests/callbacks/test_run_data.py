@@ -209,6 +209,16 @@ def test_the_summary_describes_a_frozen_output_layer_as_viewed(weights, expected
     assert expected in describe_network(model)
 
 
+def test_the_summary_calls_a_training_output_layer_over_a_frozen_first_layer_learned():
+    """Review: random features (first layer frozen, output training) are degree 1 now, and the summary read degree 1
+    as a fixed output layer."""
+    from lt_teacher.callbacks.teacher_net_summary import describe_network
+
+    model = Classifier()
+    model.net[0].requires_grad_(False)
+    assert "learned (absorbed" in describe_network(model)
+
+
 class PoisonSeed(Callback):
     """After epoch 1, network 1 of a three-network module diverges (NaN), as a too-large lr of a grid would do."""
 

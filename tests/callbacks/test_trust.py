@@ -464,16 +464,19 @@ def test_validate_without_training_data_verifies_the_network_on_the_validation_i
     assert not [w for w in caught if "could not compare" in str(w.message)]
 
 
-@pytest.mark.parametrize("limit", [3, 0.5])
-@pytest.mark.parametrize("dataset_kind", ["tensor", "map"])
-def test_limit_train_batches_of_a_sequential_loader_evaluates_the_batches_lightning_runs(limit, dataset_kind, tmp_path):
+@pytest.mark.parametrize("limit", [1, 3, 0.5, 100])
+@pytest.mark.parametrize("loader_kind", ["tensor", "map", "batch-sampler"])
+def test_limit_train_batches_of_a_sequential_loader_evaluates_the_batches_lightning_runs(limit, loader_kind, tmp_path):
     """Review: with limit_train_batches a sequential loader trains on its first batches only, but the training keys
-    were computed on every point (margin/loss 0.402 for 0.389 on the 80 trained points)."""
+    were computed on every point (margin/loss 0.402 for 0.389 on the 80 trained points); the int 1 is one batch
+    (it equals 1.0, which is no limit), and a BatchSampler of a SequentialSampler is sequential."""
     x, y = points(40)
-    dataset = TensorDataset(x, y) if dataset_kind == "tensor" else Recording(x, y)
+    dataset = TensorDataset(x, y) if loader_kind == "tensor" else Recording(x, y)
+    loader = DataLoader(dataset, batch_sampler=BatchSampler(SequentialSampler(dataset), 5, False)) if loader_kind == "batch-sampler" \
+        else DataLoader(dataset, batch_size=5)
     monitor, module = MarginMonitor(), Plain()
-    fit(module, [monitor], DataLoader(dataset, batch_size=5), tmp_path, limit_train_batches=limit)  # 8 batches: 3 or 4 run
-    trained = 15 if limit == 3 else 20
+    fit(module, [monitor], loader, tmp_path, limit_train_batches=limit)  # 8 batches: 1, 3, 4 or all 8 run
+    trained = {1: 5, 3: 15, 0.5: 20, 100: 40}[limit]
     assert monitor.history[-1]["margin/loss"] == pytest.approx(margin_loss_on(module, x[:trained], y[:trained]), **TOL)
 
 
@@ -511,7 +514,7 @@ def test_limit_val_batches_of_a_sequential_loader_evaluates_the_batches_lightnin
     module = Exact()
     trainer = Trainer(max_epochs=1, callbacks=[monitor], default_root_dir=tmp_path, logger=False, enable_checkpointing=False,
                       enable_progress_bar=False, enable_model_summary=False, accelerator="cpu", devices=1, limit_val_batches=2)
-    trainer.fit(module, DataLoader(TensorDataset(x, y), batch_size=8), DataLoader(TensorDataset(vx, vy), batch_size=4))
+    trainer.fit(module, DataLoader(TensorDataset(x, y), batch_size=8), [DataLoader(TensorDataset(vx, vy), batch_size=4)])  # a list of one
     view = two_layer_view(module.net)
     from lt_teacher.functional import linear_disagreement
 

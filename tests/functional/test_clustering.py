@@ -201,6 +201,8 @@ def test_a_neuron_far_smaller_than_the_rest_of_its_group_keeps_its_distance_and_
     w = torch.tensor([[1.0, 0.0], [-tiny, 0.0]], dtype=torch.float64)
     u = torch.tensor([[0.0, 1.0], [0.0, 1.0]], dtype=torch.float64)
     assert float(cluster_radius(w, u).max_angle_w) == math.pi
+    huge = torch.tensor([[1e300, 0.0], [-1e-30, 0.0]], dtype=torch.float64)  # 1e-330 at the group's scale: underflows
+    assert float(cluster_radius(huge, u).max_angle_w) == math.pi  # (second review: rescaled after the underflow)
     w = torch.tensor([[1.0, 0.0], [1.0, tiny]], dtype=torch.float64)  # w_bar = (1, tiny / 2): both rows tiny / 2 away
     c = cluster_radius(w, u)
     assert float(c.radius_w) == tiny / 2 and float(c.max_angle_w) == pytest.approx(tiny, rel=1e-12)

@@ -201,3 +201,17 @@ def test_tiny_output_weight_and_tiny_data(seed: int, exponent: int, data_exponen
     """v and the pre-activations small enough that v sigma(h) is subnormal in float32: the same decisions."""
     x, y, neurons = near_nar(64, 10, 3, 0.3, seed)
     check_same_decisions(x * 2.0**data_exponent, y, neurons * 2.0**data_exponent, 3, 0.1, 0.0, scale=2.0**exponent)
+
+
+def test_flush_to_zero_takes_the_float64_pass() -> None:
+    """Under torch.set_flush_denormal(True) a float32 product below 2^-126 is 0, beyond the bounds' absolute terms
+    (second review: v = 2^-50 and tiny data gave N(x) = -3.8e-37 for a float64 value of +2.1e-37)."""
+    x, y, neurons = near_nar(40, 10, 3, 0.1, 2)
+    if not torch.set_flush_denormal(True):
+        pytest.skip("this CPU cannot flush denormals")
+    try:
+        fast = evaluate_fast(x, fast_inputs(x), y, x.norm(dim=1), neurons, 3, 0.1, 1.0, radius=0.01)
+        assert fast.recomputed == 40
+    finally:
+        torch.set_flush_denormal(False)
+    assert evaluate_fast(x, fast_inputs(x), y, x.norm(dim=1), neurons, 3, 0.1, 1.0, radius=0.01).recomputed < 40

@@ -178,3 +178,16 @@ def test_a_report_moved_aside_under_this_process_id_is_put_back(tmp_path):
     (aside / "REPORT.md").write_text("the earlier report\n")
     staging_folder(reports / "fig8")
     assert (reports / "fig8" / "REPORT.md").read_text() == "the earlier report\n" and not aside.exists()
+
+
+def test_the_run_key_changes_with_the_settings_the_scale_and_the_code(monkeypatch):
+    """An editable install keeps its version number across pulls: the key also hashes the package's source files."""
+    from lt_teacher.reproduce import config
+
+    key = config.run_key(config.load("fig8", scale="tiny"))
+    assert key == config.run_key(config.load("fig8", scale="tiny"))
+    assert key != config.run_key(config.load("fig8", scale="quick"))
+    assert key != config.run_key(config.load("fig8", scale="tiny", overrides=("model.alpha=0.2",)))
+    assert len(config.code_digest()) == 64
+    monkeypatch.setattr(config, "code_digest", lambda: "another version of the code")
+    assert key != config.run_key(config.load("fig8", scale="tiny"))
