@@ -138,6 +138,22 @@ class TensorSplitsDataModule(LightningDataModule, ABC):
         self._splits_reported = False
         self._splits_logged_to: int | None = None
 
+    @property
+    @override
+    def hparams_initial(self) -> Any:
+        """The init arguments as the loggers record them, with ``bias`` as ``data_bias``.
+
+        The datamodule's ``bias`` (a constant 1 appended to every x) and ``LeakyReLUTeacherNet``'s ``bias`` (a learned
+        first-layer bias) are different settings, and Lightning refuses to merge a module's and a datamodule's
+        hparams into one run config when a key they share differs (``bias=True`` data for a ``bias=False`` network of
+        ``input_dim`` d + 1 stopped every fit with a logger). Checkpoints keep ``bias`` (``hparams``), which
+        ``load_from_checkpoint`` passes back to ``__init__``.
+        """
+        initial = super().hparams_initial
+        if "bias" in initial:
+            initial["data_bias"] = initial.pop("bias")
+        return initial
+
     def __getstate__(self) -> dict[str, Any]:
         # A torch.Generator (or a tensor made while pickling) does not survive torch.multiprocessing's
         # spawn (ddp_spawn shares tensors through file descriptors): ship the generator's state as bytes.

@@ -280,3 +280,25 @@ def test_append_bias_is_the_deprecated_name_of_bias() -> None:
     assert bool((new.train_tensors()[0][:, 3] == 1.0).all())
     with pytest.raises(ValueError, match=r"`append_bias` is the old name of `bias`; got both"):
         LinearTeacherDataModule(bias=True, append_bias=False)
+
+
+def test_data_with_a_bias_coordinate_trains_a_network_without_its_own_bias_under_a_logger(tmp_path):
+    """Lightning merges the module's and the datamodule's hparams for the loggers and refuses a shared key of two values:
+    the datamodule logs its `bias` as `data_bias` (a constant coordinate is not the network's learned bias)."""
+    import yaml
+    from lightning.pytorch import Trainer
+    from lightning.pytorch.loggers import CSVLogger
+
+    from lt_teacher import LeakyReLUTeacherNet
+
+    data = LinearTeacherDataModule(dim=3, n_train=20, n_val=0, n_test=0, batch_size=20, bias=True)
+    model = LeakyReLUTeacherNet(input_dim=4, k=2, bias=False)
+    logger = CSVLogger(tmp_path)
+    trainer = Trainer(max_epochs=1, logger=logger, enable_progress_bar=False, enable_model_summary=False,
+                      default_root_dir=tmp_path, accelerator="cpu", devices=1)
+    trainer.fit(model, datamodule=data)
+    logged = yaml.safe_load((Path(logger.log_dir) / "hparams.yaml").read_text())
+    assert logged["bias"] is False and logged["data_bias"] is True
+    assert data.hparams["bias"] is True  # what a checkpoint keeps and load_from_checkpoint passes back
+    restored = LinearTeacherDataModule.load_from_checkpoint(trainer.checkpoint_callback.best_model_path)
+    assert restored.bias and restored.input_dim == 4
