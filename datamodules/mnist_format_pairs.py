@@ -168,7 +168,9 @@ class MNISTFormatPairsDataModule(TensorSplitsDataModule):
         self.download = check_bool(download, "download")
         if not self.download:
             self._check_files()
-        self.save_hyperparameters()
+        # A subclass that names the pair otherwise (MNIST's `digits`) records it under that name only, so that its
+        # hparams rebuild it (load_from_checkpoint passes them to its __init__).
+        self.save_hyperparameters(ignore=["classes"] if type(self).pair_argument != "classes" else None)
 
     @classmethod
     def check_pair(cls, value: object) -> tuple[int, int]:

@@ -44,6 +44,10 @@ class MNISTPairsDataModule(MNISTFormatPairsDataModule):
     pair_argument = "digits"
 
     def __init__(self, digits: tuple[int, int] = (0, 1), data_dir: str | Path = "data", **kwargs: Any) -> None:
+        if "classes" in kwargs:
+            raise TypeError(
+                f"MNISTPairsDataModule takes its pair as `digits`, got `classes={kwargs['classes']!r}`; pass digits=(a, b)."
+            )
         super().__init__(digits, data_dir, **kwargs)
 
     @property

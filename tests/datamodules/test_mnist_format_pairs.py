@@ -249,6 +249,18 @@ def test_mnist_subclass_names_its_pair_digits(root: Path) -> None:
         MNISTPairsDataModule(digits=(3, 5), data_dir=root, split_source="test-split")
 
 
+def test_mnist_pairs_are_rebuilt_from_their_hparams(root: Path) -> None:
+    """Review: the hparams held both `classes` (the base class's argument) and `digits`, so load_from_checkpoint and
+    MNISTPairsDataModule(**dm.hparams) raised "got multiple values for argument 'classes'"."""
+    shutil.copytree(root / "SyntheticMNIST", root / "MNIST")
+    dm = MNISTPairsDataModule(digits=(3, 5), data_dir=root, seed=4)
+    assert "classes" not in dm.hparams and dm.hparams["digits"] == (3, 5)
+    again = MNISTPairsDataModule(**dm.hparams)
+    assert again.digits == (3, 5) and torch.equal(again.train_tensors()[0], dm.train_tensors()[0])
+    with pytest.raises(TypeError, match=r"takes its pair as `digits`, got `classes=\(3, 5\)`"):
+        MNISTPairsDataModule(classes=(3, 5), data_dir=root)
+
+
 def test_the_base_class_needs_a_dataset_class(root: Path) -> None:
     with pytest.raises(TypeError, match=r"MNISTFormatPairsDataModule sets no `dataset_cls`"):
         MNISTFormatPairsDataModule(data_dir=root)
