@@ -14,7 +14,7 @@ from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from lightning.pytorch.strategies import ParallelStrategy
 from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
-from torch.utils.data import DataLoader, Sampler, TensorDataset
+from torch.utils.data import DataLoader, RandomSampler, Sampler, TensorDataset
 from typing_extensions import override
 
 from lt_teacher._validation import all_finite, check_bool, check_choice, check_int
@@ -249,14 +249,17 @@ class TensorSplitsDataModule(LightningDataModule, ABC):
             self._shuffle_generator.set_state(state)
 
     def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
+        dataset = BatchIndexedTensors(*self.tensors(split))
         return DataLoader(
-            BatchIndexedTensors(*self.tensors(split)),
+            dataset,
             batch_size=batch_size,
-            shuffle=shuffle,
+            # A fresh random order every epoch, one permutation drawn from the datamodule's own seeded generator
+            # (not the global RNG). The generator goes to the sampler only: a DataLoader's generator also seeds its
+            # workers when an iterator is made, once per fit with persistent workers, so a resumed run (a new
+            # iterator) would draw once more than the uninterrupted one. Under DDP Lightning's DistributedSampler
+            # orders the data instead.
+            sampler=RandomSampler(dataset, generator=self._shuffle_generator) if shuffle else None,
             collate_fn=keep_batch,
-            # A fresh random order every epoch, drawn from the datamodule's own seeded generator
-            # (not the global RNG). Under DDP Lightning's DistributedSampler orders the data instead.
-            generator=self._shuffle_generator if shuffle else None,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
         )

@@ -302,3 +302,23 @@ def test_data_with_a_bias_coordinate_trains_a_network_without_its_own_bias_under
     assert data.hparams["bias"] is True  # what a checkpoint keeps and load_from_checkpoint passes back
     restored = LinearTeacherDataModule.load_from_checkpoint(trainer.checkpoint_callback.best_model_path)
     assert restored.bias and restored.input_dim == 4
+
+
+@pytest.mark.parametrize("num_workers", [0, 1])
+def test_a_resumed_loader_visits_the_examples_as_the_uninterrupted_one_with_workers_too(num_workers):
+    """Review: with persistent workers the DataLoader drew its workers' seed from the datamodule's generator once per
+    iterator, so a resumed run (a new iterator) drew once more than the uninterrupted one and every later epoch's
+    order shifted. The generator now orders the sampler only."""
+    def first_coordinates(loader):
+        return torch.cat([x[:, 0] for x, _ in loader])
+
+    data = LinearTeacherDataModule(dim=2, n_train=12, n_val=0, n_test=0, batch_size=3, num_workers=num_workers)
+    loader = data.train_dataloader()
+    first = first_coordinates(loader)
+    state = data.state_dict()  # what a checkpoint at the end of epoch 1 holds
+    second, third = first_coordinates(loader), first_coordinates(loader)
+    resumed = LinearTeacherDataModule(dim=2, n_train=12, n_val=0, n_test=0, batch_size=3, num_workers=num_workers)
+    resumed.load_state_dict(state)
+    again = resumed.train_dataloader()
+    assert torch.equal(first_coordinates(again), second) and torch.equal(first_coordinates(again), third)
+    assert not torch.equal(first, second)
