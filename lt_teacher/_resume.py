@@ -27,6 +27,8 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, WandbLogger
 from typing_extensions import override
 
+from lt_teacher._checkpoints import plain_value, differing_arguments, run_parameter_dtype
+
 CHECKPOINT_KEY = "lt_teacher_run"
 
 
@@ -279,24 +281,37 @@ def checkpoint_mismatch(ckpt_path: str, checkpoint: dict[str, Any], model: Light
               for name in sorted(saved.keys() | built.keys()) if saved.get(name) != built.get(name)]
     if not shapes:
         return None
-    args = _differing(checkpoint.get("datamodule_hyper_parameters"), data_hparams, "data")
-    args += _differing(checkpoint.get("hyper_parameters"), model.hparams, "model")
+    args = differing_arguments(checkpoint.get("datamodule_hyper_parameters"), data_hparams, "data")
+    args += differing_arguments(checkpoint.get("hyper_parameters"), model.hparams, "model")
     return (f"--ckpt_path {ckpt_path}: the checkpoint was trained with other model/data arguments: {'; '.join(shapes)}"
             + (f" (it has {', '.join(args)})" if args else "") + "; pass the arguments it was trained with, or another checkpoint")
 
 
-def _differing(saved: Any, built: Any, prefix: str) -> list[str]:
-    """``prefix.name=saved (here built)`` for every saved hyper-parameter that differs from this run's."""
-    saved, built = dict(saved or {}), dict(built or {})
-    return [
-        f"{prefix}.{name}={value!r} (here {built[name]!r})"
-        for name, value in saved.items() if not name.startswith("_") and name in built and _plain(built[name]) != _plain(value)
-    ]
+def dropped_model_flags(given: dict[str, Any], used: dict[str, Any], defaults: Any, ckpt_path: str) -> str | None:
+    """Why a command should not run: model flags set to a value other than their default and than the one ``ckpt_path``'s
+    arguments put in their place (LightningCLI builds the model from the checkpoint's), which would be dropped silently."""
+    defaults = dict(vars(defaults)) if defaults is not None else {}
+    dropped = [f"--model.{name} {plain_value(value)!r} (the checkpoint's: {plain_value(used[name])!r})" for name, value in given.items()
+               if name in used and name in defaults and plain_value(value) != plain_value(defaults[name]) and plain_value(value) != plain_value(used[name])]
+    if not dropped:
+        return None
+    return (f"--ckpt_path {ckpt_path}: a run from a checkpoint keeps the model arguments it was trained with, so "
+            f"{', '.join(dropped)} would be ignored; drop the flag, or start a new run without --ckpt_path")
 
 
-def _plain(value: Any) -> Any:
-    """Tuples as lists: a checkpoint's YAML-like hyper-parameters hold lists where the module may hold tuples."""
-    return [_plain(v) for v in value] if isinstance(value, (list, tuple)) else value
+#: Data arguments that change how the points are served, not which points there are: a resumed fit may change them.
+_SERVING_ARGUMENTS = frozenset({"batch_size", "eval_batch_size", "num_workers", "data_dir", "download"})
+
+
+def training_data_mismatch(ckpt_path: str, checkpoint: dict[str, Any], data_hparams: Any) -> str | None:
+    """Why a fit should not go on from ``checkpoint`` with these data arguments: other points (another ``seed``,
+    ``n_train``, pair...) would continue a training run on a training set it did not start with."""
+    saved = {k: v for k, v in dict(checkpoint.get("datamodule_hyper_parameters") or {}).items() if k not in _SERVING_ARGUMENTS}
+    args = differing_arguments(saved, data_hparams, "data")
+    if not args:
+        return None
+    return (f"--ckpt_path {ckpt_path}: the checkpoint was trained on data of other arguments ({', '.join(args)}); a resumed fit "
+            "goes on with the training set it started with: pass those --data arguments, or start a new run without --ckpt_path")
 
 
 def checked_checkpoint_epochs(ckpt_path: str, subcommand: str | None, model: LightningModule, datamodule: Any, trainer: Trainer) -> int:
@@ -305,8 +320,9 @@ def checked_checkpoint_epochs(ckpt_path: str, subcommand: str | None, model: Lig
     checkpoint = read_checkpoint(ckpt_path, ckpt_path, weights_only=True, mmap=True)
     epochs = completed_epochs(checkpoint)
     problem = checkpoint_mismatch(ckpt_path, checkpoint, model, getattr(datamodule, "hparams", {}))
-    probe = trainer.precision_plugin.convert_module(torch.nn.Linear(1, 1))  # the parameter dtype of the run's precision
-    problem = problem or precision_mismatch(ckpt_path, checkpoint, cast(torch.dtype, probe.weight.dtype), trainer.precision)
+    if not problem and subcommand == "fit":
+        problem = training_data_mismatch(ckpt_path, checkpoint, getattr(datamodule, "hparams", {}))
+    problem = problem or precision_mismatch(ckpt_path, checkpoint, run_parameter_dtype(trainer), trainer.precision)
     max_epochs = trainer.max_epochs
     if not problem and subcommand == "fit" and max_epochs not in (None, -1) and epochs > max_epochs:
         problem = f"--trainer.max_epochs {max_epochs}: --ckpt_path {ckpt_path} has trained {epochs} epochs; pass a larger --trainer.max_epochs to go on"

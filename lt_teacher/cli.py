@@ -49,15 +49,8 @@ from lt_teacher._cli_support import (
     wandb_credentials_present,
 )
 from lt_teacher._chunk_plan import OLD_ENGINE_NAMES, per_example_precision_problem
-from lt_teacher._resume import (
-    Resume,
-    checked_checkpoint_epochs,
-    keep_earlier_rows,
-    keep_last,
-    offline_segments,
-    point_loggers_at,
-    resolve_ckpt_path,
-)
+from lt_teacher._resume import Resume, checked_checkpoint_epochs, dropped_model_flags, keep_earlier_rows, keep_last
+from lt_teacher._resume import offline_segments, point_loggers_at, resolve_ckpt_path
 from lt_teacher.model import LeakyReLUTeacherNet
 
 RUNS_DIR = "runs"
@@ -156,6 +149,16 @@ class LinearTeacherCLI(LightningCLI):
                                                                    config.trainer.default_root_dir or RUNS_DIR)
             except (FileNotFoundError, ValueError) as err:
                 raise CommandLineError(str(err)) from err
+
+    @override
+    def _parse_ckpt_path(self) -> None:
+        """LightningCLI builds the model with ``--ckpt_path``'s arguments: a model flag set to another value is an error."""
+        sub = self.config.get("subcommand")
+        given = self.config[sub].get("model") if sub in SUBCOMMANDS else None
+        given = dict(vars(given)) if given is not None and not isinstance(given, (str, type(None))) else None
+        super()._parse_ckpt_path()
+        if given is not None and (problem := dropped_model_flags(given, vars(self.config[sub].model), self._subcommand_parsers[sub].get_defaults().model, self.config[sub].ckpt_path)):
+            raise CommandLineError(problem)
 
     @override
     def instantiate_classes(self) -> None:

@@ -12,6 +12,7 @@ from torchmetrics import MeanMetric
 from typing_extensions import override
 
 from lt_teacher._batch import default_batch_to_xy
+from lt_teacher._checkpoints import prepare_checkpoint_load
 from lt_teacher._chunk_plan import ChunkPlan, check_per_example_run, make_chunk_plan, resolve_engine, warn_small_chunks
 from lt_teacher._epoch_logging import EpochValueLogger
 from lt_teacher._validation import all_finite, check_bool, check_int, check_positive, check_slope
@@ -48,12 +49,10 @@ class LeakyReLUTeacherNet(LightningModule):
             constant 1 and W gets one more column.
 
         engine: how training updates W.
-            ``"fused"`` (default): the paper's SGD exactly: batch size 1, epochs without replacement,
-            a fresh seeded permutation per epoch and per seed (:class:`~lt_teacher.engines.EpochOrder`),
-            run by a compiled loop (:func:`~lt_teacher.engines.fused_sgd_steps`) over the whole training
-            set held as tensors. The training DataLoader only paces the steps: each Lightning step runs
-            the next ceil(n / num_training_batches) per-example updates of the epoch, so its batch size
-            sets the logging granularity, not the mathematics.
+            ``"fused"`` (default): the paper's SGD exactly: batch size 1, epochs without replacement, a fresh
+            seeded permutation per epoch and seed (:class:`~lt_teacher.engines.EpochOrder`), run by a compiled
+            loop (:func:`~lt_teacher.engines.fused_sgd_steps`) over the training set held as tensors. The
+            DataLoader only paces the steps: each Lightning step runs the next ceil(n / num_training_batches) updates.
             ``"reference"``: the same algorithm with one autograd forward/backward per example
             (:func:`~lt_teacher.engines.reference_sgd_steps`; slow, the reference the fused loop is tested against).
             ``"lightning"``: Lightning's automatic optimization on the loader's batches (mean loss per
@@ -68,15 +67,14 @@ class LeakyReLUTeacherNet(LightningModule):
         order_seed: seed of the per-epoch permutations (fused and reference engines).
 
     Logged once per epoch: ``train/loss``, the mean loss of the epoch's per-example steps over every seed and
-    process with the fused and reference engines, the mean over the epoch's points with ``engine="lightning"``
-    (which also logs ``train/acc``); ``val/loss``, ``val/acc``, ``test/*`` (means over every process's points). The per-example
-    engines log ``train/loss`` exactly as ``self.log(on_epoch=True, prog_bar=True)`` every epoch would, but
-    call ``self.log`` only in a fit's first epoch: later epochs update the result metric that call registered
-    (:class:`lt_teacher._epoch_logging.EpochValueLogger`), at a fraction of its cost.
+    process (fused, reference) or over the epoch's points (``engine="lightning"``, also ``train/acc``); ``val/loss``,
+    ``val/acc``, ``test/*`` (means over every process's points). The per-example engines log ``train/loss`` as
+    ``self.log(on_epoch=True, prog_bar=True)`` would, through :class:`lt_teacher._epoch_logging.EpochValueLogger`.
 
-    Checkpoints hold the permutation state and the global torch RNG state (a shuffling DataLoader's order): a run
-    resumed from any checkpoint ends with the W of an uninterrupted one (with ``engine="lightning"``, from one at an
-    epoch's end: Lightning does not restore a DataLoader's position inside an epoch).
+    Checkpoints hold the permutation state and the global torch RNG state: a run resumed from any checkpoint ends
+    with the W of an uninterrupted one (``engine="lightning"``: from one at an epoch's end). A Trainer refuses a
+    checkpoint of other arguments, one its precision would round, and a mid-epoch one whose loader paces the epoch
+    otherwise; ``load_from_checkpoint`` gives the weights back in their saved dtype.
 
     Raises:
         TypeError, ValueError: an argument has the wrong type or lies outside its range.
@@ -130,6 +128,7 @@ class LeakyReLUTeacherNet(LightningModule):
         self._epoch_order: Tensor | None = None  # (S, n) visiting order of the current epoch
         self._order_epoch = -1  # the epoch _epoch_order belongs to
         self._pending_order_state: dict[str, Any] | None = None
+        self._resumed_position: int | None = None  # where in its epoch a resumed fit's checkpoint left the SGD
         self._epoch_loss_sum, self._epoch_steps = 0.0, 0  # sum of the per-step losses this epoch, and their number
         self._plan: ChunkPlan | None = None
         self._engine: CheckedEngine | None = None  # the plan's engine on the training set, checked once per plan
@@ -194,10 +193,8 @@ class LeakyReLUTeacherNet(LightningModule):
 
     @property
     def reads_training_batches(self) -> bool:
-        """Whether training reads the training loader's batches: only with ``engine="lightning"``. The fused and reference
-        engines train on the whole training set, read once at the start of fit, in their own per-example order
-        (:class:`~lt_teacher.engines.EpochOrder`); the loader only paces the steps, and lt-teacher's datamodules
-        then serve its batches as views in the stored order (no shuffled copy per epoch)."""
+        """Whether training reads the loader's batches: only ``engine="lightning"``. The per-example engines read the training
+        set once, in their own order (:class:`~lt_teacher.engines.EpochOrder`); the loader only paces their steps."""
         return self.hparams["engine"] == "lightning"
 
     @property
@@ -210,8 +207,7 @@ class LeakyReLUTeacherNet(LightningModule):
         d = self.hparams["input_dim"]
         if not isinstance(x, Tensor):
             raise TypeError(f"Inputs must be a torch.Tensor, got {type(x).__name__}.")
-        if x.ndim == 1:
-            x = x.unsqueeze(0)
+        x = x.unsqueeze(0) if x.ndim == 1 else x
         if x.ndim < 2 or x[0].numel() != d:
             raise ValueError(f"Inputs must have input_dim={d} features per example, got shape {tuple(x.shape)}.")
         x = x.reshape(x.shape[0], d).to(self.weight.dtype)
@@ -266,6 +262,7 @@ class LeakyReLUTeacherNet(LightningModule):
             self._epoch_order = self._pending_order_state.get("epoch_order")
             self._order_epoch = int(self._pending_order_state.get("order_epoch", -1))
             loss_sum, steps, processes = self._pending_order_state.get("epoch_loss", (0.0, 0, 1))
+            self._resumed_position = self._pending_order_state.get("position")
             if processes == self.trainer.world_size == 1:  # under DDP the sums are each process's: rank 0's alone are saved
                 self._epoch_loss_sum, self._epoch_steps = float(loss_sum), int(steps)
             self._pending_order_state = None
@@ -305,6 +302,11 @@ class LeakyReLUTeacherNet(LightningModule):
             self._epoch_order, self._order_epoch = self._order.next_epoch(), epoch
         plan = self._chunk_plan()
         start, stop = plan.bounds(batch_idx)
+        if self._resumed_position not in (None, start):  # the first step of a resumed fit: where the checkpoint left off?
+            raise ValueError(f"{type(self).__name__}: the checkpoint was saved after {self._resumed_position} of the epoch's {plan.n} SGD steps, but this "
+                             f"run's loader ({plan.batches} steps an epoch) resumes at step {start}: resume with the loader batch size of the "
+                             "run that saved it, or from a checkpoint saved at the end of an epoch.")
+        self._resumed_position = None
         weight = plan.seed_weights(self.weight.data)
         chunk_loss = 0.0  # the sum of this chunk's per-step losses, in float64 as the engines return them
         if stop > start and self._engine is not None:
@@ -331,8 +333,7 @@ class LeakyReLUTeacherNet(LightningModule):
             self._epoch_loss_sum, self._epoch_steps = total, total_steps
         return torch.tensor(chunk_loss / max(steps, 1), dtype=self.weight.dtype)  # the float64 mean, rounded once
 
-    def _log_epoch_loss(self, total: float, steps: int, distributed: bool) -> None:
-        """Log the epoch's mean loss from this process's ``total`` of ``steps`` losses and those of the others under DDP."""
+    def _log_epoch_loss(self, total: float, steps: int, distributed: bool) -> None:  # this process's total of steps losses, and the others'
         if distributed:
             totals = torch.tensor([total, steps], dtype=torch.float64, device=self.device)
             total, steps = cast(Tensor, self.all_gather(totals)).reshape(-1, 2).sum(dim=0).tolist()
@@ -342,8 +343,7 @@ class LeakyReLUTeacherNet(LightningModule):
     def _gather_seeds(self) -> None:
         """After each chunk under DDP: every process takes each seed's weights from the process that trained it,
         so validation, monitors and checkpoints (saved by rank 0) always see every seed up to date."""
-        gathered = cast(Tensor, self.all_gather(self.weight.data))  # (world, S, 2k, d)
-        world = self.trainer.world_size
+        gathered, world = cast(Tensor, self.all_gather(self.weight.data)), self.trainer.world_size  # (world, S, 2k, d)
         for s in range(self.hparams["num_seeds"]):
             self.weight.data[s] = gathered[s % world, s]
 
@@ -363,8 +363,7 @@ class LeakyReLUTeacherNet(LightningModule):
 
     @override
     def predict_step(self, batch: Any, batch_idx: int) -> Tensor:
-        x = batch if isinstance(batch, Tensor) else default_batch_to_xy(batch)[0]
-        return torch.sign(self(x))
+        return torch.sign(self(batch if isinstance(batch, Tensor) else default_batch_to_xy(batch)[0]))
 
     @override
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -376,11 +375,13 @@ class LeakyReLUTeacherNet(LightningModule):
                 "epoch_order": self._epoch_order,
                 "order_epoch": self._order_epoch,  # and the losses of the epoch's steps so far (a mid-epoch checkpoint):
                 "epoch_loss": (self._epoch_loss_sum, self._epoch_steps, self.trainer.world_size if self._trainer else 1),
+                "position": self._epoch_steps // len(self._plan.seeds) if self._plan is not None and self._plan.seeds else 0,
             }
 
     @override
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Restore them, so the epochs after a resume visit the examples in the same order."""
+        """Restore them (a resume visits the examples in the same order), after :func:`~lt_teacher._checkpoints.prepare_checkpoint_load`."""
+        prepare_checkpoint_load(self, checkpoint)
         state = checkpoint.get("lt_teacher_rng_state")
         resuming_fit = self._trainer is not None and self.trainer.state.fn == "fit"
         if state is not None and resuming_fit:  # load_from_checkpoint for inference leaves the RNG alone
@@ -389,8 +390,7 @@ class LeakyReLUTeacherNet(LightningModule):
 
     @override
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        lrs = self._per_network["lr"]
-        # one learning rate per network: SGD with lr 1 on gradients scaled per network (on_before_optimizer_step)
+        lrs = self._per_network["lr"]  # one per network: SGD with lr 1 on gradients scaled per network (on_before_optimizer_step)
         return torch.optim.SGD([self.weight], lr=lrs[0] if len(set(lrs)) == 1 else 1.0)
 
     @override

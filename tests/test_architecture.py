@@ -15,6 +15,7 @@ from test_packaging import imported_modules, package_modules
 ALLOWED: dict[str, set[str]] = {
     "_validation": set(),
     "_version": set(),
+    "_checkpoints": set(),
     "_numerics": set(),
     "functional": {"_validation"},
     "_metric_support": {"functional", "_validation"},
@@ -25,7 +26,7 @@ ALLOWED: dict[str, set[str]] = {
     "_epoch_logging": set(),
     "_chunk_plan": {"engines", "_validation"},
     "_sources": {"_batch", "_validation"},
-    "model": {"engines", "functional", "grid", "_batch", "_chunk_plan", "_epoch_logging", "_sources", "_validation"},
+    "model": {"engines", "functional", "grid", "_batch", "_checkpoints", "_chunk_plan", "_epoch_logging", "_sources", "_validation"},
     "view": {"functional", "model", "_validation"},
     "datamodules": {"functional", "_validation"},
     "evaluation_data": {"functional", "_batch", "_sources", "_validation"},
@@ -36,7 +37,7 @@ ALLOWED: dict[str, set[str]] = {
         "_batch", "_sources", "_validation",
     },
     "summary": {"functional", "_validation"},
-    "_resume": {"functional", "_validation"},
+    "_resume": {"functional", "_validation", "_checkpoints"},
     "_cli_support": {"functional", "_validation", "_version"},
     "reproduce": {
         "functional", "metrics", "view", "model", "grid", "engines", "evaluator", "evaluation_data", "plotting",

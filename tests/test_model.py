@@ -171,6 +171,60 @@ def test_checkpoint_resume_is_exact(tmp_path, engine, num_seeds):
     assert torch.equal(resumed.weight, full.weight)
 
 
+def _fit(tmp_path, max_epochs, ckpt=None, precision="32-true", batch_size=5, callbacks=(), n=20, **hparams):  # type: ignore[no-untyped-def]
+    x, y = separable_gaussians(n=n, d=3, seed=1)
+    seed_everything(7)
+    net = LeakyReLUTeacherNet(input_dim=3, k=3, init_std=0.1, lr=0.05, **hparams)
+    trainer = Trainer(max_epochs=max_epochs, logger=False, enable_progress_bar=False, enable_model_summary=False,
+                      default_root_dir=tmp_path, precision=precision, callbacks=list(callbacks))
+    trainer.fit(net, DataLoader(TensorDataset(x, y), batch_size=batch_size), ckpt_path=ckpt)
+    return net, trainer
+
+
+@pytest.mark.parametrize("engine", ["fused", "lightning"])
+def test_a_64_true_resume_is_exact_and_load_from_checkpoint_keeps_float64(tmp_path, engine):
+    """Review: Lightning copied the float64 checkpoint into the float32 module it was built as, before 64-true converted
+    it, so every resume went on from weights rounded to float32 (1.4e-8 off); load_from_checkpoint gave float32."""
+    full, _ = _fit(tmp_path, 4, precision="64-true", engine=engine)
+    half, trainer = _fit(tmp_path, 2, precision="64-true", engine=engine)
+    trainer.save_checkpoint(tmp_path / "half.ckpt")
+    loaded = LeakyReLUTeacherNet.load_from_checkpoint(tmp_path / "half.ckpt")
+    assert loaded.weight.dtype == torch.float64 and torch.equal(loaded.weight, half.weight)
+    resumed, _ = _fit(tmp_path, 4, ckpt=str(tmp_path / "half.ckpt"), precision="64-true", engine=engine)
+    assert torch.equal(resumed.weight, full.weight)
+    with pytest.raises(ValueError, match=r"float64 weights and this Trainer's precision \(32-true\) computes in float32"):
+        _fit(tmp_path, 4, ckpt=str(tmp_path / "half.ckpt"), engine=engine)  # the run would round them
+
+
+def test_a_checkpoint_of_other_arguments_is_refused_by_a_trainer(tmp_path):
+    """Review: alpha, lr, init_std or the engine of the module could differ from the checkpoint's, and the run mixed
+    the two configurations without a word. load_from_checkpoint's keyword overrides stay allowed."""
+    _, trainer = _fit(tmp_path, 1, alpha=0.2)
+    trainer.save_checkpoint(tmp_path / "one.ckpt")
+    with pytest.raises(ValueError, match=r"trained with other arguments: alpha=0.2 \(here 0.3\).*load_from_checkpoint"):
+        _fit(tmp_path, 2, ckpt=str(tmp_path / "one.ckpt"), alpha=0.3)
+    with pytest.raises(ValueError, match=r"engine='fused' \(here 'reference'\)"):
+        _fit(tmp_path, 2, ckpt=str(tmp_path / "one.ckpt"), alpha=0.2, engine="reference")
+    assert LeakyReLUTeacherNet.load_from_checkpoint(tmp_path / "one.ckpt", alpha=0.3).hparams["alpha"] == 0.3
+
+
+def test_a_mid_epoch_checkpoint_resumed_with_another_loader_pacing_is_refused(tmp_path):
+    """Review: a loader of another batch size paces the epoch otherwise, and a mid-epoch resume skipped or repeated SGD
+    steps. Here the checkpoint after 2 of 4 Lightning steps has run 128 of the 256 SGD steps (64 a step): resumed with
+    2 steps an epoch it would start the next epoch (skipping 128), with 8 steps of 64 (the chunks' multiple) it is exact."""
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    steps = ModelCheckpoint(dirpath=tmp_path / "steps", every_n_train_steps=2, save_top_k=-1, filename="{step}")
+    _fit(tmp_path, 1, callbacks=[steps], n=256, batch_size=64)
+    mid = str(tmp_path / "steps" / "step=2.ckpt")
+    with pytest.raises(ValueError, match=r"saved after 128 of the epoch's 256 SGD steps.*resumes at step 0.*loader batch size"):
+        _fit(tmp_path, 2, ckpt=mid, n=256, batch_size=128)
+    full, _ = _fit(tmp_path, 2, n=256, batch_size=64)
+    for batch_size in (64, 32):
+        resumed, _ = _fit(tmp_path, 2, ckpt=mid, n=256, batch_size=batch_size)
+        assert torch.equal(resumed.weight, full.weight)
+
+
 @pytest.mark.parametrize(("engine", "num_seeds"), [("fused", 1), ("reference", 2)])
 def test_a_mid_epoch_resume_logs_the_epoch_loss_of_every_step(tmp_path, engine, num_seeds):
     """The epoch's running loss sum travels in the checkpoint: the resumed epoch's train/loss is the uninterrupted one's

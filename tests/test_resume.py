@@ -118,8 +118,12 @@ def _run_folders(cwd: Path) -> tuple[list[str], set[str], str]:
         (["validate", "--data.dim", "3"], ["--ckpt_path", "other model/data arguments", "(1, 6, 2)", "(1, 6, 3)"]),
         (["fit", "--trainer.max_epochs", "2"], ["--trainer.max_epochs 2", "has trained 3 epochs"]),
         (["test", "--trainer.precision", "bf16-true"], ["holds float32 weights", "computes in bfloat16", "pass --trainer.precision 32-true"]),
+        (["fit", "--data.seed", "3", "--trainer.max_epochs", "4"], ["trained on data of other arguments (data.seed=0 (here 3))", "start a new run"]),
+        (["fit", "--model.alpha", "0.3", "--trainer.max_epochs", "4"], ["--model.alpha 0.3 (the checkpoint's: 0.1) would be ignored"]),
+        (["test", "--model.lr", "0.5"], ["--model.lr 0.5 (the checkpoint's: 0.01) would be ignored"]),
     ],
-    ids=["fit-other-dim", "validate-other-dim", "fit-fewer-epochs", "test-narrower-precision"],
+    ids=["fit-other-dim", "validate-other-dim", "fit-fewer-epochs", "test-narrower-precision", "fit-other-training-set",
+         "fit-dropped-model-flag", "test-dropped-model-flag"],
 )
 def test_a_checkpoint_that_cannot_be_used_is_one_message_and_touches_no_run(args, must_say, trained):
     """No size-mismatch traceback, no new CSV version or W&B run, the resumed run's metrics.csv untouched."""
