@@ -121,6 +121,8 @@ class LeakyReLUTeacherNet(LightningModule):
         stds = self._per_network["init_std"]
         scale = stds[0] if len(set(stds)) == 1 else torch.tensor(stds).view(-1, 1, 1)
         self.weight = nn.Parameter(torch.randn(num_seeds, 2 * k, width) * scale)  # (S, 2k, d[+1])
+        if not all_finite(self.weight.detach()):
+            raise ValueError(f"`init_std` {max(stds):g} overflows float32 weights (|w| > 3.4e38); expected init_std below about 1e37.")
         self._set_output_weights()  # fixed: (2k,) when the networks share v, else (S, 2k), one row per network
         self._train_x: Tensor | None = None  # (n, d[+1]) training inputs for the per-example engines
         self._train_y: Tensor | None = None  # (n,) labels +-1
@@ -133,7 +135,7 @@ class LeakyReLUTeacherNet(LightningModule):
         self._plan: ChunkPlan | None = None
         self._engine: CheckedEngine | None = None  # the plan's engine on the training set, checked once per plan
         self._train_loss = EpochValueLogger("train/loss", prog_bar=True)  # the per-example engines' epoch loss
-        self._eval_means = nn.ModuleDict({f"{s}_{q}": MeanMetric(nan_strategy="disable") for s in ("val", "test") for q in ("loss", "acc")})
+        self._eval_means = nn.ModuleDict({f"{s}_{q}": MeanMetric(nan_strategy="disable").set_dtype(torch.float64) for s in ("val", "test") for q in ("loss", "acc")})
 
     @override
     def __setattr__(self, name: str, value: Any) -> None:
@@ -247,9 +249,7 @@ class LeakyReLUTeacherNet(LightningModule):
     def on_train_start(self) -> None:
         if self.hparams["engine"] == "lightning":
             return
-        check_per_example_run(
-            self.hparams["engine"], self.trainer.precision, self.weight.dtype, getattr(self.trainer, "reload_dataloaders_every_n_epochs", 0)
-        )
+        check_per_example_run(self.hparams["engine"], self.trainer.precision, self.weight.dtype, getattr(self.trainer, "reload_dataloaders_every_n_epochs", 0))
         self._epoch_loss_sum, self._epoch_steps, self._plan, self._engine = 0.0, 0, None, None
         x, y = self._training_tensors()
         self._train_x = self.prepare_inputs(x.to(self.device)).contiguous()

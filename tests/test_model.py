@@ -366,3 +366,23 @@ def test_validation_values_are_exact_means_and_nan_for_a_diverged_network(tmp_pa
         net.weight[0, 0, 0] = float("inf")
     broken = trainer.validate(net, DataLoader(TensorDataset(x, y), batch_size=5), verbose=False)[0]
     assert math.isnan(broken["val/loss"])
+
+
+def test_an_init_std_that_overflows_float32_is_refused():
+    """Review: init_std=1e39 made every float32 weight inf at construction, and training logged NaN losses."""
+    with pytest.raises(ValueError, match=r"`init_std` 1e\+39 overflows float32 weights"):
+        LeakyReLUTeacherNet(input_dim=3, k=2, init_std=1e39)
+
+
+def test_under_64_true_the_validation_means_are_float64(tmp_path):
+    """Review: val/loss was accumulated in a float32 MeanMetric under 64-true (6.5e-8 off a float64 reference)."""
+    x, y = separable_gaussians(n=30, d=3, seed=5)
+    x = x.double() * (1 + 1e-9)
+    net = LeakyReLUTeacherNet(input_dim=3, k=3, init_std=0.3)
+    trainer = Trainer(max_epochs=1, logger=False, enable_progress_bar=False, enable_model_summary=False,
+                      default_root_dir=tmp_path, precision="64-true")
+    loader = DataLoader(TensorDataset(x, y), batch_size=7)
+    trainer.fit(net, loader, loader)
+    with torch.no_grad():
+        expected = torch.nn.functional.softplus(-(y.double() * net(x))).mean()
+    assert float(trainer.callback_metrics["val/loss"]) == pytest.approx(float(expected), rel=1e-13)
