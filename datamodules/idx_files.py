@@ -80,11 +80,12 @@ def _decompress(source: Path, target: Path) -> None:
         raise ValueError(f"{source} is not a readable gzip file ({error}); replace it with an intact copy.") from error
 
 
-def _parse(path: Path, reader: Callable[[str], Tensor], what: str) -> Tensor:
+def _parse(path: Path, reader: Callable[[str], Tensor], what: str, shown: Path) -> Tensor:
+    """``reader`` of ``path``; a ValueError naming ``shown``, the user's file (``path`` may be its decompressed copy)."""
     try:
         return reader(str(path))
     except (AssertionError, TypeError, ValueError, IndexError, RuntimeError) as error:
-        message = f"{path} is not a valid idx {what} file ({error!r}); replace it with an intact copy."
+        message = f"{shown} is not a valid idx {what} file ({error!r}); replace it with an intact copy."
         raise ValueError(message) from error
 
 
@@ -107,8 +108,8 @@ def read_split(raw: Path, split: str, num_classes: int) -> tuple[Tensor, Tensor]
                 _decompress(path, target)
                 path = target
             readable.append(path)
-        images = _parse(readable[0], read_image_file, "image")
-        labels = _parse(readable[1], read_label_file, "label")
+        images = _parse(readable[0], read_image_file, "image", images_path)
+        labels = _parse(readable[1], read_label_file, "label", labels_path)
     if images.shape[0] != labels.shape[0]:
         raise ValueError(
             f"{images_path} holds {images.shape[0]} images but {labels_path} holds {labels.shape[0]} labels; "

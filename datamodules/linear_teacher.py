@@ -6,6 +6,7 @@ import math
 import numbers
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 from typing_extensions import override
@@ -48,9 +49,10 @@ def _resolve_teacher(teacher: object, dim: int, seed: int) -> Tensor:
         if teacher != "random":
             raise ValueError(f"`teacher` given as a string must be 'random', got {teacher!r}.")
         direction = torch.randn(dim, generator=derived_generator(seed, "teacher"), dtype=torch.float64)
-    elif isinstance(teacher, Tensor):
-        if teacher.is_complex() or teacher.dtype == torch.bool:
-            raise TypeError(f"`teacher` must hold real numbers, got a tensor of dtype {teacher.dtype}.")
+    elif isinstance(teacher, (Tensor, np.ndarray)):
+        teacher = torch.as_tensor(teacher) if isinstance(teacher, np.ndarray) and teacher.dtype.kind in "biuf" else teacher
+        if not isinstance(teacher, Tensor) or teacher.is_complex() or teacher.dtype == torch.bool:
+            raise TypeError(f"`teacher` must hold real numbers, got an array of dtype {teacher.dtype}.")
         direction = teacher.detach().to(device="cpu", dtype=torch.float64)
     elif isinstance(teacher, Sequence):
         if not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in teacher):
@@ -123,9 +125,9 @@ class LinearTeacherDataModule(TensorSplitsDataModule):
         margin: γ >= 0: every point has y·w*·x >= γ (> 0 needed with outliers).
         radius: R > γ, the largest allowed norm ‖x‖; ``None`` (or ``math.inf``) for no bound.
         teacher: w*. ``None``: the first basis vector e_1. ``"random"``: a unit vector drawn
-            from a random stream of ``seed``. A sequence or 1-D tensor of length ``dim``:
+            from a random stream of ``seed``. A sequence, 1-D tensor or numpy array of length ``dim``:
             that direction, normalised to unit length (the margin is measured with the unit
-            vector).
+            vector); the hparams hold it as a list of floats (loggers write them as YAML).
         antipodal: Add −x with label −y for every drawn x (supplementary 15).
         outliers: Number of positive outlier points added to the training split (see above;
             at most 2 when ``dim`` is 2).
@@ -163,7 +165,7 @@ class LinearTeacherDataModule(TensorSplitsDataModule):
         n_test: int = 1000,
         margin: float = 0.1,
         radius: float | None = None,
-        teacher: str | Sequence[float] | Tensor | None = None,
+        teacher: str | Sequence[float] | Tensor | np.ndarray | None = None,
         antipodal: bool = False,
         outliers: int = 0,
         seed: int = 0,
@@ -206,6 +208,8 @@ class LinearTeacherDataModule(TensorSplitsDataModule):
             raise ValueError("`outliers` need `margin` > 0 (an outlier sits on the margin's edge), got margin=0.0.")
         self._unit_teacher = _resolve_teacher(teacher, self.dim, self.seed)
         self._check_acceptance()
+        if isinstance(teacher, (Tensor, np.ndarray)):  # hparams hold a list: loggers write them as YAML and read it back
+            teacher = [float(v) for v in teacher.tolist()]
         self.save_hyperparameters()
 
     @property

@@ -257,13 +257,15 @@ class MNISTFormatPairsDataModule(TensorSplitsDataModule):
 
     @override
     def prepare_data(self) -> None:
-        """Download the dataset with torchvision if ``download=True`` (all four files); else do nothing.
+        """Download the dataset with torchvision if ``download=True`` and a file this module reads is missing (all four
+        files); else do nothing: files already in place (as is or .gz, e.g. a Debian package's recompressed ones, whose
+        checksums differ from torchvision's) are used as they are.
 
         Raises:
             FileNotFoundError: the download failed (no internet, a mirror down): the files are still missing, and
                 the message says where they belong instead.
         """
-        if self.download:
+        if self.download and any(find_split_files(self.raw_folder, split)[1] for split in self._needed_splits()):
             try:
                 self._dataset_type(root=str(self.data_dir), train=True, download=True)
             except (RuntimeError, OSError) as err:  # torchvision's "Error downloading ...", after every mirror

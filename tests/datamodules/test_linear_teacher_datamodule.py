@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from lightning.pytorch import LightningModule, Trainer
@@ -322,3 +323,16 @@ def test_a_resumed_loader_visits_the_examples_as_the_uninterrupted_one_with_work
     again = resumed.train_dataloader()
     assert torch.equal(first_coordinates(again), second) and torch.equal(first_coordinates(again), third)
     assert not torch.equal(first, second)
+
+
+@pytest.mark.parametrize("teacher", [torch.tensor([1.0, 2.0]), np.array([1.0, 2.0]), np.array([1, 2]), [1, 2]])
+def test_a_vector_teacher_is_a_list_of_floats_in_the_hparams_a_logger_writes(teacher, tmp_path):
+    """Review: a tensor teacher went into hparams.yaml as a pickled tensor that Lightning's YAML loader refuses;
+    a numpy array was refused."""
+    from lightning.pytorch.core.saving import load_hparams_from_yaml, save_hparams_to_yaml
+
+    data = LinearTeacherDataModule(dim=2, teacher=teacher)
+    assert data.hparams["teacher"] == [1.0, 2.0] or data.hparams["teacher"] == [1, 2]
+    save_hparams_to_yaml(tmp_path / "hparams.yaml", data.hparams_initial)
+    assert [float(v) for v in load_hparams_from_yaml(tmp_path / "hparams.yaml")["teacher"]] == [1.0, 2.0]
+    assert torch.allclose(data.teacher, torch.tensor([1.0, 2.0]) / math.sqrt(5.0))

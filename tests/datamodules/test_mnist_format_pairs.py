@@ -87,6 +87,20 @@ def test_a_failed_download_says_where_the_files_belong(tmp_path: Path) -> None:
     assert "split_source='test-split'" in str(info.value) and "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize("split_source", ["official", "test-split"])
+def test_download_true_uses_the_files_already_in_place(root: Path, split_source: str) -> None:
+    """Review: download=True asked torchvision for all four files even when the ones needed were there (the test split
+    alone with split_source='test-split'; a Debian package's recompressed .gz files, whose checksums torchvision rejects)."""
+    shutil.copytree(root / "SyntheticMNIST", root / "OfflineMNIST")
+    if split_source == "test-split":
+        for path in (root / "OfflineMNIST" / "raw").glob("train-*"):
+            path.unlink()
+    dm = OfflinePairs(classes=(2, 7), data_dir=root, download=True, split_source=split_source)
+    dm.prepare_data()  # OfflineMNIST.download would raise
+    dm.setup("fit")
+    assert dm.train_tensors()[0].shape[1] == 784
+
+
 def test_input_dim_is_known_before_a_download(tmp_path: Path) -> None:
     assert SyntheticPairs(data_dir=tmp_path / "later", download=True).input_dim == 784
     assert SyntheticPairs(data_dir=tmp_path / "later", download=True, bias=True).input_dim == 785
@@ -184,6 +198,10 @@ def test_corrupt_or_inconsistent_files_are_reported(root: Path) -> None:
     labels.unlink()
     Path(f"{labels}.gz").write_bytes(b"not gzip")
     with pytest.raises(ValueError, match=r"t10k-labels-idx1-ubyte.gz is not a readable gzip file"):
+        SyntheticPairs(data_dir=root).setup("test")
+    with gzip.open(f"{labels}.gz", "wb") as compressed:  # an intact gzip of a damaged idx file: the .gz is named
+        compressed.write(b"\x00\x00\x08")
+    with pytest.raises(ValueError, match=r"SyntheticMNIST/raw/t10k-labels-idx1-ubyte.gz is not a valid idx label file"):
         SyntheticPairs(data_dir=root).setup("test")
 
 
