@@ -85,7 +85,8 @@ class MNISTFormatPairsDataModule(TensorSplitsDataModule):
     Shares are rounded to the nearest count per label; every split keeps the files' order.
 
     Args:
-        classes: ``(a, b)``: class indices in 0..9; a → +1, b → −1 (names: ``dataset_cls.classes``).
+        classes: ``(a, b)``: class indices in 0..9; a → +1, b → −1 (names: ``dataset_cls.classes``). The seeded
+            division into val and test draws per label in this order, so ``(b, a)`` holds out other images.
         data_dir: torchvision root folder holding ``<ClassName>/raw/``.
         split_source: ``"official"`` or ``"test-split"`` (see above).
         val_fraction: Share of each label's training pool held out for validation, in [0, 1).
