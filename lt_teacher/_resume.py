@@ -24,7 +24,7 @@ from typing import Any, cast
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
-from lightning.pytorch.loggers import CSVLogger, WandbLogger
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger, WandbLogger
 from typing_extensions import override
 
 from lt_teacher._checkpoints import plain_value, differing_arguments, run_parameter_dtype
@@ -287,16 +287,27 @@ def checkpoint_mismatch(ckpt_path: str, checkpoint: dict[str, Any], model: Light
             + (f" (it has {', '.join(args)})" if args else "") + "; pass the arguments it was trained with, or another checkpoint")
 
 
-def dropped_model_flags(given: dict[str, Any], used: dict[str, Any], defaults: Any, ckpt_path: str) -> str | None:
-    """Why a command should not run: model flags set to a value other than their default and than the one ``ckpt_path``'s
-    arguments put in their place (LightningCLI builds the model from the checkpoint's), which would be dropped silently."""
+def dropped_model_flags(given: dict[str, Any], used: dict[str, Any], defaults: Any, ckpt_path: str, subcommand: str) -> str | None:
+    """Why a command should not run: model arguments (flags or a ``--config`` file) set to a value other than their
+    default and than the one ``ckpt_path``'s arguments put in their place (LightningCLI builds the model from the
+    checkpoint's), which would be dropped silently."""
     defaults = dict(vars(defaults)) if defaults is not None else {}
-    dropped = [f"--model.{name} {plain_value(value)!r} (the checkpoint's: {plain_value(used[name])!r})" for name, value in given.items()
+    dropped = [f"model.{name}={plain_value(value)!r} (the checkpoint's: {plain_value(used[name])!r})" for name, value in given.items()
                if name in used and name in defaults and plain_value(value) != plain_value(defaults[name]) and plain_value(value) != plain_value(used[name])]
     if not dropped:
         return None
+    other = "start a new run without --ckpt_path" if subcommand == "fit" else "pass another checkpoint"
     return (f"--ckpt_path {ckpt_path}: a run from a checkpoint keeps the model arguments it was trained with, so "
-            f"{', '.join(dropped)} would be ignored; drop the flag, or start a new run without --ckpt_path")
+            f"{', '.join(dropped)}, given on the command line or in a --config file, would be ignored; drop it or give the "
+            f"checkpoint's value, or {other}")
+
+
+def pin_log_versions(trainer: Trainer) -> None:
+    """Fix the version folder of every CSV and TensorBoard logger now, in this process: under ``ddp_spawn`` the worker
+    processes create it, and a version first asked for afterwards (the closing message) would name the next one."""
+    for logger in trainer.loggers:
+        if isinstance(logger, (CSVLogger, TensorBoardLogger)):
+            logger.version  # noqa: B018: computed once and kept, then shipped to the workers with the logger
 
 
 #: Data arguments that change how the points are served, not which points there are: a resumed fit may change them.
@@ -311,7 +322,8 @@ def training_data_mismatch(ckpt_path: str, checkpoint: dict[str, Any], data_hpar
     if not args:
         return None
     return (f"--ckpt_path {ckpt_path}: the checkpoint was trained on data of other arguments ({', '.join(args)}); a resumed fit "
-            "goes on with the training set it started with: pass those --data arguments, or start a new run without --ckpt_path")
+            "goes on with the data it started with (its training set, and the validation and test curves it logs): pass those "
+            "--data arguments, or start a new run without --ckpt_path")
 
 
 def checked_checkpoint_epochs(ckpt_path: str, subcommand: str | None, model: LightningModule, datamodule: Any, trainer: Trainer) -> int:

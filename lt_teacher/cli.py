@@ -50,7 +50,7 @@ from lt_teacher._cli_support import (
 )
 from lt_teacher._chunk_plan import OLD_ENGINE_NAMES, per_example_precision_problem
 from lt_teacher._resume import Resume, checked_checkpoint_epochs, dropped_model_flags, keep_earlier_rows, keep_last
-from lt_teacher._resume import offline_segments, point_loggers_at, resolve_ckpt_path
+from lt_teacher._resume import offline_segments, pin_log_versions, point_loggers_at, resolve_ckpt_path
 from lt_teacher.model import LeakyReLUTeacherNet
 
 RUNS_DIR = "runs"
@@ -114,15 +114,8 @@ class LinearTeacherCLI(LightningCLI):
     @override
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.link_arguments("data.input_dim", "model.input_dim", apply_on="instantiate")
-        parser.set_defaults(
-            {
-                "data": DEFAULT_DATA,
-                "trainer.max_epochs": 50,
-                "trainer.default_root_dir": RUNS_DIR,
-                "trainer.logger": default_loggers(),
-                "trainer.callbacks": DEFAULT_CALLBACKS,
-            }
-        )
+        parser.set_defaults({"data": DEFAULT_DATA, "trainer.max_epochs": 50, "trainer.default_root_dir": RUNS_DIR,
+                             "trainer.logger": default_loggers(), "trainer.callbacks": DEFAULT_CALLBACKS})
         try:  # validate/test: our table replaces Lightning's metric table
             parser.set_defaults({"verbose": False})
         except (KeyError, ArgumentError):
@@ -157,7 +150,7 @@ class LinearTeacherCLI(LightningCLI):
         given = self.config[sub].get("model") if sub in SUBCOMMANDS else None
         given = dict(vars(given)) if given is not None and not isinstance(given, (str, type(None))) else None
         super()._parse_ckpt_path()
-        if given is not None and (problem := dropped_model_flags(given, vars(self.config[sub].model), self._subcommand_parsers[sub].get_defaults().model, self.config[sub].ckpt_path)):
+        if given is not None and (problem := dropped_model_flags(given, vars(self.config[sub].model), self._subcommand_parsers[sub].get_defaults().model, self.config[sub].ckpt_path, sub)):
             raise CommandLineError(problem)
 
     @override
@@ -275,9 +268,16 @@ class LinearTeacherCLI(LightningCLI):
 
     def before_fit(self) -> None:
         self._sensible_log_interval()
+        pin_log_versions(self.trainer)
         keep_last(self.trainer, self._resume)
         if self._resume is not None:
             keep_earlier_rows(self.trainer, self._resume)
+
+    def before_validate(self) -> None:
+        pin_log_versions(self.trainer)
+
+    def before_test(self) -> None:
+        pin_log_versions(self.trainer)
 
     def after_fit(self) -> None:
         self._report("fit")
@@ -366,7 +366,8 @@ def main(args: list[str] | None = None) -> None:
     silence_package_noise()
     saved_argv = sys.argv
     # LightningCLI reads sys.argv itself (passing `args` as well makes it warn): hand it the normalized flags there.
-    sys.argv = ["lt-teacher", *normalize_flags(argv)]
+    # sys.argv[0] stays the script that runs (the console script, or lt_teacher/cli.py): DDP's launcher restarts it per process.
+    sys.argv = [saved_argv[0] if saved_argv else "lt-teacher", *normalize_flags(argv)]
     try:
         LinearTeacherCLI(
             LeakyReLUTeacherNet,

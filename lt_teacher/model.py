@@ -115,7 +115,7 @@ class LeakyReLUTeacherNet(LightningModule):
         engine = resolve_engine(engine)  # hparams hold the current name
         order_seed = check_int(order_seed, "order_seed", minimum=0)
         self.save_hyperparameters()
-        self.hparams["num_seeds"] = num_seeds  # S, also when it was left to the lengths of the lists
+        self.hparams.update(num_seeds=num_seeds, engine=engine)  # S, also when left to the lists; the resolved engine (CLI)
         self.automatic_optimization = engine == "lightning"
         width = input_dim + (1 if bias else 0)
         stds = self._per_network["init_std"]
