@@ -80,7 +80,12 @@ def check_radius(radius: object) -> Tensor:
 
 
 def check_norms(norms: object, name: str, size: int) -> Tensor:
-    if not isinstance(norms, Tensor) or norms.shape != (size,):
-        shape = tuple(norms.shape) if isinstance(norms, Tensor) else type(norms).__name__
-        raise ValueError(f"`{name}` must have shape ({size},), one norm per neuron of the group, got {shape}.")
+    """``norms``, the neurons' norms ||w_j||: a floating tensor of shape (size,) of finite values >= 0."""
+    if not isinstance(norms, Tensor) or not norms.is_floating_point():
+        found = f"a {norms.dtype} tensor" if isinstance(norms, Tensor) else type(norms).__name__
+        raise TypeError(f"`{name}` must be a floating tensor of the group's neuron norms, got {found}.")
+    if norms.shape != (size,):
+        raise ValueError(f"`{name}` must have shape ({size},), one norm per neuron of the group, got {tuple(norms.shape)}.")
+    if not bool(((norms >= 0) & torch.isfinite(norms)).all()):
+        raise ValueError(f"`{name}` must hold finite norms >= 0, got {norms.tolist()}.")
     return norms

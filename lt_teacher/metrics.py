@@ -38,7 +38,7 @@ from lt_teacher._metric_support import (
     max_reduce,
     min_reduce,
 )
-from lt_teacher.functional._checks import check_alpha, check_beta
+from lt_teacher.functional._checks import check_alpha, check_beta, check_float
 from lt_teacher.functional.agreement import (
     AgreementStatisticsState,
     NeuralAgreement,
@@ -53,7 +53,7 @@ from lt_teacher.functional.clustering import (
     _linear_region_compute,
 )
 from lt_teacher.functional.evaluation import BatchStatistics, EvaluationBatch, batch_statistics
-from lt_teacher.functional.margins import MarginStatisticsState, MarginSummary, _margin_compute
+from lt_teacher.functional.margins import MarginStatisticsState, MarginSummary, _check_degree, _margin_compute
 
 __all__ = [
     "compute_statistics",
@@ -141,8 +141,8 @@ class LinearRegionStatistics(Float64Metric):
     n_disagree: Tensor
     count: Tensor
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)  # torchmetrics' Metric arguments (compute_on_cpu, sync_on_compute, process_group, ...)
         for name in LinearRegionStatisticsState._fields:
             self.add_state(name, torch.zeros((), dtype=_F64), dist_reduce_fx="sum")
 
@@ -166,9 +166,9 @@ class LinearRegionStatistics(Float64Metric):
         else:
             r = check_radius(radius)
             stats = cast(LinearRegionStatisticsState, _statistics(batch, radius=r).linear_region)
-        self.n_outside += stats.n_outside
-        self.n_disagree += stats.n_disagree
-        self.count += stats.count
+        self.n_outside = self.n_outside + stats.n_outside
+        self.n_disagree = self.n_disagree + stats.n_disagree
+        self.count = self.count + stats.count
 
     def compute(self) -> LinearRegionFractions:
         """The two shares over every point added (0 before any point)."""
@@ -181,8 +181,8 @@ class _GroupStatistics(Float64Metric):
     full_state_update = False
     is_differentiable = False
 
-    def __init__(self, k_w: int, k_u: int, beta: float = 0.0) -> None:
-        super().__init__()
+    def __init__(self, k_w: int, k_u: int, beta: float = 0.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)  # torchmetrics' Metric arguments (compute_on_cpu, sync_on_compute, process_group, ...)
         self.k_w = check_size(k_w, "k_w")
         self.k_u = check_size(k_u, "k_u")
         self.beta = check_beta(beta)
@@ -221,8 +221,11 @@ class AgreementStatistics(_GroupStatistics):
     n_agree: Tensor
     count: Tensor
 
-    def __init__(self, k_w: int, k_u: int, beta: float = 0.0) -> None:
-        super().__init__(k_w, k_u, beta)
+    def __init__(self, k_w: int, k_u: int, beta: float = 0.0, **kwargs: Any) -> None:
+        super().__init__(k_w, k_u, beta, **kwargs)
+        # beta as a state too: a MetricCollection's compute groups share the states of metrics whose states are equal
+        # after an update, and two agreements of different beta may be equal on one batch and not on the next
+        self.add_state("beta_value", torch.tensor(self.beta, dtype=_F64), dist_reduce_fx="max")
         self.add_state("agree_w", torch.zeros(k_w, k_w, dtype=_F64), dist_reduce_fx="sum")
         self.add_state("agree_u", torch.zeros(k_u, k_u, dtype=_F64), dist_reduce_fx="sum")
         for name in ("n_agree_w", "n_agree_u", "n_agree", "count"):
@@ -240,12 +243,12 @@ class AgreementStatistics(_GroupStatistics):
                 f"AgreementStatistics.update: statistics of groups {tuple(stats.agree_w.shape)}, {tuple(stats.agree_u.shape)}; "
                 f"this metric counts k_w={self.k_w}, k_u={self.k_u} neurons."
             )
-        self.agree_w += stats.agree_w
-        self.agree_u += stats.agree_u
-        self.n_agree_w += stats.n_agree_w
-        self.n_agree_u += stats.n_agree_u
-        self.n_agree += stats.n_agree
-        self.count += stats.count
+        self.agree_w = self.agree_w + stats.agree_w
+        self.agree_u = self.agree_u + stats.agree_u
+        self.n_agree_w = self.n_agree_w + stats.n_agree_w
+        self.n_agree_u = self.n_agree_u + stats.n_agree_u
+        self.n_agree = self.n_agree + stats.n_agree
+        self.count = self.count + stats.count
 
     def compute(self) -> NeuralAgreement:
         """Definition 6.2 over every point added (fractions 0 and ``in_nar`` False before any point)."""
@@ -275,8 +278,8 @@ class PARStatistics(_GroupStatistics):
     min_w: Tensor
     min_u: Tensor
 
-    def __init__(self, k_w: int, k_u: int, beta: float = 0.0) -> None:
-        super().__init__(k_w, k_u, beta)
+    def __init__(self, k_w: int, k_u: int, beta: float = 0.0, **kwargs: Any) -> None:
+        super().__init__(k_w, k_u, beta, **kwargs)
         self.add_state("min_w", torch.full((k_w,), torch.inf, dtype=_F64), dist_reduce_fx=min_reduce)
         self.add_state("min_u", torch.full((k_u,), torch.inf, dtype=_F64), dist_reduce_fx=min_reduce)
 
@@ -331,8 +334,8 @@ class MarginStatistics(Float64Metric):
     count: Tensor
     n_correct: Tensor
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)  # torchmetrics' Metric arguments (compute_on_cpu, sync_on_compute, process_group, ...)
         self.add_state("log_n_loss", torch.tensor(-torch.inf, dtype=_F64), dist_reduce_fx=logsumexp_reduce)
         self.add_state("min_margin", torch.tensor(torch.inf, dtype=_F64), dist_reduce_fx=min_reduce)
         self.add_state("max_input_norm", torch.zeros((), dtype=_F64), dist_reduce_fx=max_reduce)
@@ -350,8 +353,8 @@ class MarginStatistics(Float64Metric):
         self.log_n_loss = torch.logsumexp(torch.stack([self.log_n_loss, stats.log_n_loss]), 0)
         self.min_margin = torch.minimum(self.min_margin, stats.min_margin)
         self.max_input_norm = torch.maximum(self.max_input_norm, stats.max_input_norm)
-        self.count += stats.count
-        self.n_correct += stats.n_correct
+        self.count = self.count + stats.count
+        self.n_correct = self.n_correct + stats.n_correct
 
     def compute(self) -> MarginStatisticsState:
         """The reduced statistics: log(n L), min q, n, correctly classified points, max ||x||."""
@@ -363,7 +366,8 @@ class MarginStatistics(Float64Metric):
         Raises:
             ValueError: no point has been added (the loss and accuracy of no points are undefined).
         """
+        norm, degree = check_float(param_norm, "param_norm", minimum=0.0), _check_degree(degree)  # as margin_summary
         statistics = self.compute()
         if not float(statistics.count) > 0:
             raise ValueError("MarginStatistics.summary: no point has been added yet (count 0); call `update` with a non-empty batch first.")
-        return _margin_compute(statistics, param_norm, degree, k, alpha, v)
+        return _margin_compute(statistics, norm, degree, k, check_alpha(alpha), v)

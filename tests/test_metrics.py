@@ -284,3 +284,84 @@ def test_set_dtype_is_still_the_users_explicit_choice():
     assert metric.count.dtype == torch.float64
     metric.set_dtype(torch.float32)
     assert metric.count.dtype == torch.float32 and metric.log_n_loss.dtype == torch.float32
+
+
+def test_metrics_take_torchmetrics_arguments():
+    """Review: no constructor took torchmetrics' own keyword arguments (compute_on_cpu, sync_on_compute, ...)."""
+    metrics = {
+        "linear_region": LinearRegionStatistics(compute_on_cpu=True, sync_on_compute=False),
+        "agreement": AgreementStatistics(3, 4, BETA, dist_sync_on_step=False),
+        "par": PARStatistics(3, 4, BETA, compute_with_cache=False),
+        "margin": MarginStatistics(compute_on_cpu=True),
+    }
+    update_all(metrics, list(range(num_batches())))
+    assert computed_values(metrics) == all_metric_values()
+    assert metrics["linear_region"].compute_on_cpu and not metrics["par"].compute_with_cache
+
+
+def test_agreements_of_different_beta_in_one_collection_keep_their_own_values():
+    """Review: a MetricCollection's compute groups share the states of metrics equal after the first update; two
+    AgreementStatistics of different beta equal on a first batch were merged (0.35 for 0.183 afterwards)."""
+    from torchmetrics import MetricCollection
+
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(60, 3, generator=g, dtype=torch.float64)
+    y = torch.where(x[:, 0] > 0, 1.0, -1.0).to(torch.float64)
+    teacher = torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64)
+    w = teacher + 0.1 * torch.randn(3, 3, generator=g, dtype=torch.float64)  # near the teacher: beta decides
+    u = -teacher + 0.1 * torch.randn(4, 3, generator=g, dtype=torch.float64)
+    far = (x[:, 0].abs() > 1.0).nonzero()
+    first = int(far[0])  # every neuron sees this point beyond 0.3: both betas classify it alike
+    order = [first] + [i for i in range(x.shape[0]) if i != first]
+    x, y = x[order], y[order]
+    collection = MetricCollection({"b0": AgreementStatistics(3, 4, 0.0), "b1": AgreementStatistics(3, 4, 0.3)})
+    for part in (slice(0, 1), slice(1, None)):
+        collection.update(evaluate_batch(x[part], y[part], w, u, ALPHA, V), w.norm(dim=1), u.norm(dim=1))
+    values = collection.compute()
+    for name, beta in (("b0", 0.0), ("b1", 0.3)):
+        expected = neural_agreement(x, w, u, beta)
+        assert float(values[name].agreement_fraction) == float(expected.agreement_fraction), name
+    assert float(neural_agreement(x, w, u, 0.0).agreement_fraction) != float(neural_agreement(x, w, u, 0.3).agreement_fraction)
+
+
+def test_updates_replace_the_states_instead_of_writing_into_them():
+    """Review: under Lightning's ddp_spawn a module's metric states sit in shared memory, and in-place `+=` on both
+    ranks added into one tensor (41 points counted as 82). Every update makes new state tensors."""
+    metrics = make_metrics()
+    update_all(metrics, [0])
+    before = {name: {s: getattr(m, s) for s in m._defaults} for name, m in metrics.items()}  # type: ignore[attr-defined]
+    kept = {name: {s: t.clone() for s, t in states.items()} for name, states in before.items()}
+    update_all(metrics, [1])
+    for name, states in before.items():
+        for state, tensor in states.items():
+            assert torch.equal(tensor, kept[name][state]), f"{name}.{state} was written in place"
+
+
+@pytest.mark.parametrize(("kwargs", "error", "match"), [
+    ({"param_norm": -1.0}, ValueError, r"`param_norm` must be .*>= 0"),
+    ({"param_norm": math.nan}, ValueError, r"`param_norm`"),
+    ({"degree": 1.5}, TypeError, r"`degree`"),
+    ({"degree": 0}, ValueError, r"`degree`"),
+    ({"alpha": 1.5}, ValueError, r"`alpha`"),
+])
+def test_the_margin_summary_checks_its_arguments_as_margin_summary_does(kwargs, error, match):
+    metrics = make_metrics()
+    update_all(metrics, [0])
+    arguments = {"param_norm": 2.0, "degree": 1, "k": 4, "alpha": ALPHA, "v": V, **kwargs}
+    with pytest.raises(error, match=match):
+        metrics["margin"].summary(**arguments)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("norms", "error", "match"), [
+    (torch.tensor([1.0, -1.0, 2.0]), ValueError, r"finite norms >= 0"),
+    (torch.tensor([1.0, math.nan, 2.0]), ValueError, r"finite norms >= 0"),
+    (torch.tensor([1, 1, 2]), TypeError, r"floating tensor"),
+    ([1.0, 1.0, 2.0], TypeError, r"floating tensor .* got list"),
+])
+def test_neuron_norms_are_checked(norms, error, match):
+    """Review: negative norms flipped the agreement and PAR results; NaN norms read as zero-norm neurons."""
+    x, y, w, u = case()
+    batch = evaluate_batch(x, y, w, u, ALPHA, V)
+    for metric in (AgreementStatistics(3, 4, BETA), PARStatistics(3, 4, BETA)):
+        with pytest.raises(error, match=match):
+            metric.update(batch, norms, u.norm(dim=1))
