@@ -17,11 +17,13 @@ import pytest
 import torch
 
 
-def run_cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+def run_cli(args: list[str], cwd: Path, console_script: bool = False) -> subprocess.CompletedProcess:
+    """``python -m lt_teacher.cli ARGS``, or the installed ``lt-teacher ARGS`` as a user types it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
     env.update(HOME=str(cwd), WANDB_SILENT="true", WANDB_MODE="offline", WANDB_CONFIG_DIR=str(cwd / ".wandb-config"),
                WANDB_CACHE_DIR=str(cwd / ".wandb-cache"))
-    return subprocess.run([sys.executable, "-m", "lt_teacher.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    command = [str(Path(sys.executable).parent / "lt-teacher")] if console_script else [sys.executable, "-m", "lt_teacher.cli"]
+    return subprocess.run([*command, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
 
 TINY = ["--data.init_args.n_train", "20", "--data.init_args.n_val", "10", "--data.init_args.n_test", "10",
@@ -291,9 +293,11 @@ def test_a_float64_checkpoint_is_not_resumed_in_float32_but_a_float32_one_may_go
 @pytest.mark.timeout(600)
 def test_a_two_process_fit_with_the_default_loggers_saves_and_ends(tmp_path):
     """The checkpoint hook of the resume bookkeeping runs on every process, where a W&B logger's run is Lightning's
-    dummy object on all but rank zero (it crashed every DDP fit of the default config once)."""
+    dummy object on all but rank zero (it crashed every DDP fit of the default config once). Run as the installed
+    `lt-teacher` command, as the README says (review: DDP's launcher restarted `./lt-teacher`, and every run was killed;
+    `python -m lt_teacher.cli` worked)."""
     result = run_cli(["fit", *TINY, "--trainer.max_epochs", "2", "--trainer.accelerator", "cpu", "--trainer.devices", "2",
-                      "--trainer.strategy", "ddp"], tmp_path)
+                      "--trainer.strategy", "ddp"], tmp_path, console_script=True)
     assert result.returncode == 0, result.stderr[-3000:]
     (last,) = tmp_path.glob("runs/csv/version_0/checkpoints/last.ckpt")
     state = torch.load(last, weights_only=False)
