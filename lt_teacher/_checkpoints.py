@@ -14,11 +14,11 @@ import torch
 from torch import Tensor, nn
 
 
-def differing_arguments(saved: Any, built: Any, prefix: str) -> list[str]:
-    """``prefix.name=saved (here built)`` for every saved hyper-parameter that differs from this run's."""
+def differing_arguments(saved: Any, built: Any, prefix: str = "") -> list[str]:
+    """``[prefix.]name=saved (here built)`` for every saved hyper-parameter that differs from this run's."""
     saved, built = dict(saved or {}), dict(built or {})
     return [
-        f"{prefix}.{name}={value!r} (here {built[name]!r})"
+        f"{prefix + '.' if prefix else ''}{name}={value!r} (here {built[name]!r})"
         for name, value in saved.items() if not name.startswith("_") and name in built and plain_value(built[name]) != plain_value(value)
     ]
 
@@ -48,16 +48,15 @@ def prepare_checkpoint_load(module: Any, checkpoint: dict[str, Any], parameter: 
     owner = type(module).__name__
     trainer = getattr(module, "_trainer", None)
     saved = (checkpoint.get("state_dict") or {}).get(parameter)
-    current: Tensor = getattr(module, parameter)
     if trainer is not None:
-        differing = differing_arguments(checkpoint.get("hyper_parameters"), module.hparams, "")
+        differing = differing_arguments(checkpoint.get("hyper_parameters"), module.hparams)
         if differing:
             raise ValueError(
-                f"{owner}: the checkpoint was trained with other arguments: {', '.join(d.lstrip('.') for d in differing)}. "
+                f"{owner}: the checkpoint was trained with other arguments: {', '.join(differing)}. "
                 f"Build the module with the checkpoint's arguments ({owner}.load_from_checkpoint(path) rebuilds it) to "
                 "resume or evaluate it; a run of other arguments starts from its own initialization."
             )
-    if not isinstance(saved, Tensor) or not saved.is_floating_point() or saved.dtype == current.dtype:
+    if not isinstance(saved, Tensor) or not saved.is_floating_point() or saved.dtype == getattr(module, parameter).dtype:
         return
     if trainer is not None:
         target = run_parameter_dtype(trainer)

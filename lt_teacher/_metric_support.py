@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric
 
+from lt_teacher._validation import check_finite, check_tensor
 from lt_teacher.functional._checks import check_float
 from lt_teacher.functional.evaluation import EvaluationBatch
 
@@ -81,11 +82,12 @@ def check_radius(radius: object) -> Tensor:
 
 def check_norms(norms: object, name: str, size: int) -> Tensor:
     """``norms``, the neurons' norms ||w_j||: a floating tensor of shape (size,) of finite values >= 0."""
-    if not isinstance(norms, Tensor) or not norms.is_floating_point():
-        found = f"a {norms.dtype} tensor" if isinstance(norms, Tensor) else type(norms).__name__
-        raise TypeError(f"`{name}` must be a floating tensor of the group's neuron norms, got {found}.")
+    norms = check_tensor(norms, name, ndim=1, shape=f"({size},), one norm per neuron of the group")
+    if not norms.is_floating_point():
+        raise TypeError(f"`{name}` must be a floating tensor of the group's neuron norms, got dtype {norms.dtype}.")
     if norms.shape != (size,):
         raise ValueError(f"`{name}` must have shape ({size},), one norm per neuron of the group, got {tuple(norms.shape)}.")
-    if not bool(((norms >= 0) & torch.isfinite(norms)).all()):
-        raise ValueError(f"`{name}` must hold finite norms >= 0, got {norms.tolist()}.")
+    check_finite(norms, name)
+    if not bool((norms >= 0).all()):
+        raise ValueError(f"`{name}` must hold norms >= 0, got {norms.tolist()}.")
     return norms

@@ -353,10 +353,10 @@ def test_the_margin_summary_checks_its_arguments_as_margin_summary_does(kwargs, 
 
 
 @pytest.mark.parametrize(("norms", "error", "match"), [
-    (torch.tensor([1.0, -1.0, 2.0]), ValueError, r"finite norms >= 0"),
-    (torch.tensor([1.0, math.nan, 2.0]), ValueError, r"finite norms >= 0"),
+    (torch.tensor([1.0, -1.0, 2.0]), ValueError, r"`w_norms` must hold norms >= 0"),
+    (torch.tensor([1.0, math.nan, 2.0]), ValueError, r"`w_norms` contains NaN or Inf"),
     (torch.tensor([1, 1, 2]), TypeError, r"floating tensor"),
-    ([1.0, 1.0, 2.0], TypeError, r"floating tensor .* got list"),
+    ([1.0, 1.0, 2.0], TypeError, r"`w_norms` must be a torch.Tensor .* got list"),
 ])
 def test_neuron_norms_are_checked(norms, error, match):
     """Review: negative norms flipped the agreement and PAR results; NaN norms read as zero-norm neurons."""

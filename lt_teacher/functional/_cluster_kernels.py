@@ -51,22 +51,6 @@ _SMALL_SUM = 2.0**-900  # a sum of squares below this is taken again at its row'
 
 
 @njit(cache=True, nogil=True)
-def _rescaled_squares(row: np.ndarray, scale: float, mean: np.ndarray) -> tuple[float, float]:
-    """(c, sum_l ((row_l - m_l) c)^2) in the row's own units, m = ``mean`` / ``scale`` (the group's mean, stored at the
-    group's scale; no mean: 0), c the power of two of the largest |row_l - m_l|: nothing passes through the group's
-    scale, where a row far smaller than the group underflows."""
-    largest = 0.0
-    for col in range(row.shape[0]):
-        largest = max(largest, abs(row[col] - (mean[col] / scale if mean.shape[0] else 0.0)))
-    c = power_of_two_scale(largest)
-    total = 0.0
-    for col in range(row.shape[0]):
-        term = (row[col] - (mean[col] / scale if mean.shape[0] else 0.0)) * c
-        total += term * term
-    return c, total
-
-
-@njit(cache=True, nogil=True)
 def group_geometry(rows: np.ndarray, mean: np.ndarray, distances: np.ndarray, directions: np.ndarray) -> int:
     """The mean of the rows, each row's distance from it, and the unit directions of the rows of norm > 0.
 
@@ -102,18 +86,16 @@ def group_geometry(rows: np.ndarray, mean: np.ndarray, distances: np.ndarray, di
             centred += difference * difference
             squares += entry * entry
         # A sum below 2^-900 may have lost bits to terms that underflowed (a row far smaller than the group's
-        # largest entry, or very close to the mean); above it their loss is below 2^-100 of the sum. Such a sum is
-        # taken again at the row's own power of two.
-        far_scale, row_scale = scale, scale  # the factor each sum's terms were multiplied by
-        if centred < _SMALL_SUM:
-            far_scale, centred = _rescaled_squares(rows[i], scale, mean)
-        if squares < _SMALL_SUM:
-            row_scale, squares = _rescaled_squares(rows[i], scale, mean[:0])
-        distances[i] = math.sqrt(centred) / far_scale
-        norm = math.sqrt(squares)
+        # largest entry, or very close to the mean); above it their loss is below 2^-100 of the sum. Such a norm is
+        # taken again by euclidean_norm, at the row's own power of two, in the row's own units.
+        distances[i] = math.sqrt(centred) / scale if centred >= _SMALL_SUM else euclidean_norm(rows[i] - mean / scale)
+        if squares >= _SMALL_SUM:
+            norm, unit = math.sqrt(squares), scale  # the row times scale has this norm
+        else:
+            norm, unit = euclidean_norm(rows[i]), 1.0
         if norm > 0.0:
             for col in range(d):
-                directions[kept, col] = rows[i, col] * row_scale / norm
+                directions[kept, col] = rows[i, col] * unit / norm
             kept += 1
     for col in range(d):
         mean[col] /= scale

@@ -413,19 +413,21 @@ def test_a_module_whose_forward_returns_probabilities_is_verified(tmp_path):
                     ScaledProbability(), train_dataloaders=loader)
 
 
-class DividesInForward(Base):
-    """``x / 255`` inside forward, in the dtype of the batch (so that it runs under ``64-true`` too)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        torch.manual_seed(0)
-        self.net = nn.Sequential(nn.Linear(D, M), nn.LeakyReLU(0.2), nn.Linear(M, 1, bias=False))
+class DividesInForward(ScalesInForward):
+    """``x / 255`` inside forward, in the dtype of the batch (so that it runs under ``64-true`` too); it validates."""
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x / 255.0)[:, 0]
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         self.log("val/loss", nn.functional.binary_cross_entropy_with_logits(self(batch[0]), batch[1].to(batch[0].dtype)))
+
+
+class Exact(DividesInForward):
+    """The same module whose forward is the analysed network, in any dtype."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)[:, 0]
 
 
 def test_under_64_true_forward_is_compared_on_the_inputs_the_trainer_gives_it(tmp_path):
@@ -437,11 +439,6 @@ def test_under_64_true_forward_is_compared_on_the_inputs_the_trainer_gives_it(tm
     with pytest.raises(ValueError, match=r"differs from what .*DividesInForward.* computes"):
         fit(module, [MarginMonitor()], loader, tmp_path, precision="64-true")
     assert module.steps == 0
-
-    class Exact(DividesInForward):
-        def forward(self, x: Tensor) -> Tensor:
-            return self.net(x)[:, 0]
-
     monitor = MarginMonitor()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -505,13 +502,7 @@ def test_limits_do_not_restrict_a_module_that_trains_on_every_point(tmp_path):
 def test_limit_val_batches_of_a_sequential_loader_evaluates_the_batches_lightning_runs(tmp_path):
     x, y = points(40)
     vx, vy = points(30, seed=1)
-    monitor = LinearRegionMonitor()
-
-    class Exact(DividesInForward):
-        def forward(self, x: Tensor) -> Tensor:
-            return self.net(x)[:, 0]
-
-    module = Exact()
+    monitor, module = LinearRegionMonitor(), Exact()
     trainer = Trainer(max_epochs=1, callbacks=[monitor], default_root_dir=tmp_path, logger=False, enable_checkpointing=False,
                       enable_progress_bar=False, enable_model_summary=False, accelerator="cpu", devices=1, limit_val_batches=2)
     trainer.fit(module, DataLoader(TensorDataset(x, y), batch_size=8), [DataLoader(TensorDataset(vx, vy), batch_size=4)])  # a list of one
